@@ -1,1 +1,61 @@
-//! floe-config
+//! floe's configuration: one YAML file, read by the coordinator.
+//!
+//! It accepts the KafScale iceberg-processor's config unchanged and extends
+//! it. Every option but the bucket, the catalog, the warehouse and the
+//! mappings has a default; unknown keys are errors, and every error names
+//! the file, the key and what to change.
+
+mod catalog;
+mod column_type;
+mod commit;
+mod coordinator;
+mod discovery;
+mod error;
+mod etcd;
+mod keyword;
+mod load;
+mod mapping;
+mod offsets;
+mod schema;
+mod secret;
+mod source;
+mod table_name;
+mod validate;
+mod value;
+mod worker;
+mod writer;
+
+pub use catalog::{CatalogConfig, CatalogType, IcebergConfig};
+pub use column_type::{ColumnType, InvalidColumnType, MAX_DECIMAL_PRECISION};
+pub use commit::CommitConfig;
+pub use coordinator::CoordinatorConfig;
+pub use discovery::{DiscoveryConfig, DiscoveryMode};
+pub use error::{ConfigError, Location, Problem};
+pub use etcd::EtcdConfig;
+pub use load::{load_mappings, mappings_from_yaml_str};
+pub use mapping::{Column, ColumnSource, Mapping, MappingSchema, WriteMode};
+pub use offsets::{OffsetsBackend, OffsetsConfig, StateStore};
+pub use schema::{RegistryConfig, SchemaConfig, ValidationMode};
+pub use secret::Secret;
+pub use source::{ReadReplica, S3Config, S3Endpoint, SourceLocation};
+pub use table_name::{InvalidTableName, TableName};
+pub use worker::WorkerConfig;
+pub use writer::{Compression, WriterConfig};
+
+/// A loaded and validated config file. Built by [`Config::load`] or
+/// [`Config::from_yaml_str`]; field names follow the YAML sections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The segment source.
+    pub s3: S3Config,
+    pub iceberg: IcebergConfig,
+    pub offsets: OffsetsConfig,
+    pub discovery: DiscoveryConfig,
+    pub etcd: EtcdConfig,
+    pub schema: SchemaConfig,
+    pub mappings: Vec<Mapping>,
+    pub commit: CommitConfig,
+    pub writer: WriterConfig,
+    pub worker: WorkerConfig,
+    pub coordinator: CoordinatorConfig,
+}

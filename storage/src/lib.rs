@@ -1,1 +1,16 @@
-//! floe-storage
+//! Where floe reads segments from and writes tables to.
+//!
+//! - [`SegmentStore`]: the KafScale segment objects (`{prefix}{topic}/{partition}/segment-*.kfs`),
+//!   listed incrementally and read by key. [`LocalDirStore`] serves the embedded default
+//!   (`s3.endpoint: file:///DIR`).
+//! - [`warehouse_file_io`]: the Iceberg FileIO for the warehouse, resolved by URL scheme.
+
+mod error;
+mod local;
+mod store;
+mod warehouse;
+
+pub use error::{Result, StorageError, StorageErrorKind};
+pub use local::LocalDirStore;
+pub use store::{LocalObject, ObjectMeta, SegmentStore, open_segment_store, partition_prefix};
+pub use warehouse::warehouse_file_io;

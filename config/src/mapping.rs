@@ -1,0 +1,174 @@
+//! Which topic goes to which table, with which columns (`mappings`).
+
+use serde::Deserialize;
+
+use crate::column_type::ColumnType;
+use crate::error::Problem;
+use crate::keyword::keyword_enum;
+use crate::table_name::TableName;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    pub topic: String,
+    pub table: TableName,
+    #[serde(default)]
+    pub mode: WriteMode,
+    #[serde(default = "create_by_default")]
+    pub create_table_if_missing: bool,
+    #[serde(default)]
+    pub schema: MappingSchema,
+}
+
+fn create_by_default() -> bool {
+    true
+}
+
+keyword_enum! {
+    #[derive(Default)]
+    pub enum WriteMode {
+        #[default]
+        Append => "append",
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MappingSchema {
+    pub source: ColumnSource,
+    /// Lets a column's table type widen (int to long, float to double) when
+    /// the mapping asks for the wider type.
+    pub allow_type_widening: bool,
+    /// With source `mapping` and no columns, rows carry only the record's
+    /// own fields.
+    pub columns: Vec<Column>,
+}
+
+keyword_enum! {
+    #[derive(Default)]
+    pub enum ColumnSource {
+        /// The `columns` listed here.
+        #[default]
+        Mapping => "mapping",
+        /// Columns from the topic's schema in `schema.registry`.
+        Registry => "registry",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub column_type: ColumnType,
+    #[serde(default)]
+    pub required: bool,
+    /// Dot-separated keys of the JSON value to read, e.g. `customer.id`;
+    /// `None` reads the top-level key named like the column.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+impl Column {
+    /// The keys leading to this column's value in a JSON record.
+    pub fn json_path(&self) -> Vec<&str> {
+        match &self.path {
+            Some(path) => path.split('.').collect(),
+            // The name is one key even when it contains a dot.
+            None => vec![self.name.as_str()],
+        }
+    }
+}
+
+pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
+    if mappings.is_empty() {
+        return Err(Problem::invalid(
+            "mappings",
+            "is empty",
+            "add at least one mapping, e.g. `- {topic: orders, table: prod.orders}`",
+        ));
+    }
+    for (index, mapping) in mappings.iter().enumerate() {
+        mapping.validate(index)?;
+        for (earlier_index, earlier) in mappings[..index].iter().enumerate() {
+            if earlier.table != mapping.table {
+                continue;
+            }
+            if earlier.topic == mapping.topic {
+                return Err(Problem::invalid(
+                    format!("mappings[{index}]"),
+                    format!(
+                        "maps topic `{}` to table `{}` again, as mappings[{earlier_index}] does",
+                        mapping.topic, mapping.table
+                    ),
+                    "remove one of the two",
+                ));
+            }
+            // One table has one schema, whichever topic feeds it.
+            if earlier.schema != mapping.schema {
+                return Err(Problem::invalid(
+                    format!("mappings[{index}].schema"),
+                    format!(
+                        "differs from mappings[{earlier_index}].schema, which writes the same table `{}`",
+                        mapping.table
+                    ),
+                    "give every mapping of one table the same schema",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Mapping {
+    fn validate(&self, index: usize) -> Result<(), Problem> {
+        let key = |suffix: &str| format!("mappings[{index}].{suffix}");
+        if self.topic.is_empty() {
+            return Err(Problem::invalid(
+                key("topic"),
+                "is empty",
+                "set the Kafka topic to read",
+            ));
+        }
+        if self.schema.source == ColumnSource::Registry && !self.schema.columns.is_empty() {
+            return Err(Problem::invalid(
+                key("schema.columns"),
+                "are listed, but schema.source is registry, which takes the columns from the registry",
+                "remove the columns, or set schema.source to mapping",
+            ));
+        }
+        for (position, column) in self.schema.columns.iter().enumerate() {
+            let column_key = |field: &str| key(&format!("schema.columns[{position}].{field}"));
+            if column.name.is_empty() {
+                return Err(Problem::invalid(
+                    column_key("name"),
+                    "is empty",
+                    "name the column",
+                ));
+            }
+            let earlier = self.schema.columns[..position]
+                .iter()
+                .position(|other| other.name == column.name);
+            if let Some(earlier) = earlier {
+                return Err(Problem::invalid(
+                    column_key("name"),
+                    format!(
+                        "repeats column `{}`, already defined by schema.columns[{earlier}]",
+                        column.name
+                    ),
+                    "rename or remove one of the two",
+                ));
+            }
+            if let Some(path) = &column.path
+                && path.split('.').any(str::is_empty)
+            {
+                return Err(Problem::invalid(
+                    column_key("path"),
+                    format!("is `{path}`, which has an empty key"),
+                    "write it as dot-separated keys, e.g. customer.id",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! The Iceberg catalog: connecting, creating tables, and the guard that keeps
+//! iceberg-rust from retrying a commit on its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use iceberg::spec::{FormatVersion, Schema};
+use iceberg::table::Table;
+use iceberg::{
+    Catalog, CatalogBuilder, ErrorKind, Namespace, NamespaceIdent, Result, TableCommit, TableCreation, TableIdent,
+};
+use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
+
+/// How to reach the catalog.
+#[derive(Debug, Clone)]
+pub enum CatalogKind {
+    /// The SQL catalog (the JDBC catalog's tables) on SQLite or PostgreSQL.
+    Sql { uri: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct CatalogSettings {
+    pub kind: CatalogKind,
+    pub name: String,
+    pub warehouse: String,
+    /// FileIO properties for the warehouse (endpoints, credentials).
+    pub file_io_props: HashMap<String, String>,
+}
+
+/// Connects to the catalog the settings describe.
+pub async fn connect_catalog(settings: &CatalogSettings) -> Result<Arc<dyn Catalog>> {
+    match &settings.kind {
+        CatalogKind::Sql { uri } => {
+            // SQLite takes `?` placeholders, PostgreSQL `$1`.
+            let bind_style =
+                if uri.starts_with("sqlite:") { SqlBindStyle::QMark } else { SqlBindStyle::DollarNumeric };
+            let catalog = SqlCatalogBuilder::default()
+                .uri(uri)
+                .warehouse_location(&settings.warehouse)
+                .sql_bind_style(bind_style)
+                .props(settings.file_io_props.clone())
+                .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
+                .load(&settings.name, HashMap::new())
+                .await?;
+            Ok(Arc::new(catalog))
+        }
+    }
+}
+
+/// Table properties floe sets on the tables it creates.
+fn created_table_properties() -> HashMap<String, String> {
+    HashMap::from([
+        ("write.format.default".to_string(), "parquet".to_string()),
+        ("write.parquet.compression-codec".to_string(), "zstd".to_string()),
+        ("floe.managed".to_string(), "true".to_string()),
+    ])
+}
+
+/// Loads a table, creating its namespace and the table itself when missing
+/// and `create` allows it.
+pub async fn load_or_create_table(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    schema: &Schema,
+    create: bool,
+) -> Result<Table> {
+    match catalog.load_table(ident).await {
+        Ok(table) => return Ok(table),
+        Err(e) if !create || !matches!(e.kind(), ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound) => {
+            return Err(e);
+        }
+        Err(_) => {}
+    }
+    let namespace = ident.namespace();
+    if !catalog.namespace_exists(namespace).await? {
+        match catalog.create_namespace(namespace, HashMap::new()).await {
+            Err(e) if e.kind() != ErrorKind::NamespaceAlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    let creation = TableCreation::builder()
+        .name(ident.name().to_string())
+        .schema(schema.clone())
+        .properties(created_table_properties())
+        .format_version(FormatVersion::V2)
+        .build();
+    match catalog.create_table(namespace, creation).await {
+        Ok(table) => Ok(table),
+        // Another coordinator won the race: use its table.
+        Err(e) if e.kind() == ErrorKind::TableAlreadyExists => catalog.load_table(ident).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// A catalog view for exactly one commit attempt.
+///
+/// iceberg-rust's `Transaction::commit` reloads the table and re-applies the
+/// append on top of whatever it finds, and retries on its own. After a lost
+/// reply that would append the same files twice. Through this view:
+/// - loading the table being committed returns the exact metadata the
+///   caller checked the offsets against, so the commit's requirements pin that
+///   snapshot and the catalog rejects it if anything landed in between;
+/// - every failure of `update_table` is marked not retryable, so the library
+///   never retries a commit floe has not checked.
+#[derive(Debug)]
+pub struct CheckedCommitCatalog<'a> {
+    inner: &'a dyn Catalog,
+    checked: Table,
+}
+
+impl<'a> CheckedCommitCatalog<'a> {
+    pub fn new(inner: &'a dyn Catalog, checked: Table) -> Self {
+        Self { inner, checked }
+    }
+}
+
+#[async_trait]
+impl Catalog for CheckedCommitCatalog<'_> {
+    async fn list_namespaces(&self, parent: Option<&NamespaceIdent>) -> Result<Vec<NamespaceIdent>> {
+        self.inner.list_namespaces(parent).await
+    }
+
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<Namespace> {
+        self.inner.create_namespace(namespace, properties).await
+    }
+
+    async fn get_namespace(&self, namespace: &NamespaceIdent) -> Result<Namespace> {
+        self.inner.get_namespace(namespace).await
+    }
+
+    async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
+        self.inner.namespace_exists(namespace).await
+    }
+
+    async fn update_namespace(&self, namespace: &NamespaceIdent, properties: HashMap<String, String>) -> Result<()> {
+        self.inner.update_namespace(namespace, properties).await
+    }
+
+    async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {
+        self.inner.drop_namespace(namespace).await
+    }
+
+    async fn list_tables(&self, namespace: &NamespaceIdent) -> Result<Vec<TableIdent>> {
+        self.inner.list_tables(namespace).await
+    }
+
+    async fn create_table(&self, namespace: &NamespaceIdent, creation: TableCreation) -> Result<Table> {
+        self.inner.create_table(namespace, creation).await
+    }
+
+    async fn load_table(&self, table: &TableIdent) -> Result<Table> {
+        if table == self.checked.identifier() {
+            return Ok(self.checked.clone());
+        }
+        self.inner.load_table(table).await
+    }
+
+    async fn drop_table(&self, table: &TableIdent) -> Result<()> {
+        self.inner.drop_table(table).await
+    }
+
+    async fn purge_table(&self, table: &TableIdent) -> Result<()> {
+        self.inner.purge_table(table).await
+    }
+
+    async fn table_exists(&self, table: &TableIdent) -> Result<bool> {
+        self.inner.table_exists(table).await
+    }
+
+    async fn rename_table(&self, src: &TableIdent, dest: &TableIdent) -> Result<()> {
+        self.inner.rename_table(src, dest).await
+    }
+
+    async fn register_table(&self, table: &TableIdent, metadata_location: String) -> Result<Table> {
+        self.inner.register_table(table, metadata_location).await
+    }
+
+    async fn update_table(&self, commit: TableCommit) -> Result<Table> {
+        self.inner.update_table(commit).await.map_err(|e| e.with_retryable(false))
+    }
+}

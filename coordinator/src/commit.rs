@@ -1,0 +1,177 @@
+//! One exactly-once commit of staged files into a table.
+//!
+//! Before every attempt the table is loaded fresh and the offsets recorded in
+//! its snapshots are compared with the ranges of the staged files:
+//! - a file whose ranges end at or before the recorded offsets is already in
+//!   the table (an earlier attempt landed but its reply was lost): skipped;
+//! - a file whose ranges start exactly at the recorded offsets is appended;
+//! - anything else is a conflict and nothing is committed.
+//!
+//! The append goes through [`CheckedCommitCatalog`], so the catalog accepts
+//! it only on top of the snapshot that was checked, and the library never
+//! retries it on its own.
+
+use iceberg::spec::DataFile;
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::{Catalog, TableIdent};
+
+use crate::catalog::CheckedCommitCatalog;
+use crate::offsets::{OffsetMap, OffsetsError, Position, Tp};
+
+/// Source offsets consumed into one staged file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedRange {
+    pub tp: Tp,
+    pub from: i64,
+    pub to: i64,
+    pub open_txn_start: Option<i64>,
+    pub record_count: u64,
+    pub max_timestamp_ms: Option<i64>,
+}
+
+/// A data file a worker staged, or only progress when no row came out of
+/// its ranges.
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    pub data_file: Option<DataFile>,
+    pub ranges: Vec<StagedRange>,
+    pub record_count: u64,
+    pub file_size_bytes: u64,
+}
+
+impl StagedFile {
+    pub fn path(&self) -> Option<&str> {
+        self.data_file.as_ref().map(DataFile::file_path)
+    }
+}
+
+/// What a commit attempt did.
+#[derive(Debug)]
+pub struct Committed {
+    /// The new snapshot, or `None` when every file was already in the table.
+    pub snapshot_id: Option<i64>,
+    /// The table after the commit.
+    pub table: Table,
+    /// Positions recorded in the table after the commit.
+    pub offsets: OffsetMap,
+    /// Files appended by this attempt, and files found already committed.
+    pub appended_files: usize,
+    pub already_committed_files: usize,
+    pub appended_records: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("loading table {table}: {source}")]
+    Load { table: TableIdent, source: iceberg::Error },
+    #[error("table {table}: {source}")]
+    Offsets { table: TableIdent, source: OffsetsError },
+    #[error(
+        "table {table}: staged range {tp} [{from}, {to}) does not continue the committed offset {committed}; \
+         another writer is committing floe offsets to this table, or its snapshots were rolled back"
+    )]
+    Conflict { table: TableIdent, tp: Tp, from: i64, to: i64, committed: i64 },
+    #[error("committing to table {table}: {source}")]
+    Commit { table: TableIdent, source: iceberg::Error },
+}
+
+impl CommitError {
+    /// Worth another attempt later (the catalog or storage may recover).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CommitError::Load { .. } | CommitError::Commit { .. })
+    }
+}
+
+/// How one staged file relates to the offsets already in the table.
+enum FileState {
+    Committed,
+    Pending,
+}
+
+/// Makes one checked attempt to append `files` (in the order they were
+/// accepted) to the table.
+pub async fn commit_staged(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    files: &[StagedFile],
+) -> Result<Committed, CommitError> {
+    let table = catalog.load_table(ident).await.map_err(|source| CommitError::Load { table: ident.clone(), source })?;
+    let recorded = OffsetMap::committed(table.metadata())
+        .map_err(|source| CommitError::Offsets { table: ident.clone(), source })?;
+
+    let mut offsets = recorded.clone();
+    let mut pending = Vec::new();
+    let mut already_committed_files = 0;
+    for file in files {
+        match classify(ident, file, &mut offsets)? {
+            FileState::Committed => already_committed_files += 1,
+            FileState::Pending => pending.push(file),
+        }
+    }
+    if pending.is_empty() {
+        return Ok(Committed {
+            snapshot_id: None,
+            table,
+            offsets: recorded,
+            appended_files: 0,
+            already_committed_files,
+            appended_records: 0,
+        });
+    }
+
+    let data_files: Vec<DataFile> = pending.iter().filter_map(|f| f.data_file.clone()).collect();
+    let appended_files = data_files.len();
+    let appended_records = pending.iter().map(|f| f.record_count).sum();
+    let tx = Transaction::new(&table);
+    let commit_err = |source| CommitError::Commit { table: ident.clone(), source };
+    let tx = tx
+        .fast_append()
+        // The offset check above is exact and cheap; the library's duplicate
+        // check reads every manifest of the table on each commit.
+        .with_check_duplicate(false)
+        .add_data_files(data_files)
+        .set_snapshot_properties(offsets.to_summary())
+        .apply(tx)
+        .map_err(commit_err)?;
+    let table = tx.commit(&CheckedCommitCatalog::new(catalog, table)).await.map_err(commit_err)?;
+    Ok(Committed {
+        snapshot_id: table.metadata().current_snapshot_id(),
+        table,
+        offsets,
+        appended_files,
+        already_committed_files,
+        appended_records,
+    })
+}
+
+/// Decides whether a file is in the table already or continues it, and
+/// advances `offsets` past a pending file.
+fn classify(ident: &TableIdent, file: &StagedFile, offsets: &mut OffsetMap) -> Result<FileState, CommitError> {
+    let conflict = |range: &StagedRange, committed: i64| CommitError::Conflict {
+        table: ident.clone(),
+        tp: range.tp.clone(),
+        from: range.from,
+        to: range.to,
+        committed,
+    };
+    let mut committed = Vec::new();
+    for range in &file.ranges {
+        match offsets.get(&range.tp) {
+            Some(recorded) if recorded.next >= range.to => committed.push((range, recorded.next)),
+            Some(recorded) if recorded.next != range.from => return Err(conflict(range, recorded.next)),
+            _ => {}
+        }
+    }
+    match committed.first() {
+        Some(_) if committed.len() == file.ranges.len() => Ok(FileState::Committed),
+        // Part of one file can never be in the table without the rest of it.
+        Some((range, recorded)) => Err(conflict(range, *recorded)),
+        None => {
+            for range in &file.ranges {
+                offsets.set(range.tp.clone(), Position { next: range.to, open_txn_start: range.open_txn_start });
+            }
+            Ok(FileState::Pending)
+        }
+    }
+}

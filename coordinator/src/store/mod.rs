@@ -1,0 +1,47 @@
+//! Coordinator state that must outlive a coordinator process: lease epochs
+//! (fencing tokens) and the data files workers were allowed to write (so
+//! files never committed can be collected).
+//!
+//! Offsets are NOT kept here: the tables are their source of truth.
+
+mod memory;
+mod sql;
+
+use async_trait::async_trait;
+pub use memory::MemoryStore;
+pub use sql::SqlStore;
+
+use crate::offsets::Tp;
+
+#[derive(Debug, thiserror::Error)]
+#[error("state store {store}: {operation}: {message}")]
+pub struct StoreError {
+    pub store: String,
+    pub operation: &'static str,
+    pub message: String,
+}
+
+/// A data file a worker was given a path for and that is not known to be
+/// committed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIntent {
+    pub table: String,
+    pub path: String,
+    pub created_ms: i64,
+}
+
+#[async_trait]
+pub trait StateStore: std::fmt::Debug + Send + Sync {
+    /// Allocates the next epoch of each partition's lease, persisted before
+    /// returning, so epochs only grow, across coordinator restarts too.
+    async fn next_epochs(&self, tps: &[Tp]) -> Result<Vec<u64>, StoreError>;
+
+    /// Remembers a data file path before a worker writes it.
+    async fn record_file_intent(&self, intent: &FileIntent) -> Result<(), StoreError>;
+
+    /// Forgets files that were committed or deleted.
+    async fn forget_files(&self, paths: &[String]) -> Result<(), StoreError>;
+
+    /// File intents created before `before_ms` (Unix ms), oldest first.
+    async fn file_intents_before(&self, before_ms: i64) -> Result<Vec<FileIntent>, StoreError>;
+}

@@ -1,0 +1,191 @@
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+use super::{FileIntent, StateStore, StoreError};
+use crate::offsets::Tp;
+
+/// State in the SQL catalog's database (SQLite or PostgreSQL), in tables of
+/// its own beside the catalog's.
+#[derive(Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    name: String,
+    dollar_params: bool,
+}
+
+impl SqlStore {
+    /// Connects and creates floe's tables when missing. A SQLite file (and
+    /// its folder) is created when it does not exist yet.
+    pub async fn connect(uri: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let sqlite = uri.starts_with("sqlite:");
+        let name = redact(uri);
+        let err = |operation, e: sqlx::Error| StoreError { store: name.clone(), operation, message: e.to_string() };
+        let url = if sqlite {
+            prepare_sqlite_file(uri).map_err(|message| StoreError { store: name.clone(), operation: "create", message })?
+        } else {
+            uri.to_string()
+        };
+        let pool = AnyPoolOptions::new().max_connections(4).connect(&url).await.map_err(|e| err("connect", e))?;
+        if sqlite {
+            // Readers (PyIceberg, DuckDB) keep reading while we commit.
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await.map_err(|e| err("set WAL", e))?;
+        }
+        for ddl in [
+            "CREATE TABLE IF NOT EXISTS floe_lease_epochs (
+                topic VARCHAR(255) NOT NULL,
+                partition_id INTEGER NOT NULL,
+                epoch BIGINT NOT NULL,
+                PRIMARY KEY (topic, partition_id))",
+            "CREATE TABLE IF NOT EXISTS floe_file_intents (
+                path VARCHAR(2048) NOT NULL PRIMARY KEY,
+                table_name VARCHAR(1024) NOT NULL,
+                created_ms BIGINT NOT NULL)",
+        ] {
+            sqlx::query(ddl).execute(&pool).await.map_err(|e| err("create tables", e))?;
+        }
+        Ok(Self { pool, name, dollar_params: !sqlite })
+    }
+
+    /// Writes `?` placeholders as `$1, $2...` for PostgreSQL.
+    fn sql(&self, text: &str) -> String {
+        if !self.dollar_params {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len() + 8);
+        let mut n = 0;
+        for c in text.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn error(&self, operation: &'static str, e: sqlx::Error) -> StoreError {
+        StoreError { store: self.name.clone(), operation, message: e.to_string() }
+    }
+}
+
+/// Creates the SQLite file's folder and returns a URL that creates the file.
+fn prepare_sqlite_file(uri: &str) -> Result<String, String> {
+    let path = uri.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("creating folder {}: {e}", parent.display()))?;
+    }
+    Ok(if uri.contains('?') { uri.to_string() } else { format!("{uri}?mode=rwc") })
+}
+
+/// The URI without a password, for messages.
+fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &uri[..scheme], &uri[at + 1..]),
+        _ => uri.to_string(),
+    }
+}
+
+#[async_trait]
+impl StateStore for SqlStore {
+    async fn next_epochs(&self, tps: &[Tp]) -> Result<Vec<u64>, StoreError> {
+        let query = self.sql(
+            "INSERT INTO floe_lease_epochs (topic, partition_id, epoch) VALUES (?, ?, 1)
+             ON CONFLICT (topic, partition_id) DO UPDATE SET epoch = floe_lease_epochs.epoch + 1
+             RETURNING epoch",
+        );
+        let mut tx = self.pool.begin().await.map_err(|e| self.error("begin", e))?;
+        let mut epochs = Vec::with_capacity(tps.len());
+        for tp in tps {
+            let row = sqlx::query(&query)
+                .bind(tp.topic.as_str())
+                .bind(tp.partition)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| self.error("allocate lease epoch", e))?;
+            let epoch: i64 = row.try_get(0).map_err(|e| self.error("read lease epoch", e))?;
+            epochs.push(epoch as u64);
+        }
+        tx.commit().await.map_err(|e| self.error("commit lease epochs", e))?;
+        Ok(epochs)
+    }
+
+    async fn record_file_intent(&self, intent: &FileIntent) -> Result<(), StoreError> {
+        sqlx::query(&self.sql("INSERT INTO floe_file_intents (path, table_name, created_ms) VALUES (?, ?, ?)"))
+            .bind(intent.path.as_str())
+            .bind(intent.table.as_str())
+            .bind(intent.created_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error("record file intent", e))?;
+        Ok(())
+    }
+
+    async fn forget_files(&self, paths: &[String]) -> Result<(), StoreError> {
+        let query = self.sql("DELETE FROM floe_file_intents WHERE path = ?");
+        let mut tx = self.pool.begin().await.map_err(|e| self.error("begin", e))?;
+        for path in paths {
+            sqlx::query(&query).bind(path.as_str()).execute(&mut *tx).await.map_err(|e| self.error("forget file", e))?;
+        }
+        tx.commit().await.map_err(|e| self.error("commit forgotten files", e))
+    }
+
+    async fn file_intents_before(&self, before_ms: i64) -> Result<Vec<FileIntent>, StoreError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT table_name, path, created_ms FROM floe_file_intents WHERE created_ms < ? ORDER BY created_ms",
+        ))
+        .bind(before_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error("list file intents", e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(FileIntent {
+                    table: row.try_get(0)?,
+                    path: row.try_get(1)?,
+                    created_ms: row.try_get(2)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.error("read file intents", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn epochs_grow_across_reconnects_and_intents_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite://{}/state/catalog.db", dir.path().display());
+        let tps = [Tp::new("orders", 0), Tp::new("orders", 1)];
+        {
+            let store = SqlStore::connect(&uri).await.unwrap();
+            assert_eq!(store.next_epochs(&tps).await.unwrap(), [1, 1]);
+            assert_eq!(store.next_epochs(&tps[..1]).await.unwrap(), [2]);
+            let intent = FileIntent { table: "prod.orders".into(), path: "file:///w/a.parquet".into(), created_ms: 10 };
+            store.record_file_intent(&intent).await.unwrap();
+            store
+                .record_file_intent(&FileIntent { path: "file:///w/b.parquet".into(), created_ms: 20, ..intent.clone() })
+                .await
+                .unwrap();
+            assert_eq!(store.file_intents_before(15).await.unwrap(), [intent]);
+            store.forget_files(&["file:///w/a.parquet".into()]).await.unwrap();
+            assert!(store.file_intents_before(15).await.unwrap().is_empty());
+        }
+        let store = SqlStore::connect(&uri).await.unwrap();
+        assert_eq!(store.next_epochs(&tps).await.unwrap(), [3, 2]);
+        assert_eq!(store.file_intents_before(100).await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgresql://floe:secret@db:5432/cat"), "postgresql://***@db:5432/cat");
+        assert_eq!(redact("sqlite:///tmp/c.db"), "sqlite:///tmp/c.db");
+    }
+}
