@@ -1,1 +1,169 @@
-//! floe-coordinator
+//! floe's coordinator.
+//!
+//! - [`discovery`] finds complete segments, incrementally;
+//! - [`assignment`] spreads partition leases over workers;
+//! - the control loop ([`control`]) owns leases, accepts staged files and
+//!   runs one serialized commit cycle per table;
+//! - [`commit`] makes each commit exactly-once, with the source offsets
+//!   recorded in the snapshot ([`offsets`]);
+//! - [`gc`] deletes staged files that never got committed;
+//! - [`service`] is the gRPC endpoint workers connect to.
+
+pub mod assignment;
+pub mod catalog;
+pub mod commit;
+pub mod control;
+pub mod discovery;
+pub mod gc;
+pub mod offsets;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod summary;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use floe_proto::worker::coordination_server::CoordinationServer;
+use floe_storage::open_segment_store;
+use floe_table::{RowBuilder, source_schema};
+use iceberg::TableIdent;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{connect_catalog, load_or_create_table};
+use crate::control::{Control, Event, LoadedTable};
+use crate::discovery::Discovery;
+use crate::offsets::OffsetMap;
+pub use crate::settings::{Settings, SettingsError};
+use crate::settings::StoreSettings;
+use crate::store::{MemoryStore, SqlStore, StateStore};
+pub use crate::summary::RunSummary;
+
+/// Why the coordinator could not start: one clear line naming what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("state store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("Iceberg catalog `{name}`: {source}")]
+    Catalog { name: String, source: iceberg::Error },
+    #[error("table {table}: {message}")]
+    Table { table: String, message: String },
+    #[error("segment source: {0}")]
+    Source(#[from] floe_storage::StorageError),
+    #[error("worker endpoint {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+}
+
+/// A running coordinator.
+pub struct Coordinator {
+    address: SocketAddr,
+    events: mpsc::Sender<Event>,
+    control: JoinHandle<RunSummary>,
+}
+
+impl Coordinator {
+    /// Connects to the store and the catalog, loads (or creates) every
+    /// mapped table with its committed offsets, then starts discovery, the
+    /// control loop and the worker endpoint on `listener`.
+    ///
+    /// With `once`, it reads what storage holds now, commits it and stops.
+    pub async fn start(settings: Settings, listener: TcpListener, once: bool) -> Result<Self, StartError> {
+        let address = listener.local_addr().map_err(|source| StartError::Listen { address: settings.listen, source })?;
+        let store: Arc<dyn StateStore> = match &settings.store {
+            StoreSettings::Sql { uri } => Arc::new(SqlStore::connect(uri).await?),
+            StoreSettings::Memory => Arc::new(MemoryStore::default()),
+        };
+        let catalog = connect_catalog(&settings.catalog)
+            .await
+            .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source })?;
+
+        let mut tables = Vec::new();
+        let mut start_offsets = HashMap::new();
+        for mapping in &settings.mappings {
+            let name = mapping.table.to_string();
+            let table_error = |message: String| StartError::Table { table: name.clone(), message };
+            let ident = TableIdent::from_strs(mapping.table.namespace.iter().chain([&mapping.table.name]))
+                .map_err(|e| table_error(e.to_string()))?;
+            let table = load_or_create_table(catalog.as_ref(), &ident, &source_schema(), mapping.create_if_missing)
+                .await
+                .map_err(|e| match e.kind() {
+                    iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
+                        "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
+                        mapping.topic
+                    )),
+                    _ => table_error(e.to_string()),
+                })?;
+            // Workers fill rows with the same builder: check now that they can.
+            let arrow = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
+                .map_err(|e| table_error(e.to_string()))?;
+            RowBuilder::new(Arc::new(arrow)).map_err(|e| table_error(e.to_string()))?;
+            let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
+            for (tp, position) in offsets.iter() {
+                start_offsets.insert(tp.clone(), position.resume_from());
+            }
+            tables.push(LoadedTable { name, topic: mapping.topic.clone(), table, offsets });
+        }
+
+        let segments = open_segment_store(&settings.source)?;
+        let topics = settings.mappings.iter().map(|m| m.topic.clone()).collect();
+        let discovery = Discovery::new(segments, settings.source.prefix.clone(), topics, start_offsets);
+
+        let settings = Arc::new(settings);
+        let (events, inbox) = mpsc::channel(8192);
+        let stop = CancellationToken::new();
+
+        let (found_tx, mut found) = mpsc::channel(1024);
+        tokio::spawn(discovery.run(found_tx, settings.poll_interval, once, stop.clone()));
+        let forward = events.clone();
+        tokio::spawn(async move {
+            while let Some(event) = found.recv().await {
+                if forward.send(Event::Discovery(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+
+        let service = CoordinationServer::new(service::WorkerService::new(events.clone()))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+        let server_stop = stop.clone();
+        tokio::spawn(async move {
+            let incoming = TcpListenerStream::new(listener);
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, server_stop.cancelled())
+                .await;
+            if let Err(e) = served {
+                tracing::error!("worker endpoint stopped: {e}");
+            }
+        });
+
+        let control = Control::new(settings, catalog, store, events.clone(), tables, once);
+        let control = tokio::spawn(async move {
+            let summary = control.run(inbox).await;
+            stop.cancel();
+            summary
+        });
+        Ok(Self { address, events, control })
+    }
+
+    /// The address workers connect to.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Asks for a clean stop: open files are closed and committed first.
+    pub async fn drain(&self) {
+        let _ = self.events.send(Event::Drain).await;
+    }
+
+    /// Waits for the control loop to end and says what the run committed.
+    pub async fn finished(self) -> RunSummary {
+        self.control.await.unwrap_or_default()
+    }
+}

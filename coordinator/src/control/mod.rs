@@ -1,0 +1,842 @@
+//! The control loop: the one owner of leases, staged files and commit
+//! cycles. Everything that changes coordinator state arrives here as an
+//! [`Event`] and is handled in order, so no state is shared or locked.
+//! Slow work (commits, file deletion) runs in tasks that report back as
+//! events.
+
+mod partition;
+mod table;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_kfs::naming::parse_object_name;
+use floe_proto::worker::coordinator_message::Body as ToWorker;
+use floe_proto::worker::worker_message::Body as FromWorker;
+use floe_proto::worker::{
+    CoordinatorMessage, FileOpened, Flush, Grant, OffsetRange, Revoke, Segments, Staged, StagedAck, TopicPartition,
+    Welcome,
+};
+use iceberg::Catalog;
+use iceberg::spec::deserialize_data_file_from_json;
+use iceberg::table::Table;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use self::partition::{Failure, Lease, LeaseState, Partition};
+use self::table::{Cycle, TableState};
+use crate::assignment;
+use crate::commit::{CommitError, Committed, StagedFile, StagedRange, commit_staged};
+use crate::discovery::DiscoveryEvent;
+use crate::gc::{OrphanScan, scan_orphans};
+use crate::offsets::{OffsetMap, Tp};
+use crate::settings::Settings;
+use crate::store::{FileIntent, StateStore};
+use crate::summary::{PartitionIssue, RunSummary, TableSummary};
+
+/// A worker's connection, numbered by the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session-{}", self.0)
+    }
+}
+
+/// Messages to one worker. Bounded: a worker that stops reading is dropped
+/// rather than letting the queue grow.
+pub type Outbox = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
+
+#[derive(Debug)]
+pub enum Event {
+    Connected { session: SessionId, worker_id: String, outbox: Outbox },
+    FromWorker { session: SessionId, body: FromWorker },
+    Disconnected { session: SessionId },
+    Discovery(DiscoveryEvent),
+    Committed { table: String, files: usize, result: Result<Committed, CommitError> },
+    OrphansScanned(BTreeMap<String, OrphanScan>),
+    /// Stop: close every open file, commit, then end the loop.
+    Drain,
+}
+
+struct WorkerSession {
+    worker_id: String,
+    outbox: Outbox,
+    last_seen: Instant,
+    /// Tables this worker has a definition of.
+    defined: HashSet<String>,
+}
+
+/// A table as loaded at start, with the offsets recorded in it.
+pub struct LoadedTable {
+    pub name: String,
+    pub topic: String,
+    pub table: Table,
+    pub offsets: OffsetMap,
+}
+
+/// How the loop ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Runs until drained.
+    Never,
+    /// `--once`: read what storage holds now, commit, stop.
+    WhenCaughtUp,
+}
+
+pub struct Control {
+    settings: Arc<Settings>,
+    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn StateStore>,
+    events: mpsc::Sender<Event>,
+    ending: Ending,
+    /// Set once the final flush and commit have started (drain or `--once`).
+    finishing: bool,
+    workers: BTreeMap<SessionId, WorkerSession>,
+    partitions: BTreeMap<Tp, Partition>,
+    tables: BTreeMap<String, TableState>,
+    topic_table: HashMap<String, String>,
+    committed_at_start: HashMap<Tp, crate::offsets::Position>,
+    discovery_passes: u64,
+    rebalance_needed: bool,
+    next_flush_id: u64,
+    last_progress_log: Instant,
+    next_orphan_scan: Instant,
+    orphan_scan_running: bool,
+    /// Orphans being deleted: a late report of one of them is refused.
+    condemned: HashSet<String>,
+}
+
+impl Control {
+    pub fn new(
+        settings: Arc<Settings>,
+        catalog: Arc<dyn Catalog>,
+        store: Arc<dyn StateStore>,
+        events: mpsc::Sender<Event>,
+        tables: Vec<LoadedTable>,
+        once: bool,
+    ) -> Self {
+        let mut control = Self {
+            settings: settings.clone(),
+            catalog,
+            store,
+            events,
+            ending: if once { Ending::WhenCaughtUp } else { Ending::Never },
+            finishing: false,
+            workers: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            topic_table: HashMap::new(),
+            committed_at_start: HashMap::new(),
+            discovery_passes: 0,
+            rebalance_needed: false,
+            next_flush_id: 1,
+            last_progress_log: Instant::now(),
+            next_orphan_scan: Instant::now(),
+            orphan_scan_running: false,
+            condemned: HashSet::new(),
+        };
+        for loaded in tables {
+            for (tp, position) in loaded.offsets.iter() {
+                control.committed_at_start.insert(tp.clone(), *position);
+            }
+            control.topic_table.insert(loaded.topic, loaded.name.clone());
+            let state = TableState::new(loaded.name.clone(), loaded.table, settings.catalog.file_io_props.clone());
+            control.tables.insert(loaded.name, state);
+        }
+        control
+    }
+
+    /// Runs until drained (or, with `--once`, until caught up) and says what
+    /// was committed.
+    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) -> RunSummary {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.handle(event).await,
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick().await,
+            }
+            if self.rebalance_needed {
+                self.rebalance().await;
+            }
+            if self.is_finished() {
+                break;
+            }
+        }
+        self.summary()
+    }
+
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::Connected { session, worker_id, outbox } => self.on_connected(session, worker_id, outbox),
+            Event::FromWorker { session, body } => self.on_worker_message(session, body).await,
+            Event::Disconnected { session } => self.drop_session(session, "disconnected"),
+            Event::Discovery(event) => self.on_discovery(event),
+            Event::Committed { table, files, result } => self.on_committed(&table, files, result).await,
+            Event::OrphansScanned(scan) => self.on_orphans_scanned(scan).await,
+            Event::Drain => self.start_finishing("drain requested"),
+        }
+    }
+
+    // ------------------------------------------------------------ workers
+
+    fn on_connected(&mut self, session: SessionId, worker_id: String, outbox: Outbox) {
+        info!(worker = %worker_id, %session, "worker connected");
+        let welcome = ToWorker::Welcome(Welcome {
+            session_id: session.to_string(),
+            heartbeat_interval_ms: self.settings.heartbeat.as_millis() as u32,
+            source: Some(self.settings.source.clone()),
+            writer: Some(self.settings.writer.clone()),
+        });
+        self.workers.insert(
+            session,
+            WorkerSession { worker_id, outbox, last_seen: Instant::now(), defined: HashSet::new() },
+        );
+        self.send(session, welcome);
+        self.rebalance_needed = true;
+    }
+
+    /// Queues a message for a worker; a worker whose queue is full or closed
+    /// is dropped (its leases move).
+    fn send(&mut self, session: SessionId, body: ToWorker) {
+        let Some(worker) = self.workers.get(&session) else { return };
+        let message = CoordinatorMessage { body: Some(body) };
+        if let Err(e) = worker.outbox.try_send(Ok(message)) {
+            let reason = match e {
+                mpsc::error::TrySendError::Full(_) => "not reading its messages",
+                mpsc::error::TrySendError::Closed(_) => "disconnected",
+            };
+            self.drop_session(session, reason);
+        }
+    }
+
+    /// Forgets a worker: its leases become free, its unreported rows are
+    /// lost (they will be read again), its accepted files stay staged.
+    fn drop_session(&mut self, session: SessionId, reason: &str) {
+        let Some(worker) = self.workers.remove(&session) else { return };
+        let mut released = 0;
+        for partition in self.partitions.values_mut() {
+            if partition.lease.as_ref().is_some_and(|l| l.session == session) {
+                partition.lease = None;
+                released += 1;
+            }
+        }
+        for table in self.tables.values_mut() {
+            if let Cycle::Flushing { waiting, .. } = &mut table.cycle {
+                waiting.remove(&session);
+            }
+        }
+        warn!(worker = %worker.worker_id, %session, released, "worker dropped: {reason}");
+        self.rebalance_needed = true;
+    }
+
+    async fn on_worker_message(&mut self, session: SessionId, body: FromWorker) {
+        let Some(worker) = self.workers.get_mut(&session) else { return };
+        worker.last_seen = Instant::now();
+        match body {
+            FromWorker::Register(_) => warn!(%session, "ignoring a second Register"),
+            FromWorker::Heartbeat(heartbeat) => {
+                for progress in heartbeat.progress {
+                    if let Some(lease) = self.lease_of(session, progress.tp.as_ref(), progress.epoch) {
+                        lease.read_to = lease.read_to.max(progress.read_to);
+                    }
+                }
+            }
+            FromWorker::OpenFile(request) => self.on_open_file(session, request.request_id, &request.table).await,
+            FromWorker::Staged(staged) => self.on_staged(session, staged),
+            FromWorker::PartitionFailed(failed) => {
+                let Some(tp) = failed.tp.as_ref().map(tp_of) else { return };
+                if self.lease_of(session, failed.tp.as_ref(), failed.epoch).is_none() {
+                    return; // a report from a lease that has moved on
+                }
+                error!(partition = %tp, object = %failed.object, offset = failed.offset, "partition stopped: {}", failed.message);
+                if let Some(partition) = self.partitions.get_mut(&tp) {
+                    partition.failure =
+                        Some(Failure { object: failed.object, offset: failed.offset, message: failed.message });
+                }
+            }
+            FromWorker::Released(released) => {
+                let Some(tp) = released.tp.as_ref().map(tp_of) else { return };
+                if let Some(partition) = self.partitions.get_mut(&tp) {
+                    let ours = partition.lease.as_ref().is_some_and(|l| l.session == session && l.epoch == released.epoch);
+                    if ours {
+                        partition.lease = None;
+                        self.rebalance_needed = true;
+                    }
+                }
+            }
+            FromWorker::Flushed(flushed) => {
+                let mut done = Vec::new();
+                for table in self.tables.values_mut() {
+                    if let Cycle::Flushing { flush_id, waiting, .. } = &mut table.cycle {
+                        if *flush_id == flushed.flush_id {
+                            waiting.remove(&session);
+                            if waiting.is_empty() {
+                                done.push(table.name.clone());
+                            }
+                        }
+                    }
+                }
+                for name in done {
+                    self.after_flush(&name);
+                }
+            }
+        }
+    }
+
+    /// The lease a report refers to, if it is still the current one.
+    fn lease_of(&mut self, session: SessionId, tp: Option<&TopicPartition>, epoch: u64) -> Option<&mut Lease> {
+        let tp = tp_of(tp?);
+        self.partitions
+            .get_mut(&tp)?
+            .lease
+            .as_mut()
+            .filter(|lease| lease.session == session && lease.epoch == epoch)
+    }
+
+    async fn on_open_file(&mut self, session: SessionId, request_id: u64, table: &str) {
+        let reply = match self.tables.get(table) {
+            None => FileOpened { request_id, path: String::new(), error: format!("unknown table {table}") },
+            Some(state) => {
+                let path = format!("{}/data/{}.parquet", state.define.location, uuid::Uuid::now_v7());
+                let intent = FileIntent { table: table.to_string(), path: path.clone(), created_ms: now_ms() };
+                match self.store.record_file_intent(&intent).await {
+                    Ok(()) => FileOpened { request_id, path, error: String::new() },
+                    Err(e) => FileOpened { request_id, path: String::new(), error: e.to_string() },
+                }
+            }
+        };
+        self.send(session, ToWorker::FileOpened(reply));
+    }
+
+    /// Accepts a staged file when every range continues its partition under
+    /// the current lease; otherwise refuses it and drops the worker, which
+    /// starts over from what was accepted.
+    fn on_staged(&mut self, session: SessionId, staged: Staged) {
+        match self.check_staged(session, &staged) {
+            Ok(file) => {
+                for range in &file.ranges {
+                    if let Some(partition) = self.partitions.get_mut(&range.tp) {
+                        partition.staged =
+                            Some(crate::offsets::Position { next: range.to, open_txn_start: range.open_txn_start });
+                    }
+                }
+                if let Some(table) = self.tables.get_mut(&staged.table) {
+                    table.staged.push(file);
+                }
+                let ack = StagedAck { table: staged.table, path: staged.path, accepted: true, reason: String::new() };
+                self.send(session, ToWorker::StagedAck(ack));
+            }
+            Err(reason) => {
+                warn!(%session, table = %staged.table, path = %staged.path, "refused staged file: {reason}");
+                let ack = StagedAck { table: staged.table.clone(), path: staged.path.clone(), accepted: false, reason };
+                self.send(session, ToWorker::StagedAck(ack));
+                self.delete_refused(&staged.table, &staged.path);
+                self.drop_session(session, "its staged file was refused");
+            }
+        }
+    }
+
+    fn check_staged(&self, session: SessionId, staged: &Staged) -> Result<StagedFile, String> {
+        let table = self.tables.get(&staged.table).ok_or_else(|| format!("unknown table {}", staged.table))?;
+        if self.condemned.contains(&staged.path) {
+            return Err("the file outlived the orphan grace period and was deleted".into());
+        }
+        if staged.ranges.is_empty() {
+            return Err("no offset range".into());
+        }
+        let mut ranges = Vec::with_capacity(staged.ranges.len());
+        let mut seen = HashSet::new();
+        for range in &staged.ranges {
+            let OffsetRange { tp, epoch, from, to, open_txn_start, record_count, max_timestamp_ms } = range;
+            let tp = tp_of(tp.as_ref().ok_or("a range without a partition")?);
+            if !seen.insert(tp.clone()) {
+                return Err(format!("{tp} appears twice"));
+            }
+            let partition = self.partitions.get(&tp).ok_or_else(|| format!("unknown partition {tp}"))?;
+            if partition.table != staged.table {
+                return Err(format!("{tp} does not feed table {}", staged.table));
+            }
+            match &partition.lease {
+                Some(lease) if lease.session == session && lease.epoch == *epoch => {}
+                _ => return Err(format!("{tp} epoch {epoch} is not the current lease")),
+            }
+            let expected = partition.staged.map_or(*from, |p| p.next);
+            if *from != expected || to <= from {
+                return Err(format!("{tp} range [{from}, {to}) does not continue at {expected}"));
+            }
+            ranges.push(StagedRange {
+                tp,
+                from: *from,
+                to: *to,
+                open_txn_start: *open_txn_start,
+                record_count: *record_count,
+                max_timestamp_ms: *max_timestamp_ms,
+            });
+        }
+        let data_file = if staged.path.is_empty() {
+            None
+        } else {
+            let metadata = table.table.metadata();
+            let spec = metadata.default_partition_spec();
+            let schema = metadata.current_schema();
+            let partition_type = spec.partition_type(schema).map_err(|e| e.to_string())?;
+            let file = deserialize_data_file_from_json(&staged.data_file_json, spec.spec_id(), &partition_type, schema)
+                .map_err(|e| format!("unreadable data file description: {e}"))?;
+            if file.file_path() != staged.path {
+                return Err(format!("data file path {} differs from {}", file.file_path(), staged.path));
+            }
+            Some(file)
+        };
+        Ok(StagedFile { data_file, ranges, record_count: staged.record_count, file_size_bytes: staged.file_size_bytes })
+    }
+
+    /// Deletes a refused file now rather than after the orphan grace period.
+    fn delete_refused(&self, table: &str, path: &str) {
+        let (Some(state), false) = (self.tables.get(table), path.is_empty()) else { return };
+        let file_io = state.table.file_io().clone();
+        let store = self.store.clone();
+        let path = path.to_string();
+        tokio::spawn(async move {
+            if file_io.delete(&path).await.is_ok() {
+                let _ = store.forget_files(&[path]).await;
+            }
+        });
+    }
+
+    // ------------------------------------------------------------ discovery
+
+    fn on_discovery(&mut self, event: DiscoveryEvent) {
+        match event {
+            DiscoveryEvent::Partitions { topic, partitions } => {
+                let Some(table) = self.topic_table.get(&topic).cloned() else { return };
+                for partition in partitions {
+                    let tp = Tp::new(topic.clone(), partition);
+                    if !self.partitions.contains_key(&tp) {
+                        let committed = self.committed_at_start.get(&tp).copied();
+                        self.partitions.insert(tp, Partition::new(table.clone(), committed));
+                        self.rebalance_needed = true;
+                    }
+                }
+            }
+            DiscoveryEvent::Segments { tp, segments } => {
+                let Some(partition) = self.partitions.get_mut(&tp) else { return };
+                for segment in segments {
+                    partition.damaged.remove(&segment.base_offset);
+                    partition.segments.insert(segment.base_offset, segment);
+                }
+                let had_start = partition.staged.is_some();
+                partition.settle_start();
+                partition.prune_committed_segments();
+                if !had_start {
+                    self.rebalance_needed = true;
+                }
+                self.send_segments(&tp);
+            }
+            DiscoveryEvent::Damaged { tp, object, message } => {
+                warn!(partition = %tp, %object, "damaged segment: {message}");
+                let Some(partition) = self.partitions.get_mut(&tp) else { return };
+                let Some((base, _)) = parse_object_name(&object) else { return };
+                partition.damaged.insert(base, (object, message));
+                let had_start = partition.staged.is_some();
+                partition.settle_start();
+                if !had_start {
+                    self.rebalance_needed = true;
+                }
+                self.send_segments(&tp);
+            }
+            DiscoveryEvent::Incomplete { tp, object, reason } => {
+                info!(partition = %tp, %object, "waiting for segment: {reason}");
+                if let Some(partition) = self.partitions.get_mut(&tp) {
+                    partition.waiting.get_or_insert(reason);
+                }
+            }
+            DiscoveryEvent::ListFailed { location, error } => warn!(%location, "listing failed: {error}"),
+            DiscoveryEvent::PassComplete { pass } => self.discovery_passes = pass,
+        }
+    }
+
+    /// Sends the holder of a partition the segments it can read next.
+    fn send_segments(&mut self, tp: &Tp) {
+        let Some(partition) = self.partitions.get_mut(tp) else { return };
+        let segments = partition.next_segments();
+        let Some(lease) = &partition.lease else { return };
+        if let Some(failure) = &partition.failure {
+            if segments.is_empty() {
+                warn!(partition = %tp, object = %failure.object, "partition stopped: {}", failure.message);
+            }
+        }
+        if segments.is_empty() {
+            return;
+        }
+        let (session, epoch) = (lease.session, lease.epoch);
+        self.send(session, ToWorker::Segments(Segments { tp: Some(proto_tp(tp)), epoch, segments }));
+    }
+
+    // ------------------------------------------------------------ leases
+
+    /// Grants free partitions and takes back excess ones so every worker
+    /// holds its share.
+    async fn rebalance(&mut self) {
+        self.rebalance_needed = false;
+        if self.finishing && self.ending == Ending::Never {
+            return; // draining: no new work
+        }
+        let workers: Vec<SessionId> = self.workers.keys().copied().collect();
+        let holders: BTreeMap<Tp, Option<SessionId>> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.staged.is_some())
+            .map(|(tp, p)| (tp.clone(), p.lease.as_ref().map(|l| l.session)))
+            .collect();
+        let plan = assignment::plan(&workers, &holders);
+        for (tp, session) in plan.revokes {
+            let Some(lease) = self.partitions.get_mut(&tp).and_then(|p| p.lease.as_mut()) else { continue };
+            if lease.state == LeaseState::Revoking {
+                continue;
+            }
+            lease.state = LeaseState::Revoking;
+            let epoch = lease.epoch;
+            info!(partition = %tp, %session, "moving partition to balance workers");
+            self.send(session, ToWorker::Revoke(Revoke { tp: Some(proto_tp(&tp)), epoch }));
+        }
+        if plan.grants.is_empty() {
+            return;
+        }
+        let tps: Vec<Tp> = plan.grants.iter().map(|(tp, _)| tp.clone()).collect();
+        let epochs = match self.store.next_epochs(&tps).await {
+            Ok(epochs) => epochs,
+            Err(e) => {
+                error!("cannot grant leases: {e}");
+                self.rebalance_needed = true;
+                return;
+            }
+        };
+        for ((tp, session), epoch) in plan.grants.into_iter().zip(epochs) {
+            self.grant(tp, session, epoch);
+        }
+    }
+
+    fn grant(&mut self, tp: Tp, session: SessionId, epoch: u64) {
+        let Some(partition) = self.partitions.get_mut(&tp) else { return };
+        let Some(staged) = partition.staged else { return };
+        if !self.workers.contains_key(&session) {
+            self.rebalance_needed = true;
+            return;
+        }
+        let table = partition.table.clone();
+        partition.lease = Some(Lease {
+            session,
+            epoch,
+            state: LeaseState::Active,
+            sent_to: staged.resume_from(),
+            read_to: staged.next,
+        });
+        if let (Some(worker), Some(state)) = (self.workers.get_mut(&session), self.tables.get(&table)) {
+            if worker.defined.insert(table.clone()) {
+                let define = ToWorker::DefineTable(state.define.clone());
+                self.send(session, define);
+            }
+        }
+        let grant = Grant {
+            tp: Some(proto_tp(&tp)),
+            epoch,
+            table,
+            resume_from: staged.resume_from(),
+            consumed_to: staged.next,
+        };
+        self.send(session, ToWorker::Grant(grant));
+        self.send_segments(&tp);
+    }
+
+    // ------------------------------------------------------------ commits
+
+    async fn on_tick(&mut self) {
+        let now = Instant::now();
+        let ttl = self.settings.lease_ttl;
+        let silent: Vec<SessionId> =
+            self.workers.iter().filter(|(_, w)| now.duration_since(w.last_seen) > ttl).map(|(s, _)| *s).collect();
+        for session in silent {
+            self.drop_session(session, "no heartbeat within the lease TTL");
+        }
+
+        if self.ending == Ending::WhenCaughtUp && !self.finishing && self.caught_up() {
+            self.start_finishing("every partition read");
+        }
+
+        let names: Vec<String> = self.tables.keys().cloned().collect();
+        for name in names {
+            let Some(table) = self.tables.get(&name) else { continue };
+            match &table.cycle {
+                Cycle::Flushing { deadline, .. } if now >= *deadline => {
+                    warn!(table = %name, "flush timed out; committing what is staged");
+                    self.after_flush(&name);
+                }
+                Cycle::Idle if table.stopped.is_some() => {}
+                Cycle::Idle if table.staged_bytes() >= self.settings.max_staged_bytes => self.commit_now(&name),
+                Cycle::Idle if now >= table.next_cycle_at => self.start_cycle(&name),
+                _ => {}
+            }
+        }
+
+        if now >= self.next_orphan_scan && !self.orphan_scan_running {
+            self.start_orphan_scan();
+        }
+
+        if now.duration_since(self.last_progress_log) >= Duration::from_secs(5) {
+            self.last_progress_log = now;
+            self.log_progress();
+        }
+    }
+
+    /// Starts a commit cycle: workers writing the table close their files.
+    fn start_cycle(&mut self, name: &str) {
+        let holders: HashSet<SessionId> = self
+            .partitions
+            .values()
+            .filter(|p| p.table == name)
+            .filter_map(|p| p.lease.as_ref().map(|l| l.session))
+            .collect();
+        let interval = self.settings.commit_interval;
+        let Some(table) = self.tables.get_mut(name) else { return };
+        if holders.is_empty() {
+            if table.staged.is_empty() {
+                table.next_cycle_at = Instant::now() + interval;
+            } else {
+                self.commit_now(name);
+            }
+            return;
+        }
+        let flush_id = self.next_flush_id;
+        self.next_flush_id += 1;
+        table.cycle = Cycle::Flushing {
+            flush_id,
+            waiting: holders.clone(),
+            deadline: Instant::now() + interval.max(Duration::from_secs(30)),
+        };
+        table.next_cycle_at = Instant::now() + interval;
+        for session in holders {
+            self.send(session, ToWorker::Flush(Flush { flush_id, tables: vec![name.to_string()] }));
+        }
+    }
+
+    fn after_flush(&mut self, name: &str) {
+        let Some(table) = self.tables.get_mut(name) else { return };
+        if table.staged.is_empty() {
+            table.cycle = Cycle::Idle;
+        } else {
+            self.commit_now(name);
+        }
+    }
+
+    fn commit_now(&mut self, name: &str) {
+        let Some(table) = self.tables.get_mut(name) else { return };
+        let files = table.staged.clone();
+        table.cycle = Cycle::Committing;
+        let (catalog, events, ident) = (self.catalog.clone(), self.events.clone(), table.ident.clone());
+        let name = name.to_string();
+        tokio::spawn(async move {
+            let result = commit_staged(catalog.as_ref(), &ident, &files).await;
+            let _ = events.send(Event::Committed { table: name, files: files.len(), result }).await;
+        });
+    }
+
+    async fn on_committed(&mut self, name: &str, files: usize, result: Result<Committed, CommitError>) {
+        let interval = self.settings.commit_interval;
+        let once = self.ending == Ending::WhenCaughtUp;
+        let Some(table) = self.tables.get_mut(name) else { return };
+        table.cycle = Cycle::Idle;
+        let committed = match result {
+            Ok(committed) => committed,
+            Err(e) => {
+                table.failures = table.failures.saturating_add(1);
+                table.last_error = Some(e.to_string());
+                if e.is_retryable() && !(once && table.failures >= 5) {
+                    table.next_cycle_at = Instant::now() + table.backoff();
+                    warn!(table = %name, attempt = table.failures, "commit failed, will retry: {e}");
+                } else {
+                    // Retrying cannot fix this: the table stops until an
+                    // operator looks; the other tables go on.
+                    error!(table = %name, "commits stopped: {e}");
+                    table.stopped = Some(e.to_string());
+                }
+                return;
+            }
+        };
+        let paths: Vec<String> = table.staged.drain(..files).filter_map(|f| f.path().map(str::to_string)).collect();
+        table.failures = 0;
+        table.last_error = None;
+        table.table = committed.table.clone();
+        table.next_cycle_at = table.next_cycle_at.max(Instant::now() + interval / 2);
+        if let Some(snapshot_id) = committed.snapshot_id {
+            table.totals.commits += 1;
+            table.totals.files += committed.appended_files as u64;
+            table.totals.records += committed.appended_records;
+            table.totals.last_snapshot_id = Some(snapshot_id);
+            info!(
+                table = %name,
+                snapshot_id,
+                files = committed.appended_files,
+                records = committed.appended_records,
+                "committed"
+            );
+        }
+        if committed.already_committed_files > 0 {
+            info!(table = %name, files = committed.already_committed_files, "files were already committed by an earlier attempt");
+        }
+        for (tp, position) in committed.offsets.iter() {
+            if let Some(partition) = self.partitions.get_mut(tp) {
+                partition.committed = Some(*position);
+                partition.prune_committed_segments();
+            }
+        }
+        if let Err(e) = self.store.forget_files(&paths).await {
+            // Harmless: orphan collection finds them committed and forgets them.
+            warn!(table = %name, "could not forget committed files: {e}");
+        }
+    }
+
+    // ------------------------------------------------------------ orphans
+
+    fn start_orphan_scan(&mut self) {
+        let grace = self.settings.orphan_grace;
+        self.orphan_scan_running = true;
+        self.next_orphan_scan = Instant::now() + (grace / 4).clamp(Duration::from_secs(10), Duration::from_secs(600));
+        let before_ms = now_ms() - grace.as_millis() as i64;
+        let tables: BTreeMap<String, iceberg::TableIdent> =
+            self.tables.iter().map(|(name, t)| (name.clone(), t.ident.clone())).collect();
+        let (catalog, store, events) = (self.catalog.clone(), self.store.clone(), self.events.clone());
+        tokio::spawn(async move {
+            let scan = scan_orphans(catalog.as_ref(), store.as_ref(), &tables, before_ms).await;
+            let _ = events.send(Event::OrphansScanned(scan)).await;
+        });
+    }
+
+    /// Deletes the orphans that are not staged right now.
+    async fn on_orphans_scanned(&mut self, scan: BTreeMap<String, OrphanScan>) {
+        self.orphan_scan_running = false;
+        for (name, found) in scan {
+            let Some(table) = self.tables.get(&name) else { continue };
+            if let Err(e) = self.store.forget_files(&found.committed).await {
+                warn!(table = %name, "could not forget committed files: {e}");
+            }
+            let staged: HashSet<&str> = table.staged.iter().filter_map(StagedFile::path).collect();
+            let doomed: Vec<String> = found.orphans.into_iter().filter(|p| !staged.contains(p.as_str())).collect();
+            if doomed.is_empty() {
+                continue;
+            }
+            info!(table = %name, files = doomed.len(), "deleting orphan data files");
+            self.condemned.extend(doomed.iter().cloned());
+            let (file_io, store) = (table.table.file_io().clone(), self.store.clone());
+            tokio::spawn(async move {
+                for path in doomed {
+                    match file_io.delete(&path).await {
+                        Ok(()) => {
+                            let _ = store.forget_files(std::slice::from_ref(&path)).await;
+                        }
+                        Err(e) => warn!(%path, "could not delete orphan data file: {e}"),
+                    }
+                }
+            });
+        }
+    }
+
+    // ------------------------------------------------------------ ending
+
+    fn start_finishing(&mut self, why: &str) {
+        if self.finishing {
+            return;
+        }
+        info!("final flush and commit: {why}");
+        self.finishing = true;
+        let names: Vec<String> = self.tables.keys().cloned().collect();
+        for name in names {
+            if self.tables.get(&name).is_some_and(TableState::is_idle) {
+                self.start_cycle(&name);
+            }
+        }
+    }
+
+    /// `--once`: every partition read to the end of what storage held, or
+    /// stopped.
+    fn caught_up(&self) -> bool {
+        self.discovery_passes > 0
+            && self.partitions.values().all(|p| {
+                let Some(end) = p.readable_end() else { return true };
+                p.failure.is_some() || p.staged.is_some_and(|s| s.next >= end) || p.lease.as_ref().is_some_and(|l| l.read_to >= end)
+            })
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finishing
+            && self.tables.values().all(|t| t.is_idle() && (t.staged.is_empty() || t.stopped.is_some()))
+            && self.partitions.values().all(|p| {
+                p.failure.is_some()
+                    || self.tables.get(&p.table).is_some_and(|t| t.stopped.is_some())
+                    || p.staged.is_none_or(|s| p.committed.is_some_and(|c| c.next >= s.next))
+            })
+            && (self.ending == Ending::Never || self.caught_up())
+    }
+
+    fn log_progress(&self) {
+        let total = self.partitions.len();
+        let read = self.partitions.values().filter(|p| p.readable_end().is_none_or(|end| p.committed.is_some_and(|c| c.next >= end))).count();
+        let records: u64 = self.tables.values().map(|t| t.totals.records).sum();
+        info!(partitions = total, caught_up = read, workers = self.workers.len(), records_committed = records, "progress");
+    }
+
+    fn summary(&self) -> RunSummary {
+        let tables = self
+            .tables
+            .values()
+            .map(|t| TableSummary {
+                table: t.name.clone(),
+                records: t.totals.records,
+                files: t.totals.files,
+                commits: t.totals.commits,
+                snapshot_id: t.table.metadata().current_snapshot_id(),
+                error: t.stopped.clone().or_else(|| t.last_error.clone()),
+            })
+            .collect();
+        let mut issues = Vec::new();
+        for (tp, p) in &self.partitions {
+            if let Some(failure) = &p.failure {
+                issues.push(PartitionIssue {
+                    partition: tp.to_string(),
+                    object: Some(failure.object.clone()),
+                    offset: Some(failure.offset),
+                    message: failure.message.clone(),
+                    stuck: true,
+                });
+            } else if let Some(waiting) = &p.waiting {
+                let gap = p.segments.values().any(|s| p.readable_end().is_some_and(|end| s.base_offset > end));
+                issues.push(PartitionIssue {
+                    partition: tp.to_string(),
+                    object: None,
+                    offset: p.readable_end(),
+                    message: waiting.clone(),
+                    stuck: gap,
+                });
+            }
+        }
+        RunSummary { tables, issues }
+    }
+}
+
+fn tp_of(tp: &TopicPartition) -> Tp {
+    Tp::new(tp.topic.clone(), tp.partition)
+}
+
+fn proto_tp(tp: &Tp) -> TopicPartition {
+    TopicPartition { topic: tp.topic.clone(), partition: tp.partition }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,209 @@
+//! What the control loop knows of one topic-partition: how far it is
+//! committed and staged, who holds its lease, and which complete segments
+//! still have to be read.
+
+use std::collections::BTreeMap;
+
+use floe_proto::worker::SegmentRef;
+
+use super::SessionId;
+use crate::offsets::Position;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    Active,
+    /// Revoke sent; waiting for the worker's Released.
+    Revoking,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub session: SessionId,
+    pub epoch: u64,
+    pub state: LeaseState,
+    /// Segments up to this offset (exclusive) were sent to the holder.
+    pub sent_to: i64,
+    /// How far the holder has read (its rows may still be in an open file).
+    pub read_to: i64,
+}
+
+/// Why a partition cannot make progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub object: String,
+    pub offset: i64,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct Partition {
+    pub table: String,
+    /// Recorded in the table; `None` before the first commit.
+    pub committed: Option<Position>,
+    /// End of the ranges accepted from workers (at or past `committed`).
+    /// `None` until the start is known (a commit, or the first segment).
+    pub staged: Option<Position>,
+    pub lease: Option<Lease>,
+    /// Complete segments not yet wholly committed, by base offset.
+    pub segments: BTreeMap<i64, SegmentRef>,
+    /// Segment objects that can never be read as they are, by base offset.
+    pub damaged: BTreeMap<i64, (String, String)>,
+    pub failure: Option<Failure>,
+    /// Why the partition is waiting (an upload in progress, missing offsets).
+    pub waiting: Option<String>,
+}
+
+impl Partition {
+    pub fn new(table: String, committed: Option<Position>) -> Self {
+        Self {
+            table,
+            committed,
+            staged: committed,
+            lease: None,
+            segments: BTreeMap::new(),
+            damaged: BTreeMap::new(),
+            failure: None,
+            waiting: None,
+        }
+    }
+
+    /// Learns where reading starts when nothing was ever committed: the
+    /// first segment in storage (earliest available offset).
+    pub fn settle_start(&mut self) {
+        if self.staged.is_some() {
+            return;
+        }
+        let first_complete = self.segments.keys().next().copied();
+        let first_damaged = self.damaged.keys().next().copied();
+        let start = match (first_complete, first_damaged) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(start) => start,
+                None => return,
+            },
+        };
+        self.staged = Some(Position { next: start, open_txn_start: None });
+    }
+
+    /// The contiguous run of complete segments a new holder, or the current
+    /// one, should read next. Stops at a gap or a damaged segment, and says
+    /// why in `waiting` / `failure`.
+    pub fn next_segments(&mut self) -> Vec<SegmentRef> {
+        let Some(lease) = self.lease.as_mut() else { return Vec::new() };
+        let mut next = lease.sent_to;
+        let mut out = Vec::new();
+        for segment in self.segments.values() {
+            if segment.last_offset < next {
+                continue;
+            }
+            if segment.base_offset > next {
+                break;
+            }
+            out.push(segment.clone());
+            next = segment.last_offset + 1;
+        }
+        lease.sent_to = next;
+        self.waiting = None;
+        // The damaged object that would hold `next`: the last one starting at
+        // or before it, with no complete segment starting after it.
+        let damaged = self.damaged.range(..=next).next_back();
+        if let Some((base, (object, message))) = damaged {
+            if *base == next || self.segments.range(base + 1..=next).next().is_none() {
+                let failure = Failure { object: object.clone(), offset: next, message: message.clone() };
+                self.failure.get_or_insert(failure);
+            }
+        }
+        if let Some(later) = self.segments.values().find(|s| s.base_offset > next) {
+            self.waiting = Some(format!(
+                "offsets {next}..{} are not in storage as a complete segment yet",
+                later.base_offset - 1
+            ));
+        }
+        out
+    }
+
+    /// Where reading stands for `--once`: the end of what storage holds
+    /// contiguously from the staged position.
+    pub fn readable_end(&self) -> Option<i64> {
+        let mut next = self.staged?.resume_from();
+        for segment in self.segments.values() {
+            if segment.last_offset < next {
+                continue;
+            }
+            if segment.base_offset > next {
+                break;
+            }
+            next = segment.last_offset + 1;
+        }
+        Some(next.max(self.staged?.next))
+    }
+
+    /// Forgets segments every offset of which is committed.
+    pub fn prune_committed_segments(&mut self) {
+        if let Some(committed) = self.committed {
+            let keep_from = committed.resume_from();
+            self.segments.retain(|_, s| s.last_offset >= keep_from);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(base: i64, last: i64) -> SegmentRef {
+        SegmentRef {
+            kfs_key: format!("t/0/segment-{base:020}.kfs"),
+            index_key: format!("t/0/segment-{base:020}.index"),
+            base_offset: base,
+            last_offset: last,
+            kfs_size: 100,
+        }
+    }
+
+    fn leased(partition: &mut Partition, from: i64) {
+        partition.lease =
+            Some(Lease { session: SessionId(1), epoch: 1, state: LeaseState::Active, sent_to: from, read_to: from });
+    }
+
+    #[test]
+    fn sends_contiguous_segments_from_the_resume_point_and_waits_at_a_gap() {
+        let mut p = Partition::new("t".into(), Some(Position { next: 15, open_txn_start: None }));
+        for (b, l) in [(0, 9), (10, 19), (20, 29), (40, 49)] {
+            p.segments.insert(b, segment(b, l));
+        }
+        leased(&mut p, 15);
+        let sent: Vec<_> = p.next_segments().iter().map(|s| s.base_offset).collect();
+        assert_eq!(sent, [10, 20]);
+        assert_eq!(p.waiting.as_deref(), Some("offsets 30..39 are not in storage as a complete segment yet"));
+        assert!(p.next_segments().is_empty());
+        p.segments.insert(30, segment(30, 39));
+        let sent: Vec<_> = p.next_segments().iter().map(|s| s.base_offset).collect();
+        assert_eq!(sent, [30, 40]);
+        assert_eq!(p.waiting, None);
+        assert_eq!(p.readable_end(), Some(50));
+    }
+
+    #[test]
+    fn a_damaged_next_segment_fails_the_partition() {
+        let mut p = Partition::new("t".into(), None);
+        p.segments.insert(0, segment(0, 29));
+        p.damaged.insert(30, ("t/0/segment-00000000000000000030.kfs".into(), "bad header magic".into()));
+        p.settle_start();
+        leased(&mut p, 0);
+        assert_eq!(p.next_segments().len(), 1);
+        let failure = p.failure.clone().expect("failed");
+        assert_eq!(failure.offset, 30);
+        assert!(failure.object.ends_with("00030.kfs"));
+    }
+
+    #[test]
+    fn start_is_the_earliest_segment_when_never_committed() {
+        let mut p = Partition::new("t".into(), None);
+        p.settle_start();
+        assert_eq!(p.staged, None);
+        p.segments.insert(100, segment(100, 199));
+        p.settle_start();
+        assert_eq!(p.staged, Some(Position { next: 100, open_txn_start: None }));
+    }
+}

@@ -1,0 +1,94 @@
+//! What the control loop knows of one table: its definition for workers,
+//! the files staged for it, and where its commit cycle stands.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use floe_proto::worker::DefineTable;
+use iceberg::TableIdent;
+use iceberg::table::Table;
+
+use super::SessionId;
+use crate::commit::StagedFile;
+
+/// A table's commit cycle: ask the workers writing it to close their files,
+/// then commit everything staged in one snapshot.
+#[derive(Debug)]
+pub enum Cycle {
+    Idle,
+    Flushing { flush_id: u64, waiting: HashSet<SessionId>, deadline: Instant },
+    /// The files staged when the commit started are being committed.
+    Committing,
+}
+
+/// What this coordinator committed to the table since it started.
+#[derive(Debug, Default, Clone)]
+pub struct TableTotals {
+    pub commits: u64,
+    pub files: u64,
+    pub records: u64,
+    pub last_snapshot_id: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct TableState {
+    pub name: String,
+    pub ident: TableIdent,
+    /// The newest metadata this coordinator has seen (to read staged files).
+    pub table: Table,
+    pub define: DefineTable,
+    pub staged: Vec<StagedFile>,
+    pub cycle: Cycle,
+    pub next_cycle_at: Instant,
+    pub failures: u32,
+    pub last_error: Option<String>,
+    /// Commits stopped for a reason retrying cannot fix.
+    pub stopped: Option<String>,
+    pub totals: TableTotals,
+}
+
+impl TableState {
+    pub fn new(name: String, table: Table, file_io_props: HashMap<String, String>) -> Self {
+        let define = define_table(&name, &table, file_io_props);
+        Self {
+            name,
+            ident: table.identifier().clone(),
+            table,
+            define,
+            staged: Vec::new(),
+            cycle: Cycle::Idle,
+            next_cycle_at: Instant::now(),
+            failures: 0,
+            last_error: None,
+            stopped: None,
+            totals: TableTotals::default(),
+        }
+    }
+
+    pub fn staged_bytes(&self) -> u64 {
+        self.staged.iter().map(|f| f.file_size_bytes).sum()
+    }
+
+    pub fn is_idle(&self) -> bool {
+        matches!(self.cycle, Cycle::Idle)
+    }
+
+    /// Delay before the next attempt after `failures` failed commits.
+    pub fn backoff(&self) -> Duration {
+        let exp = self.failures.min(6);
+        Duration::from_millis(500 << exp).min(Duration::from_secs(30))
+    }
+}
+
+/// The table as workers need it to write files.
+pub fn define_table(name: &str, table: &Table, file_io_props: HashMap<String, String>) -> DefineTable {
+    let metadata = table.metadata();
+    DefineTable {
+        table: name.to_string(),
+        location: metadata.location().trim_end_matches('/').to_string(),
+        file_io_props,
+        schema_json: serde_json::to_string(metadata.current_schema().as_ref()).unwrap_or_default(),
+        partition_spec_json: serde_json::to_string(metadata.default_partition_spec().as_ref()).unwrap_or_default(),
+        format_version: metadata.format_version() as i32,
+    }
+}
