@@ -59,6 +59,19 @@ pub enum StartError {
     Listen { address: SocketAddr, source: std::io::Error },
 }
 
+/// Asks a coordinator to stop cleanly: open files are closed and committed
+/// first, then the control loop ends.
+#[derive(Clone)]
+pub struct Drainer {
+    events: mpsc::Sender<Event>,
+}
+
+impl Drainer {
+    pub async fn drain(&self) {
+        let _ = self.events.send(Event::Drain).await;
+    }
+}
+
 /// A running coordinator.
 pub struct Coordinator {
     address: SocketAddr,
@@ -157,9 +170,9 @@ impl Coordinator {
         self.address
     }
 
-    /// Asks for a clean stop: open files are closed and committed first.
-    pub async fn drain(&self) {
-        let _ = self.events.send(Event::Drain).await;
+    /// A handle that asks for a clean stop, usable after [`Coordinator::finished`] took the coordinator.
+    pub fn drainer(&self) -> Drainer {
+        Drainer { events: self.events.clone() }
     }
 
     /// Waits for the control loop to end and says what the run committed.

@@ -9,8 +9,9 @@ pub struct TableSummary {
     pub records: u64,
     pub files: u64,
     pub commits: u64,
-    /// The table's current snapshot.
+    /// The table's current snapshot and metadata file.
     pub snapshot_id: Option<i64>,
+    pub metadata_location: Option<String>,
     pub error: Option<String>,
 }
 

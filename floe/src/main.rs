@@ -1,1 +1,151 @@
-fn main() {}
+//! The `floe` command: turns KafScale segments into Apache Iceberg tables.
+
+mod demo;
+mod generate;
+mod logging;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::generate::{DataSpec, TopicSpec, parse_codec, write_data_set};
+use crate::logging::LogFormat;
+
+#[derive(Parser)]
+#[command(name = "floe", version, about = "Kafka data at rest (KafScale segments) into Apache Iceberg tables")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a coordinator and its workers in this process until stopped.
+    Run {
+        /// The YAML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Process every complete segment present now, commit, print a
+        /// summary and exit (non-zero if a partition is stuck).
+        #[arg(long)]
+        once: bool,
+        /// Workers to run beside the coordinator.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+    /// Write sample segments, run the pipeline on them, show how to query the tables.
+    Demo {
+        /// Where to put segments, catalog and warehouse.
+        #[arg(long, default_value = "floe-demo")]
+        dir: PathBuf,
+        /// Records per partition.
+        #[arg(long, default_value_t = 5000)]
+        records: u64,
+    },
+    /// Write synthetic KafScale segments (JSON orders) to try floe or measure it.
+    Generate {
+        /// Root directory: segments go to DIR/BUCKET/NAMESPACE/TOPIC/PARTITION/.
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "bucket")]
+        bucket: String,
+        #[arg(long, default_value = "production")]
+        namespace: String,
+        /// Topic names (repeat the flag for several).
+        #[arg(long = "topic", default_value = "orders")]
+        topics: Vec<String>,
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// Records per partition.
+        #[arg(long, default_value_t = 10_000)]
+        records: u64,
+        /// Size of each JSON value in bytes.
+        #[arg(long, default_value_t = 200)]
+        value_bytes: usize,
+        /// none, gzip, snappy, lz4, zstd, or mixed (each in turn).
+        #[arg(long, default_value = "lz4")]
+        codec: String,
+        #[arg(long, default_value_t = 500)]
+        batch_records: usize,
+        #[arg(long, default_value_t = 50_000)]
+        segment_records: usize,
+        /// Add committed and aborted transactions.
+        #[arg(long)]
+        transactions: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config, once, workers } => {
+            let summary = run::run_pipeline(&config, once, workers).await?;
+            print!("{summary}");
+            Ok(exit_code(summary.is_complete()))
+        }
+        Command::Demo { dir, records } => {
+            let summary = demo::run_demo(&dir, records).await?;
+            Ok(exit_code(summary.is_complete()))
+        }
+        Command::Generate {
+            dir,
+            bucket,
+            namespace,
+            topics,
+            partitions,
+            records,
+            value_bytes,
+            codec,
+            batch_records,
+            segment_records,
+            transactions,
+        } => {
+            let codecs = parse_codec(&codec).map_err(anyhow::Error::msg)?;
+            let spec = DataSpec {
+                topics: topics
+                    .into_iter()
+                    .map(|name| TopicSpec { name, partitions, codecs: codecs.clone(), transactions })
+                    .collect(),
+                records_per_partition: records,
+                value_bytes,
+                batch_records,
+                segment_records,
+                start_ms: 1_767_225_600_000,
+            };
+            let root = dir.join(bucket).join(namespace);
+            let written = tokio::task::spawn_blocking(move || write_data_set(&root, &spec)).await??;
+            let records: u64 = written.iter().map(|p| p.committed_records).sum();
+            let bytes: u64 = written.iter().map(|p| p.bytes).sum();
+            let segments: usize = written.iter().map(|p| p.segments).sum();
+            println!("wrote {records} records in {segments} segments ({} MiB)", bytes >> 20);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_code(complete: bool) -> ExitCode {
+    if complete { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,1 +1,43 @@
-//! floe-worker
+//! floe's worker.
+//!
+//! A worker connects to the coordinator ([`session`]), receives partition
+//! leases with the segments to read, and for each lease runs a
+//! [`reader`]: fetch, verify, decode, read-committed filter, Arrow rows. The
+//! rows of every partition of a table go to that table's [`writer`], which
+//! rolls Parquet files and reports each one with the exact offset ranges it
+//! holds. The coordinator commits them.
+
+mod link;
+mod memory;
+mod reader;
+mod session;
+mod table;
+mod writer;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use crate::session::{SessionEnd, SessionError};
+
+/// Runs a worker until `stop` is cancelled, reconnecting (with backoff) when
+/// the coordinator goes away or a session fails.
+pub async fn run(endpoint: String, worker_id: String, stop: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match session::run_session(&endpoint, &worker_id, &stop).await {
+            Ok(SessionEnd::Stopped) => return,
+            Ok(SessionEnd::Closed) => {
+                info!(worker = %worker_id, "the coordinator closed the session");
+                backoff = Duration::from_millis(100);
+            }
+            Err(e) => warn!(worker = %worker_id, "session ended: {e}"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

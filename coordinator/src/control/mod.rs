@@ -801,6 +801,7 @@ impl Control {
                 files: t.totals.files,
                 commits: t.totals.commits,
                 snapshot_id: t.table.metadata().current_snapshot_id(),
+                metadata_location: t.table.metadata_location().map(str::to_string),
                 error: t.stopped.clone().or_else(|| t.last_error.clone()),
             })
             .collect();

@@ -1,0 +1,297 @@
+//! One leased partition: reads the segments the coordinator sends, in order,
+//! and hands rows to the table writer in chunks that each cover an exact
+//! offset range.
+//!
+//! Each segment is read twice from a local file (the object itself, or a
+//! spooled copy): first a verification pass over every byte (segment and
+//! batch CRCs, lengths, offsets), then the decoding pass. Nothing of a
+//! damaged segment ever reaches a table, and memory stays at one batch.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use floe_kfs::index::SegmentIndex;
+use floe_kfs::reader::{ReaderOptions, SegmentReader};
+use floe_kfs::record::Record;
+use floe_kfs::txn::ReadCommitted;
+use floe_proto::worker::{SegmentRef, TopicPartition};
+use floe_storage::{LocalObject, SegmentStore};
+use floe_table::RowBuilder;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::memory::MemoryBudget;
+use crate::table::TableDef;
+use crate::writer::{Chunk, WriterCommand};
+
+/// Rows per chunk handed to the writer, and the payload bytes that cut a
+/// chunk earlier: big enough for efficient Parquet pages, small enough to
+/// bound memory per partition.
+const CHUNK_ROWS: usize = 32 * 1024;
+const CHUNK_BYTES: usize = 8 << 20;
+const READ_BUFFER: usize = 256 << 10;
+
+/// What a reader tells its session.
+#[derive(Debug)]
+pub enum ReaderSignal {
+    /// Every segment received so far has been read.
+    CaughtUp,
+    /// The partition cannot go on; the reader has stopped.
+    Failed { tp: TopicPartition, epoch: u64, object: String, offset: i64, message: String },
+}
+
+/// Everything a reader needs, fixed for the lease.
+pub struct PartitionReader {
+    pub tp: TopicPartition,
+    pub epoch: u64,
+    pub table: Arc<TableDef>,
+    pub store: Arc<dyn SegmentStore>,
+    pub writer: mpsc::Sender<WriterCommand>,
+    pub signals: mpsc::Sender<ReaderSignal>,
+    /// Bounds how many segments are decoded at once on this worker.
+    pub permits: Arc<Semaphore>,
+    /// Bounds the rows in flight to writers.
+    pub memory: MemoryBudget,
+    pub max_pending_txn_bytes: usize,
+    /// Offsets below this have been handed to the writer.
+    pub read_to: Arc<AtomicI64>,
+    pub stop: CancellationToken,
+}
+
+/// Reading state carried from one segment to the next.
+struct Cursor {
+    /// Next offset to read.
+    position: i64,
+    txn: ReadCommitted,
+}
+
+/// How a segment pass ended.
+enum Outcome {
+    Done(Cursor),
+    Stopped,
+    Failed { object: String, offset: i64, message: String },
+}
+
+impl PartitionReader {
+    /// Reads until stopped or failed. `resume_from` is where reading starts;
+    /// offsets below `consumed_to` were consumed before (only records of
+    /// transactions still open there come out again).
+    pub async fn run(self, mut segments: mpsc::UnboundedReceiver<Vec<SegmentRef>>, resume_from: i64, consumed_to: i64) {
+        let mut cursor = Cursor { position: resume_from, txn: ReadCommitted::new(consumed_to, self.max_pending_txn_bytes) };
+        let mut queue: VecDeque<SegmentRef> = VecDeque::new();
+        let this = Arc::new(self);
+        loop {
+            if queue.is_empty() {
+                let _ = this.signals.send(ReaderSignal::CaughtUp).await;
+                tokio::select! {
+                    _ = this.stop.cancelled() => return,
+                    received = segments.recv() => match received {
+                        Some(more) => queue.extend(more),
+                        None => return,
+                    },
+                }
+                continue;
+            }
+            while let Ok(more) = segments.try_recv() {
+                queue.extend(more);
+            }
+            let Some(segment) = queue.pop_front() else { continue };
+            if segment.last_offset < cursor.position {
+                continue;
+            }
+            if segment.base_offset > cursor.position {
+                this.fail(&segment.kfs_key, cursor.position, format!(
+                    "offsets {}..{} are missing: the next segment starts at {}",
+                    cursor.position,
+                    segment.base_offset - 1,
+                    segment.base_offset
+                ))
+                .await;
+                return;
+            }
+            let Ok(_permit) = this.permits.acquire().await else { return };
+            if this.stop.is_cancelled() {
+                return;
+            }
+            match this.clone().read_segment(segment, cursor).await {
+                Outcome::Done(next) => cursor = next,
+                Outcome::Stopped => return,
+                Outcome::Failed { object, offset, message } => {
+                    this.fail(&object, offset, message).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn fail(&self, object: &str, offset: i64, message: String) {
+        let signal = ReaderSignal::Failed {
+            tp: self.tp.clone(),
+            epoch: self.epoch,
+            object: object.to_string(),
+            offset,
+            message,
+        };
+        let _ = self.signals.send(signal).await;
+    }
+
+    /// Fetches one segment (and its index when starting mid-segment), then
+    /// verifies and decodes it on a blocking thread.
+    async fn read_segment(self: Arc<Self>, segment: SegmentRef, cursor: Cursor) -> Outcome {
+        let failed = |message: String| Outcome::Failed {
+            object: segment.kfs_key.clone(),
+            offset: cursor.position,
+            message,
+        };
+        let local = match self.store.local_copy(&segment.kfs_key).await {
+            Ok(local) => local,
+            Err(e) => return failed(e.to_string()),
+        };
+        let index = if cursor.position > segment.base_offset {
+            match self.store.get(&segment.index_key).await {
+                Ok(bytes) => match SegmentIndex::parse(&bytes, &segment.index_key) {
+                    Ok(index) => Some(index),
+                    // The index only saves work: without it, decode from the start.
+                    Err(e) => {
+                        tracing::warn!(object = %segment.index_key, "ignoring unreadable index: {e}");
+                        None
+                    }
+                },
+                Err(e) => return failed(e.to_string()),
+            }
+        } else {
+            None
+        };
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, index, cursor))
+            .await
+            .unwrap_or_else(|e| Outcome::Failed { object: String::new(), offset: 0, message: format!("reader task: {e}") })
+    }
+
+    fn verify_and_decode(
+        &self,
+        segment: &SegmentRef,
+        local: &LocalObject,
+        index: Option<SegmentIndex>,
+        mut cursor: Cursor,
+    ) -> Outcome {
+        let key = segment.kfs_key.as_str();
+        let failed = |offset: i64, message: String| Outcome::Failed { object: key.to_string(), offset, message };
+        let open = || File::open(&local.path).map(|f| BufReader::with_capacity(READ_BUFFER, f));
+
+        // Pass 1: every byte, every CRC; nothing is emitted.
+        let verify = ReaderOptions { decode_records: false, ..ReaderOptions::default() };
+        let checked = open()
+            .map_err(|e| e.to_string())
+            .and_then(|file| SegmentReader::new(file, key, local.len, verify).map_err(|e| e.to_string()))
+            .and_then(|mut reader| {
+                while reader.next_batch().map_err(|e| e.to_string())?.is_some() {}
+                Ok(())
+            });
+        if let Err(message) = checked {
+            return failed(cursor.position, message);
+        }
+
+        // Pass 2: decode from the batch holding `position`.
+        let start = index.as_ref().and_then(|i| i.seek(cursor.position)).filter(|e| e.position > 0);
+        let reader = open().map_err(|e| e.to_string()).and_then(|mut file| match start {
+            Some(entry) => {
+                file.seek(SeekFrom::Start(u64::from(entry.position))).map_err(|e| e.to_string())?;
+                SegmentReader::at_position(file, key, local.len, u64::from(entry.position), ReaderOptions::default())
+                    .map_err(|e| e.to_string())
+            }
+            None => SegmentReader::new(file, key, local.len, ReaderOptions::default()).map_err(|e| e.to_string()),
+        });
+        let mut reader = match reader {
+            Ok(reader) => reader,
+            Err(message) => return failed(cursor.position, message),
+        };
+        let mut rows = match RowBuilder::new(self.table.arrow_schema.clone()) {
+            Ok(rows) => rows,
+            Err(e) => return failed(cursor.position, e.to_string()),
+        };
+        let mut decided: Vec<Record> = Vec::new();
+        let mut chunk = ChunkState::new(cursor.position);
+        loop {
+            if self.stop.is_cancelled() {
+                // Hand over what was read: the writer reports it on release.
+                return match self.emit(&mut chunk, &mut rows, &cursor) {
+                    Ok(()) => Outcome::Stopped,
+                    Err(message) => failed(cursor.position, message),
+                };
+            }
+            let batch = match reader.next_batch() {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(e) => return failed(cursor.position, e.to_string()),
+            };
+            let next = batch.header.last_offset() + 1;
+            if next <= cursor.position {
+                continue; // before the resume point
+            }
+            let appended = cursor
+                .txn
+                .push(batch, &mut decided)
+                .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"))
+                .and_then(|()| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()));
+            if let Err(message) = appended {
+                // Rows before this batch are good: hand them over first.
+                decided.clear();
+                return match self.emit(&mut chunk, &mut rows, &cursor) {
+                    Ok(()) => failed(cursor.position, message),
+                    Err(emit_error) => failed(cursor.position, emit_error),
+                };
+            }
+            chunk.max_timestamp_ms = decided.iter().map(|r| r.timestamp_ms).max().max(chunk.max_timestamp_ms);
+            decided.clear();
+            cursor.position = next;
+            if rows.len() >= CHUNK_ROWS || rows.pending_bytes() >= CHUNK_BYTES {
+                if let Err(message) = self.emit(&mut chunk, &mut rows, &cursor) {
+                    return failed(cursor.position, message);
+                }
+            }
+        }
+        match self.emit(&mut chunk, &mut rows, &cursor) {
+            Ok(()) => Outcome::Done(cursor),
+            Err(message) => failed(cursor.position, message),
+        }
+    }
+
+    /// Hands the rows read since the last chunk to the writer (waiting when
+    /// the writer is behind), then publishes the new read position.
+    fn emit(&self, chunk: &mut ChunkState, rows: &mut RowBuilder, cursor: &Cursor) -> Result<(), String> {
+        if cursor.position <= chunk.from {
+            return Ok(());
+        }
+        let reserved = self.memory.reserve_blocking(rows.pending_bytes());
+        let batch = if rows.is_empty() { None } else { Some(rows.finish().map_err(|e| e.to_string())?) };
+        let command = WriterCommand::Chunk(Chunk {
+            tp: self.tp.clone(),
+            epoch: self.epoch,
+            from: chunk.from,
+            to: cursor.position,
+            open_txn_start: cursor.txn.open_txn_start(),
+            rows: batch,
+            max_timestamp_ms: chunk.max_timestamp_ms,
+            reserved,
+        });
+        self.writer.blocking_send(command).map_err(|_| "the table writer has stopped".to_string())?;
+        self.read_to.store(cursor.position, Ordering::Release);
+        *chunk = ChunkState::new(cursor.position);
+        Ok(())
+    }
+}
+
+struct ChunkState {
+    from: i64,
+    max_timestamp_ms: Option<i64>,
+}
+
+impl ChunkState {
+    fn new(from: i64) -> Self {
+        Self { from, max_timestamp_ms: None }
+    }
+}

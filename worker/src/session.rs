@@ -1,0 +1,340 @@
+//! One session with the coordinator: register, then follow its messages
+//! (tables, grants, segments, revokes, flushes) until the stream ends.
+//! Anything held when a session ends unexpectedly is dropped; the
+//! coordinator grants the partitions again from what it accepted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use floe_proto::worker::coordination_client::CoordinationClient;
+use floe_proto::worker::coordinator_message::Body as FromCoordinator;
+use floe_proto::worker::worker_message::Body as ToCoordinator;
+use floe_proto::worker::{
+    Flushed, Grant, Heartbeat, PartitionFailed, ReadProgress, Register, Released, SegmentRef, TopicPartition,
+    WorkerMessage, WriterSpec,
+};
+use floe_storage::{SegmentStore, open_segment_store};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Streaming;
+use tracing::{info, warn};
+
+use crate::link::CoordinatorLink;
+use crate::memory::MemoryBudget;
+use crate::reader::{PartitionReader, ReaderSignal};
+use crate::table::{TableDef, writer_properties};
+use crate::writer::{TableWriter, WriteError, WriterCommand};
+
+/// Commands queued per table writer: enough to keep it busy while readers
+/// decode, few enough to bound memory.
+const WRITER_QUEUE: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot reach the coordinator at {endpoint}: {message}")]
+    Connect { endpoint: String, message: String },
+    #[error("the coordinator ended the session: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("the coordinator's first message was not Welcome")]
+    NoWelcome,
+    #[error("segment source: {0}")]
+    Source(#[from] floe_storage::StorageError),
+    #[error("the coordinator refused a staged file: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Write(#[from] WriteError),
+}
+
+/// How a session ended without error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The worker was asked to stop; open files were reported first.
+    Stopped,
+    /// The coordinator closed the stream.
+    Closed,
+}
+
+struct Lease {
+    epoch: u64,
+    table: String,
+    segments: mpsc::UnboundedSender<Vec<SegmentRef>>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    read_to: Arc<AtomicI64>,
+}
+
+struct Writer {
+    commands: mpsc::Sender<WriterCommand>,
+}
+
+struct Session {
+    link: Arc<CoordinatorLink>,
+    store: Arc<dyn SegmentStore>,
+    spec: WriterSpec,
+    tables: HashMap<String, Arc<TableDef>>,
+    writers: HashMap<String, Writer>,
+    leases: HashMap<(String, i32), Lease>,
+    decode_permits: Arc<Semaphore>,
+    memory: MemoryBudget,
+    signals: mpsc::Sender<ReaderSignal>,
+    write_errors: mpsc::Sender<WriteError>,
+}
+
+/// Connects, registers and serves one session until it ends.
+pub async fn run_session(
+    endpoint: &str,
+    worker_id: &str,
+    stop: &CancellationToken,
+) -> Result<SessionEnd, SessionError> {
+    let connect_error = |message: String| SessionError::Connect { endpoint: endpoint.to_string(), message };
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| connect_error(e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| connect_error(e.to_string()))?;
+    let mut client = CoordinationClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let (outbound, outgoing) = mpsc::channel::<WorkerMessage>(4096);
+    let register = Register { worker_id: worker_id.to_string(), version: env!("CARGO_PKG_VERSION").to_string() };
+    let _ = outbound.send(WorkerMessage { body: Some(ToCoordinator::Register(register)) }).await;
+    let mut inbound = client.session(ReceiverStream::new(outgoing)).await?.into_inner();
+    let Some(FromCoordinator::Welcome(welcome)) = inbound.message().await?.and_then(|m| m.body) else {
+        return Err(SessionError::NoWelcome);
+    };
+    let store = open_segment_store(&welcome.source.unwrap_or_default())?;
+    let spec = welcome.writer.unwrap_or_default();
+    info!(worker = worker_id, session = %welcome.session_id, "registered with the coordinator");
+    let (signals, signal_rx) = mpsc::channel(1024);
+    let (write_errors, write_error_rx) = mpsc::channel(16);
+    let session = Session {
+        link: Arc::new(CoordinatorLink::new(outbound)),
+        store,
+        decode_permits: Arc::new(Semaphore::new(spec.fetch_concurrency.max(1) as usize)),
+        memory: MemoryBudget::new(spec.memory_limit_bytes),
+        spec,
+        tables: HashMap::new(),
+        writers: HashMap::new(),
+        leases: HashMap::new(),
+        signals,
+        write_errors,
+    };
+    let heartbeat = Duration::from_millis(u64::from(welcome.heartbeat_interval_ms.max(100)));
+    session.serve(inbound, signal_rx, write_error_rx, heartbeat, stop).await
+}
+
+impl Session {
+    async fn serve(
+        mut self,
+        mut inbound: Streaming<floe_proto::worker::CoordinatorMessage>,
+        mut signals: mpsc::Receiver<ReaderSignal>,
+        mut write_errors: mpsc::Receiver<WriteError>,
+        heartbeat: Duration,
+        stop: &CancellationToken,
+    ) -> Result<SessionEnd, SessionError> {
+        let mut ticks = tokio::time::interval(heartbeat);
+        let result = loop {
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    self.stop_gracefully().await;
+                    break Ok(SessionEnd::Stopped);
+                }
+                message = inbound.message() => match message {
+                    Ok(Some(message)) => {
+                        let Some(body) = message.body else { continue };
+                        if let Err(e) = self.handle(body).await {
+                            break Err(e);
+                        }
+                    }
+                    Ok(None) => break Ok(SessionEnd::Closed),
+                    Err(status) => break Err(status.into()),
+                },
+                Some(signal) = signals.recv() => self.on_signal(signal).await,
+                Some(error) = write_errors.recv() => break Err(error.into()),
+                _ = ticks.tick() => self.send_heartbeat().await,
+            }
+        };
+        self.end();
+        result
+    }
+
+    async fn handle(&mut self, body: FromCoordinator) -> Result<(), SessionError> {
+        match body {
+            FromCoordinator::Welcome(_) => {}
+            FromCoordinator::DefineTable(define) => match TableDef::from_proto(&define) {
+                Ok(table) => {
+                    self.tables.insert(define.table.clone(), Arc::new(table));
+                }
+                Err(e) => warn!("cannot use table definition: {e}"),
+            },
+            FromCoordinator::Grant(grant) => self.on_grant(grant).await,
+            FromCoordinator::Segments(segments) => {
+                let key = key_of(segments.tp.as_ref());
+                if let Some(lease) = self.leases.get(&key).filter(|l| l.epoch == segments.epoch) {
+                    let _ = lease.segments.send(segments.segments);
+                }
+            }
+            FromCoordinator::Revoke(revoke) => {
+                let key = key_of(revoke.tp.as_ref());
+                if let Some(lease) = self.leases.remove(&key).filter(|l| l.epoch == revoke.epoch) {
+                    let flush = self.writers.get(&lease.table).map(|w| w.commands.clone());
+                    let link = self.link.clone();
+                    let tp = revoke.tp.clone();
+                    tokio::spawn(async move {
+                        // Stop reading, report every row read, then let go.
+                        lease.stop.cancel();
+                        let _ = lease.task.await;
+                        if let Some(commands) = flush {
+                            flush_writer(&commands).await;
+                        }
+                        let _ = link.send(ToCoordinator::Released(Released { tp, epoch: lease.epoch })).await;
+                    });
+                }
+            }
+            FromCoordinator::Flush(flush) => {
+                let writers: Vec<_> = self
+                    .writers
+                    .iter()
+                    .filter(|(name, _)| flush.tables.is_empty() || flush.tables.contains(name))
+                    .map(|(_, w)| w.commands.clone())
+                    .collect();
+                let link = self.link.clone();
+                tokio::spawn(async move {
+                    for commands in writers {
+                        flush_writer(&commands).await;
+                    }
+                    let _ = link.send(ToCoordinator::Flushed(Flushed { flush_id: flush.flush_id })).await;
+                });
+            }
+            FromCoordinator::FileOpened(answer) => self.link.file_opened(answer),
+            FromCoordinator::StagedAck(ack) => {
+                if !ack.accepted {
+                    return Err(SessionError::Refused(format!("{} ({})", ack.reason, ack.path)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_grant(&mut self, grant: Grant) {
+        let Some(tp) = grant.tp.clone() else { return };
+        let key = key_of(Some(&tp));
+        if let Some(old) = self.leases.remove(&key) {
+            old.stop.cancel();
+            let _ = old.task.await;
+        }
+        let Some(table) = self.tables.get(&grant.table).cloned() else {
+            let failed = PartitionFailed {
+                tp: Some(tp),
+                epoch: grant.epoch,
+                object: String::new(),
+                offset: grant.resume_from,
+                message: format!("no usable definition of table {}", grant.table),
+            };
+            let _ = self.link.send(ToCoordinator::PartitionFailed(failed)).await;
+            return;
+        };
+        let writer = self.writer_for(&table);
+        let (segments, segment_rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let read_to = Arc::new(AtomicI64::new(grant.consumed_to));
+        let reader = PartitionReader {
+            tp,
+            epoch: grant.epoch,
+            table,
+            store: self.store.clone(),
+            writer,
+            signals: self.signals.clone(),
+            permits: self.decode_permits.clone(),
+            memory: self.memory.clone(),
+            max_pending_txn_bytes: self.spec.max_pending_txn_bytes as usize,
+            read_to: read_to.clone(),
+            stop: stop.clone(),
+        };
+        let task = tokio::spawn(reader.run(segment_rx, grant.resume_from, grant.consumed_to));
+        self.leases.insert(key, Lease { epoch: grant.epoch, table: grant.table, segments, stop, task, read_to });
+    }
+
+    /// The table's writer, started on first use.
+    fn writer_for(&mut self, table: &Arc<TableDef>) -> mpsc::Sender<WriterCommand> {
+        if let Some(writer) = self.writers.get(&table.name) {
+            return writer.commands.clone();
+        }
+        let props = writer_properties(&self.spec.compression, self.spec.compression_level, self.spec.row_group_bytes);
+        let writer = TableWriter::new(table.clone(), self.link.clone(), props, self.spec.target_file_size_bytes);
+        let (commands, command_rx) = mpsc::channel(WRITER_QUEUE);
+        let errors = self.write_errors.clone();
+        tokio::spawn(async move {
+            if let Err(e) = writer.run(command_rx).await {
+                let _ = errors.send(e).await;
+            }
+        });
+        self.writers.insert(table.name.clone(), Writer { commands: commands.clone() });
+        commands
+    }
+
+    async fn on_signal(&mut self, signal: ReaderSignal) {
+        match signal {
+            // The coordinator learns of it at once (`--once` waits on it).
+            ReaderSignal::CaughtUp => self.send_heartbeat().await,
+            ReaderSignal::Failed { tp, epoch, object, offset, message } => {
+                warn!(partition = %tp, %object, offset, "partition stopped: {message}");
+                let failed = PartitionFailed { tp: Some(tp), epoch, object, offset, message };
+                let _ = self.link.send(ToCoordinator::PartitionFailed(failed)).await;
+            }
+        }
+    }
+
+    async fn send_heartbeat(&self) {
+        let progress = self
+            .leases
+            .iter()
+            .map(|((topic, partition), lease)| ReadProgress {
+                tp: Some(TopicPartition { topic: topic.clone(), partition: *partition }),
+                epoch: lease.epoch,
+                read_to: lease.read_to.load(Ordering::Acquire),
+            })
+            .collect();
+        let _ = self.link.send(ToCoordinator::Heartbeat(Heartbeat { progress })).await;
+    }
+
+    /// Asked to stop: stop reading, report every open file, then end.
+    async fn stop_gracefully(&mut self) {
+        for lease in self.leases.values() {
+            lease.stop.cancel();
+        }
+        for (_, lease) in self.leases.drain() {
+            let _ = lease.task.await;
+        }
+        for writer in self.writers.values() {
+            flush_writer(&writer.commands).await;
+        }
+    }
+
+    /// Drops everything this session held. Writers delete files they never
+    /// reported once their command channel closes.
+    fn end(&mut self) {
+        for lease in self.leases.values() {
+            lease.stop.cancel();
+        }
+        self.leases.clear();
+        self.writers.clear();
+    }
+}
+
+async fn flush_writer(commands: &mpsc::Sender<WriterCommand>) {
+    let (done, flushed) = oneshot::channel();
+    if commands.send(WriterCommand::Flush(done)).await.is_ok() {
+        let _ = flushed.await;
+    }
+}
+
+fn key_of(tp: Option<&TopicPartition>) -> (String, i32) {
+    tp.map_or_else(|| (String::new(), -1), |tp| (tp.topic.clone(), tp.partition))
+}

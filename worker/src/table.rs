@@ -1,0 +1,68 @@
+//! A table as the coordinator defined it for this worker.
+
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef as ArrowSchemaRef;
+use floe_proto::worker::DefineTable;
+use iceberg::io::FileIO;
+use iceberg::spec::{FormatVersion, PartitionSpec, SchemaRef, StructType};
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+/// Everything needed to write data files of one table.
+#[derive(Debug)]
+pub struct TableDef {
+    pub name: String,
+    pub schema: SchemaRef,
+    pub arrow_schema: ArrowSchemaRef,
+    pub partition_spec: PartitionSpec,
+    pub partition_type: StructType,
+    pub format_version: FormatVersion,
+    pub file_io: FileIO,
+}
+
+impl TableDef {
+    pub fn from_proto(define: &DefineTable) -> Result<Self, String> {
+        let schema: iceberg::spec::Schema =
+            serde_json::from_str(&define.schema_json).map_err(|e| format!("table {}: schema: {e}", define.table))?;
+        let partition_spec: PartitionSpec = serde_json::from_str(&define.partition_spec_json)
+            .map_err(|e| format!("table {}: partition spec: {e}", define.table))?;
+        let partition_type = partition_spec.partition_type(&schema).map_err(|e| format!("table {}: {e}", define.table))?;
+        let arrow_schema = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(|e| format!("table {}: {e}", define.table))?;
+        let format_version = match define.format_version {
+            1 => FormatVersion::V1,
+            2 => FormatVersion::V2,
+            3 => FormatVersion::V3,
+            v => return Err(format!("table {}: unknown Iceberg format version {v}", define.table)),
+        };
+        Ok(Self {
+            name: define.table.clone(),
+            schema: Arc::new(schema),
+            arrow_schema: Arc::new(arrow_schema),
+            partition_spec,
+            partition_type,
+            format_version,
+            file_io: floe_storage::warehouse_file_io(&define.file_io_props),
+        })
+    }
+}
+
+/// Parquet settings from the writer spec.
+pub fn writer_properties(compression: &str, level: i32, row_group_bytes: u64) -> WriterProperties {
+    let compression = match compression {
+        "snappy" => Compression::SNAPPY,
+        "gzip" => Compression::GZIP(GzipLevel::default()),
+        "lz4" => Compression::LZ4_RAW,
+        "none" => Compression::UNCOMPRESSED,
+        _ => Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default()),
+    };
+    let mut builder = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_bytes(Some(row_group_bytes as usize));
+    // Unique per row: a dictionary would only be built to be thrown away.
+    for column in ["record_id", "value"] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    builder.build()
+}

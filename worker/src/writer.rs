@@ -1,0 +1,233 @@
+//! One table's writer: appends the rows of every partition this worker reads
+//! for the table to one open Parquet file, rolls it at the target size, and
+//! reports each closed file with the exact offset range of every partition
+//! in it. Closing on the coordinator's Flush keeps files few and large: one
+//! per table and worker per commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use floe_proto::worker::worker_message::Body;
+use floe_proto::worker::{OffsetRange, Staged, TopicPartition};
+use iceberg::spec::{DataContentType, serialize_data_file_to_json};
+use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter, ParquetWriterBuilder};
+use iceberg::writer::CurrentFileStatus;
+use parquet::file::properties::WriterProperties;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::link::{CoordinatorLink, SessionClosed};
+use crate::memory::Reservation;
+use crate::table::TableDef;
+
+/// Rows read from one partition, covering source offsets `[from, to)`.
+#[derive(Debug)]
+pub struct Chunk {
+    pub tp: TopicPartition,
+    pub epoch: u64,
+    pub from: i64,
+    pub to: i64,
+    pub open_txn_start: Option<i64>,
+    /// `None` when the offsets produced no row (control or aborted records).
+    pub rows: Option<RecordBatch>,
+    pub max_timestamp_ms: Option<i64>,
+    /// This chunk's share of the worker's memory budget, returned once
+    /// the rows are written.
+    pub reserved: Option<Reservation>,
+}
+
+pub enum WriterCommand {
+    Chunk(Chunk),
+    /// Close the open file and report it (and any row-less progress).
+    Flush(oneshot::Sender<Result<(), WriteError>>),
+}
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum WriteError {
+    #[error("table {table}: the coordinator could not give a data file path: {message}")]
+    NoPath { table: String, message: String },
+    #[error("table {table}: writing {path}: {message}")]
+    Write { table: String, path: String, message: String },
+    #[error("table {table}: rows of {tp} do not continue: open range ends at {open_to}, chunk starts at {from}")]
+    Gap { table: String, tp: String, open_to: i64, from: i64 },
+    #[error("the session with the coordinator has ended")]
+    SessionClosed,
+}
+
+impl From<SessionClosed> for WriteError {
+    fn from(_: SessionClosed) -> Self {
+        WriteError::SessionClosed
+    }
+}
+
+/// The offsets of one partition inside the open file.
+#[derive(Debug)]
+struct OpenRange {
+    epoch: u64,
+    from: i64,
+    to: i64,
+    open_txn_start: Option<i64>,
+    records: u64,
+    max_timestamp_ms: Option<i64>,
+}
+
+struct OpenFile {
+    path: String,
+    writer: ParquetWriter,
+}
+
+pub struct TableWriter {
+    table: Arc<TableDef>,
+    link: Arc<CoordinatorLink>,
+    builder: ParquetWriterBuilder,
+    target_file_size: u64,
+    file: Option<OpenFile>,
+    ranges: BTreeMap<(String, i32), OpenRange>,
+}
+
+impl TableWriter {
+    pub fn new(table: Arc<TableDef>, link: Arc<CoordinatorLink>, props: WriterProperties, target_file_size: u64) -> Self {
+        let builder = ParquetWriterBuilder::new(props, table.schema.clone());
+        Self { table, link, builder, target_file_size, file: None, ranges: BTreeMap::new() }
+    }
+
+    /// Runs until the command channel closes. An error ends the writer: the
+    /// rows it held are lost to this session, which must start over.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<WriterCommand>) -> Result<(), WriteError> {
+        while let Some(command) = commands.recv().await {
+            match command {
+                WriterCommand::Chunk(chunk) => self.append(chunk).await?,
+                WriterCommand::Flush(done) => {
+                    let result = self.close_and_report().await;
+                    let failed = result.clone().err();
+                    let _ = done.send(result);
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        self.abandon().await;
+        Ok(())
+    }
+
+    async fn append(&mut self, chunk: Chunk) -> Result<(), WriteError> {
+        let Chunk { tp, epoch, from, to, open_txn_start, rows, max_timestamp_ms, reserved } = chunk;
+        let records = rows.as_ref().map_or(0, |r| r.num_rows() as u64);
+        match self.ranges.get_mut(&(tp.topic.clone(), tp.partition)) {
+            Some(open) if open.epoch == epoch => {
+                if open.to != from {
+                    let (table, tp) = (self.table.name.clone(), tp.to_string());
+                    return Err(WriteError::Gap { table, tp, open_to: open.to, from });
+                }
+                open.to = to;
+                open.open_txn_start = open_txn_start;
+                open.records += records;
+                open.max_timestamp_ms = open.max_timestamp_ms.max(max_timestamp_ms);
+            }
+            _ => {
+                // A new lease (epoch) of a partition starts a new range; the
+                // old lease's rows were reported when it was revoked.
+                let open = OpenRange { epoch, from, to, open_txn_start, records, max_timestamp_ms };
+                self.ranges.insert((tp.topic, tp.partition), open);
+            }
+        }
+        let Some(rows) = rows.filter(|r| r.num_rows() > 0) else { return Ok(()) };
+        if self.file.is_none() {
+            self.file = Some(open_file(&self.table, &self.link, &self.builder).await?);
+        }
+        let Some(file) = self.file.as_mut() else { return Ok(()) };
+        file.writer.write(&rows).await.map_err(|e| WriteError::Write {
+            table: self.table.name.clone(),
+            path: file.path.clone(),
+            message: e.to_string(),
+        })?;
+        // The rows now sit in the Parquet writer's (bounded) row group.
+        drop(reserved);
+        if file.writer.current_written_size() as u64 >= self.target_file_size {
+            self.close_and_report().await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open file and reports it with every range it holds; with
+    /// no file open, reports row-less progress so offsets still advance.
+    async fn close_and_report(&mut self) -> Result<(), WriteError> {
+        if self.ranges.is_empty() {
+            return Ok(());
+        }
+        let (path, data_file_json, record_count, file_size_bytes) = match self.file.take() {
+            None => (String::new(), String::new(), 0, 0),
+            Some(file) => {
+                let write_error = |message: String| WriteError::Write {
+                    table: self.table.name.clone(),
+                    path: file.path.clone(),
+                    message,
+                };
+                let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
+                let mut builder =
+                    builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
+                let data_file = builder
+                    .content(DataContentType::Data)
+                    .partition_spec_id(self.table.partition_spec.spec_id())
+                    .build()
+                    .map_err(|e| write_error(e.to_string()))?;
+                let (records, size) = (data_file.record_count(), data_file.file_size_in_bytes());
+                let json = serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
+                    .map_err(|e| write_error(e.to_string()))?;
+                (file.path, json, records, size)
+            }
+        };
+        let ranges = std::mem::take(&mut self.ranges)
+            .into_iter()
+            .map(|((topic, partition), open)| OffsetRange {
+                tp: Some(TopicPartition { topic, partition }),
+                epoch: open.epoch,
+                from: open.from,
+                to: open.to,
+                open_txn_start: open.open_txn_start,
+                record_count: open.records,
+                max_timestamp_ms: open.max_timestamp_ms,
+            })
+            .collect();
+        let staged = Staged {
+            table: self.table.name.clone(),
+            path,
+            data_file_json,
+            record_count,
+            file_size_bytes,
+            ranges,
+        };
+        self.link.send(Body::Staged(staged)).await?;
+        Ok(())
+    }
+
+    /// The session ended: the open file will never be reported. Delete it
+    /// now rather than leave it to orphan collection.
+    async fn abandon(&mut self) {
+        if let Some(file) = self.file.take() {
+            let path = file.path.clone();
+            drop(file.writer.close().await);
+            let _ = self.table.file_io.delete(&path).await;
+        }
+    }
+}
+
+/// Gets a path from the coordinator and opens a Parquet writer there. (A
+/// free function: the open writer in `TableWriter` is not `Sync`, so `&self`
+/// cannot be held across the await.)
+async fn open_file(
+    table: &TableDef,
+    link: &CoordinatorLink,
+    builder: &ParquetWriterBuilder,
+) -> Result<OpenFile, WriteError> {
+    let path = link
+        .open_file(&table.name)
+        .await?
+        .map_err(|message| WriteError::NoPath { table: table.name.clone(), message })?;
+    let write_error =
+        |e: iceberg::Error| WriteError::Write { table: table.name.clone(), path: path.clone(), message: e.to_string() };
+    let output = table.file_io.new_output(&path).map_err(write_error)?;
+    let writer = builder.build(output).await.map_err(write_error)?;
+    Ok(OpenFile { path, writer })
+}
