@@ -65,6 +65,10 @@ pub struct PartitionReader {
 struct Cursor {
     /// Next offset to read.
     position: i64,
+    /// End of the offsets already handed to the writer (or consumed before
+    /// this lease): the next chunk's range starts here, even when reading
+    /// restarts earlier to pick up an open transaction.
+    reported_to: i64,
     txn: ReadCommitted,
 }
 
@@ -80,7 +84,11 @@ impl PartitionReader {
     /// offsets below `consumed_to` were consumed before (only records of
     /// transactions still open there come out again).
     pub async fn run(self, mut segments: mpsc::UnboundedReceiver<Vec<SegmentRef>>, resume_from: i64, consumed_to: i64) {
-        let mut cursor = Cursor { position: resume_from, txn: ReadCommitted::new(consumed_to, self.max_pending_txn_bytes) };
+        let mut cursor = Cursor {
+            position: resume_from,
+            reported_to: consumed_to.max(resume_from),
+            txn: ReadCommitted::new(consumed_to, self.max_pending_txn_bytes),
+        };
         let mut queue: VecDeque<SegmentRef> = VecDeque::new();
         let this = Arc::new(self);
         loop {
@@ -214,11 +222,11 @@ impl PartitionReader {
             Err(e) => return failed(cursor.position, e.to_string()),
         };
         let mut decided: Vec<Record> = Vec::new();
-        let mut chunk = ChunkState::new(cursor.position);
+        let mut max_timestamp_ms = None;
         loop {
             if self.stop.is_cancelled() {
                 // Hand over what was read: the writer reports it on release.
-                return match self.emit(&mut chunk, &mut rows, &cursor) {
+                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
                     Ok(()) => Outcome::Stopped,
                     Err(message) => failed(cursor.position, message),
                 };
@@ -240,21 +248,21 @@ impl PartitionReader {
             if let Err(message) = appended {
                 // Rows before this batch are good: hand them over first.
                 decided.clear();
-                return match self.emit(&mut chunk, &mut rows, &cursor) {
+                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
                     Ok(()) => failed(cursor.position, message),
                     Err(emit_error) => failed(cursor.position, emit_error),
                 };
             }
-            chunk.max_timestamp_ms = decided.iter().map(|r| r.timestamp_ms).max().max(chunk.max_timestamp_ms);
+            max_timestamp_ms = decided.iter().map(|r| r.timestamp_ms).max().max(max_timestamp_ms);
             decided.clear();
             cursor.position = next;
             if rows.len() >= CHUNK_ROWS || rows.pending_bytes() >= CHUNK_BYTES {
-                if let Err(message) = self.emit(&mut chunk, &mut rows, &cursor) {
+                if let Err(message) = self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
                     return failed(cursor.position, message);
                 }
             }
         }
-        match self.emit(&mut chunk, &mut rows, &cursor) {
+        match self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
             Ok(()) => Outcome::Done(cursor),
             Err(message) => failed(cursor.position, message),
         }
@@ -262,8 +270,10 @@ impl PartitionReader {
 
     /// Hands the rows read since the last chunk to the writer (waiting when
     /// the writer is behind), then publishes the new read position.
-    fn emit(&self, chunk: &mut ChunkState, rows: &mut RowBuilder, cursor: &Cursor) -> Result<(), String> {
-        if cursor.position <= chunk.from {
+    fn emit(&self, max_timestamp_ms: &mut Option<i64>, rows: &mut RowBuilder, cursor: &mut Cursor) -> Result<(), String> {
+        if cursor.position <= cursor.reported_to {
+            // Still re-reading offsets consumed before: only open
+            // transactions' records are held, nothing is due yet.
             return Ok(());
         }
         let reserved = self.memory.reserve_blocking(rows.pending_bytes());
@@ -271,27 +281,16 @@ impl PartitionReader {
         let command = WriterCommand::Chunk(Chunk {
             tp: self.tp.clone(),
             epoch: self.epoch,
-            from: chunk.from,
+            from: cursor.reported_to,
             to: cursor.position,
             open_txn_start: cursor.txn.open_txn_start(),
             rows: batch,
-            max_timestamp_ms: chunk.max_timestamp_ms,
+            max_timestamp_ms: max_timestamp_ms.take(),
             reserved,
         });
         self.writer.blocking_send(command).map_err(|_| "the table writer has stopped".to_string())?;
+        cursor.reported_to = cursor.position;
         self.read_to.store(cursor.position, Ordering::Release);
-        *chunk = ChunkState::new(cursor.position);
         Ok(())
-    }
-}
-
-struct ChunkState {
-    from: i64,
-    max_timestamp_ms: Option<i64>,
-}
-
-impl ChunkState {
-    fn new(from: i64) -> Self {
-        Self { from, max_timestamp_ms: None }
     }
 }

@@ -35,6 +35,9 @@ use crate::settings::Settings;
 use crate::store::{FileIntent, StateStore};
 use crate::summary::{PartitionIssue, RunSummary, TableSummary};
 
+/// How long after the first worker connects leases start being granted.
+const ASSIGNMENT_SETTLE: Duration = Duration::from_millis(250);
+
 /// A worker's connection, numbered by the coordinator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionId(pub u64);
@@ -103,6 +106,9 @@ pub struct Control {
     rebalance_needed: bool,
     next_flush_id: u64,
     last_progress_log: Instant,
+    /// No lease is granted before this: workers starting together all get
+    /// a share instead of the first one getting everything, then moving half.
+    assign_after: Option<Instant>,
     next_orphan_scan: Instant,
     orphan_scan_running: bool,
     /// Orphans being deleted: a late report of one of them is refused.
@@ -134,6 +140,7 @@ impl Control {
             rebalance_needed: false,
             next_flush_id: 1,
             last_progress_log: Instant::now(),
+            assign_after: None,
             next_orphan_scan: Instant::now(),
             orphan_scan_running: false,
             condemned: HashSet::new(),
@@ -194,6 +201,7 @@ impl Control {
             source: Some(self.settings.source.clone()),
             writer: Some(self.settings.writer.clone()),
         });
+        self.assign_after.get_or_insert_with(|| Instant::now() + ASSIGNMENT_SETTLE);
         self.workers.insert(
             session,
             WorkerSession { worker_id, outbox, last_seen: Instant::now(), defined: HashSet::new() },
@@ -325,6 +333,7 @@ impl Control {
                     if let Some(partition) = self.partitions.get_mut(&range.tp) {
                         partition.staged =
                             Some(crate::offsets::Position { next: range.to, open_txn_start: range.open_txn_start });
+                        partition.refusals = 0;
                     }
                 }
                 if let Some(table) = self.tables.get_mut(&staged.table) {
@@ -335,10 +344,30 @@ impl Control {
             }
             Err(reason) => {
                 warn!(%session, table = %staged.table, path = %staged.path, "refused staged file: {reason}");
-                let ack = StagedAck { table: staged.table.clone(), path: staged.path.clone(), accepted: false, reason };
+                let ack = StagedAck { table: staged.table.clone(), path: staged.path.clone(), accepted: false, reason: reason.clone() };
                 self.send(session, ToWorker::StagedAck(ack));
                 self.delete_refused(&staged.table, &staged.path);
+                self.count_refusal(&staged, &reason);
                 self.drop_session(session, "its staged file was refused");
+            }
+        }
+    }
+
+    /// A partition whose reports keep being refused stops with the reason:
+    /// a worker that starts over would only make the same report again.
+    fn count_refusal(&mut self, staged: &Staged, reason: &str) {
+        const MAX_REFUSALS: u32 = 3;
+        for range in &staged.ranges {
+            let Some(tp) = range.tp.as_ref().map(tp_of) else { continue };
+            let Some(partition) = self.partitions.get_mut(&tp) else { continue };
+            partition.refusals += 1;
+            if partition.refusals >= MAX_REFUSALS && partition.failure.is_none() {
+                error!(partition = %tp, "partition stopped: its reports were refused {MAX_REFUSALS} times in a row");
+                partition.failure = Some(Failure {
+                    object: staged.path.clone(),
+                    offset: partition.staged.map_or(range.from, |p| p.next),
+                    message: format!("reports refused {MAX_REFUSALS} times in a row, last: {reason}"),
+                });
             }
         }
     }
@@ -484,6 +513,9 @@ impl Control {
     /// Grants free partitions and takes back excess ones so every worker
     /// holds its share.
     async fn rebalance(&mut self) {
+        if self.assign_after.is_none_or(|at| Instant::now() < at) {
+            return; // the next tick tries again
+        }
         self.rebalance_needed = false;
         if self.finishing && self.ending == Ending::Never {
             return; // draining: no new work

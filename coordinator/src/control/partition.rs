@@ -51,6 +51,9 @@ pub struct Partition {
     pub failure: Option<Failure>,
     /// Why the partition is waiting (an upload in progress, missing offsets).
     pub waiting: Option<String>,
+    /// Reports refused in a row; past a few the partition stops instead of
+    /// having workers start over forever.
+    pub refusals: u32,
 }
 
 impl Partition {
@@ -64,6 +67,7 @@ impl Partition {
             damaged: BTreeMap::new(),
             failure: None,
             waiting: None,
+            refusals: 0,
         }
     }
 

@@ -1,0 +1,35 @@
+//! What a table must hold, computed straight from the segments with the
+//! segment codec (itself checked against the conformance corpus), so the
+//! end-to-end tests do not trust the pipeline they test.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use floe_kfs::reader::{ReaderOptions, SegmentReader};
+use floe_kfs::txn::ReadCommitted;
+
+/// The offsets a read-committed reader emits from one partition's folder.
+pub fn committed_offsets(partition_dir: &Path) -> Vec<i64> {
+    let mut segments: Vec<_> = std::fs::read_dir(partition_dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", partition_dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "kfs"))
+        .collect();
+    segments.sort();
+    let mut txn = ReadCommitted::new(0, usize::MAX);
+    let mut offsets = Vec::new();
+    let mut records = Vec::new();
+    for path in segments {
+        let len = std::fs::metadata(&path).expect("segment size").len();
+        let file = BufReader::new(File::open(&path).expect("opening a segment"));
+        let name = path.display().to_string();
+        let mut reader = SegmentReader::new(file, name.clone(), len, ReaderOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        while let Some(batch) = reader.next_batch().unwrap_or_else(|e| panic!("{e}")) {
+            txn.push(batch, &mut records).expect("no pending limit");
+            offsets.extend(records.drain(..).map(|r| r.offset));
+        }
+    }
+    offsets
+}

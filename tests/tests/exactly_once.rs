@@ -1,0 +1,151 @@
+//! Exactly-once into the table: a second run adds nothing, and a run killed
+//! with SIGKILL at random moments (mid-read, mid-write, mid-commit), then
+//! finished, leaves every committed offset in the table exactly once.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use floe_tests::segments::committed_offsets;
+use floe_tests::{Engine, Lakehouse, corpus_dir, floe, floe_bin, run_ok, run_once, wait};
+use rand::Rng;
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+#[test]
+fn running_once_twice_adds_nothing() {
+    let lake = Lakehouse::new();
+    let mappings = [("orders", "prod.orders"), ("clicks", "prod.clicks")];
+    let config = lake.write_config(&corpus_dir().join("plain"), "bucket", "production", &mappings, "");
+    let first = run_once(&config, TIMEOUT);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let before = lake.snapshots("prod.orders");
+    let rows_before = lake.rows(Engine::PyIceberg, "prod.orders");
+    assert_eq!(before.len(), 1);
+
+    let second = run_once(&config, TIMEOUT);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    let orders_line = second.stdout.lines().find(|l| l.starts_with("prod.orders")).expect("a summary line");
+    let added: Vec<&str> = orders_line.split_whitespace().collect();
+    assert_eq!(added[1], "0", "rows added by the second run: {orders_line}");
+    assert_eq!(lake.snapshots("prod.orders"), before, "the second run must not commit");
+    assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders"), rows_before);
+}
+
+/// Writes a data set with many segments, transactions spanning segments and
+/// every codec.
+fn generate(dir: &Path, partitions: u32, records: u32) {
+    run_ok(Command::new(floe_bin()).args(["generate", "--dir"]).arg(dir).args([
+        "--topic",
+        "orders",
+        "--partitions",
+        &partitions.to_string(),
+        "--records",
+        &records.to_string(),
+        "--value-bytes",
+        "120",
+        "--codec",
+        "mixed",
+        "--batch-records",
+        "100",
+        "--segment-records",
+        "1500",
+        "--transactions",
+    ]));
+}
+
+/// Moves generated segments into the source folder one at a time, the
+/// `.kfs` before its `.index` as brokers upload them, so floe keeps finding
+/// new (and half-uploaded) segments while it runs and is killed.
+fn feed_segments(staging: &Path, source: &Path, pause: Duration) {
+    let mut segments: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for partition in std::fs::read_dir(staging).expect("staging folder") {
+        let partition = partition.expect("entry").path();
+        for file in std::fs::read_dir(&partition).expect("partition folder") {
+            let file = file.expect("entry").path();
+            if file.extension().is_some_and(|e| e == "kfs") {
+                let name = file.file_name().unwrap().to_string_lossy().to_string();
+                segments.push((name, file));
+            }
+        }
+    }
+    segments.sort();
+    for (_, kfs) in segments {
+        let relative = kfs.strip_prefix(staging).unwrap();
+        let target = source.join(relative);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::rename(&kfs, &target).unwrap();
+        std::thread::sleep(pause / 4);
+        std::fs::rename(kfs.with_extension("index"), target.with_extension("index")).unwrap();
+        std::thread::sleep(pause);
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    const PARTITIONS: u32 = 4;
+    const KILLS: usize = 24;
+    let data = tempfile::tempdir().unwrap();
+    generate(&data.path().join("staging"), PARTITIONS, 30_000);
+    let staging = data.path().join("staging/bucket/production/orders");
+    let source = data.path().join("source");
+    let topic_dir = source.join("bucket/production/orders");
+    std::fs::create_dir_all(&topic_dir).unwrap();
+    let lake = Lakehouse::new();
+    let extra = "commit:\n  interval_seconds: 0.2\nwriter:\n  target_file_size_bytes: 1048576\n  row_group_bytes: 262144\n";
+    let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], extra);
+
+    let feeder = {
+        let (staging, topic_dir) = (staging.clone(), topic_dir.clone());
+        std::thread::spawn(move || feed_segments(&staging, &topic_dir, Duration::from_millis(300)))
+    };
+    let mut rng = rand::rng();
+    let mut killed_running = 0;
+    for _ in 0..KILLS {
+        let mut child = floe(&["run", "--config"], &config);
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..2500)));
+        if child.try_wait().expect("polling floe").is_none() {
+            killed_running += 1;
+        }
+        child.kill().expect("SIGKILL");
+        let finished = wait(child, TIMEOUT);
+        assert_ne!(finished.code, Some(2), "floe failed on its own:\n{}", finished.stderr);
+    }
+    feeder.join().expect("feeding segments");
+    assert_eq!(killed_running, KILLS, "floe must still be running when killed");
+    let commits_before_finish = lake.snapshots("prod.orders").len();
+
+    let last = run_once(&config, TIMEOUT);
+    assert_eq!(last.code, Some(0), "{}\n{}", last.stdout, last.stderr);
+
+    for engine in Engine::ALL {
+        let rows = lake.rows(engine, "prod.orders");
+        let mut total = 0;
+        for partition in 0..PARTITIONS {
+            let want = committed_offsets(&topic_dir.join(partition.to_string()));
+            let got: Vec<i64> = rows
+                .iter()
+                .filter(|r| r["partition"] == partition)
+                .map(|r| r["offset"].as_i64().expect("offset"))
+                .collect();
+            // Rows come sorted by offset: equal lists mean every committed
+            // offset exactly once and nothing else (no aborted record).
+            assert_eq!(got.len(), want.len(), "{engine:?} partition {partition}: row count");
+            assert_eq!(got, want, "{engine:?} partition {partition}: offsets");
+            total += want.len();
+        }
+        assert!(total > 100_000, "{total} rows");
+        assert_eq!(rows.len(), total, "{engine:?}: rows of unknown partitions");
+        let ids: std::collections::HashSet<String> =
+            rows.iter().map(|r| format!("{}:{}:{}", r["topic"], r["partition"], r["offset"])).collect();
+        assert_eq!(ids.len(), rows.len(), "{engine:?}: duplicate record ids");
+    }
+    assert!(commits_before_finish >= 10, "the kills must land while commits happen ({commits_before_finish} commits)");
+    let summary: &Value = &lake.snapshots("prod.orders").last().cloned().expect("a snapshot")["summary"];
+    let offsets: Value = serde_json::from_str(summary["floe.offsets"].as_str().expect("offsets")).unwrap();
+    for partition in 0..PARTITIONS {
+        let end = offsets["orders"][partition.to_string()].as_i64().expect("an offset per partition");
+        assert!(end > 30_000, "partition {partition} consumed to {end}");
+    }
+}
