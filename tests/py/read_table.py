@@ -15,6 +15,8 @@ Rows are printed one JSON object per line (keys sorted), ordered by
 Binary values are base64, dates are days since the epoch, timestamps are
 microseconds since the epoch (UTC), everything else is its JSON native.
 
+--data-files prints {"path": ...} per data file of the current snapshot.
+
 --snapshots prints one object per snapshot instead, oldest first. PyIceberg
 gives snapshot_id, parent_id, sequence_number, timestamp_ms, operation and
 summary; DuckDB's iceberg_snapshots() exposes neither the parent nor the
@@ -116,6 +118,12 @@ def pyiceberg_snapshots(args):
     ]
 
 
+def pyiceberg_data_files(args):
+    """Paths of the data files the current snapshot references."""
+    table = pyiceberg_table(args)
+    return [{"path": task.file.file_path} for task in table.scan().plan_files()]
+
+
 # --- DuckDB ------------------------------------------------------------------
 
 def metadata_location(args):
@@ -209,12 +217,15 @@ def main():
     parser.add_argument("--table", required=True, help="namespace.table")
     parser.add_argument("--columns", choices=("raw", "all"), default="raw")
     parser.add_argument("--snapshots", action="store_true")
+    parser.add_argument("--data-files", action="store_true", help="print the current data file paths (pyiceberg)")
     args = parser.parse_args()
     if "." not in args.table:
         parser.error(f"--table must be namespace.table, got {args.table}")
 
     try:
-        if args.snapshots:
+        if args.data_files:
+            out = sorted(pyiceberg_data_files(args), key=lambda f: f["path"])
+        elif args.snapshots:
             out = {"pyiceberg": pyiceberg_snapshots, "duckdb": duckdb_snapshots}[args.engine](args)
         else:
             rows = {"pyiceberg": pyiceberg_rows, "duckdb": duckdb_rows}[args.engine](args)

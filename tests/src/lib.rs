@@ -123,6 +123,35 @@ impl Lakehouse {
             .collect()
     }
 
+    /// Paths of the data files the table's current snapshot references.
+    pub fn data_files(&self, table: &str) -> Vec<String> {
+        self.read_table(Engine::PyIceberg, table, &["--data-files"])
+            .lines()
+            .map(|line| {
+                let file: Value = serde_json::from_str(line).expect("a JSON data file");
+                file["path"].as_str().expect("a path").to_string()
+            })
+            .collect()
+    }
+
+    /// Every Parquet file under the warehouse, as `file://` URLs.
+    pub fn parquet_files(&self) -> Vec<String> {
+        fn walk(dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    out.push(format!("file://{}", path.display()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.path().join("warehouse"), &mut out);
+        out.sort();
+        out
+    }
+
     fn read_table(&self, engine: Engine, table: &str, extra: &[&str]) -> String {
         let output = Command::new(python())
             .arg(repo_root().join("tests/py/read_table.py"))

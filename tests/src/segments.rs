@@ -33,3 +33,29 @@ pub fn committed_offsets(partition_dir: &Path) -> Vec<i64> {
     }
     offsets
 }
+
+/// For each segment of a partition folder, in order: the first offset of a
+/// transaction still open after reading it (its marker comes later), if any.
+pub fn open_transaction_after_each_segment(partition_dir: &Path) -> Vec<(std::path::PathBuf, Option<i64>)> {
+    let mut segments: Vec<_> = std::fs::read_dir(partition_dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", partition_dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "kfs"))
+        .collect();
+    segments.sort();
+    let mut txn = ReadCommitted::new(0, usize::MAX);
+    let mut records = Vec::new();
+    let mut out = Vec::new();
+    for path in segments {
+        let len = std::fs::metadata(&path).expect("segment size").len();
+        let file = BufReader::new(File::open(&path).expect("opening a segment"));
+        let mut reader = SegmentReader::new(file, path.display().to_string(), len, ReaderOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        while let Some(batch) = reader.next_batch().unwrap_or_else(|e| panic!("{e}")) {
+            txn.push(batch, &mut records).expect("no pending limit");
+            records.clear();
+        }
+        out.push((path, txn.open_txn_start()));
+    }
+    out
+}

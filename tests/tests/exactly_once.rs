@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use floe_tests::segments::committed_offsets;
+use floe_tests::segments::{committed_offsets, open_transaction_after_each_segment};
 use floe_tests::{Engine, Lakehouse, corpus_dir, floe, floe_bin, run_ok, run_once, wait};
 use rand::Rng;
 use serde_json::Value;
@@ -93,7 +93,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let topic_dir = source.join("bucket/production/orders");
     std::fs::create_dir_all(&topic_dir).unwrap();
     let lake = Lakehouse::new();
-    let extra = "commit:\n  interval_seconds: 0.2\nwriter:\n  target_file_size_bytes: 1048576\n  row_group_bytes: 262144\n";
+    let extra = "commit:\n  interval_seconds: 0.2\n  orphan_grace_seconds: 2\nwriter:\n  target_file_size_bytes: 1048576\n  row_group_bytes: 262144\n";
     let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], extra);
 
     let feeder = {
@@ -116,6 +116,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(killed_running, KILLS, "floe must still be running when killed");
     let commits_before_finish = lake.snapshots("prod.orders").len();
 
+    // Past the grace period, the killed runs' unfinished files are orphans.
+    std::thread::sleep(Duration::from_millis(2500));
     let last = run_once(&config, TIMEOUT);
     assert_eq!(last.code, Some(0), "{}\n{}", last.stdout, last.stderr);
 
@@ -141,6 +143,10 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             rows.iter().map(|r| format!("{}:{}:{}", r["topic"], r["partition"], r["offset"])).collect();
         assert_eq!(ids.len(), rows.len(), "{engine:?}: duplicate record ids");
     }
+    // Files written but never committed by the killed runs were deleted.
+    let mut referenced = lake.data_files("prod.orders");
+    referenced.sort();
+    assert_eq!(lake.parquet_files(), referenced, "orphan data files left behind");
     assert!(commits_before_finish >= 10, "the kills must land while commits happen ({commits_before_finish} commits)");
     let summary: &Value = &lake.snapshots("prod.orders").last().cloned().expect("a snapshot")["summary"];
     let offsets: Value = serde_json::from_str(summary["floe.offsets"].as_str().expect("offsets")).unwrap();
@@ -148,4 +154,87 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         let end = offsets["orders"][partition.to_string()].as_i64().expect("an offset per partition");
         assert!(end > 30_000, "partition {partition} consumed to {end}");
     }
+}
+
+#[test]
+fn files_of_a_killed_run_are_collected_after_the_grace_period() {
+    let source = tempfile::tempdir().unwrap();
+    generate(source.path(), 2, 30_000);
+    let lake = Lakehouse::new();
+    // Commits far apart: the run is killed with its files still open.
+    let slow = "commit:\n  interval_seconds: 60\nwriter:\n  row_group_bytes: 262144\n";
+    let config = lake.write_config(source.path(), "bucket", "production", &[("orders", "prod.orders")], slow);
+    let mut child = floe(&["run", "--config"], &config);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while lake.parquet_files().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no data file was ever written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    wait(child, TIMEOUT);
+    let orphans = lake.parquet_files();
+    assert!(!orphans.is_empty());
+
+    std::thread::sleep(Duration::from_millis(1500));
+    let quick = "commit:\n  interval_seconds: 0.5\n  orphan_grace_seconds: 1\n";
+    let config = lake.write_config(source.path(), "bucket", "production", &[("orders", "prod.orders")], quick);
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("deleting orphan data files"), "{}", run.stderr);
+    let mut referenced = lake.data_files("prod.orders");
+    referenced.sort();
+    assert_eq!(lake.parquet_files(), referenced, "orphan data files left behind");
+    for orphan in &orphans {
+        assert!(!referenced.contains(orphan), "{orphan} was never committed yet is in the table");
+    }
+    let root = source.path().join("bucket/production/orders");
+    let expected: usize = (0..2).map(|p| committed_offsets(&root.join(p.to_string())).len()).sum();
+    assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders").len(), expected);
+}
+
+#[test]
+fn a_transaction_open_at_the_end_of_a_run_is_committed_by_the_next() {
+    let data = tempfile::tempdir().unwrap();
+    generate(&data.path().join("staging"), 1, 20_000);
+    let staging = data.path().join("staging/bucket/production/orders/0");
+    let partition = data.path().join("source/bucket/production/orders/0");
+    std::fs::create_dir_all(&partition).unwrap();
+    let segments = open_transaction_after_each_segment(&staging);
+    // Upload segments up to one that ends inside a transaction that is
+    // committed in the next segment.
+    let all_committed = committed_offsets(&staging);
+    let cut = segments
+        .iter()
+        .position(|(_, open)| open.is_some_and(|start| all_committed.contains(&start)))
+        .expect("a committed transaction spans two segments")
+        + 1;
+    let upload = |(kfs, _): &(std::path::PathBuf, Option<i64>)| {
+        let name = kfs.file_name().unwrap();
+        std::fs::copy(kfs, partition.join(name)).unwrap();
+        std::fs::copy(kfs.with_extension("index"), partition.join(name).with_extension("index")).unwrap();
+    };
+    segments[..cut].iter().for_each(upload);
+
+    let lake = Lakehouse::new();
+    let source = data.path().join("source");
+    let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], "");
+    let first = run_once(&config, TIMEOUT);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let summary = lake.snapshots("prod.orders").last().cloned().expect("a snapshot")["summary"].clone();
+    assert!(summary.get("floe.open-txn-start").is_some(), "the open transaction is recorded: {summary}");
+    let offsets = |rows: Vec<Value>| rows.iter().map(|r| r["offset"].as_i64().unwrap()).collect::<Vec<_>>();
+    // Everything decided so far, nothing of the open transaction.
+    let first_rows = offsets(lake.rows(Engine::PyIceberg, "prod.orders"));
+    assert_eq!(first_rows, committed_offsets(&partition));
+    let open_start = segments[cut - 1].1.expect("open at the cut");
+    assert!(!first_rows.contains(&open_start), "offset {open_start} waits for its transaction's marker");
+
+    segments[cut..].iter().for_each(upload);
+    let second = run_once(&config, TIMEOUT);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    let want = committed_offsets(&partition);
+    for engine in Engine::ALL {
+        assert_eq!(offsets(lake.rows(engine, "prod.orders")), want, "{engine:?}");
+    }
+    assert!(want.contains(&open_start), "offset {open_start} is committed once its marker is read");
 }

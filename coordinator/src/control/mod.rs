@@ -765,17 +765,19 @@ impl Control {
             }
             info!(table = %name, files = doomed.len(), "deleting orphan data files");
             self.condemned.extend(doomed.iter().cloned());
-            let (file_io, store) = (table.table.file_io().clone(), self.store.clone());
-            tokio::spawn(async move {
-                for path in doomed {
-                    match file_io.delete(&path).await {
-                        Ok(()) => {
-                            let _ = store.forget_files(std::slice::from_ref(&path)).await;
-                        }
-                        Err(e) => warn!(%path, "could not delete orphan data file: {e}"),
-                    }
+            // Orphans are rare (a crash's worth of files): deleting them here
+            // keeps the bookkeeping in one place and lets `--once` finish clean.
+            let file_io = table.table.file_io().clone();
+            let mut deleted = Vec::with_capacity(doomed.len());
+            for path in doomed {
+                match file_io.delete(&path).await {
+                    Ok(()) => deleted.push(path),
+                    Err(e) => warn!(%path, "could not delete orphan data file: {e}"),
                 }
-            });
+            }
+            if let Err(e) = self.store.forget_files(&deleted).await {
+                warn!(table = %name, "could not forget deleted orphans: {e}");
+            }
         }
     }
 
@@ -807,6 +809,7 @@ impl Control {
 
     fn is_finished(&self) -> bool {
         self.finishing
+            && !self.orphan_scan_running
             && self.tables.values().all(|t| t.is_idle() && (t.staged.is_empty() || t.stopped.is_some()))
             && self.partitions.values().all(|p| {
                 p.failure.is_some()
