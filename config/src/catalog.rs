@@ -67,29 +67,21 @@ impl CatalogConfig {
         match self.kind {
             CatalogType::Rest => (!is_http_url(uri)).then_some("not an http(s) URL"),
             // Relative SQLite paths would depend on the working directory.
-            CatalogType::Sql if uri.starts_with("sqlite:") => (!uri.starts_with("sqlite:///"))
-                .then_some("not an absolute SQLite file URL (it needs three slashes)"),
-            CatalogType::Sql => (!uri.starts_with("postgres://")
-                && !uri.starts_with("postgresql://"))
-            .then_some("neither a sqlite: nor a postgres(ql): URL"),
+            CatalogType::Sql if uri.starts_with("sqlite:") => {
+                (!uri.starts_with("sqlite:///")).then_some("not an absolute SQLite file URL (it needs three slashes)")
+            }
+            CatalogType::Sql => (!uri.starts_with("postgres://") && !uri.starts_with("postgresql://"))
+                .then_some("neither a sqlite: nor a postgres(ql): URL"),
         }
     }
 
     fn validate(&self) -> Result<(), Problem> {
         let example = match self.kind {
-            CatalogType::Rest => {
-                "the REST catalog's base URL, e.g. https://iceberg-catalog.example.com"
-            }
-            CatalogType::Sql => {
-                "sqlite:///ABSOLUTE/PATH/catalog.db or postgresql://user@host/database"
-            }
+            CatalogType::Rest => "the REST catalog's base URL, e.g. https://iceberg-catalog.example.com",
+            CatalogType::Sql => "sqlite:///ABSOLUTE/PATH/catalog.db or postgresql://user@host/database",
         };
         if self.uri.is_empty() {
-            return Err(Problem::invalid(
-                "iceberg.catalog.uri",
-                "is empty",
-                format!("set it to {example}"),
-            ));
+            return Err(Problem::invalid("iceberg.catalog.uri", "is empty", format!("set it to {example}")));
         }
         if let Some(problem) = self.uri_problem() {
             return Err(Problem::invalid(
@@ -116,8 +108,7 @@ impl IcebergConfig {
         if self.warehouse.is_empty() {
             return Err(Problem::invalid("iceberg.warehouse", "is empty", fix));
         }
-        let absolute_file_url =
-            |url: &url::Url| self.warehouse.starts_with("file:///") && url.to_file_path().is_ok();
+        let absolute_file_url = |url: &url::Url| self.warehouse.starts_with("file:///") && url.to_file_path().is_ok();
         let problem = match url::Url::parse(&self.warehouse) {
             Err(_) => "not a URL with a scheme",
             Ok(url) if url.scheme() == "file" && !absolute_file_url(&url) => {
@@ -125,10 +116,6 @@ impl IcebergConfig {
             }
             Ok(_) => return Ok(()),
         };
-        Err(Problem::invalid(
-            "iceberg.warehouse",
-            format!("is `{}`, {problem}", self.warehouse),
-            fix,
-        ))
+        Err(Problem::invalid("iceberg.warehouse", format!("is `{}`, {problem}", self.warehouse), fix))
     }
 }

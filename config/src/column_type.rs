@@ -47,10 +47,7 @@ impl FromStr for ColumnType {
 
     /// Case-insensitive, as the seed processor reads types.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let invalid = |expected| InvalidColumnType {
-            text: text.to_owned(),
-            expected,
-        };
+        let invalid = |expected| InvalidColumnType { text: text.to_owned(), expected };
         let lower = text.trim().to_ascii_lowercase();
         Ok(match lower.as_str() {
             "boolean" => Self::Boolean,
@@ -68,8 +65,7 @@ impl FromStr for ColumnType {
                     .strip_prefix("decimal(")
                     .and_then(|rest| rest.strip_suffix(')'))
                     .ok_or_else(|| invalid(EXPECTED_TYPE))?;
-                let (precision, scale) =
-                    parse_decimal(arguments).ok_or_else(|| invalid(EXPECTED_DECIMAL))?;
+                let (precision, scale) = parse_decimal(arguments).ok_or_else(|| invalid(EXPECTED_DECIMAL))?;
                 Self::Decimal { precision, scale }
             }
         })
@@ -120,8 +116,6 @@ impl Visitor<'_> for ColumnTypeVisitor {
 
     // Failing inside the visitor, not after it, keeps the value's position.
     fn visit_str<E: de::Error>(self, text: &str) -> Result<ColumnType, E> {
-        text.parse().map_err(|error: InvalidColumnType| {
-            E::invalid_value(Unexpected::Str(text), &error.expected)
-        })
+        text.parse().map_err(|error: InvalidColumnType| E::invalid_value(Unexpected::Str(text), &error.expected))
     }
 }

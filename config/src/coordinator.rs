@@ -18,19 +18,13 @@ pub struct CoordinatorConfig {
     pub listen: SocketAddr,
     /// How often a worker reports in; it must be well under
     /// `offsets.lease_ttl_seconds`.
-    #[serde(
-        rename = "worker_heartbeat_seconds",
-        deserialize_with = "value::seconds"
-    )]
+    #[serde(rename = "worker_heartbeat_seconds", deserialize_with = "value::seconds")]
     pub worker_heartbeat: Duration,
 }
 
 impl Default for CoordinatorConfig {
     fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
-            worker_heartbeat: Duration::from_secs(2),
-        }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 7600)), worker_heartbeat: Duration::from_secs(2) }
     }
 }
 
@@ -48,7 +42,6 @@ impl Visitor<'_> for ListenAddressVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<SocketAddr, E> {
-        text.parse()
-            .map_err(|_| E::invalid_value(Unexpected::Str(text), &self))
+        text.parse().map_err(|_| E::invalid_value(Unexpected::Str(text), &self))
     }
 }

@@ -36,10 +36,7 @@ const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct DiscoverySection {
     mode: DiscoveryMode,
-    #[serde(
-        rename = "poll_interval_seconds",
-        deserialize_with = "value::some_seconds"
-    )]
+    #[serde(rename = "poll_interval_seconds", deserialize_with = "value::some_seconds")]
     poll_interval: Option<Duration>,
 }
 
@@ -48,10 +45,7 @@ pub(crate) struct DiscoverySection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ProcessorSection {
-    #[serde(
-        rename = "poll_interval_seconds",
-        deserialize_with = "value::some_seconds"
-    )]
+    #[serde(rename = "poll_interval_seconds", deserialize_with = "value::some_seconds")]
     poll_interval: Option<Duration>,
 }
 
@@ -68,9 +62,6 @@ impl DiscoverySection {
             (Some(interval), None) | (None, Some(interval)) => interval,
             (None, None) => DEFAULT_POLL_INTERVAL,
         };
-        Ok(DiscoveryConfig {
-            mode: self.mode,
-            poll_interval,
-        })
+        Ok(DiscoveryConfig { mode: self.mode, poll_interval })
     }
 }

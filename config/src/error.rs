@@ -15,10 +15,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(file: &str, problem: Problem) -> Self {
-        Self {
-            file: file.to_owned(),
-            problem: Box::new(problem),
-        }
+        Self { file: file.to_owned(), problem: Box::new(problem) }
     }
 
     /// The file, or the source name given to `from_yaml_str`.
@@ -53,10 +50,7 @@ pub enum Problem {
     Unreadable(std::io::Error),
 
     #[error("invalid YAML{}: {message}", at(.location))]
-    Syntax {
-        message: String,
-        location: Option<Location>,
-    },
+    Syntax { message: String, location: Option<Location> },
 
     #[error(
         "unknown key `{key}`{}; accepted keys {}: {}",
@@ -64,62 +58,30 @@ pub enum Problem {
         section(key),
         accepted.join(", ")
     )]
-    UnknownKey {
-        key: String,
-        location: Option<Location>,
-        accepted: Vec<String>,
-    },
+    UnknownKey { key: String, location: Option<Location>, accepted: Vec<String> },
 
     /// `location` is where the mapping that lacks the key starts.
     #[error("missing required key `{key}`{}", in_mapping(.location))]
-    MissingKey {
-        key: String,
-        location: Option<Location>,
-    },
+    MissingKey { key: String, location: Option<Location> },
 
     /// `location` is where the mapping that repeats the key starts.
     #[error("key `{key}` is given twice{}; keep one", in_mapping(.location))]
-    DuplicateKey {
-        key: String,
-        location: Option<Location>,
-    },
+    DuplicateKey { key: String, location: Option<Location> },
 
     #[error("wrong type for {}{}: found {found}, expected {expected}", subject(key), at(.location))]
-    WrongType {
-        key: String,
-        location: Option<Location>,
-        found: String,
-        expected: String,
-    },
+    WrongType { key: String, location: Option<Location>, found: String, expected: String },
 
     #[error("invalid value for {}{}: found {found}, expected {expected}", subject(key), at(.location))]
-    InvalidValue {
-        key: String,
-        location: Option<Location>,
-        found: String,
-        expected: String,
-    },
+    InvalidValue { key: String, location: Option<Location>, found: String, expected: String },
 
     /// A value that parses but cannot work, alone or with other settings.
     #[error("`{key}` {problem}; {fix}")]
-    Invalid {
-        key: String,
-        problem: String,
-        fix: String,
-    },
+    Invalid { key: String, problem: String, fix: String },
 }
 
 impl Problem {
-    pub(crate) fn invalid(
-        key: impl Into<String>,
-        problem: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self::Invalid {
-            key: key.into(),
-            problem: problem.into(),
-            fix: fix.into(),
-        }
+    pub(crate) fn invalid(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::Invalid { key: key.into(), problem: problem.into(), fix: fix.into() }
     }
 
     /// Turns a deserialization failure into a problem naming the key path.
@@ -131,10 +93,7 @@ impl Problem {
         let segments: Vec<Segment> = error.path().iter().cloned().collect();
         let key = render_path(&segments);
         let inner = error.into_inner();
-        let location = inner.location().map(|l| Location {
-            line: l.line(),
-            column: l.column(),
-        });
+        let location = inner.location().map(|l| Location { line: l.line(), column: l.column() });
         let message = bare_message(&inner.to_string(), &segments, location);
 
         if let Some(rest) = message.strip_prefix("unknown field `") {
@@ -142,42 +101,22 @@ impl Problem {
                 Some((_, list)) => backticked(list),
                 None => Vec::new(),
             };
-            return Self::UnknownKey {
-                key,
-                location,
-                accepted,
-            };
+            return Self::UnknownKey { key, location, accepted };
         }
         // These two are reported at the start of the enclosing mapping, which
         // for a top-level key is the start of the file: no help there.
         let mapping_location = location.filter(|_| !key.is_empty());
         if let Some(field) = quoted_field(&message, "missing field `") {
-            return Self::MissingKey {
-                key: child(&key, field),
-                location: mapping_location,
-            };
+            return Self::MissingKey { key: child(&key, field), location: mapping_location };
         }
         if let Some(field) = quoted_field(&message, "duplicate field `") {
-            return Self::DuplicateKey {
-                key: child(&key, field),
-                location: mapping_location,
-            };
+            return Self::DuplicateKey { key: child(&key, field), location: mapping_location };
         }
         if let Some((found, expected)) = found_expected(&message, "invalid type: ") {
-            return Self::WrongType {
-                key,
-                location,
-                found,
-                expected,
-            };
+            return Self::WrongType { key, location, found, expected };
         }
         if let Some((found, expected)) = found_expected(&message, "invalid value: ") {
-            return Self::InvalidValue {
-                key,
-                location,
-                found,
-                expected,
-            };
+            return Self::InvalidValue { key, location, found, expected };
         }
         Self::Syntax { message, location }
     }
@@ -188,17 +127,11 @@ fn at(location: &Option<Location>) -> String {
 }
 
 fn in_mapping(location: &Option<Location>) -> String {
-    location
-        .map(|l| format!(" in the mapping at {l}"))
-        .unwrap_or_default()
+    location.map(|l| format!(" in the mapping at {l}")).unwrap_or_default()
 }
 
 fn subject(key: &str) -> String {
-    if key.is_empty() {
-        "the document".to_owned()
-    } else {
-        format!("`{key}`")
-    }
+    if key.is_empty() { "the document".to_owned() } else { format!("`{key}`") }
 }
 
 /// "under `s3`" for a nested key, "at the top level" for a top-level one.
@@ -215,11 +148,7 @@ fn parent(key: &str) -> Option<&str> {
 }
 
 fn child(key: &str, field: &str) -> String {
-    if key.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{key}.{field}")
-    }
+    if key.is_empty() { field.to_owned() } else { format!("{key}.{field}") }
 }
 
 fn render_path(segments: &[Segment]) -> String {
@@ -266,11 +195,7 @@ fn quoted_field<'a>(message: &'a str, phrase: &str) -> Option<&'a str> {
 }
 
 fn backticked(list: &str) -> Vec<String> {
-    list.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
+    list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
 }
 
 fn found_expected(message: &str, phrase: &str) -> Option<(String, String)> {
@@ -292,9 +217,7 @@ fn plain_found(found: &str) -> String {
 /// serde's names for Rust types, in YAML words.
 fn plain_expected(expected: &str) -> String {
     match expected {
-        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => {
-            "an integer".to_owned()
-        }
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => "an integer".to_owned(),
         "f32" | "f64" => "a number".to_owned(),
         "a sequence" => "a list".to_owned(),
         "a map" => "a mapping".to_owned(),

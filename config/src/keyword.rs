@@ -72,11 +72,7 @@ where
 {
     // `any`, not `str`: a YAML boolean must reach `visit_bool` so that a
     // keyword can alias it (`schema.mode: false` means off).
-    deserializer.deserialize_any(KeywordVisitor {
-        keywords,
-        parse,
-        value: PhantomData,
-    })
+    deserializer.deserialize_any(KeywordVisitor { keywords, parse, value: PhantomData })
 }
 
 struct KeywordVisitor<T> {

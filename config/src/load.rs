@@ -11,10 +11,7 @@ use crate::coordinator::CoordinatorConfig;
 use crate::discovery::{DiscoverySection, ProcessorSection};
 use crate::error::{ConfigError, Problem};
 use crate::mapping::{Mapping, validate_mappings};
-use crate::{
-    Config, EtcdConfig, IcebergConfig, OffsetsConfig, S3Config, SchemaConfig, WorkerConfig,
-    WriterConfig,
-};
+use crate::{Config, EtcdConfig, IcebergConfig, OffsetsConfig, S3Config, SchemaConfig, WorkerConfig, WriterConfig};
 
 /// The top level of a config file as written. Seed keys first: the order
 /// here is the order in which "accepted keys" are listed.

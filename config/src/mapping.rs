@@ -124,11 +124,7 @@ impl Mapping {
     fn validate(&self, index: usize) -> Result<(), Problem> {
         let key = |suffix: &str| format!("mappings[{index}].{suffix}");
         if self.topic.is_empty() {
-            return Err(Problem::invalid(
-                key("topic"),
-                "is empty",
-                "set the Kafka topic to read",
-            ));
+            return Err(Problem::invalid(key("topic"), "is empty", "set the Kafka topic to read"));
         }
         if self.schema.source == ColumnSource::Registry && !self.schema.columns.is_empty() {
             return Err(Problem::invalid(
@@ -140,22 +136,13 @@ impl Mapping {
         for (position, column) in self.schema.columns.iter().enumerate() {
             let column_key = |field: &str| key(&format!("schema.columns[{position}].{field}"));
             if column.name.is_empty() {
-                return Err(Problem::invalid(
-                    column_key("name"),
-                    "is empty",
-                    "name the column",
-                ));
+                return Err(Problem::invalid(column_key("name"), "is empty", "name the column"));
             }
-            let earlier = self.schema.columns[..position]
-                .iter()
-                .position(|other| other.name == column.name);
+            let earlier = self.schema.columns[..position].iter().position(|other| other.name == column.name);
             if let Some(earlier) = earlier {
                 return Err(Problem::invalid(
                     column_key("name"),
-                    format!(
-                        "repeats column `{}`, already defined by schema.columns[{earlier}]",
-                        column.name
-                    ),
+                    format!("repeats column `{}`, already defined by schema.columns[{earlier}]", column.name),
                     "rename or remove one of the two",
                 ));
             }

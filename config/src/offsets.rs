@@ -25,11 +25,7 @@ pub struct OffsetsConfig {
 
 impl Default for OffsetsConfig {
     fn default() -> Self {
-        Self {
-            backend: OffsetsBackend::Auto,
-            lease_ttl: Duration::from_secs(30),
-            key_prefix: "processors".to_owned(),
-        }
+        Self { backend: OffsetsBackend::Auto, lease_ttl: Duration::from_secs(30), key_prefix: "processors".to_owned() }
     }
 }
 

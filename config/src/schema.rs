@@ -45,11 +45,7 @@ pub struct RegistryConfig {
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        Self {
-            base_url: String::new(),
-            timeout: Duration::from_secs(5),
-            cache: Duration::from_secs(300),
-        }
+        Self { base_url: String::new(), timeout: Duration::from_secs(5), cache: Duration::from_secs(300) }
     }
 }
 

@@ -79,9 +79,7 @@ impl S3Config {
     pub fn location(&self) -> SourceLocation {
         let endpoint = match &self.endpoint {
             S3Endpoint::LocalDirectory(dir) => {
-                return SourceLocation::Local {
-                    root: dir.join(&self.bucket),
-                };
+                return SourceLocation::Local { root: dir.join(&self.bucket) };
             }
             S3Endpoint::Aws => None,
             S3Endpoint::Custom(url) => Some(url.clone()),
@@ -196,9 +194,7 @@ impl Visitor<'_> for EndpointVisitor {
     }
 }
 
-fn replica_endpoint<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
+fn replica_endpoint<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     deserializer.deserialize_str(ReplicaEndpointVisitor)
 }
 
@@ -221,6 +217,5 @@ impl Visitor<'_> for ReplicaEndpointVisitor {
 }
 
 pub(crate) fn is_http_url(text: &str) -> bool {
-    url::Url::parse(text)
-        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+    url::Url::parse(text).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
 }

@@ -30,10 +30,7 @@ impl FromStr for TableName {
         if name.is_empty() || namespace.iter().any(String::is_empty) {
             return Err(invalid());
         }
-        Ok(Self {
-            namespace,
-            name: name.to_owned(),
-        })
+        Ok(Self { namespace, name: name.to_owned() })
     }
 }
 
@@ -63,7 +60,6 @@ impl Visitor<'_> for TableNameVisitor {
 
     // Failing inside the visitor, not after it, keeps the value's position.
     fn visit_str<E: de::Error>(self, text: &str) -> Result<TableName, E> {
-        text.parse()
-            .map_err(|_| E::invalid_value(Unexpected::Str(text), &self))
+        text.parse().map_err(|_| E::invalid_value(Unexpected::Str(text), &self))
     }
 }

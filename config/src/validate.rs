@@ -47,9 +47,7 @@ impl Config {
     }
 
     fn check_sql_backend_has_sql_catalog(&self) -> Result<(), Problem> {
-        if self.offsets.backend == OffsetsBackend::Sql
-            && self.iceberg.catalog.kind != CatalogType::Sql
-        {
+        if self.offsets.backend == OffsetsBackend::Sql && self.iceberg.catalog.kind != CatalogType::Sql {
             return Err(Problem::invalid(
                 "offsets.backend",
                 format!(
@@ -66,10 +64,7 @@ impl Config {
         if !self.schema.registry.base_url.is_empty() {
             return Ok(());
         }
-        let registry_mapping = self
-            .mappings
-            .iter()
-            .position(|mapping| mapping.schema.source == ColumnSource::Registry);
+        let registry_mapping = self.mappings.iter().position(|mapping| mapping.schema.source == ColumnSource::Registry);
         match registry_mapping {
             Some(index) => Err(Problem::invalid(
                 format!("mappings[{index}].schema.source"),

@@ -13,9 +13,7 @@ pub(crate) fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Dura
 }
 
 /// A `*_seconds` key whose absence means something to its section.
-pub(crate) fn some_seconds<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn some_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     seconds(deserializer).map(Some)
 }
 
@@ -58,9 +56,7 @@ where
 {
     // `any` lets a negative number reach `visit_i64` as a value error.
     let value = deserializer.deserialize_any(PositiveVisitor)?;
-    T::try_from(value).map_err(|_| {
-        de::Error::invalid_value(Unexpected::Unsigned(value), &"a smaller positive integer")
-    })
+    T::try_from(value).map_err(|_| de::Error::invalid_value(Unexpected::Unsigned(value), &"a smaller positive integer"))
 }
 
 struct PositiveVisitor;

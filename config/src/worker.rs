@@ -22,11 +22,7 @@ pub struct WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self {
-            fetch_concurrency: 4,
-            max_pending_txn_bytes: 64 * 1024 * 1024,
-            memory_limit_bytes: 256 * 1024 * 1024,
-        }
+        Self { fetch_concurrency: 4, max_pending_txn_bytes: 64 * 1024 * 1024, memory_limit_bytes: 256 * 1024 * 1024 }
     }
 }
 

@@ -5,9 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use floe_config::{
-    CatalogType, ColumnType, Config, OffsetsBackend, SourceLocation, StateStore, load_mappings,
-};
+use floe_config::{CatalogType, ColumnType, Config, OffsetsBackend, SourceLocation, StateStore, load_mappings};
 use serde_yaml_ng::{Mapping, Value};
 
 fn manifest_dir() -> PathBuf {
@@ -52,15 +50,10 @@ fn local_example_is_the_embedded_default() {
     let config = load(&manifest_dir().join("../examples/local.yaml"));
     assert_eq!(
         config.s3.location(),
-        SourceLocation::Local {
-            root: PathBuf::from("/var/lib/floe/segments/kafscale-data"),
-        }
+        SourceLocation::Local { root: PathBuf::from("/var/lib/floe/segments/kafscale-data") }
     );
     assert_eq!(config.iceberg.catalog.kind, CatalogType::Sql);
-    assert_eq!(
-        config.iceberg.catalog.sqlite_path(),
-        Some(PathBuf::from("/var/lib/floe/catalog.db"))
-    );
+    assert_eq!(config.iceberg.catalog.sqlite_path(), Some(PathBuf::from("/var/lib/floe/catalog.db")));
     assert_eq!(OffsetsBackend::resolve(&config), StateStore::Sql);
 }
 
@@ -120,14 +113,9 @@ fn seed_readme_config_loads() {
 fn seed_user_guide_configs_load() {
     let guide = fs::read_to_string(seed("000_")).expect("guide");
     let blocks = config_blocks(&guide);
-    assert_eq!(
-        blocks.len(),
-        5,
-        "common fields, MinIO, two mapping blocks, registry"
-    );
+    assert_eq!(blocks.len(), 5, "common fields, MinIO, two mapping blocks, registry");
 
-    let (common, fragments): (Vec<&Mapping>, Vec<&Mapping>) =
-        blocks.iter().partition(|block| has(block, "iceberg"));
+    let (common, fragments): (Vec<&Mapping>, Vec<&Mapping>) = blocks.iter().partition(|block| has(block, "iceberg"));
     let [common] = common[..] else {
         panic!("expected one block with the common fields");
     };
@@ -155,8 +143,7 @@ fn seed_user_guide_configs_load() {
 
 #[test]
 fn conformance_mapping_file_is_a_mappings_list() {
-    let mappings =
-        load_mappings(&shared("corpus/json_columns/mapping.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let mappings = load_mappings(&shared("corpus/json_columns/mapping.yaml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(mappings.len(), 1);
     let columns = &mappings[0].schema.columns;
     assert_eq!(columns.len(), 7);
@@ -183,22 +170,14 @@ iceberg:
     let mappings = fs::read_to_string(shared("corpus/json_columns/mapping.yaml")).expect("mapping file");
     let config = Config::from_yaml_str(&format!("{sections}{mappings}"), "conformance config")
         .unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(
-        config.s3.location(),
-        SourceLocation::Local {
-            root: PathBuf::from("/srv/corpus/json_columns/bucket"),
-        }
-    );
-    assert_eq!(
-        config.mappings,
-        load_mappings(&shared("corpus/json_columns/mapping.yaml")).expect("mappings")
-    );
+    assert_eq!(config.s3.location(), SourceLocation::Local { root: PathBuf::from("/srv/corpus/json_columns/bucket") });
+    assert_eq!(config.mappings, load_mappings(&shared("corpus/json_columns/mapping.yaml")).expect("mappings"));
 }
 
 #[test]
 fn mappings_file_rejects_other_sections() {
-    let error = floe_config::mappings_from_yaml_str("s3: {bucket: x}\nmappings: []\n", "m.yaml")
-        .expect_err("only mappings");
+    let error =
+        floe_config::mappings_from_yaml_str("s3: {bucket: x}\nmappings: []\n", "m.yaml").expect_err("only mappings");
     assert_eq!(
         error.to_string(),
         "config error in m.yaml: unknown key `s3` (line 1, column 1); accepted keys at the top level: mappings"

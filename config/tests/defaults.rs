@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use floe_config::{
-    CatalogType, ColumnSource, ColumnType, Compression, Config, DiscoveryMode, OffsetsBackend,
-    ReadReplica, S3Endpoint, SourceLocation, StateStore, TableName, ValidationMode, WriteMode,
+    CatalogType, ColumnSource, ColumnType, Compression, Config, DiscoveryMode, OffsetsBackend, ReadReplica, S3Endpoint,
+    SourceLocation, StateStore, TableName, ValidationMode, WriteMode,
 };
 
 const MINIMAL: &str = "\
@@ -86,10 +86,7 @@ fn minimal_config_defaults() {
     assert_eq!(config.worker.max_pending_txn_bytes, 67_108_864);
     assert_eq!(config.worker.memory_limit_bytes, 268_435_456);
 
-    assert_eq!(
-        config.coordinator.listen,
-        "127.0.0.1:7600".parse::<SocketAddr>().expect("address")
-    );
+    assert_eq!(config.coordinator.listen, "127.0.0.1:7600".parse::<SocketAddr>().expect("address"));
     assert_eq!(config.coordinator.worker_heartbeat, Duration::from_secs(2));
 }
 
@@ -104,11 +101,7 @@ fn seconds_accept_integers_and_fractions() {
 fn schema_mode_off_in_every_spelling() {
     for spelling in ["off", "\"off\"", "false"] {
         let config = minimal_with(&format!("schema:\n  mode: {spelling}\n"));
-        assert_eq!(
-            config.schema.mode,
-            ValidationMode::Off,
-            "spelling {spelling}"
-        );
+        assert_eq!(config.schema.mode, ValidationMode::Off, "spelling {spelling}");
     }
     let error = Config::from_yaml_str(&format!("{MINIMAL}schema:\n  mode: true\n"), "test.yaml")
         .expect_err("true is not a mode");
@@ -142,9 +135,7 @@ fn table_name_round_trip() {
         let error = invalid.parse::<TableName>().expect_err(invalid);
         assert_eq!(
             error.to_string(),
-            format!(
-                "`{invalid}` is not a table name: expected namespace.table with no empty parts, e.g. prod.orders"
-            )
+            format!("`{invalid}` is not a table name: expected namespace.table with no empty parts, e.g. prod.orders")
         );
     }
 }
@@ -155,39 +146,14 @@ fn column_types() {
         ("long", ColumnType::Long),
         ("LONG", ColumnType::Long),
         ("timestamptz", ColumnType::TimestampTz),
-        (
-            "decimal(10,2)",
-            ColumnType::Decimal {
-                precision: 10,
-                scale: 2,
-            },
-        ),
-        (
-            "decimal(38, 0)",
-            ColumnType::Decimal {
-                precision: 38,
-                scale: 0,
-            },
-        ),
+        ("decimal(10,2)", ColumnType::Decimal { precision: 10, scale: 2 }),
+        ("decimal(38, 0)", ColumnType::Decimal { precision: 38, scale: 0 }),
     ];
     for (text, expected) in cases {
         assert_eq!(text.parse::<ColumnType>().as_ref(), Ok(&expected), "{text}");
     }
-    assert_eq!(
-        ColumnType::Decimal {
-            precision: 10,
-            scale: 2
-        }
-        .to_string(),
-        "decimal(10,2)"
-    );
-    for invalid in [
-        "decimal(40,2)",
-        "decimal(0,0)",
-        "decimal(5,6)",
-        "decimal(10)",
-        "uuid",
-    ] {
+    assert_eq!(ColumnType::Decimal { precision: 10, scale: 2 }.to_string(), "decimal(10,2)");
+    for invalid in ["decimal(40,2)", "decimal(0,0)", "decimal(5,6)", "decimal(10)", "uuid"] {
         assert!(invalid.parse::<ColumnType>().is_err(), "{invalid}");
     }
 }
@@ -225,9 +191,7 @@ fn source_location_and_prefix() {
     assert_eq!(local.s3.prefix(), "production/");
     assert_eq!(
         local.s3.location(),
-        SourceLocation::Local {
-            root: PathBuf::from("/var/lib/floe/segments/kafscale-data"),
-        }
+        SourceLocation::Local { root: PathBuf::from("/var/lib/floe/segments/kafscale-data") }
     );
 }
 
@@ -260,36 +224,31 @@ fn offsets_backend_auto_rule() {
     let with_etcd = minimal_with("etcd:\n  endpoints: [http://etcd:2379]\n");
     assert_eq!(OffsetsBackend::resolve(&with_etcd), StateStore::Etcd);
 
-    let sql = load(&MINIMAL.replace("type: rest", "type: sql").replace(
-        "uri: https://iceberg-catalog.example.com",
-        "uri: sqlite:///tmp/x/catalog.db",
-    ));
+    let sql = load(
+        &MINIMAL
+            .replace("type: rest", "type: sql")
+            .replace("uri: https://iceberg-catalog.example.com", "uri: sqlite:///tmp/x/catalog.db"),
+    );
     assert_eq!(OffsetsBackend::resolve(&sql), StateStore::Sql);
 
-    let pinned =
-        minimal_with("etcd:\n  endpoints: [http://etcd:2379]\noffsets:\n  backend: memory\n");
+    let pinned = minimal_with("etcd:\n  endpoints: [http://etcd:2379]\noffsets:\n  backend: memory\n");
     assert_eq!(OffsetsBackend::resolve(&pinned), StateStore::Memory);
 }
 
 #[test]
 fn sqlite_path() {
     let sqlite = |uri: &str| {
-        load(&MINIMAL.replace("type: rest", "type: sql").replace(
-            "uri: https://iceberg-catalog.example.com",
-            &format!("uri: {uri}"),
-        ))
+        load(
+            &MINIMAL
+                .replace("type: rest", "type: sql")
+                .replace("uri: https://iceberg-catalog.example.com", &format!("uri: {uri}")),
+        )
         .iceberg
         .catalog
         .sqlite_path()
     };
-    assert_eq!(
-        sqlite("sqlite:///tmp/x/catalog.db"),
-        Some(PathBuf::from("/tmp/x/catalog.db"))
-    );
-    assert_eq!(
-        sqlite("sqlite:///tmp/x/catalog.db?mode=rwc"),
-        Some(PathBuf::from("/tmp/x/catalog.db"))
-    );
+    assert_eq!(sqlite("sqlite:///tmp/x/catalog.db"), Some(PathBuf::from("/tmp/x/catalog.db")));
+    assert_eq!(sqlite("sqlite:///tmp/x/catalog.db?mode=rwc"), Some(PathBuf::from("/tmp/x/catalog.db")));
     assert_eq!(sqlite("postgresql://floe@db/catalog"), None);
     assert_eq!(load(MINIMAL).iceberg.catalog.sqlite_path(), None);
 }

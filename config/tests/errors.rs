@@ -42,10 +42,7 @@ fn unknown_top_level_key() {
 
 #[test]
 fn unknown_nested_key() {
-    let text = MINIMAL.replace(
-        "  bucket: kafscale-data\n",
-        "  bucket: kafscale-data\n  bukcet: x\n",
-    );
+    let text = MINIMAL.replace("  bucket: kafscale-data\n", "  bucket: kafscale-data\n  bukcet: x\n");
     let error = error(&text);
     assert_eq!(
         error.to_string(),
@@ -59,10 +56,7 @@ fn unknown_nested_key() {
 
 #[test]
 fn unknown_key_in_a_list_item() {
-    let text = MINIMAL.replace(
-        "    table: prod.orders\n",
-        "    table: prod.orders\n    sink: x\n",
-    );
+    let text = MINIMAL.replace("    table: prod.orders\n", "    table: prod.orders\n    sink: x\n");
     assert_eq!(
         message(&text),
         "config error in /etc/floe/floe.yaml: unknown key `mappings[0].sink` (line 11, column 5); \
@@ -78,10 +72,7 @@ fn wrong_type() {
          (line 12, column 22): found string \"soon\", expected a positive number of seconds"
     );
     assert_eq!(
-        message(&MINIMAL.replace(
-            "  bucket: kafscale-data\n",
-            "  bucket: kafscale-data\n  path_style: yes\n"
-        )),
+        message(&MINIMAL.replace("  bucket: kafscale-data\n", "  bucket: kafscale-data\n  path_style: yes\n")),
         "config error in /etc/floe/floe.yaml: wrong type for `s3.path_style` (line 3, column 15): \
          found string \"yes\", expected a boolean"
     );
@@ -113,18 +104,12 @@ fn missing_required_key() {
 #[test]
 fn missing_top_level_section() {
     let text = &MINIMAL[..MINIMAL.find("mappings:").expect("minimal has mappings")];
-    assert_eq!(
-        message(text),
-        "config error in /etc/floe/floe.yaml: missing required key `mappings`"
-    );
+    assert_eq!(message(text), "config error in /etc/floe/floe.yaml: missing required key `mappings`");
 }
 
 #[test]
 fn invalid_enum_value() {
-    let text = MINIMAL.replace(
-        "    table: prod.orders\n",
-        "    table: prod.orders\n    mode: upsert\n",
-    );
+    let text = MINIMAL.replace("    table: prod.orders\n", "    table: prod.orders\n    mode: upsert\n");
     assert_eq!(
         message(&text),
         "config error in /etc/floe/floe.yaml: invalid value for `mappings[0].mode` (line 11, column 11): \
@@ -191,10 +176,7 @@ fn zero_duration_and_size() {
 
 #[test]
 fn bad_endpoint() {
-    let text = MINIMAL.replace(
-        "  bucket: kafscale-data\n",
-        "  bucket: kafscale-data\n  endpoint: file://data\n",
-    );
+    let text = MINIMAL.replace("  bucket: kafscale-data\n", "  bucket: kafscale-data\n  endpoint: file://data\n");
     assert_eq!(
         message(&text),
         "config error in /etc/floe/floe.yaml: invalid value for `s3.endpoint` (line 3, column 13): \
@@ -227,10 +209,7 @@ fn unreadable_file() {
     let error = Config::load(&path).expect_err("no such file");
     assert_eq!(
         error.to_string(),
-        format!(
-            "config error in {}: cannot read the file: No such file or directory (os error 2)",
-            path.display()
-        )
+        format!("config error in {}: cannot read the file: No such file or directory (os error 2)", path.display())
     );
 }
 

@@ -34,8 +34,7 @@ pub async fn connect_catalog(settings: &CatalogSettings) -> Result<Arc<dyn Catal
     match &settings.kind {
         CatalogKind::Sql { uri } => {
             // SQLite takes `?` placeholders, PostgreSQL `$1`.
-            let bind_style =
-                if uri.starts_with("sqlite:") { SqlBindStyle::QMark } else { SqlBindStyle::DollarNumeric };
+            let bind_style = if uri.starts_with("sqlite:") { SqlBindStyle::QMark } else { SqlBindStyle::DollarNumeric };
             let catalog = SqlCatalogBuilder::default()
                 .uri(uri)
                 .warehouse_location(&settings.warehouse)

@@ -64,7 +64,7 @@ pub struct Committed {
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     #[error("loading table {table}: {source}")]
-    Load { table: TableIdent, source: iceberg::Error },
+    Load { table: TableIdent, source: Box<iceberg::Error> },
     #[error("table {table}: {source}")]
     Offsets { table: TableIdent, source: OffsetsError },
     #[error(
@@ -73,7 +73,7 @@ pub enum CommitError {
     )]
     Conflict { table: TableIdent, tp: Tp, from: i64, to: i64, committed: i64 },
     #[error("committing to table {table}: {source}")]
-    Commit { table: TableIdent, source: iceberg::Error },
+    Commit { table: TableIdent, source: Box<iceberg::Error> },
 }
 
 impl CommitError {
@@ -96,7 +96,10 @@ pub async fn commit_staged(
     ident: &TableIdent,
     files: &[StagedFile],
 ) -> Result<Committed, CommitError> {
-    let table = catalog.load_table(ident).await.map_err(|source| CommitError::Load { table: ident.clone(), source })?;
+    let table = catalog
+        .load_table(ident)
+        .await
+        .map_err(|source| CommitError::Load { table: ident.clone(), source: Box::new(source) })?;
     let recorded = OffsetMap::committed(table.metadata())
         .map_err(|source| CommitError::Offsets { table: ident.clone(), source })?;
 
@@ -124,7 +127,7 @@ pub async fn commit_staged(
     let appended_files = data_files.len();
     let appended_records = pending.iter().map(|f| f.record_count).sum();
     let tx = Transaction::new(&table);
-    let commit_err = |source| CommitError::Commit { table: ident.clone(), source };
+    let commit_err = |source| CommitError::Commit { table: ident.clone(), source: Box::new(source) };
     let tx = tx
         .fast_append()
         // The offset check above is exact and cheap; the library's duplicate

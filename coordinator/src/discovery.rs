@@ -90,7 +90,10 @@ impl Discovery {
     }
 
     /// One pass over every topic and partition.
-    pub async fn poll(&mut self, events: &mpsc::Sender<DiscoveryEvent>) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
+    pub async fn poll(
+        &mut self,
+        events: &mpsc::Sender<DiscoveryEvent>,
+    ) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
         for topic in self.topics.clone() {
             let partitions = match self.store.list_partitions(&topic).await {
                 Ok(partitions) => partitions,

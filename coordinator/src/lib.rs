@@ -39,8 +39,8 @@ use crate::catalog::{connect_catalog, load_or_create_table};
 use crate::control::{Control, Event, LoadedTable};
 use crate::discovery::Discovery;
 use crate::offsets::OffsetMap;
-pub use crate::settings::{Settings, SettingsError};
 use crate::settings::StoreSettings;
+pub use crate::settings::{Settings, SettingsError};
 use crate::store::{MemoryStore, SqlStore, StateStore};
 pub use crate::summary::RunSummary;
 
@@ -86,7 +86,8 @@ impl Coordinator {
     ///
     /// With `once`, it reads what storage holds now, commits it and stops.
     pub async fn start(settings: Settings, listener: TcpListener, once: bool) -> Result<Self, StartError> {
-        let address = listener.local_addr().map_err(|source| StartError::Listen { address: settings.listen, source })?;
+        let address =
+            listener.local_addr().map_err(|source| StartError::Listen { address: settings.listen, source })?;
         let store: Arc<dyn StateStore> = match &settings.store {
             StoreSettings::Sql { uri } => Arc::new(SqlStore::connect(uri).await?),
             StoreSettings::Memory => Arc::new(MemoryStore::default()),

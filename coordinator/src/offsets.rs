@@ -105,16 +105,15 @@ impl OffsetMap {
             let mut out = Vec::new();
             for (topic, partitions) in nested {
                 for (partition, offset) in partitions {
-                    let partition = partition.parse().map_err(|_| err(format!("partition `{partition}` is not a number")))?;
+                    let partition =
+                        partition.parse().map_err(|_| err(format!("partition `{partition}` is not a number")))?;
                     out.push((Tp::new(topic.clone(), partition), offset));
                 }
             }
             Ok(out)
         };
-        let mut map: BTreeMap<Tp, Position> = parse(OFFSETS_KEY)?
-            .into_iter()
-            .map(|(tp, next)| (tp, Position { next, open_txn_start: None }))
-            .collect();
+        let mut map: BTreeMap<Tp, Position> =
+            parse(OFFSETS_KEY)?.into_iter().map(|(tp, next)| (tp, Position { next, open_txn_start: None })).collect();
         for (tp, start) in parse(OPEN_TXN_KEY)? {
             map.entry(tp).or_default().open_txn_start = Some(start);
         }
@@ -163,6 +162,9 @@ mod tests {
     fn unreadable_summary_names_snapshot_and_key() {
         let props = HashMap::from([(OFFSETS_KEY.to_string(), r#"{"orders":{"x":1}}"#.to_string())]);
         let err = OffsetMap::from_summary(7, &props).unwrap_err();
-        assert_eq!(err.to_string(), "snapshot 7 has an unreadable `floe.offsets` summary entry: partition `x` is not a number");
+        assert_eq!(
+            err.to_string(),
+            "snapshot 7 has an unreadable `floe.offsets` summary entry: partition `x` is not a number"
+        );
     }
 }

@@ -93,8 +93,11 @@ fn order(rng: &mut Rng, n: u64, ts: i64, value_bytes: usize) -> NewRecord {
         value.push('x');
     }
     value.push_str("\"}");
-    let headers = if n % 4 == 0 {
-        vec![("trace".to_string(), Some(format!("t{n}").into_bytes())), ("bin".to_string(), Some(vec![0xff, 0, n as u8]))]
+    let headers = if n.is_multiple_of(4) {
+        vec![
+            ("trace".to_string(), Some(format!("t{n}").into_bytes())),
+            ("bin".to_string(), Some(vec![0xff, 0, n as u8])),
+        ]
     } else {
         Vec::new()
     };
@@ -142,7 +145,7 @@ fn write_partition(dir: &Path, spec: &DataSpec, topic: &TopicSpec, partition: i3
         produced += count;
         in_segment += count as usize;
         if transactional {
-            let commit = (batch_no / 8) % 2 == 0;
+            let commit = (batch_no / 8).is_multiple_of(2);
             if commit {
                 out.committed_records += count;
             }
@@ -169,7 +172,12 @@ fn write_partition(dir: &Path, spec: &DataSpec, topic: &TopicSpec, partition: i3
 }
 
 /// Writes the current segment (`.kfs` first, then `.index`) and starts the next one.
-fn flush_segment(dir: &Path, segment: &mut SegmentWriter, out: &mut PartitionWritten, spec: &DataSpec) -> io::Result<()> {
+fn flush_segment(
+    dir: &Path,
+    segment: &mut SegmentWriter,
+    out: &mut PartitionWritten,
+    spec: &DataSpec,
+) -> io::Result<()> {
     let base = out.offsets;
     let next = segment.next_offset();
     if next == base {

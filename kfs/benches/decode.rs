@@ -5,9 +5,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
-};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
 use floe_kfs::{BatchBuilder, Compression, NewRecord, ReaderOptions, SegmentReader, SegmentWriter};
 
 /// Producers send batches of a few hundred records.
@@ -106,32 +104,20 @@ fn workload(codec: Compression, size: usize) -> Workload {
                 key: Some(key),
                 headers,
             };
-            payload_bytes += (record.key.as_ref().map_or(0, Vec::len)
-                + record.value.as_ref().map_or(0, Vec::len)) as u64;
-            payload_bytes += record
-                .headers
-                .iter()
-                .map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
-                .sum::<u64>();
+            payload_bytes +=
+                (record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len)) as u64;
+            payload_bytes +=
+                record.headers.iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum::<u64>();
             batch.push(record);
             i += 1;
         }
-        writer
-            .push_batch(&batch.encode(writer.next_offset()).unwrap())
-            .unwrap();
+        writer.push_batch(&batch.encode(writer.next_offset()).unwrap()).unwrap();
     }
-    Workload {
-        segment: writer.finish().0,
-        records: i,
-        payload_bytes,
-    }
+    Workload { segment: writer.finish().0, records: i, payload_bytes }
 }
 
 fn read(segment: &[u8], decode_records: bool) -> usize {
-    let opts = ReaderOptions {
-        decode_records,
-        ..ReaderOptions::default()
-    };
+    let opts = ReaderOptions { decode_records, ..ReaderOptions::default() };
     let mut reader = SegmentReader::new(segment, "bench.kfs", segment.len() as u64, opts).unwrap();
     let mut records = 0;
     while let Some(batch) = reader.next_batch().unwrap() {
@@ -152,10 +138,7 @@ fn bench(c: &mut Criterion) {
         .flat_map(|codec| SIZES.map(|(name, size)| (codec, name, workload(codec, size))))
         .collect();
     for (unit, throughput) in [
-        (
-            "records",
-            (|w: &Workload| Throughput::Elements(w.records)) as fn(&Workload) -> Throughput,
-        ),
+        ("records", (|w: &Workload| Throughput::Elements(w.records)) as fn(&Workload) -> Throughput),
         ("bytes", |w: &Workload| Throughput::Bytes(w.payload_bytes)),
     ] {
         let mut group = c.benchmark_group(format!("decode_{unit}"));
@@ -163,15 +146,11 @@ fn bench(c: &mut Criterion) {
         for (codec, size, w) in &workloads {
             assert_eq!(read(&w.segment, true) as u64, w.records);
             group.throughput(throughput(w));
-            group.bench_function(format!("{codec}/{size}"), |b| {
-                b.iter(|| read(black_box(&w.segment), true))
-            });
+            group.bench_function(format!("{codec}/{size}"), |b| b.iter(|| read(black_box(&w.segment), true)));
         }
         for (codec, size, w) in &workloads {
             group.throughput(throughput(w));
-            group.bench_function(format!("verify/{codec}/{size}"), |b| {
-                b.iter(|| read(black_box(&w.segment), false))
-            });
+            group.bench_function(format!("verify/{codec}/{size}"), |b| b.iter(|| read(black_box(&w.segment), false)));
         }
         group.finish();
     }

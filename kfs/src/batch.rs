@@ -29,13 +29,8 @@ pub enum Compression {
 }
 
 impl Compression {
-    pub const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    pub const ALL: [Compression; 5] =
+        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
     /// The codec for the attribute bits 0-2; `None` for ids 5-7.
     pub fn from_id(id: u8) -> Option<Self> {
@@ -145,8 +140,7 @@ impl BatchHeader {
     /// Base offset + last offset delta. Saturates on nonsense values; the
     /// reader refuses batches where the sum overflows or the delta is negative.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset
-            .saturating_add(i64::from(self.last_offset_delta))
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 }
 
@@ -175,19 +169,11 @@ pub(crate) fn verify(bytes: &[u8]) -> Result<(BatchHeader, u32), BatchFault> {
         return Err((8, kind));
     }
     if header.magic != BATCH_MAGIC {
-        return Err((
-            16,
-            ErrorKind::BadBatchMagic {
-                found: header.magic,
-            },
-        ));
+        return Err((16, ErrorKind::BadBatchMagic { found: header.magic }));
     }
     let computed = crc32c::crc32c(bytes.get(CRC_START..).unwrap_or_default());
     if computed != header.crc {
-        let kind = ErrorKind::BatchCrcMismatch {
-            stored: header.crc,
-            computed,
-        };
+        let kind = ErrorKind::BatchCrcMismatch { stored: header.crc, computed };
         return Err((0, kind));
     }
     Ok((header, computed))
@@ -200,9 +186,7 @@ impl BatchHeader {
         if self.last_offset_delta < 0 {
             return Err(malformed("negative last offset delta"));
         }
-        let last = self
-            .base_offset
-            .checked_add(i64::from(self.last_offset_delta));
+        let last = self.base_offset.checked_add(i64::from(self.last_offset_delta));
         let range = last.and_then(|last| Some((last, last.checked_add(1)?)));
         range.ok_or_else(|| malformed("last offset overflows"))
     }

@@ -31,28 +31,13 @@ pub enum SnappyFraming {
 /// raw snappy otherwise.
 pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Vec<u8>, ErrorKind> {
     match codec {
-        Compression::None if input.len() > limit => {
-            Err(ErrorKind::DecompressedTooLarge { codec, limit })
-        }
+        Compression::None if input.len() > limit => Err(ErrorKind::DecompressedTooLarge { codec, limit }),
         Compression::None => Ok(input.to_vec()),
-        Compression::Gzip => read_limited(
-            codec,
-            flate2::bufread::GzDecoder::new(input),
-            input.len(),
-            limit,
-        ),
-        Compression::Lz4 => read_limited(
-            codec,
-            lz4_flex::frame::FrameDecoder::new(input),
-            input.len(),
-            limit,
-        ),
+        Compression::Gzip => read_limited(codec, flate2::bufread::GzDecoder::new(input), input.len(), limit),
+        Compression::Lz4 => read_limited(codec, lz4_flex::frame::FrameDecoder::new(input), input.len(), limit),
         Compression::Zstd => {
-            let mut decoder =
-                zstd::stream::read::Decoder::with_buffer(input).map_err(|e| failed(codec, e))?;
-            decoder
-                .window_log_max(zstd_window_log(limit))
-                .map_err(|e| failed(codec, e))?;
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| failed(codec, e))?;
+            decoder.window_log_max(zstd_window_log(limit)).map_err(|e| failed(codec, e))?;
             read_limited(codec, decoder, input.len(), limit)
         }
         Compression::Snappy if input.starts_with(&XERIAL_MAGIC) => xerial_decompress(input, limit),
@@ -69,14 +54,11 @@ pub fn compress(codec: Compression, input: &[u8], snappy: SnappyFraming) -> io::
     match (codec, snappy) {
         (Compression::None, _) => Ok(input.to_vec()),
         (Compression::Gzip, _) => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             encoder.write_all(input)?;
             encoder.finish()
         }
-        (Compression::Snappy, SnappyFraming::Raw) => {
-            Ok(snap::raw::Encoder::new().compress_vec(input)?)
-        }
+        (Compression::Snappy, SnappyFraming::Raw) => Ok(snap::raw::Encoder::new().compress_vec(input)?),
         (Compression::Snappy, SnappyFraming::Xerial) => xerial_compress(input),
         (Compression::Lz4, _) => {
             let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
@@ -88,20 +70,12 @@ pub fn compress(codec: Compression, input: &[u8], snappy: SnappyFraming) -> io::
 }
 
 /// Streams a decoder into a Vec, stopping one byte past the limit.
-fn read_limited(
-    codec: Compression,
-    decoder: impl Read,
-    input_len: usize,
-    limit: usize,
-) -> Result<Vec<u8>, ErrorKind> {
+fn read_limited(codec: Compression, decoder: impl Read, input_len: usize, limit: usize) -> Result<Vec<u8>, ErrorKind> {
     // A guess for typical ratios, capped by the limit: growth beyond it is
     // paid for by actual output, never by a declared size.
     let mut out = Vec::with_capacity(input_len.saturating_mul(4).min(limit));
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    decoder
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| failed(codec, e))?;
+    decoder.take(cap).read_to_end(&mut out).map_err(|e| failed(codec, e))?;
     if out.len() > limit {
         return Err(ErrorKind::DecompressedTooLarge { codec, limit });
     }
@@ -115,15 +89,11 @@ fn zstd_window_log(limit: usize) -> u32 {
 }
 
 fn xerial_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, ErrorKind> {
-    let mut rest = input
-        .get(XERIAL_HEADER_LEN..)
-        .ok_or_else(|| snappy_failed("xerial header is truncated"))?;
+    let mut rest = input.get(XERIAL_HEADER_LEN..).ok_or_else(|| snappy_failed("xerial header is truncated"))?;
     let mut out = Vec::new();
     while let Some((len, tail)) = rest.split_first_chunk::<4>() {
         let len = u32::from_be_bytes(*len) as usize;
-        let block = tail
-            .get(..len)
-            .ok_or_else(|| snappy_failed("xerial block is truncated"))?;
+        let block = tail.get(..len).ok_or_else(|| snappy_failed("xerial block is truncated"))?;
         raw_snappy_into(block, limit, &mut out)?;
         rest = tail.get(len..).unwrap_or_default();
     }
@@ -143,9 +113,7 @@ fn raw_snappy_into(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), 
     }
     out.resize(start + len, 0);
     let dst = out.get_mut(start..).unwrap_or_default();
-    let written = snap::raw::Decoder::new()
-        .decompress(block, dst)
-        .map_err(|e| failed(codec, e))?;
+    let written = snap::raw::Decoder::new().decompress(block, dst).map_err(|e| failed(codec, e))?;
     out.truncate(start + written);
     Ok(())
 }
@@ -158,8 +126,7 @@ fn xerial_compress(input: &[u8]) -> io::Result<Vec<u8>> {
     let mut encoder = snap::raw::Encoder::new();
     for chunk in input.chunks(XERIAL_BLOCK_LEN) {
         let block = encoder.compress_vec(chunk)?;
-        let len =
-            u32::try_from(block.len()).map_err(|_| io::Error::other("snappy block over 4 GiB"))?;
+        let len = u32::try_from(block.len()).map_err(|_| io::Error::other("snappy block over 4 GiB"))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&block);
     }
@@ -167,10 +134,7 @@ fn xerial_compress(input: &[u8]) -> io::Result<Vec<u8>> {
 }
 
 fn failed(codec: Compression, e: impl std::fmt::Display) -> ErrorKind {
-    ErrorKind::Decompression {
-        codec,
-        message: e.to_string(),
-    }
+    ErrorKind::Decompression { codec, message: e.to_string() }
 }
 
 fn snappy_failed(message: &str) -> ErrorKind {
@@ -182,9 +146,7 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        (0..100_000u32)
-            .flat_map(|i| format!("{{\"n\": {i}}}").into_bytes())
-            .collect()
+        (0..100_000u32).flat_map(|i| format!("{{\"n\": {i}}}").into_bytes()).collect()
     }
 
     #[test]
@@ -193,11 +155,7 @@ mod tests {
         for codec in Compression::ALL {
             for framing in [SnappyFraming::Xerial, SnappyFraming::Raw] {
                 let packed = compress(codec, &data, framing).unwrap();
-                assert_eq!(
-                    decompress(codec, &packed, data.len()).unwrap(),
-                    data,
-                    "{codec} {framing:?}"
-                );
+                assert_eq!(decompress(codec, &packed, data.len()).unwrap(), data, "{codec} {framing:?}");
             }
         }
         let xerial = compress(Compression::Snappy, &data, SnappyFraming::Xerial).unwrap();
@@ -225,19 +183,11 @@ mod tests {
     #[test]
     fn garbage_and_truncation_fail_cleanly() {
         let data = sample();
-        for codec in [
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
             let packed = compress(codec, &data, SnappyFraming::Xerial).unwrap();
             let cut = &packed[..packed.len() / 2];
             let err = decompress(codec, cut, 1 << 24).unwrap_err();
-            assert!(
-                matches!(err, ErrorKind::Decompression { .. }),
-                "{codec}: {err}"
-            );
+            assert!(matches!(err, ErrorKind::Decompression { .. }), "{codec}: {err}");
             let err = decompress(codec, b"\x01\x02\x03 definitely not compressed", 1 << 24);
             assert!(err.is_err(), "{codec}");
         }

@@ -19,20 +19,12 @@ pub struct Error {
 
 /// `.index` objects are called what they are; everything else is a segment.
 fn object_word(object: &str) -> &'static str {
-    if object.ends_with(".index") {
-        "index"
-    } else {
-        "segment"
-    }
+    if object.ends_with(".index") { "index" } else { "segment" }
 }
 
 impl Error {
     pub fn new(object: impl Into<String>, position: u64, kind: ErrorKind) -> Self {
-        Error {
-            object: object.into(),
-            position,
-            kind,
-        }
+        Error { object: object.into(), position, kind }
     }
 
     /// True when the bytes themselves are wrong, so reading them again gives the
@@ -52,25 +44,13 @@ impl Error {
 #[derive(Debug, thiserror::Error)]
 pub enum ErrorKind {
     #[error("bad {what} magic \"{}\" (expected \"{}\")", found.escape_ascii(), expected.escape_ascii())]
-    BadMagic {
-        what: &'static str,
-        expected: [u8; 4],
-        found: [u8; 4],
-    },
+    BadMagic { what: &'static str, expected: [u8; 4], found: [u8; 4] },
     #[error("unsupported {what} version {version} (version 1 is known)")]
     UnsupportedVersion { what: &'static str, version: u16 },
     #[error("unexpected end of data in {what}: {needed} bytes needed, {available} available")]
-    Truncated {
-        what: &'static str,
-        needed: u64,
-        available: u64,
-    },
+    Truncated { what: &'static str, needed: u64, available: u64 },
     #[error("{field} {value} out of bounds (limit {limit})")]
-    LengthOutOfBounds {
-        field: &'static str,
-        value: i64,
-        limit: u64,
-    },
+    LengthOutOfBounds { field: &'static str, value: i64, limit: u64 },
     #[error("batch length {length} exceeds the caller's limit max_batch_bytes = {limit}")]
     BatchTooLarge { length: u64, limit: usize },
     #[error("{count} bytes left before the footer, too few for a batch")]
@@ -88,25 +68,15 @@ pub enum ErrorKind {
     #[error("footer last offset {footer} does not match the last batch's last offset {last_batch}")]
     FooterLastOffsetMismatch { footer: i64, last_batch: i64 },
     #[error("{scope} record count mismatch: header declares {declared}, found {actual}")]
-    RecordCountMismatch {
-        scope: &'static str,
-        declared: i64,
-        actual: i64,
-    },
+    RecordCountMismatch { scope: &'static str, declared: i64, actual: i64 },
     #[error("unknown compression codec id {id}")]
     UnknownCodec { id: u8 },
     #[error("{codec} decompression failed: {message}")]
     Decompression { codec: Compression, message: String },
-    #[error(
-        "{codec} batch decompresses to more than the caller's limit max_decompressed_bytes = {limit}"
-    )]
+    #[error("{codec} batch decompresses to more than the caller's limit max_decompressed_bytes = {limit}")]
     DecompressedTooLarge { codec: Compression, limit: usize },
     #[error("malformed record {index} of the batch: {field} {problem}")]
-    MalformedRecord {
-        index: usize,
-        field: &'static str,
-        problem: RecordProblem,
-    },
+    MalformedRecord { index: usize, field: &'static str, problem: RecordProblem },
     #[error("index declares {declared} entries but holds {entry_bytes} bytes of 12-byte entries")]
     IndexEntryCount { declared: i32, entry_bytes: u64 },
     #[error("malformed index: {reason}")]
@@ -118,11 +88,7 @@ pub enum ErrorKind {
 }
 
 fn gap_or_overlap(expected: i64, found: i64) -> &'static str {
-    if found > expected {
-        "offset gap"
-    } else {
-        "offset overlap"
-    }
+    if found > expected { "offset gap" } else { "offset overlap" }
 }
 
 /// What is wrong with a record field.
@@ -149,9 +115,7 @@ impl fmt::Display for RecordProblem {
             RecordProblem::VarintTooLong => "is a varint longer than its type allows",
             RecordProblem::OutOfBounds => "is out of bounds",
             RecordProblem::Overflow => "overflows",
-            RecordProblem::OffsetOutOfOrder => {
-                "is not after the previous record's and within the batch"
-            }
+            RecordProblem::OffsetOutOfOrder => "is not after the previous record's and within the batch",
             RecordProblem::LengthMismatch => "does not match the bytes its fields take",
         })
     }

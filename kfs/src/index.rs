@@ -30,13 +30,7 @@ pub struct SegmentIndex {
 impl SegmentIndex {
     pub fn parse(bytes: &[u8], object: &str) -> Result<Self> {
         let Some((head, body)) = bytes.split_first_chunk::<INDEX_HEADER_LEN>() else {
-            return Err(truncated(
-                object,
-                0,
-                "index header",
-                INDEX_HEADER_LEN,
-                bytes.len(),
-            ));
+            return Err(truncated(object, 0, "index header", INDEX_HEADER_LEN, bytes.len()));
         };
         let mut h = &head[..];
         let magic = h.get_u32().to_be_bytes();
@@ -45,18 +39,13 @@ impl SegmentIndex {
         }
         let version = h.get_u16();
         if version != INDEX_VERSION {
-            let kind = ErrorKind::UnsupportedVersion {
-                what: "index",
-                version,
-            };
+            let kind = ErrorKind::UnsupportedVersion { what: "index", version };
             return Err(Error::new(object, 4, kind));
         }
         let declared = h.get_i32();
         let interval = h.get_i32();
         if interval < 0 {
-            let kind = ErrorKind::MalformedIndex {
-                reason: "negative interval",
-            };
+            let kind = ErrorKind::MalformedIndex { reason: "negative interval" };
             return Err(Error::new(object, 10, kind));
         }
         // The entry count must agree with the bytes actually present, so the
@@ -66,10 +55,7 @@ impl SegmentIndex {
             .and_then(|n| n.checked_mul(INDEX_ENTRY_LEN))
             .is_some_and(|n| n == body.len());
         if !fits {
-            let kind = ErrorKind::IndexEntryCount {
-                declared,
-                entry_bytes: body.len() as u64,
-            };
+            let kind = ErrorKind::IndexEntryCount { declared, entry_bytes: body.len() as u64 };
             return Err(Error::new(object, 6, kind));
         }
         let mut entries: Vec<IndexEntry> = Vec::with_capacity(body.len() / INDEX_ENTRY_LEN);
@@ -78,13 +64,7 @@ impl SegmentIndex {
             let mut c = chunk;
             let offset = c.get_i64();
             let position = c.get_i32();
-            let malformed = |reason| {
-                Error::new(
-                    object,
-                    position_in_index,
-                    ErrorKind::MalformedIndex { reason },
-                )
-            };
+            let malformed = |reason| Error::new(object, position_in_index, ErrorKind::MalformedIndex { reason });
             let position = match u32::try_from(position) {
                 Ok(p) if p as usize >= HEADER_LEN => p,
                 _ => return Err(malformed("entry position inside the segment header")),
@@ -129,13 +109,9 @@ mod tests {
     const OBJECT: &str = "production/events/0/segment-00000000000000000000.index";
 
     fn index() -> SegmentIndex {
-        let entries = [(0, 32), (400, 10_728), (705, 23_735)]
-            .map(|(offset, position)| IndexEntry { offset, position })
-            .to_vec();
-        SegmentIndex {
-            interval: 100,
-            entries,
-        }
+        let entries =
+            [(0, 32), (400, 10_728), (705, 23_735)].map(|(offset, position)| IndexEntry { offset, position }).to_vec();
+        SegmentIndex { interval: 100, entries }
     }
 
     #[test]
@@ -151,14 +127,7 @@ mod tests {
         assert_eq!(at(399), Some(0));
         assert_eq!(at(400), Some(400));
         assert_eq!(at(i64::MAX), Some(705));
-        assert_eq!(
-            SegmentIndex {
-                interval: 100,
-                entries: vec![]
-            }
-            .seek(5),
-            None
-        );
+        assert_eq!(SegmentIndex { interval: 100, entries: vec![] }.seek(5), None);
     }
 
     #[test]
@@ -168,15 +137,10 @@ mod tests {
         let err = SegmentIndex::parse(&bytes, OBJECT).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "index {OBJECT} at byte 6: index declares 200 entries but holds 36 bytes of 12-byte entries"
-            )
+            format!("index {OBJECT} at byte 6: index declares 200 entries but holds 36 bytes of 12-byte entries")
         );
         bytes[6] = 0x80; // negative count
-        assert!(matches!(
-            SegmentIndex::parse(&bytes, OBJECT).unwrap_err().kind,
-            ErrorKind::IndexEntryCount { .. }
-        ));
+        assert!(matches!(SegmentIndex::parse(&bytes, OBJECT).unwrap_err().kind, ErrorKind::IndexEntryCount { .. }));
         let short = &index().encode()[..30];
         assert!(SegmentIndex::parse(short, OBJECT).is_err());
     }
@@ -188,9 +152,7 @@ mod tests {
         let err = SegmentIndex::parse(&bytes, OBJECT).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "index {OBJECT} at byte 0: bad index header magic \"XDX\\x00\" (expected \"IDX\\x00\")"
-            )
+            format!("index {OBJECT} at byte 0: bad index header magic \"XDX\\x00\" (expected \"IDX\\x00\")")
         );
         let mut idx = index();
         idx.entries.swap(1, 2);
@@ -202,10 +164,7 @@ mod tests {
         let mut idx = index();
         idx.entries[0].position = 3;
         let err = SegmentIndex::parse(&idx.encode(), OBJECT).unwrap_err();
-        assert!(
-            err.to_string()
-                .ends_with("at byte 16: malformed index: entry position inside the segment header")
-        );
+        assert!(err.to_string().ends_with("at byte 16: malformed index: entry position inside the segment header"));
     }
 
     #[test]
@@ -213,9 +172,7 @@ mod tests {
         let err = SegmentIndex::parse(b"IDX\0\0", OBJECT).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "index {OBJECT} at byte 0: unexpected end of data in index header: 16 bytes needed, 5 available"
-            )
+            format!("index {OBJECT} at byte 0: unexpected end of data in index header: 16 bytes needed, 5 available")
         );
     }
 }

@@ -57,10 +57,7 @@ mod tests {
             parse_object_name("production/orders/0/segment-00000000000000000116.kfs"),
             Some((116, ObjectKind::Segment))
         );
-        assert_eq!(
-            parse_object_name("segment-09223372036854775807.index"),
-            Some((i64::MAX, ObjectKind::Index))
-        );
+        assert_eq!(parse_object_name("segment-09223372036854775807.index"), Some((i64::MAX, ObjectKind::Index)));
     }
 
     #[test]

@@ -25,11 +25,7 @@ pub struct ReaderOptions {
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions {
-            max_batch_bytes: 64 << 20,
-            max_decompressed_bytes: 256 << 20,
-            decode_records: true,
-        }
+        ReaderOptions { max_batch_bytes: 64 << 20, max_decompressed_bytes: 256 << 20, decode_records: true }
     }
 }
 
@@ -97,14 +93,8 @@ pub struct SegmentReader<R: Read> {
 
 impl<R: Read> SegmentReader<R> {
     /// Reads and checks the segment header; `object_len` is the object's size.
-    pub fn new(
-        source: R,
-        object: impl Into<String>,
-        object_len: u64,
-        opts: ReaderOptions,
-    ) -> Result<Self> {
-        let mut reader =
-            Self::unchecked(source, object.into(), object_len, HEADER_LEN as u64, opts);
+    pub fn new(source: R, object: impl Into<String>, object_len: u64, opts: ReaderOptions) -> Result<Self> {
+        let mut reader = Self::unchecked(source, object.into(), object_len, HEADER_LEN as u64, opts);
         if object_len < HEADER_LEN as u64 {
             return Err(reader.truncated(0, "segment header", HEADER_LEN as u64, object_len));
         }
@@ -142,13 +132,7 @@ impl<R: Read> SegmentReader<R> {
         Ok(reader)
     }
 
-    fn unchecked(
-        source: R,
-        object: String,
-        object_len: u64,
-        position: u64,
-        opts: ReaderOptions,
-    ) -> Self {
+    fn unchecked(source: R, object: String, object_len: u64, position: u64, opts: ReaderOptions) -> Self {
         SegmentReader {
             source,
             object,
@@ -169,12 +153,7 @@ impl<R: Read> SegmentReader<R> {
         let object_len = self.body_end + FOOTER_LEN as u64;
         let needed = (HEADER_LEN + FOOTER_LEN) as u64;
         if self.body_end < HEADER_LEN as u64 {
-            return Err(self.truncated(
-                object_len.min(HEADER_LEN as u64),
-                "segment footer",
-                needed,
-                object_len,
-            ));
+            return Err(self.truncated(object_len.min(HEADER_LEN as u64), "segment footer", needed, object_len));
         }
         Ok(())
     }
@@ -219,9 +198,7 @@ impl<R: Read> SegmentReader<R> {
         let batch_length = i32::from_be_bytes([l0, l1, l2, l3]);
         let min_length = (BATCH_HEADER_LEN - BATCH_LENGTH_END) as i64;
         if i64::from(batch_length) < min_length {
-            let kind = ErrorKind::MalformedBatch {
-                reason: "batch length shorter than a batch header",
-            };
+            let kind = ErrorKind::MalformedBatch { reason: "batch length shorter than a batch header" };
             return Err(self.error(position + 8, kind));
         }
         let length = u64::from(batch_length.unsigned_abs());
@@ -235,10 +212,7 @@ impl<R: Read> SegmentReader<R> {
             return Err(self.error(position + 8, kind));
         }
         if total > self.opts.max_batch_bytes as u64 {
-            let kind = ErrorKind::BatchTooLarge {
-                length: total,
-                limit: self.opts.max_batch_bytes,
-            };
+            let kind = ErrorKind::BatchTooLarge { length: total, limit: self.opts.max_batch_bytes };
             return Err(self.error(position, kind));
         }
         // Bounded by the body and by the caller's limit, both checked above.
@@ -255,8 +229,7 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn decode_batch(&mut self, buf: Vec<u8>, position: u64) -> Result<Batch> {
-        let (header, computed) =
-            batch::verify(&buf).map_err(|(at, kind)| self.error(position + at, kind))?;
+        let (header, computed) = batch::verify(&buf).map_err(|(at, kind)| self.error(position + at, kind))?;
         if let Some(crc) = self.body_crc
             && let Some((unchecked, checked)) = buf.split_at_checked(CRC_START)
         {
@@ -266,29 +239,15 @@ impl<R: Read> SegmentReader<R> {
         }
         let last_offset = self.check_offsets(&header, position)?;
         let Some(codec) = header.compression() else {
-            return Err(self.error(
-                position + 21,
-                ErrorKind::UnknownCodec {
-                    id: header.codec_id(),
-                },
-            ));
+            return Err(self.error(position + 21, ErrorKind::UnknownCodec { id: header.codec_id() }));
         };
         if header.record_count < 0 {
-            let kind = ErrorKind::MalformedBatch {
-                reason: "negative record count",
-            };
+            let kind = ErrorKind::MalformedBatch { reason: "negative record count" };
             return Err(self.error(position + 57, kind));
         }
-        self.record_count = self
-            .record_count
-            .saturating_add(i64::from(header.record_count));
+        self.record_count = self.record_count.saturating_add(i64::from(header.record_count));
 
-        let mut batch = Batch {
-            header,
-            position,
-            records: Vec::new(),
-            control: None,
-        };
+        let mut batch = Batch { header, position, records: Vec::new(), control: None };
         // Control batches are decoded even in a verification pass: the marker
         // is what read-committed needs, and they hold a single tiny record.
         if !self.opts.decode_records && !header.control() {
@@ -300,8 +259,8 @@ impl<R: Read> SegmentReader<R> {
             _ => {
                 let compressed = buf.get(BATCH_HEADER_LEN..).unwrap_or_default();
                 let limit = self.opts.max_decompressed_bytes;
-                let out = codec::decompress(codec, compressed, limit)
-                    .map_err(|kind| self.error(data_position, kind))?;
+                let out =
+                    codec::decompress(codec, compressed, limit).map_err(|kind| self.error(data_position, kind))?;
                 Bytes::from(out)
             }
         };
@@ -342,34 +301,20 @@ impl<R: Read> SegmentReader<R> {
         if let Some(expected) = self.expected_base
             && header.base_offset != expected
         {
-            let kind = ErrorKind::OffsetDiscontinuity {
-                expected,
-                found: header.base_offset,
-            };
+            let kind = ErrorKind::OffsetDiscontinuity { expected, found: header.base_offset };
             return Err(self.error(position, kind));
         }
-        let (last, next) = header
-            .offset_range()
-            .map_err(|(at, kind)| self.error(position + at, kind))?;
+        let (last, next) = header.offset_range().map_err(|(at, kind)| self.error(position + at, kind))?;
         self.expected_base = Some(next);
         self.last_offset = Some(last);
         Ok(last)
     }
 
-    fn control_marker(
-        &self,
-        records: &[Record],
-        data_position: u64,
-    ) -> Result<Option<ControlMarker>> {
-        let marker = records
-            .first()
-            .and_then(|r| ControlMarker::from_key(r.key.as_deref().unwrap_or_default()));
+    fn control_marker(&self, records: &[Record], data_position: u64) -> Result<Option<ControlMarker>> {
+        let marker = records.first().and_then(|r| ControlMarker::from_key(r.key.as_deref().unwrap_or_default()));
         marker.ok_or_else(|| {
-            let kind = ErrorKind::MalformedRecord {
-                index: 0,
-                field: "control record key",
-                problem: RecordProblem::Truncated,
-            };
+            let kind =
+                ErrorKind::MalformedRecord { index: 0, field: "control record key", problem: RecordProblem::Truncated };
             self.error(data_position, kind)
         })
     }
@@ -382,19 +327,13 @@ impl<R: Read> SegmentReader<R> {
         if let Some(computed) = self.body_crc
             && computed != footer.crc
         {
-            let kind = ErrorKind::SegmentCrcMismatch {
-                stored: footer.crc,
-                computed,
-            };
+            let kind = ErrorKind::SegmentCrcMismatch { stored: footer.crc, computed };
             return Err(self.error(position, kind));
         }
         if let Some(last_batch) = self.last_offset
             && last_batch != footer.last_offset
         {
-            let kind = ErrorKind::FooterLastOffsetMismatch {
-                footer: footer.last_offset,
-                last_batch,
-            };
+            let kind = ErrorKind::FooterLastOffsetMismatch { footer: footer.last_offset, last_batch };
             return Err(self.error(position + 4, kind));
         }
         if let Some(header) = &self.header
@@ -435,14 +374,7 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn truncated(&self, position: u64, what: &'static str, needed: u64, available: u64) -> Error {
-        self.error(
-            position,
-            ErrorKind::Truncated {
-                what,
-                needed,
-                available,
-            },
-        )
+        self.error(position, ErrorKind::Truncated { what, needed, available })
     }
 
     fn read_error(&self, position: u64, e: io::Error) -> Error {
@@ -450,11 +382,7 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn record_error(&self, position: u64, e: RecordError) -> Error {
-        let kind = ErrorKind::MalformedRecord {
-            index: e.index,
-            field: e.field,
-            problem: e.problem,
-        };
+        let kind = ErrorKind::MalformedRecord { index: e.index, field: e.field, problem: e.problem };
         self.error(position, kind)
     }
 }

@@ -28,11 +28,7 @@ impl Record {
     /// Bytes this record keeps reachable: the struct plus its payload slices.
     pub fn held_bytes(&self) -> usize {
         let payload = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|h| size_of::<Header>() + h.key.len() + payload(&h.value))
-            .sum();
+        let headers: usize = self.headers.iter().map(|h| size_of::<Header>() + h.key.len() + payload(&h.value)).sum();
         size_of::<Record>() + payload(&self.key) + payload(&self.value) + headers
     }
 }
@@ -77,12 +73,7 @@ pub(crate) fn parse_records(
     while pos < buf.len() {
         let index = out.len();
         let start = pos;
-        let fail = |field, problem| RecordError {
-            index,
-            at: start,
-            field,
-            problem,
-        };
+        let fail = |field, problem| RecordError { index, at: start, field, problem };
         let len = varint::read_i32(buf, &mut pos).map_err(|p| fail("length", p))?;
         let end = usize::try_from(len)
             .ok()
@@ -95,8 +86,7 @@ pub(crate) fn parse_records(
             return Err(fail("attributes", RecordProblem::Truncated));
         }
         pos += 1; // record attributes: unused by Kafka v2
-        let timestamp_delta =
-            varint::read_i64(rec, &mut pos).map_err(|p| fail("timestamp delta", p))?;
+        let timestamp_delta = varint::read_i64(rec, &mut pos).map_err(|p| fail("timestamp delta", p))?;
         let offset_delta = varint::read_i32(rec, &mut pos).map_err(|p| fail("offset delta", p))?;
         let key = read_bytes(data, rec, &mut pos).map_err(|p| fail("key", p))?;
         let value = read_bytes(data, rec, &mut pos).map_err(|p| fail("value", p))?;
@@ -109,8 +99,7 @@ pub(crate) fn parse_records(
                     let key = read_bytes(data, rec, &mut pos)
                         .and_then(|k| k.ok_or(RecordProblem::OutOfBounds))
                         .map_err(|p| fail("header key", p))?;
-                    let value =
-                        read_bytes(data, rec, &mut pos).map_err(|p| fail("header value", p))?;
+                    let value = read_bytes(data, rec, &mut pos).map_err(|p| fail("header value", p))?;
                     headers.push(Header { key, value });
                 }
                 headers
@@ -124,10 +113,7 @@ pub(crate) fn parse_records(
             .base_offset
             .checked_add(i64::from(offset_delta))
             .ok_or(fail("offset delta", RecordProblem::Overflow))?;
-        if offset_delta < 0
-            || offset > ctx.last_offset
-            || previous_offset.is_some_and(|p| offset <= p)
-        {
+        if offset_delta < 0 || offset > ctx.last_offset || previous_offset.is_some_and(|p| offset <= p) {
             return Err(fail("offset delta", RecordProblem::OffsetOutOfOrder));
         }
         previous_offset = Some(offset);
@@ -138,13 +124,7 @@ pub(crate) fn parse_records(
                 .checked_add(timestamp_delta)
                 .ok_or(fail("timestamp delta", RecordProblem::Overflow))?,
         };
-        out.push(Record {
-            offset,
-            timestamp_ms,
-            key,
-            value,
-            headers,
-        });
+        out.push(Record { offset, timestamp_ms, key, value, headers });
     }
     Ok(())
 }
@@ -172,12 +152,7 @@ mod tests {
     use crate::varint::{write_i32, write_i64};
 
     fn ctx() -> RecordContext {
-        RecordContext {
-            base_offset: 100,
-            last_offset: 101,
-            base_timestamp: 1_000,
-            log_append_time: None,
-        }
+        RecordContext { base_offset: 100, last_offset: 101, base_timestamp: 1_000, log_append_time: None }
     }
 
     /// One record with key "k", null value and one header ("h", null).
@@ -212,23 +187,9 @@ mod tests {
         assert_eq!((records[1].offset, records[1].timestamp_ms), (101, 997));
         assert_eq!(records[0].key.as_deref(), Some(&b"k"[..]));
         assert_eq!(records[0].value, None);
-        assert_eq!(
-            records[0].headers,
-            vec![Header {
-                key: Bytes::from_static(b"h"),
-                value: None
-            }]
-        );
-        let lat = RecordContext {
-            log_append_time: Some(7),
-            ..ctx()
-        };
-        assert!(
-            parse(data, &lat)
-                .unwrap()
-                .iter()
-                .all(|r| r.timestamp_ms == 7)
-        );
+        assert_eq!(records[0].headers, vec![Header { key: Bytes::from_static(b"h"), value: None }]);
+        let lat = RecordContext { log_append_time: Some(7), ..ctx() };
+        assert!(parse(data, &lat).unwrap().iter().all(|r| r.timestamp_ms == 7));
     }
 
     #[test]
@@ -243,10 +204,7 @@ mod tests {
             err([first.clone(), record(0, 0)].concat()),
             (1, n, "offset delta", RecordProblem::OffsetOutOfOrder)
         );
-        assert_eq!(
-            err(record(2, 0)),
-            (0, 0, "offset delta", RecordProblem::OffsetOutOfOrder)
-        );
+        assert_eq!(err(record(2, 0)), (0, 0, "offset delta", RecordProblem::OffsetOutOfOrder));
         let mut long = record(0, 0);
         long[0] += 2;
         assert_eq!(err(long), (0, 0, "length", RecordProblem::OutOfBounds));
@@ -258,22 +216,13 @@ mod tests {
         assert_eq!(err(key_len), (0, 0, "key", RecordProblem::OutOfBounds));
         let mut headers = record(0, 0);
         headers[7] = 0x7e; // 63 headers in 3 bytes
-        assert_eq!(
-            err(headers),
-            (0, 0, "header count", RecordProblem::OutOfBounds)
-        );
+        assert_eq!(err(headers), (0, 0, "header count", RecordProblem::OutOfBounds));
         let mut null_key = record(0, 0);
         null_key[8] = 1; // header key length -1
         assert_eq!(err(null_key).2, "header key");
-        let big = RecordContext {
-            base_timestamp: i64::MAX,
-            ..ctx()
-        };
+        let big = RecordContext { base_timestamp: i64::MAX, ..ctx() };
         let e = parse(record(0, 1), &big).unwrap_err();
-        assert_eq!(
-            (e.field, e.problem),
-            ("timestamp delta", RecordProblem::Overflow)
-        );
+        assert_eq!((e.field, e.problem), ("timestamp delta", RecordProblem::Overflow));
     }
 
     #[test]

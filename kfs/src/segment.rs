@@ -25,13 +25,7 @@ impl SegmentHeader {
     /// Parses the first 32 bytes of a `.kfs`. Extra bytes are ignored.
     pub fn parse(bytes: &[u8], object: &str) -> Result<Self> {
         let Some(head) = bytes.first_chunk::<HEADER_LEN>() else {
-            return Err(truncated(
-                object,
-                0,
-                "segment header",
-                HEADER_LEN,
-                bytes.len(),
-            ));
+            return Err(truncated(object, 0, "segment header", HEADER_LEN, bytes.len()));
         };
         let mut b = &head[..];
         let magic = b.get_u32().to_be_bytes();
@@ -40,10 +34,7 @@ impl SegmentHeader {
         }
         let version = b.get_u16();
         if version != SEGMENT_VERSION {
-            let kind = ErrorKind::UnsupportedVersion {
-                what: "segment",
-                version,
-            };
+            let kind = ErrorKind::UnsupportedVersion { what: "segment", version };
             return Err(Error::new(object, 4, kind));
         }
         Ok(SegmentHeader {
@@ -82,26 +73,14 @@ impl SegmentFooter {
     /// the object (`object_len - 16`), for error messages.
     pub fn parse(bytes: &[u8], object: &str, position: u64) -> Result<Self> {
         let Some(tail) = bytes.first_chunk::<FOOTER_LEN>() else {
-            return Err(truncated(
-                object,
-                position,
-                "segment footer",
-                FOOTER_LEN,
-                bytes.len(),
-            ));
+            return Err(truncated(object, position, "segment footer", FOOTER_LEN, bytes.len()));
         };
         let mut b = &tail[..];
         let crc = b.get_u32();
         let last_offset = b.get_i64();
         let magic = b.get_u32().to_be_bytes();
         if magic != FOOTER_MAGIC {
-            return Err(bad_magic(
-                object,
-                position.saturating_add(12),
-                "segment footer",
-                FOOTER_MAGIC,
-                magic,
-            ));
+            return Err(bad_magic(object, position.saturating_add(12), "segment footer", FOOTER_MAGIC, magic));
         }
         Ok(SegmentFooter { crc, last_offset })
     }
@@ -129,32 +108,15 @@ pub enum Completeness {
 /// bytes, so a lister can decide with two small ranged reads. Wrong header
 /// bytes are an error: random data under a segment name is damage, not an
 /// upload in progress.
-pub fn check_completeness(
-    head: &[u8],
-    tail: &[u8],
-    object_len: u64,
-    object: &str,
-) -> Result<Completeness> {
+pub fn check_completeness(head: &[u8], tail: &[u8], object_len: u64, object: &str) -> Result<Completeness> {
     let head_needed = object_len.min(HEADER_LEN as u64);
     let tail_needed = object_len.min(FOOTER_LEN as u64);
     if (head.len() as u64) < head_needed {
-        return Err(truncated(
-            object,
-            0,
-            "segment header",
-            head_needed as usize,
-            head.len(),
-        ));
+        return Err(truncated(object, 0, "segment header", head_needed as usize, head.len()));
     }
     if (tail.len() as u64) < tail_needed {
         let position = object_len - tail_needed;
-        return Err(truncated(
-            object,
-            position,
-            "segment footer",
-            tail_needed as usize,
-            tail.len(),
-        ));
+        return Err(truncated(object, position, "segment footer", tail_needed as usize, tail.len()));
     }
     // A multipart upload shows a prefix of the header first.
     let magic_len = head.len().min(HEADER_MAGIC.len());
@@ -171,43 +133,17 @@ pub fn check_completeness(
     if object_len < (HEADER_LEN + FOOTER_LEN) as u64 || !tail.ends_with(&FOOTER_MAGIC) {
         return Ok(Completeness::Incomplete);
     }
-    let footer_bytes = tail
-        .get(tail.len().saturating_sub(FOOTER_LEN)..)
-        .unwrap_or(tail);
+    let footer_bytes = tail.get(tail.len().saturating_sub(FOOTER_LEN)..).unwrap_or(tail);
     SegmentFooter::parse(footer_bytes, object, footer_start).map(Completeness::Complete)
 }
 
-pub(crate) fn truncated(
-    object: &str,
-    position: u64,
-    what: &'static str,
-    needed: usize,
-    available: usize,
-) -> Error {
-    let kind = ErrorKind::Truncated {
-        what,
-        needed: needed as u64,
-        available: available as u64,
-    };
+pub(crate) fn truncated(object: &str, position: u64, what: &'static str, needed: usize, available: usize) -> Error {
+    let kind = ErrorKind::Truncated { what, needed: needed as u64, available: available as u64 };
     Error::new(object, position, kind)
 }
 
-pub(crate) fn bad_magic(
-    object: &str,
-    position: u64,
-    what: &'static str,
-    expected: [u8; 4],
-    found: [u8; 4],
-) -> Error {
-    Error::new(
-        object,
-        position,
-        ErrorKind::BadMagic {
-            what,
-            expected,
-            found,
-        },
-    )
+pub(crate) fn bad_magic(object: &str, position: u64, what: &'static str, expected: [u8; 4], found: [u8; 4]) -> Error {
+    Error::new(object, position, ErrorKind::BadMagic { what, expected, found })
 }
 
 #[cfg(test)]
@@ -217,26 +153,14 @@ mod tests {
     const OBJECT: &str = "production/logs/0/segment-00000000000000000000.kfs";
 
     fn header() -> SegmentHeader {
-        SegmentHeader {
-            version: 1,
-            flags: 0,
-            base_offset: 30,
-            record_count: 12,
-            created_ms: 1_767_225_601_000,
-        }
+        SegmentHeader { version: 1, flags: 0, base_offset: 30, record_count: 12, created_ms: 1_767_225_601_000 }
     }
 
     fn segment(body: &[u8], footer: bool) -> Vec<u8> {
         let mut out = header().encode().to_vec();
         out.extend_from_slice(body);
         if footer {
-            out.extend_from_slice(
-                &SegmentFooter {
-                    crc: 7,
-                    last_offset: 41,
-                }
-                .encode(),
-            );
+            out.extend_from_slice(&SegmentFooter { crc: 7, last_offset: 41 }.encode());
         }
         out
     }
@@ -251,23 +175,14 @@ mod tests {
     fn header_and_footer_round_trip() {
         let h = header();
         assert_eq!(SegmentHeader::parse(&h.encode(), OBJECT).unwrap(), h);
-        let f = SegmentFooter {
-            crc: 0xdead_beef,
-            last_offset: 99,
-        };
+        let f = SegmentFooter { crc: 0xdead_beef, last_offset: 99 };
         assert_eq!(SegmentFooter::parse(&f.encode(), OBJECT, 100).unwrap(), f);
     }
 
     #[test]
     fn complete_segment_gives_its_footer() {
         let bytes = segment(b"batches", true);
-        assert_eq!(
-            check(&bytes).unwrap(),
-            Completeness::Complete(SegmentFooter {
-                crc: 7,
-                last_offset: 41
-            })
-        );
+        assert_eq!(check(&bytes).unwrap(), Completeness::Complete(SegmentFooter { crc: 7, last_offset: 41 }));
     }
 
     #[test]
@@ -276,10 +191,7 @@ mod tests {
         assert_eq!(check(&bytes).unwrap(), Completeness::Incomplete);
         for len in 0..HEADER_LEN + FOOTER_LEN {
             let full = segment(&[], true);
-            assert!(
-                matches!(check(&full[..len]), Ok(Completeness::Incomplete)),
-                "prefix of {len} bytes"
-            );
+            assert!(matches!(check(&full[..len]), Ok(Completeness::Incomplete)), "prefix of {len} bytes");
         }
     }
 
@@ -288,9 +200,7 @@ mod tests {
         let err = check(b"\x0ai!\xe3 not a segment at all, not at all").unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "segment {OBJECT} at byte 0: bad segment header magic \"\\ni!\\xe3\" (expected \"KAFS\")"
-            )
+            format!("segment {OBJECT} at byte 0: bad segment header magic \"\\ni!\\xe3\" (expected \"KAFS\")")
         );
         assert!(err.is_corrupt());
         assert!(check(b"KAX").is_err());
@@ -303,22 +213,13 @@ mod tests {
         let err = check(&bytes).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "segment {OBJECT} at byte 4: unsupported segment version 2 (version 1 is known)"
-            )
+            format!("segment {OBJECT} at byte 4: unsupported segment version 2 (version 1 is known)")
         );
     }
 
     #[test]
     fn short_head_is_a_caller_error_not_a_panic() {
         let err = check_completeness(b"KAFS", b"", 100, OBJECT).unwrap_err();
-        assert!(matches!(
-            err.kind,
-            ErrorKind::Truncated {
-                needed: 32,
-                available: 4,
-                ..
-            }
-        ));
+        assert!(matches!(err.kind, ErrorKind::Truncated { needed: 32, available: 4, .. }));
     }
 }

@@ -46,12 +46,7 @@ impl ReadCommitted {
     /// an offset >= skip_below (the transaction was still open at the restart
     /// point).
     pub fn new(skip_below: i64, max_pending_bytes: usize) -> Self {
-        ReadCommitted {
-            skip_below,
-            max_pending_bytes,
-            open: HashMap::new(),
-            pending_bytes: 0,
-        }
+        ReadCommitted { skip_below, max_pending_bytes, open: HashMap::new(), pending_bytes: 0 }
     }
 
     /// Feed batches in offset order; decided records are appended to `out`.
@@ -81,14 +76,11 @@ impl ReadCommitted {
             }
             return Ok(());
         }
-        let txn = self
-            .open
-            .entry(header.producer_id)
-            .or_insert_with(|| OpenTxn {
-                first_offset: header.base_offset,
-                records: Vec::new(),
-                bytes: 0,
-            });
+        let txn = self.open.entry(header.producer_id).or_insert_with(|| OpenTxn {
+            first_offset: header.base_offset,
+            records: Vec::new(),
+            bytes: 0,
+        });
         let bytes: usize = records.iter().map(Record::held_bytes).sum();
         txn.bytes += bytes;
         txn.records.append(&mut records);
@@ -140,12 +132,7 @@ mod tests {
                 headers: Vec::new(),
             })
             .collect();
-        Batch {
-            header,
-            position: 32,
-            records,
-            control: None,
-        }
+        Batch { header, position: 32, records, control: None }
     }
 
     fn marker(base: i64, producer: i64, marker: Option<ControlMarker>) -> Batch {

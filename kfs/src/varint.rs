@@ -37,12 +37,7 @@ fn read_i64_long(buf: &[u8], pos: &mut usize) -> Result<i64, RecordProblem> {
     read_unsigned(buf, pos, 10, 0x01).map(unzigzag64)
 }
 
-fn read_unsigned(
-    buf: &[u8],
-    pos: &mut usize,
-    max_len: usize,
-    last_max: u8,
-) -> Result<u64, RecordProblem> {
+fn read_unsigned(buf: &[u8], pos: &mut usize, max_len: usize, last_max: u8) -> Result<u64, RecordProblem> {
     let bytes = buf.get(*pos..).unwrap_or_default();
     let mut value = 0u64;
     for (i, &b) in bytes.iter().take(max_len).enumerate() {
@@ -109,23 +104,11 @@ mod tests {
     #[test]
     fn overlong_and_truncated_varints_are_refused() {
         let mut pos = 0;
-        assert_eq!(
-            read_i32(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut pos),
-            Err(RecordProblem::VarintTooLong)
-        );
-        assert_eq!(
-            read_i32(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &mut pos),
-            Err(RecordProblem::VarintTooLong)
-        );
-        assert_eq!(
-            read_i32(&[0x80, 0x80], &mut pos),
-            Err(RecordProblem::Truncated)
-        );
+        assert_eq!(read_i32(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut pos), Err(RecordProblem::VarintTooLong));
+        assert_eq!(read_i32(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00], &mut pos), Err(RecordProblem::VarintTooLong));
+        assert_eq!(read_i32(&[0x80, 0x80], &mut pos), Err(RecordProblem::Truncated));
         assert_eq!(read_i32(&[], &mut pos), Err(RecordProblem::Truncated));
-        assert_eq!(
-            read_i64(&[0xff; 10], &mut pos),
-            Err(RecordProblem::VarintTooLong)
-        );
+        assert_eq!(read_i64(&[0xff; 10], &mut pos), Err(RecordProblem::VarintTooLong));
         assert_eq!(pos, 0);
     }
 }

@@ -4,8 +4,8 @@
 use std::io;
 
 use crate::batch::{
-    self, BATCH_HEADER_LEN, BATCH_LENGTH_END, BATCH_MAGIC, BatchHeader, CONTROL, CRC_START,
-    Compression, LOG_APPEND_TIME, TRANSACTIONAL,
+    self, BATCH_HEADER_LEN, BATCH_LENGTH_END, BATCH_MAGIC, BatchHeader, CONTROL, CRC_START, Compression,
+    LOG_APPEND_TIME, TRANSACTIONAL,
 };
 use crate::codec::{self, SnappyFraming};
 use crate::error::{Error, ErrorKind, Result};
@@ -59,11 +59,7 @@ impl BatchBuilder {
 
     /// Raw snappy (as librdkafka may send) instead of xerial framing.
     pub fn snappy_raw(mut self, raw: bool) -> Self {
-        self.snappy = if raw {
-            SnappyFraming::Raw
-        } else {
-            SnappyFraming::Xerial
-        };
+        self.snappy = if raw { SnappyFraming::Raw } else { SnappyFraming::Xerial };
         self
     }
 
@@ -83,14 +79,8 @@ impl BatchBuilder {
     /// the batch would not fit Kafka's 32-bit fields.
     pub fn encode(&self, base_offset: i64) -> io::Result<Vec<u8>> {
         let base_timestamp = self.records.first().map_or(0, |r| r.timestamp_ms);
-        let max_timestamp = self
-            .records
-            .iter()
-            .map(|r| r.timestamp_ms)
-            .max()
-            .unwrap_or(base_timestamp);
-        let record_count =
-            i32::try_from(self.records.len()).map_err(|_| too_big("record count"))?;
+        let max_timestamp = self.records.iter().map(|r| r.timestamp_ms).max().unwrap_or(base_timestamp);
+        let record_count = i32::try_from(self.records.len()).map_err(|_| too_big("record count"))?;
         let mut plain = Vec::new();
         let mut scratch = Vec::new();
         for (delta, r) in (0..record_count).zip(&self.records) {
@@ -98,15 +88,7 @@ impl BatchBuilder {
             // Deltas of absurd timestamps wrap like Java's; real ones fit.
             let ts_delta = r.timestamp_ms.wrapping_sub(base_timestamp);
             let (key, value) = (r.key.as_deref(), r.value.as_deref());
-            write_record(
-                &mut plain,
-                &mut scratch,
-                delta,
-                ts_delta,
-                key,
-                value,
-                headers,
-            )?;
+            write_record(&mut plain, &mut scratch, delta, ts_delta, key, value, headers)?;
         }
         let data = codec::compress(self.compression, &plain, self.snappy)?;
         let mut attributes = i16::from(self.compression.id());
@@ -171,10 +153,7 @@ pub fn control_batch(
 }
 
 fn too_big(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("{what} does not fit a Kafka batch"),
-    )
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{what} does not fit a Kafka batch"))
 }
 
 fn write_len(out: &mut Vec<u8>, len: usize, what: &str) -> io::Result<()> {
@@ -257,10 +236,7 @@ impl SegmentWriter {
         SegmentWriter {
             base_offset,
             created_ms,
-            index: SegmentIndex {
-                interval: index_interval,
-                entries: Vec::new(),
-            },
+            index: SegmentIndex { interval: index_interval, entries: Vec::new() },
             body: Vec::new(),
             body_crc: 0,
             record_count: 0,
@@ -273,49 +249,26 @@ impl SegmentWriter {
     /// is `next_offset()`.
     pub fn push_batch(&mut self, batch: &[u8]) -> Result<()> {
         let position = (HEADER_LEN + self.body.len()) as u64;
-        let fail =
-            |at: u64, kind| Error::new(segment_object_name(self.base_offset), position + at, kind);
+        let fail = |at: u64, kind| Error::new(segment_object_name(self.base_offset), position + at, kind);
         let (header, _) = batch::verify(batch).map_err(|(at, kind)| fail(at, kind))?;
         if header.base_offset != self.next_offset {
-            let kind = ErrorKind::OffsetDiscontinuity {
-                expected: self.next_offset,
-                found: header.base_offset,
-            };
+            let kind = ErrorKind::OffsetDiscontinuity { expected: self.next_offset, found: header.base_offset };
             return Err(fail(0, kind));
         }
         let (_, next) = header.offset_range().map_err(|(at, kind)| fail(at, kind))?;
-        let out_of_bounds = |field, value: i64, limit: u64| {
-            fail(
-                0,
-                ErrorKind::LengthOutOfBounds {
-                    field,
-                    value,
-                    limit,
-                },
-            )
-        };
+        let out_of_bounds =
+            |field, value: i64, limit: u64| fail(0, ErrorKind::LengthOutOfBounds { field, value, limit });
         let record_count = self
             .record_count
             .checked_add(header.record_count.max(0))
-            .ok_or_else(|| {
-                out_of_bounds(
-                    "segment record count",
-                    i64::from(header.record_count),
-                    i32::MAX as u64,
-                )
-            })?;
+            .ok_or_else(|| out_of_bounds("segment record count", i64::from(header.record_count), i32::MAX as u64))?;
         // Index positions are 32-bit.
         let entry_position = u32::try_from(position)
             .ok()
             .filter(|&p| i32::try_from(p).is_ok())
             .ok_or_else(|| out_of_bounds("batch position", position as i64, i32::MAX as u64))?;
-        if self.index.entries.is_empty()
-            || self.records_since_entry >= i64::from(self.index.interval)
-        {
-            self.index.entries.push(IndexEntry {
-                offset: header.base_offset,
-                position: entry_position,
-            });
+        if self.index.entries.is_empty() || self.records_since_entry >= i64::from(self.index.interval) {
+            self.index.entries.push(IndexEntry { offset: header.base_offset, position: entry_position });
             self.records_since_entry = 0;
         }
         self.records_since_entry += i64::from(header.record_count);
@@ -339,10 +292,7 @@ impl SegmentWriter {
             record_count: self.record_count,
             created_ms: self.created_ms,
         };
-        let footer = SegmentFooter {
-            crc: self.body_crc,
-            last_offset: self.next_offset.wrapping_sub(1),
-        };
+        let footer = SegmentFooter { crc: self.body_crc, last_offset: self.next_offset.wrapping_sub(1) };
         let mut kfs = Vec::with_capacity(HEADER_LEN + self.body.len() + footer.encode().len());
         kfs.extend_from_slice(&header.encode());
         kfs.extend_from_slice(&self.body);

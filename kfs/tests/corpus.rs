@@ -10,8 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use floe_kfs::{
-    Completeness, Error, ObjectKind, ReadCommitted, ReaderOptions, Record, SegmentIndex,
-    SegmentReader, SegmentWriter, check_completeness, parse_object_name,
+    Completeness, Error, ObjectKind, ReadCommitted, ReaderOptions, Record, SegmentIndex, SegmentReader, SegmentWriter,
+    check_completeness, parse_object_name,
 };
 use serde_json::{Value, json};
 
@@ -36,11 +36,7 @@ fn bucket(case: &str) -> PathBuf {
 }
 
 fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs
 }
@@ -59,11 +55,7 @@ fn read_case(case: &str) -> Vec<Partition> {
             by_number.sort();
             for (partition, dir) in by_number {
                 let outcome = read_partition(&root, &dir);
-                partitions.push(Partition {
-                    topic: topic.clone(),
-                    partition,
-                    outcome,
-                });
+                partitions.push(Partition { topic: topic.clone(), partition, outcome });
             }
         }
     }
@@ -85,12 +77,7 @@ fn read_partition(root: &Path, dir: &Path) -> Outcome {
     let mut txn = ReadCommitted::new(0, 64 << 20);
     let mut out = Vec::new();
     for (_, path) in segments {
-        let object = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let object = path.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
         let bytes = fs::read(&path).unwrap();
         let len = bytes.len();
         let head = &bytes[..len.min(32)];
@@ -108,35 +95,15 @@ fn read_partition(root: &Path, dir: &Path) -> Outcome {
         if let Err(e) = SegmentIndex::parse(&index, index_object) {
             return Outcome::Refused(e);
         }
-        let verify = ReaderOptions {
-            decode_records: false,
-            ..ReaderOptions::default()
-        };
-        if let Err(e) = read_segment(
-            &bytes,
-            &object,
-            verify,
-            &mut ReadCommitted::new(0, 0),
-            &mut Vec::new(),
-        ) {
+        let verify = ReaderOptions { decode_records: false, ..ReaderOptions::default() };
+        if let Err(e) = read_segment(&bytes, &object, verify, &mut ReadCommitted::new(0, 0), &mut Vec::new()) {
             return Outcome::Refused(e);
         }
-        if let Err(e) = read_segment(
-            &bytes,
-            &object,
-            ReaderOptions::default(),
-            &mut txn,
-            &mut out,
-        ) {
+        if let Err(e) = read_segment(&bytes, &object, ReaderOptions::default(), &mut txn, &mut out) {
             return Outcome::Refused(e);
         }
     }
-    assert_eq!(
-        txn.open_txn_start(),
-        None,
-        "{}: transactions left open",
-        dir.display()
-    );
+    assert_eq!(txn.open_txn_start(), None, "{}: transactions left open", dir.display());
     Outcome::Read(out)
 }
 
@@ -156,8 +123,7 @@ fn read_segment(
 }
 
 fn b64(b: &Option<Bytes>) -> Value {
-    b.as_ref()
-        .map_or(Value::Null, |b| Value::String(B64.encode(b)))
+    b.as_ref().map_or(Value::Null, |b| Value::String(B64.encode(b)))
 }
 
 fn to_json(topic: &str, partition: u32, r: &Record) -> Value {
@@ -179,10 +145,7 @@ fn to_json(topic: &str, partition: u32, r: &Record) -> Value {
 
 fn expected(case: &str) -> Vec<Value> {
     let text = fs::read_to_string(Path::new(CORPUS).join(case).join("expected.jsonl")).unwrap();
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// The records of the partitions that were read, in order.
@@ -190,10 +153,7 @@ fn emitted(partitions: &[Partition]) -> Vec<Value> {
     partitions
         .iter()
         .flat_map(|p| match &p.outcome {
-            Outcome::Read(records) => records
-                .iter()
-                .map(|r| to_json(&p.topic, p.partition, r))
-                .collect(),
+            Outcome::Read(records) => records.iter().map(|r| to_json(&p.topic, p.partition, r)).collect(),
             _ => Vec::new(),
         })
         .collect()
@@ -212,13 +172,7 @@ fn assert_all_read(case: &str) {
     let partitions = read_case(case);
     assert!(!partitions.is_empty());
     for p in &partitions {
-        assert!(
-            matches!(p.outcome, Outcome::Read(_)),
-            "{case} {}/{}: {:?}",
-            p.topic,
-            p.partition,
-            p.outcome
-        );
+        assert!(matches!(p.outcome, Outcome::Read(_)), "{case} {}/{}: {:?}", p.topic, p.partition, p.outcome);
     }
     assert_matches_expected(case, &partitions);
 }
@@ -246,10 +200,7 @@ fn json_columns() {
 #[test]
 fn damaged() {
     let partitions = read_case("damaged");
-    let by_number: BTreeMap<u32, &Outcome> = partitions
-        .iter()
-        .map(|p| (p.partition, &p.outcome))
-        .collect();
+    let by_number: BTreeMap<u32, &Outcome> = partitions.iter().map(|p| (p.partition, &p.outcome)).collect();
     assert_eq!(by_number.len(), 5);
     assert!(matches!(by_number[&0], Outcome::Read(r) if r.len() == 60));
 
@@ -259,7 +210,9 @@ fn damaged() {
     assert!(e.is_corrupt());
     let message = e.to_string();
     assert!(
-        message.starts_with("segment production/logs/1/segment-00000000000000000000.kfs at byte 32: batch CRC-32C mismatch (stored 0x"),
+        message.starts_with(
+            "segment production/logs/1/segment-00000000000000000000.kfs at byte 32: batch CRC-32C mismatch (stored 0x"
+        ),
         "{message}"
     );
 
@@ -267,18 +220,16 @@ fn damaged() {
         let Outcome::Incomplete(object) = by_number[&p] else {
             panic!("partition {p}: {:?}", by_number[&p]);
         };
-        assert_eq!(
-            object,
-            &format!("production/logs/{p}/segment-00000000000000000000.kfs")
-        );
+        assert_eq!(object, &format!("production/logs/{p}/segment-00000000000000000000.kfs"));
     }
 
     let Outcome::Refused(e) = by_number[&4] else {
         panic!("partition 4: {:?}", by_number[&4]);
     };
     assert!(
-        e.to_string()
-            .starts_with("segment production/logs/4/segment-00000000000000000000.kfs at byte 0: bad segment header magic"),
+        e.to_string().starts_with(
+            "segment production/logs/4/segment-00000000000000000000.kfs at byte 0: bad segment header magic"
+        ),
         "{e}"
     );
     assert_matches_expected("damaged", &partitions);
@@ -311,13 +262,7 @@ fn check_index(index_path: &Path) -> usize {
     let index = SegmentIndex::parse(&fs::read(index_path).unwrap(), "test.index").unwrap();
     assert_eq!(index.interval, 100);
     let kfs = fs::read(index_path.with_extension("kfs")).unwrap();
-    let mut full = SegmentReader::new(
-        &kfs[..],
-        "test.kfs",
-        kfs.len() as u64,
-        ReaderOptions::default(),
-    )
-    .unwrap();
+    let mut full = SegmentReader::new(&kfs[..], "test.kfs", kfs.len() as u64, ReaderOptions::default()).unwrap();
     let mut from_start = Vec::new();
     while let Some(batch) = full.next_batch().unwrap() {
         from_start.push(batch);
@@ -325,9 +270,7 @@ fn check_index(index_path: &Path) -> usize {
     for entry in &index.entries {
         let at = entry.position as usize;
         let opts = ReaderOptions::default();
-        let mut reader =
-            SegmentReader::at_position(&kfs[at..], "test.kfs", kfs.len() as u64, at as u64, opts)
-                .unwrap();
+        let mut reader = SegmentReader::at_position(&kfs[at..], "test.kfs", kfs.len() as u64, at as u64, opts).unwrap();
         assert!(reader.header().is_none());
         let mut batches = Vec::new();
         while let Some(batch) = reader.next_batch().unwrap() {
@@ -369,10 +312,7 @@ fn writer_rebuilds_corpus_segments_byte_for_byte() {
 fn rebuild(path: &Path) {
     let kfs = fs::read(path).unwrap();
     let index = fs::read(path.with_extension("index")).unwrap();
-    let opts = ReaderOptions {
-        decode_records: false,
-        ..ReaderOptions::default()
-    };
+    let opts = ReaderOptions { decode_records: false, ..ReaderOptions::default() };
     let mut reader = SegmentReader::new(&kfs[..], "test.kfs", kfs.len() as u64, opts).unwrap();
     let header = *reader.header().unwrap();
     let mut writer = SegmentWriter::new(header.base_offset, header.created_ms, 100);

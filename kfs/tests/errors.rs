@@ -4,8 +4,8 @@
 use std::io::{self, Read};
 
 use floe_kfs::{
-    BatchBuilder, Compression, ControlMarker, Error, ErrorKind, NewRecord, ReadCommitted,
-    ReaderOptions, SegmentReader, SegmentWriter, control_batch,
+    BatchBuilder, Compression, ControlMarker, Error, ErrorKind, NewRecord, ReadCommitted, ReaderOptions, SegmentReader,
+    SegmentWriter, control_batch,
 };
 
 const OBJECT: &str = "production/logs/1/segment-00000000000000000000.kfs";
@@ -86,25 +86,17 @@ fn flipped_byte_is_a_batch_crc_mismatch() {
     let prefix = format!("segment {OBJECT} at byte {second}: batch CRC-32C mismatch (stored 0x");
     assert!(message.starts_with(&prefix), "{message}");
     assert!(message.contains(", computed 0x"), "{message}");
-    assert!(
-        matches!(err.kind, ErrorKind::BatchCrcMismatch { stored, computed } if stored != computed)
-    );
+    assert!(matches!(err.kind, ErrorKind::BatchCrcMismatch { stored, computed } if stored != computed));
 }
 
 #[test]
 fn verification_pass_finds_the_same_damage() {
     let mut bytes = segment();
     bytes[32 + 70] ^= 0x01;
-    let verify = ReaderOptions {
-        decode_records: false,
-        ..ReaderOptions::default()
-    };
+    let verify = ReaderOptions { decode_records: false, ..ReaderOptions::default() };
     let err = read_all_with(&bytes, bytes.len() as u64, verify).unwrap_err();
     assert!(matches!(err.kind, ErrorKind::BatchCrcMismatch { .. }));
-    assert_eq!(
-        read_all_with(&segment(), bytes.len() as u64, verify).unwrap(),
-        0
-    );
+    assert_eq!(read_all_with(&segment(), bytes.len() as u64, verify).unwrap(), 0);
 }
 
 #[test]
@@ -114,9 +106,7 @@ fn footer_crc_mismatch_names_the_footer() {
     bytes[footer] ^= 0x80;
     let message = message(&bytes);
     assert!(
-        message.starts_with(&format!(
-            "segment {OBJECT} at byte {footer}: segment body CRC-32C mismatch (footer 0x"
-        )),
+        message.starts_with(&format!("segment {OBJECT} at byte {footer}: segment body CRC-32C mismatch (footer 0x")),
         "{message}"
     );
 }
@@ -136,9 +126,7 @@ fn base_offset_rewrite_is_a_gap_or_overlap() {
     overlap[second + 7] = 2;
     assert_eq!(
         message(&overlap),
-        format!(
-            "segment {OBJECT} at byte {second}: offset overlap: batch base offset 2, expected 3"
-        )
+        format!("segment {OBJECT} at byte {second}: offset overlap: batch base offset 2, expected 3")
     );
 }
 
@@ -169,19 +157,14 @@ fn footer_and_header_counts_must_agree() {
     bytes[19] = 10; // header record count 10 instead of 9
     assert_eq!(
         message(&bytes),
-        format!(
-            "segment {OBJECT} at byte 16: segment record count mismatch: header declares 10, found 9"
-        )
+        format!("segment {OBJECT} at byte 16: segment record count mismatch: header declares 10, found 9")
     );
 }
 
 #[test]
 fn declared_length_over_the_caller_limit() {
     let bytes = segment();
-    let opts = ReaderOptions {
-        max_batch_bytes: 100,
-        ..ReaderOptions::default()
-    };
+    let opts = ReaderOptions { max_batch_bytes: 100, ..ReaderOptions::default() };
     let err = read_all_with(&bytes, bytes.len() as u64, opts).unwrap_err();
     assert!(!err.is_corrupt());
     assert_eq!(
@@ -200,16 +183,12 @@ fn declared_length_past_the_body() {
     let room = bytes.len() - 16 - 32 - 12;
     assert_eq!(
         message(&bytes),
-        format!(
-            "segment {OBJECT} at byte 40: batch length 2147483632 out of bounds (limit {room})"
-        )
+        format!("segment {OBJECT} at byte 40: batch length 2147483632 out of bounds (limit {room})")
     );
     bytes[32 + 8..32 + 12].copy_from_slice(&(-1_i32).to_be_bytes());
     assert_eq!(
         message(&bytes),
-        format!(
-            "segment {OBJECT} at byte 40: malformed batch: batch length shorter than a batch header"
-        )
+        format!("segment {OBJECT} at byte 40: malformed batch: batch length shorter than a batch header")
     );
 }
 
@@ -217,8 +196,7 @@ fn declared_length_past_the_body() {
 fn truncated_source_is_reported_where_it_ends() {
     let bytes = segment();
     let cut = 32 + batch_len() + 20;
-    let err =
-        read_all_with(&bytes[..cut], bytes.len() as u64, ReaderOptions::default()).unwrap_err();
+    let err = read_all_with(&bytes[..cut], bytes.len() as u64, ReaderOptions::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -226,13 +204,10 @@ fn truncated_source_is_reported_where_it_ends() {
             batch_len() - 12
         )
     );
-    let err =
-        read_all_with(&bytes[..10], bytes.len() as u64, ReaderOptions::default()).unwrap_err();
+    let err = read_all_with(&bytes[..10], bytes.len() as u64, ReaderOptions::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "segment {OBJECT} at byte 10: unexpected end of data in segment header: 32 bytes needed, 10 available"
-        )
+        format!("segment {OBJECT} at byte 10: unexpected end of data in segment header: 32 bytes needed, 10 available")
     );
 }
 
@@ -240,19 +215,11 @@ fn truncated_source_is_reported_where_it_ends() {
 fn short_objects_are_refused() {
     let bytes = segment();
     let err = read_all_with(&bytes[..20], 20, ReaderOptions::default()).unwrap_err();
-    assert!(matches!(
-        err.kind,
-        ErrorKind::Truncated {
-            what: "segment header",
-            ..
-        }
-    ));
+    assert!(matches!(err.kind, ErrorKind::Truncated { what: "segment header", .. }));
     let err = read_all_with(&bytes[..40], 40, ReaderOptions::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "segment {OBJECT} at byte 32: unexpected end of data in segment footer: 48 bytes needed, 40 available"
-        )
+        format!("segment {OBJECT} at byte 32: unexpected end of data in segment footer: 48 bytes needed, 40 available")
     );
 }
 
@@ -267,9 +234,7 @@ fn bytes_too_few_for_a_batch_before_the_footer() {
     bytes.extend_from_slice(&footer);
     assert_eq!(
         message(&bytes),
-        format!(
-            "segment {OBJECT} at byte {end}: 10 bytes left before the footer, too few for a batch"
-        )
+        format!("segment {OBJECT} at byte {end}: 10 bytes left before the footer, too few for a batch")
     );
 }
 
@@ -279,9 +244,7 @@ fn bad_batch_magic() {
     bytes[32 + 16] = 1; // outside the CRC
     assert_eq!(
         message(&bytes),
-        format!(
-            "segment {OBJECT} at byte 48: batch magic 1, expected 2 (only Kafka v2 record batches are supported)"
-        )
+        format!("segment {OBJECT} at byte 48: batch magic 1, expected 2 (only Kafka v2 record batches are supported)")
     );
 }
 
@@ -290,10 +253,7 @@ fn unknown_codec() {
     let mut b = batch(Compression::None, 0, 2);
     b[22] |= 5;
     reseal(&mut b);
-    assert_eq!(
-        message(&wrap(&b)),
-        format!("segment {OBJECT} at byte 53: unknown compression codec id 5")
-    );
+    assert_eq!(message(&wrap(&b)), format!("segment {OBJECT} at byte 53: unknown compression codec id 5"));
 }
 
 #[test]
@@ -303,9 +263,7 @@ fn batch_record_count_mismatch() {
     reseal(&mut b);
     assert_eq!(
         message(&wrap(&b)),
-        format!(
-            "segment {OBJECT} at byte 89: batch record count mismatch: header declares 3, found 2"
-        )
+        format!("segment {OBJECT} at byte 89: batch record count mismatch: header declares 3, found 2")
     );
 }
 
@@ -318,9 +276,7 @@ fn malformed_record_names_field_and_position() {
     reseal(&mut b);
     assert_eq!(
         message(&wrap(&b)),
-        format!(
-            "segment {OBJECT} at byte 93: malformed record 0 of the batch: key is out of bounds"
-        )
+        format!("segment {OBJECT} at byte 93: malformed record 0 of the batch: key is out of bounds")
     );
 }
 
@@ -334,7 +290,9 @@ fn record_offsets_must_stay_in_the_batch() {
     let bytes = w.finish().0;
     let message = message(&bytes);
     assert!(
-        message.ends_with("malformed record 1 of the batch: offset delta is not after the previous record's and within the batch"),
+        message.ends_with(
+            "malformed record 1 of the batch: offset delta is not after the previous record's and within the batch"
+        ),
         "{message}"
     );
 }
@@ -346,28 +304,17 @@ fn decompression_errors_name_the_codec() {
     b[n - 12..n - 4].copy_from_slice(b"garbage!"); // inside the deflate stream's tail
     reseal(&mut b);
     let message = message(&wrap(&b));
-    assert!(
-        message.starts_with(&format!(
-            "segment {OBJECT} at byte 93: gzip decompression failed: "
-        )),
-        "{message}"
-    );
+    assert!(message.starts_with(&format!("segment {OBJECT} at byte 93: gzip decompression failed: ")), "{message}");
 }
 
 #[test]
 fn decompressed_size_over_the_limit() {
     let mut builder = BatchBuilder::new(Compression::Zstd);
     for _ in 0..100 {
-        builder.push(NewRecord {
-            value: Some(vec![b'x'; 1000]),
-            ..NewRecord::default()
-        });
+        builder.push(NewRecord { value: Some(vec![b'x'; 1000]), ..NewRecord::default() });
     }
     let bytes = wrap(&builder.encode(0).unwrap());
-    let opts = ReaderOptions {
-        max_decompressed_bytes: 50_000,
-        ..ReaderOptions::default()
-    };
+    let opts = ReaderOptions { max_decompressed_bytes: 50_000, ..ReaderOptions::default() };
     let err = read_all_with(&bytes, bytes.len() as u64, opts).unwrap_err();
     assert!(!err.is_corrupt());
     assert_eq!(
@@ -391,9 +338,7 @@ fn control_batch_without_a_marker_key() {
     reseal(&mut b);
     assert_eq!(
         message(&wrap(&b)),
-        format!(
-            "segment {OBJECT} at byte 93: malformed record 0 of the batch: control record key is truncated"
-        )
+        format!("segment {OBJECT} at byte 93: malformed record 0 of the batch: control record key is truncated")
     );
 }
 
@@ -401,13 +346,7 @@ fn control_batch_without_a_marker_key() {
 fn an_error_stops_the_reader() {
     let mut bytes = segment();
     bytes[32 + 70] ^= 1;
-    let mut reader = SegmentReader::new(
-        &bytes[..],
-        OBJECT,
-        bytes.len() as u64,
-        ReaderOptions::default(),
-    )
-    .unwrap();
+    let mut reader = SegmentReader::new(&bytes[..], OBJECT, bytes.len() as u64, ReaderOptions::default()).unwrap();
     assert!(reader.next_batch().is_err());
     let err = reader.next_batch().unwrap_err();
     assert!(matches!(err.kind, ErrorKind::AfterError));
@@ -419,20 +358,12 @@ fn failing_source_is_a_read_error() {
     struct Failing;
     impl Read for Failing {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "connection reset",
-            ))
+            Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection reset"))
         }
     }
-    let err = SegmentReader::new(Failing, OBJECT, 1000, ReaderOptions::default())
-        .err()
-        .unwrap();
+    let err = SegmentReader::new(Failing, OBJECT, 1000, ReaderOptions::default()).err().unwrap();
     assert!(!err.is_corrupt());
-    assert_eq!(
-        err.to_string(),
-        format!("segment {OBJECT} at byte 0: read failed: connection reset")
-    );
+    assert_eq!(err.to_string(), format!("segment {OBJECT} at byte 0: read failed: connection reset"));
 }
 
 #[test]
@@ -440,15 +371,8 @@ fn start_position_outside_the_body() {
     let bytes = segment();
     let len = bytes.len() as u64;
     for position in [0, 31, len - 15, len + 100] {
-        let err = SegmentReader::at_position(
-            &bytes[..0],
-            OBJECT,
-            len,
-            position,
-            ReaderOptions::default(),
-        )
-        .err()
-        .unwrap();
+        let err =
+            SegmentReader::at_position(&bytes[..0], OBJECT, len, position, ReaderOptions::default()).err().unwrap();
         assert_eq!(
             err.to_string(),
             format!(
@@ -468,21 +392,10 @@ fn pending_limit_names_the_open_transaction() {
     }
     w.push_batch(&b.encode(0).unwrap()).unwrap();
     let bytes = w.finish().0;
-    let mut reader = SegmentReader::new(
-        &bytes[..],
-        OBJECT,
-        bytes.len() as u64,
-        ReaderOptions::default(),
-    )
-    .unwrap();
+    let mut reader = SegmentReader::new(&bytes[..], OBJECT, bytes.len() as u64, ReaderOptions::default()).unwrap();
     let mut txn = ReadCommitted::new(0, 500);
-    let err = txn
-        .push(reader.next_batch().unwrap().unwrap(), &mut Vec::new())
-        .unwrap_err();
-    assert_eq!(
-        (err.producer_id, err.first_offset, err.limit),
-        (4001, 0, 500)
-    );
+    let err = txn.push(reader.next_batch().unwrap().unwrap(), &mut Vec::new()).unwrap_err();
+    assert_eq!((err.producer_id, err.first_offset, err.limit), (4001, 0, 500));
     assert_eq!(err.bytes_held, txn.pending_bytes());
     assert_eq!(
         err.to_string(),

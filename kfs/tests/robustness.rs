@@ -2,8 +2,7 @@
 //! reader, and every error names the object and a position inside it.
 
 use floe_kfs::{
-    BatchBuilder, Compression, NewRecord, ReadCommitted, ReaderOptions, SegmentIndex,
-    SegmentReader, SegmentWriter,
+    BatchBuilder, Compression, NewRecord, ReadCommitted, ReaderOptions, SegmentIndex, SegmentReader, SegmentWriter,
 };
 use proptest::prelude::*;
 
@@ -27,11 +26,7 @@ fn segment() -> (Vec<u8>, Vec<u8>) {
 }
 
 fn read(bytes: &[u8], object_len: u64, position: Option<u64>) {
-    let opts = ReaderOptions {
-        max_batch_bytes: 4096,
-        max_decompressed_bytes: 4096,
-        decode_records: true,
-    };
+    let opts = ReaderOptions { max_batch_bytes: 4096, max_decompressed_bytes: 4096, decode_records: true };
     let reader = match position {
         None => SegmentReader::new(bytes, OBJECT, object_len, opts),
         Some(at) => SegmentReader::at_position(bytes, OBJECT, object_len, at, opts),
@@ -39,10 +34,7 @@ fn read(bytes: &[u8], object_len: u64, position: Option<u64>) {
     let check = |e: floe_kfs::Error| {
         assert_eq!(e.object, OBJECT);
         assert!(e.position <= object_len, "{e}");
-        assert!(
-            e.to_string()
-                .starts_with(&format!("segment {OBJECT} at byte {}: ", e.position))
-        );
+        assert!(e.to_string().starts_with(&format!("segment {OBJECT} at byte {}: ", e.position)));
     };
     let mut reader = match reader {
         Ok(r) => r,

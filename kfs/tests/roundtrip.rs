@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use floe_kfs::{
-    BatchBuilder, Compression, ControlMarker, Header, NewRecord, ReadCommitted, ReaderOptions,
-    Record, SegmentIndex, SegmentReader, SegmentWriter, control_batch,
+    BatchBuilder, Compression, ControlMarker, Header, NewRecord, ReadCommitted, ReaderOptions, Record, SegmentIndex,
+    SegmentReader, SegmentWriter, control_batch,
 };
 use proptest::prelude::*;
 
@@ -51,12 +51,7 @@ fn new_record() -> impl Strategy<Value = NewRecord> {
         proptest::option::weighted(0.9, bytes(120)),
         proptest::collection::vec(header, 0..3),
     )
-        .prop_map(|(timestamp_ms, key, value, headers)| NewRecord {
-            timestamp_ms,
-            key,
-            value,
-            headers,
-        })
+        .prop_map(|(timestamp_ms, key, value, headers)| NewRecord { timestamp_ms, key, value, headers })
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -67,17 +62,14 @@ fn step() -> impl Strategy<Value = Step> {
         proptest::option::weighted(0.4, 0i64..3),
         proptest::collection::vec(new_record(), 1..12),
     )
-        .prop_map(
-            |(codec, snappy_raw, log_append_time, producer, records)| Op::Data {
-                codec,
-                snappy_raw,
-                log_append_time,
-                producer,
-                records,
-            },
-        );
-    let marker =
-        (0i64..3, any::<bool>()).prop_map(|(producer, commit)| Op::Marker { producer, commit });
+        .prop_map(|(codec, snappy_raw, log_append_time, producer, records)| Op::Data {
+            codec,
+            snappy_raw,
+            log_append_time,
+            producer,
+            records,
+        });
+    let marker = (0i64..3, any::<bool>()).prop_map(|(producer, commit)| Op::Marker { producer, commit });
     let op = prop_oneof![4 => data, 1 => marker];
     (op, proptest::bool::weighted(0.3)).prop_map(|(op, end_segment)| Step { op, end_segment })
 }
@@ -92,19 +84,10 @@ fn write(steps: &[Step], interval: i32) -> Vec<Segment> {
     let mut writer: Option<SegmentWriter> = None;
     let mut next = 0;
     for step in steps {
-        let w = writer
-            .get_or_insert_with(|| SegmentWriter::new(next, 1_767_225_600_000 + next, interval));
+        let w = writer.get_or_insert_with(|| SegmentWriter::new(next, 1_767_225_600_000 + next, interval));
         let batch = match &step.op {
-            Op::Data {
-                codec,
-                snappy_raw,
-                log_append_time,
-                producer,
-                records,
-            } => {
-                let mut b = BatchBuilder::new(*codec)
-                    .snappy_raw(*snappy_raw)
-                    .log_append_time(*log_append_time);
+            Op::Data { codec, snappy_raw, log_append_time, producer, records } => {
+                let mut b = BatchBuilder::new(*codec).snappy_raw(*snappy_raw).log_append_time(*log_append_time);
                 if let Some(p) = producer {
                     b = b.transactional(producer_id(*p), 0);
                 }
@@ -115,11 +98,7 @@ fn write(steps: &[Step], interval: i32) -> Vec<Segment> {
                 b.encode(next).unwrap()
             }
             Op::Marker { producer, commit } => {
-                let marker = if *commit {
-                    ControlMarker::Commit
-                } else {
-                    ControlMarker::Abort
-                };
+                let marker = if *commit { ControlMarker::Commit } else { ControlMarker::Abort };
                 control_batch(next, producer_id(*producer), 0, marker, 1_767_225_600_000)
             }
         };
@@ -138,17 +117,8 @@ fn write(steps: &[Step], interval: i32) -> Vec<Segment> {
 fn finish(w: SegmentWriter) -> Segment {
     let last = w.next_offset() - 1;
     let (kfs, index) = w.finish();
-    let base = SegmentIndex::parse(&index, "i")
-        .unwrap()
-        .entries
-        .first()
-        .map_or(last + 1, |e| e.offset);
-    Segment {
-        base,
-        last,
-        kfs,
-        index,
-    }
+    let base = SegmentIndex::parse(&index, "i").unwrap().entries.first().map_or(last + 1, |e| e.offset);
+    Segment { base, last, kfs, index }
 }
 
 /// What read-committed must emit, from the steps alone.
@@ -158,12 +128,7 @@ fn model(steps: &[Step]) -> (Vec<Record>, Option<i64>) {
     let mut offset = 0;
     for step in steps {
         match &step.op {
-            Op::Data {
-                log_append_time,
-                producer,
-                records,
-                ..
-            } => {
+            Op::Data { log_append_time, producer, records, .. } => {
                 let max_ts = records.iter().map(|r| r.timestamp_ms).max().unwrap();
                 let first = offset;
                 let decoded: Vec<Record> = records
@@ -176,11 +141,7 @@ fn model(steps: &[Step]) -> (Vec<Record>, Option<i64>) {
                     .collect();
                 match producer {
                     None => out.extend(decoded),
-                    Some(p) => open
-                        .entry(*p)
-                        .or_insert((first, Vec::new()))
-                        .1
-                        .extend(decoded),
+                    Some(p) => open.entry(*p).or_insert((first, Vec::new())).1.extend(decoded),
                 }
             }
             Op::Marker { producer, commit } => {
@@ -205,10 +166,7 @@ fn expected_record(offset: i64, r: &NewRecord, log_append_time: Option<i64>) -> 
         headers: r
             .headers
             .iter()
-            .map(|(k, v)| Header {
-                key: Bytes::from(k.clone()),
-                value: v.clone().map(Bytes::from),
-            })
+            .map(|(k, v)| Header { key: Bytes::from(k.clone()), value: v.clone().map(Bytes::from) })
             .collect(),
     }
 }
@@ -216,12 +174,7 @@ fn expected_record(offset: i64, r: &NewRecord, log_append_time: Option<i64>) -> 
 /// Reads the partition from `start` (through the index of the segment that
 /// holds it) with the given `skip_below`, stopping before the batch at
 /// `stop_at`. Returns the records and the open transactions' start.
-fn read(
-    segments: &[Segment],
-    start: i64,
-    skip_below: i64,
-    stop_at: Option<i64>,
-) -> (Vec<Record>, Option<i64>) {
+fn read(segments: &[Segment], start: i64, skip_below: i64, stop_at: Option<i64>) -> (Vec<Record>, Option<i64>) {
     let mut txn = ReadCommitted::new(skip_below, 1 << 30);
     let mut out = Vec::new();
     let opts = ReaderOptions::default();
@@ -229,10 +182,7 @@ fn read(
     for seg in segments.iter().filter(|s| s.last >= start) {
         let len = seg.kfs.len() as u64;
         let mut reader = if first {
-            let entry = SegmentIndex::parse(&seg.index, "i")
-                .unwrap()
-                .seek(start.max(seg.base))
-                .unwrap();
+            let entry = SegmentIndex::parse(&seg.index, "i").unwrap().seek(start.max(seg.base)).unwrap();
             let at = entry.position as usize;
             SegmentReader::at_position(&seg.kfs[at..], "s.kfs", len, at as u64, opts).unwrap()
         } else {

@@ -28,12 +28,7 @@ impl StorageError {
         location: impl fmt::Display,
         message: impl fmt::Display,
     ) -> Self {
-        Self {
-            kind,
-            op,
-            location: location.to_string(),
-            message: message.to_string(),
-        }
+        Self { kind, op, location: location.to_string(), message: message.to_string() }
     }
 
     pub(crate) fn from_io(op: &'static str, location: impl fmt::Display, err: std::io::Error) -> Self {

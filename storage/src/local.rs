@@ -43,9 +43,9 @@ impl LocalDirStore {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        StorageError::new(StorageErrorKind::Transient, "run", "blocking task", e)
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::new(StorageErrorKind::Transient, "run", "blocking task", e))?
 }
 
 fn read_dir_names(dir: &Path, op: &'static str) -> Result<Vec<(String, std::fs::Metadata)>> {
@@ -83,12 +83,7 @@ impl SegmentStore for LocalDirStore {
         .await
     }
 
-    async fn list_partition(
-        &self,
-        topic: &str,
-        partition: i32,
-        start_after: Option<&str>,
-    ) -> Result<Vec<ObjectMeta>> {
+    async fn list_partition(&self, topic: &str, partition: i32, start_after: Option<&str>) -> Result<Vec<ObjectMeta>> {
         let folder = partition_prefix(&self.prefix, topic, partition);
         let dir = self.root.join(&folder);
         let start_after = start_after.map(str::to_owned);
@@ -132,18 +127,12 @@ impl SegmentStore for LocalDirStore {
 
     async fn get(&self, key: &str) -> Result<Bytes> {
         let path = self.path(key)?;
-        tokio::fs::read(&path)
-            .await
-            .map(Bytes::from)
-            .map_err(|e| StorageError::from_io("read", path.display(), e))
+        tokio::fs::read(&path).await.map(Bytes::from).map_err(|e| StorageError::from_io("read", path.display(), e))
     }
 
     async fn local_copy(&self, key: &str) -> Result<LocalObject> {
         let path = self.path(key)?;
-        let len = tokio::fs::metadata(&path)
-            .await
-            .map_err(|e| StorageError::from_io("stat", path.display(), e))?
-            .len();
+        let len = tokio::fs::metadata(&path).await.map_err(|e| StorageError::from_io("stat", path.display(), e))?.len();
         Ok(LocalObject::borrowed(path, len))
     }
 }
@@ -159,7 +148,11 @@ mod tests {
         std::fs::create_dir_all(&part).unwrap();
         std::fs::create_dir_all(dir.path().join("ns/orders/3")).unwrap();
         std::fs::create_dir_all(dir.path().join("ns/orders/lfs")).unwrap();
-        for name in ["segment-00000000000000000010.kfs", "segment-00000000000000000000.kfs", "segment-00000000000000000000.index"] {
+        for name in [
+            "segment-00000000000000000010.kfs",
+            "segment-00000000000000000000.kfs",
+            "segment-00000000000000000000.index",
+        ] {
             std::fs::write(part.join(name), b"abc").unwrap();
         }
         let store = LocalDirStore::new(dir.path().to_path_buf(), "ns/".into());
@@ -168,11 +161,14 @@ mod tests {
 
         let all = store.list_partition("orders", 0, None).await.unwrap();
         let keys: Vec<_> = all.iter().map(|o| o.key.as_str()).collect();
-        assert_eq!(keys, [
-            "ns/orders/0/segment-00000000000000000000.index",
-            "ns/orders/0/segment-00000000000000000000.kfs",
-            "ns/orders/0/segment-00000000000000000010.kfs",
-        ]);
+        assert_eq!(
+            keys,
+            [
+                "ns/orders/0/segment-00000000000000000000.index",
+                "ns/orders/0/segment-00000000000000000000.kfs",
+                "ns/orders/0/segment-00000000000000000010.kfs",
+            ]
+        );
         let after = store.list_partition("orders", 0, Some(keys[1])).await.unwrap();
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].key, keys[2]);

@@ -57,12 +57,7 @@ pub trait SegmentStore: Debug + Send + Sync {
 
     /// Objects under `{prefix}{topic}/{partition}/` whose key sorts after
     /// `start_after`, in key order.
-    async fn list_partition(
-        &self,
-        topic: &str,
-        partition: i32,
-        start_after: Option<&str>,
-    ) -> Result<Vec<ObjectMeta>>;
+    async fn list_partition(&self, topic: &str, partition: i32, start_after: Option<&str>) -> Result<Vec<ObjectMeta>>;
 
     /// Size of an object, or `None` when it does not exist.
     async fn size(&self, key: &str) -> Result<Option<u64>>;

@@ -75,11 +75,7 @@ pub fn source_schema() -> Schema {
         };
         field.into()
     });
-    Schema::builder()
-        .with_schema_id(0)
-        .with_fields(fields)
-        .build()
-        .expect("the source schema is statically valid")
+    Schema::builder().with_schema_id(0).with_fields(fields).build().expect("the source schema is statically valid")
 }
 
 #[cfg(test)]

@@ -208,6 +208,7 @@ impl RowBuilder {
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int32Type, Int64Type};
     use bytes::Bytes;
@@ -274,8 +275,12 @@ mod tests {
 
     #[test]
     fn names_a_column_it_cannot_fill() {
-        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("amount", DataType::Float64, true)]));
+        let schema =
+            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("amount", DataType::Float64, true)]));
         let err = RowBuilder::new(schema).err().unwrap();
-        assert!(err.to_string().starts_with("table column `amount` has no source: floe fills record_id, topic"), "{err}");
+        assert!(
+            err.to_string().starts_with("table column `amount` has no source: floe fills record_id, topic"),
+            "{err}"
+        );
     }
 }

@@ -91,7 +91,14 @@ impl Lakehouse {
     /// Writes a config reading segments from `source` (the directory that
     /// holds the bucket folder) into tables named by `mappings` (topic,
     /// table). `extra` is appended as more YAML.
-    pub fn write_config(&self, source: &Path, bucket: &str, namespace: &str, mappings: &[(&str, &str)], extra: &str) -> PathBuf {
+    pub fn write_config(
+        &self,
+        source: &Path,
+        bucket: &str,
+        namespace: &str,
+        mappings: &[(&str, &str)],
+        extra: &str,
+    ) -> PathBuf {
         let mut yaml = format!(
             "s3:\n  bucket: {bucket}\n  namespace: {namespace}\n  endpoint: file://{source}\n\
              iceberg:\n  catalog:\n    type: sql\n    uri: sqlite://{catalog}\n  warehouse: {warehouse}\n\
@@ -112,7 +119,10 @@ impl Lakehouse {
     /// Every row of a table as one JSON object each, ordered by
     /// (topic, partition, offset), in the corpus' expected.jsonl shape.
     pub fn rows(&self, engine: Engine, table: &str) -> Vec<Value> {
-        self.read_table(engine, table, &[]).lines().map(|line| serde_json::from_str(line).expect("a JSON row")).collect()
+        self.read_table(engine, table, &[])
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON row"))
+            .collect()
     }
 
     /// The table's snapshots, oldest first, with their summaries (PyIceberg).

@@ -24,8 +24,8 @@ pub fn committed_offsets(partition_dir: &Path) -> Vec<i64> {
         let len = std::fs::metadata(&path).expect("segment size").len();
         let file = BufReader::new(File::open(&path).expect("opening a segment"));
         let name = path.display().to_string();
-        let mut reader = SegmentReader::new(file, name.clone(), len, ReaderOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut reader =
+            SegmentReader::new(file, name.clone(), len, ReaderOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         while let Some(batch) = reader.next_batch().unwrap_or_else(|e| panic!("{e}")) {
             txn.push(batch, &mut records).expect("no pending limit");
             offsets.extend(records.drain(..).map(|r| r.offset));

@@ -111,12 +111,16 @@ impl PartitionReader {
                 continue;
             }
             if segment.base_offset > cursor.position {
-                this.fail(&segment.kfs_key, cursor.position, format!(
-                    "offsets {}..{} are missing: the next segment starts at {}",
+                this.fail(
+                    &segment.kfs_key,
                     cursor.position,
-                    segment.base_offset - 1,
-                    segment.base_offset
-                ))
+                    format!(
+                        "offsets {}..{} are missing: the next segment starts at {}",
+                        cursor.position,
+                        segment.base_offset - 1,
+                        segment.base_offset
+                    ),
+                )
                 .await;
                 return;
             }
@@ -149,11 +153,8 @@ impl PartitionReader {
     /// Fetches one segment (and its index when starting mid-segment), then
     /// verifies and decodes it on a blocking thread.
     async fn read_segment(self: Arc<Self>, segment: SegmentRef, cursor: Cursor) -> Outcome {
-        let failed = |message: String| Outcome::Failed {
-            object: segment.kfs_key.clone(),
-            offset: cursor.position,
-            message,
-        };
+        let failed =
+            |message: String| Outcome::Failed { object: segment.kfs_key.clone(), offset: cursor.position, message };
         let local = match self.store.local_copy(&segment.kfs_key).await {
             Ok(local) => local,
             Err(e) => return failed(e.to_string()),
@@ -176,7 +177,11 @@ impl PartitionReader {
         let reader = self.clone();
         tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, index, cursor))
             .await
-            .unwrap_or_else(|e| Outcome::Failed { object: String::new(), offset: 0, message: format!("reader task: {e}") })
+            .unwrap_or_else(|e| Outcome::Failed {
+                object: String::new(),
+                offset: 0,
+                message: format!("reader task: {e}"),
+            })
     }
 
     fn verify_and_decode(
@@ -256,10 +261,10 @@ impl PartitionReader {
             max_timestamp_ms = decided.iter().map(|r| r.timestamp_ms).max().max(max_timestamp_ms);
             decided.clear();
             cursor.position = next;
-            if rows.len() >= CHUNK_ROWS || rows.pending_bytes() >= CHUNK_BYTES {
-                if let Err(message) = self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
-                    return failed(cursor.position, message);
-                }
+            if (rows.len() >= CHUNK_ROWS || rows.pending_bytes() >= CHUNK_BYTES)
+                && let Err(message) = self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor)
+            {
+                return failed(cursor.position, message);
             }
         }
         match self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
@@ -270,7 +275,12 @@ impl PartitionReader {
 
     /// Hands the rows read since the last chunk to the writer (waiting when
     /// the writer is behind), then publishes the new read position.
-    fn emit(&self, max_timestamp_ms: &mut Option<i64>, rows: &mut RowBuilder, cursor: &mut Cursor) -> Result<(), String> {
+    fn emit(
+        &self,
+        max_timestamp_ms: &mut Option<i64>,
+        rows: &mut RowBuilder,
+        cursor: &mut Cursor,
+    ) -> Result<(), String> {
         if cursor.position <= cursor.reported_to {
             // Still re-reading offsets consumed before: only open
             // transactions' records are held, nothing is due yet.

@@ -98,9 +98,8 @@ pub async fn run_session(
         .connect()
         .await
         .map_err(|e| connect_error(e.to_string()))?;
-    let mut client = CoordinationClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+    let mut client =
+        CoordinationClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
     let (outbound, outgoing) = mpsc::channel::<WorkerMessage>(4096);
     let register = Register { worker_id: worker_id.to_string(), version: env!("CARGO_PKG_VERSION").to_string() };
     let _ = outbound.send(WorkerMessage { body: Some(ToCoordinator::Register(register)) }).await;

@@ -28,8 +28,10 @@ impl TableDef {
             serde_json::from_str(&define.schema_json).map_err(|e| format!("table {}: schema: {e}", define.table))?;
         let partition_spec: PartitionSpec = serde_json::from_str(&define.partition_spec_json)
             .map_err(|e| format!("table {}: partition spec: {e}", define.table))?;
-        let partition_type = partition_spec.partition_type(&schema).map_err(|e| format!("table {}: {e}", define.table))?;
-        let arrow_schema = iceberg::arrow::schema_to_arrow_schema(&schema).map_err(|e| format!("table {}: {e}", define.table))?;
+        let partition_type =
+            partition_spec.partition_type(&schema).map_err(|e| format!("table {}: {e}", define.table))?;
+        let arrow_schema =
+            iceberg::arrow::schema_to_arrow_schema(&schema).map_err(|e| format!("table {}: {e}", define.table))?;
         let format_version = match define.format_version {
             1 => FormatVersion::V1,
             2 => FormatVersion::V2,

@@ -11,8 +11,8 @@ use arrow_array::RecordBatch;
 use floe_proto::worker::worker_message::Body;
 use floe_proto::worker::{OffsetRange, Staged, TopicPartition};
 use iceberg::spec::{DataContentType, serialize_data_file_to_json};
-use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter, ParquetWriterBuilder};
 use iceberg::writer::CurrentFileStatus;
+use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter, ParquetWriterBuilder};
 use parquet::file::properties::WriterProperties;
 use tokio::sync::{mpsc, oneshot};
 
@@ -86,7 +86,12 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    pub fn new(table: Arc<TableDef>, link: Arc<CoordinatorLink>, props: WriterProperties, target_file_size: u64) -> Self {
+    pub fn new(
+        table: Arc<TableDef>,
+        link: Arc<CoordinatorLink>,
+        props: WriterProperties,
+        target_file_size: u64,
+    ) -> Self {
         let builder = ParquetWriterBuilder::new(props, table.schema.clone());
         Self { table, link, builder, target_file_size, file: None, ranges: BTreeMap::new() }
     }
@@ -173,8 +178,9 @@ impl TableWriter {
                     .build()
                     .map_err(|e| write_error(e.to_string()))?;
                 let (records, size) = (data_file.record_count(), data_file.file_size_in_bytes());
-                let json = serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
-                    .map_err(|e| write_error(e.to_string()))?;
+                let json =
+                    serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
+                        .map_err(|e| write_error(e.to_string()))?;
                 (file.path, json, records, size)
             }
         };
@@ -190,14 +196,8 @@ impl TableWriter {
                 max_timestamp_ms: open.max_timestamp_ms,
             })
             .collect();
-        let staged = Staged {
-            table: self.table.name.clone(),
-            path,
-            data_file_json,
-            record_count,
-            file_size_bytes,
-            ranges,
-        };
+        let staged =
+            Staged { table: self.table.name.clone(), path, data_file_json, record_count, file_size_bytes, ranges };
         self.link.send(Body::Staged(staged)).await?;
         Ok(())
     }

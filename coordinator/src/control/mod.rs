@@ -54,11 +54,24 @@ pub type Outbox = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
 
 #[derive(Debug)]
 pub enum Event {
-    Connected { session: SessionId, worker_id: String, outbox: Outbox },
-    FromWorker { session: SessionId, body: FromWorker },
-    Disconnected { session: SessionId },
+    Connected {
+        session: SessionId,
+        worker_id: String,
+        outbox: Outbox,
+    },
+    FromWorker {
+        session: SessionId,
+        body: FromWorker,
+    },
+    Disconnected {
+        session: SessionId,
+    },
     Discovery(DiscoveryEvent),
-    Committed { table: String, files: usize, result: Result<Committed, CommitError> },
+    Committed {
+        table: String,
+        files: usize,
+        result: Result<Committed, CommitError>,
+    },
     OrphansScanned(BTreeMap<String, OrphanScan>),
     /// Stop: close every open file, commit, then end the loop.
     Drain,
@@ -202,10 +215,8 @@ impl Control {
             writer: Some(self.settings.writer.clone()),
         });
         self.assign_after.get_or_insert_with(|| Instant::now() + ASSIGNMENT_SETTLE);
-        self.workers.insert(
-            session,
-            WorkerSession { worker_id, outbox, last_seen: Instant::now(), defined: HashSet::new() },
-        );
+        self.workers
+            .insert(session, WorkerSession { worker_id, outbox, last_seen: Instant::now(), defined: HashSet::new() });
         self.send(session, welcome);
         self.rebalance_needed = true;
     }
@@ -272,7 +283,8 @@ impl Control {
             FromWorker::Released(released) => {
                 let Some(tp) = released.tp.as_ref().map(tp_of) else { return };
                 if let Some(partition) = self.partitions.get_mut(&tp) {
-                    let ours = partition.lease.as_ref().is_some_and(|l| l.session == session && l.epoch == released.epoch);
+                    let ours =
+                        partition.lease.as_ref().is_some_and(|l| l.session == session && l.epoch == released.epoch);
                     if ours {
                         partition.lease = None;
                         self.rebalance_needed = true;
@@ -282,12 +294,12 @@ impl Control {
             FromWorker::Flushed(flushed) => {
                 let mut done = Vec::new();
                 for table in self.tables.values_mut() {
-                    if let Cycle::Flushing { flush_id, waiting, .. } = &mut table.cycle {
-                        if *flush_id == flushed.flush_id {
-                            waiting.remove(&session);
-                            if waiting.is_empty() {
-                                done.push(table.name.clone());
-                            }
+                    if let Cycle::Flushing { flush_id, waiting, .. } = &mut table.cycle
+                        && *flush_id == flushed.flush_id
+                    {
+                        waiting.remove(&session);
+                        if waiting.is_empty() {
+                            done.push(table.name.clone());
                         }
                     }
                 }
@@ -301,11 +313,7 @@ impl Control {
     /// The lease a report refers to, if it is still the current one.
     fn lease_of(&mut self, session: SessionId, tp: Option<&TopicPartition>, epoch: u64) -> Option<&mut Lease> {
         let tp = tp_of(tp?);
-        self.partitions
-            .get_mut(&tp)?
-            .lease
-            .as_mut()
-            .filter(|lease| lease.session == session && lease.epoch == epoch)
+        self.partitions.get_mut(&tp)?.lease.as_mut().filter(|lease| lease.session == session && lease.epoch == epoch)
     }
 
     async fn on_open_file(&mut self, session: SessionId, request_id: u64, table: &str) {
@@ -344,7 +352,12 @@ impl Control {
             }
             Err(reason) => {
                 warn!(%session, table = %staged.table, path = %staged.path, "refused staged file: {reason}");
-                let ack = StagedAck { table: staged.table.clone(), path: staged.path.clone(), accepted: false, reason: reason.clone() };
+                let ack = StagedAck {
+                    table: staged.table.clone(),
+                    path: staged.path.clone(),
+                    accepted: false,
+                    reason: reason.clone(),
+                };
                 self.send(session, ToWorker::StagedAck(ack));
                 self.delete_refused(&staged.table, &staged.path);
                 self.count_refusal(&staged, &reason);
@@ -496,11 +509,6 @@ impl Control {
         let Some(partition) = self.partitions.get_mut(tp) else { return };
         let segments = partition.next_segments();
         let Some(lease) = &partition.lease else { return };
-        if let Some(failure) = &partition.failure {
-            if segments.is_empty() {
-                warn!(partition = %tp, object = %failure.object, "partition stopped: {}", failure.message);
-            }
-        }
         if segments.is_empty() {
             return;
         }
@@ -570,11 +578,11 @@ impl Control {
             sent_to: staged.resume_from(),
             read_to: staged.next,
         });
-        if let (Some(worker), Some(state)) = (self.workers.get_mut(&session), self.tables.get(&table)) {
-            if worker.defined.insert(table.clone()) {
-                let define = ToWorker::DefineTable(state.define.clone());
-                self.send(session, define);
-            }
+        if let (Some(worker), Some(state)) = (self.workers.get_mut(&session), self.tables.get(&table))
+            && worker.defined.insert(table.clone())
+        {
+            let define = ToWorker::DefineTable(state.define.clone());
+            self.send(session, define);
         }
         let grant = Grant {
             tp: Some(proto_tp(&tp)),
@@ -803,7 +811,9 @@ impl Control {
         self.discovery_passes > 0
             && self.partitions.values().all(|p| {
                 let Some(end) = p.readable_end() else { return true };
-                p.failure.is_some() || p.staged.is_some_and(|s| s.next >= end) || p.lease.as_ref().is_some_and(|l| l.read_to >= end)
+                p.failure.is_some()
+                    || p.staged.is_some_and(|s| s.next >= end)
+                    || p.lease.as_ref().is_some_and(|l| l.read_to >= end)
             })
     }
 
@@ -821,9 +831,19 @@ impl Control {
 
     fn log_progress(&self) {
         let total = self.partitions.len();
-        let read = self.partitions.values().filter(|p| p.readable_end().is_none_or(|end| p.committed.is_some_and(|c| c.next >= end))).count();
+        let read = self
+            .partitions
+            .values()
+            .filter(|p| p.readable_end().is_none_or(|end| p.committed.is_some_and(|c| c.next >= end)))
+            .count();
         let records: u64 = self.tables.values().map(|t| t.totals.records).sum();
-        info!(partitions = total, caught_up = read, workers = self.workers.len(), records_committed = records, "progress");
+        info!(
+            partitions = total,
+            caught_up = read,
+            workers = self.workers.len(),
+            records_committed = records,
+            "progress"
+        );
     }
 
     fn summary(&self) -> RunSummary {

@@ -111,17 +111,15 @@ impl Partition {
         // The damaged object that would hold `next`: the last one starting at
         // or before it, with no complete segment starting after it.
         let damaged = self.damaged.range(..=next).next_back();
-        if let Some((base, (object, message))) = damaged {
-            if *base == next || self.segments.range(base + 1..=next).next().is_none() {
-                let failure = Failure { object: object.clone(), offset: next, message: message.clone() };
-                self.failure.get_or_insert(failure);
-            }
+        if let Some((base, (object, message))) = damaged
+            && (*base == next || self.segments.range(base + 1..=next).next().is_none())
+        {
+            let failure = Failure { object: object.clone(), offset: next, message: message.clone() };
+            self.failure.get_or_insert(failure);
         }
         if let Some(later) = self.segments.values().find(|s| s.base_offset > next) {
-            self.waiting = Some(format!(
-                "offsets {next}..{} are not in storage as a complete segment yet",
-                later.base_offset - 1
-            ));
+            self.waiting =
+                Some(format!("offsets {next}..{} are not in storage as a complete segment yet", later.base_offset - 1));
         }
         out
     }

@@ -16,7 +16,11 @@ use crate::commit::StagedFile;
 #[derive(Debug)]
 pub enum Cycle {
     Idle,
-    Flushing { flush_id: u64, waiting: HashSet<SessionId>, deadline: Instant },
+    Flushing {
+        flush_id: u64,
+        waiting: HashSet<SessionId>,
+        deadline: Instant,
+    },
     /// The files staged when the commit started are being committed.
     Committing,
 }

@@ -23,7 +23,11 @@ impl SqlStore {
         let name = redact(uri);
         let err = |operation, e: sqlx::Error| StoreError { store: name.clone(), operation, message: e.to_string() };
         let url = if sqlite {
-            prepare_sqlite_file(uri).map_err(|message| StoreError { store: name.clone(), operation: "create", message })?
+            prepare_sqlite_file(uri).map_err(|message| StoreError {
+                store: name.clone(),
+                operation: "create",
+                message,
+            })?
         } else {
             uri.to_string()
         };
@@ -129,7 +133,11 @@ impl StateStore for SqlStore {
         let query = self.sql("DELETE FROM floe_file_intents WHERE path = ?");
         let mut tx = self.pool.begin().await.map_err(|e| self.error("begin", e))?;
         for path in paths {
-            sqlx::query(&query).bind(path.as_str()).execute(&mut *tx).await.map_err(|e| self.error("forget file", e))?;
+            sqlx::query(&query)
+                .bind(path.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.error("forget file", e))?;
         }
         tx.commit().await.map_err(|e| self.error("commit forgotten files", e))
     }
@@ -143,13 +151,7 @@ impl StateStore for SqlStore {
         .await
         .map_err(|e| self.error("list file intents", e))?;
         rows.iter()
-            .map(|row| {
-                Ok(FileIntent {
-                    table: row.try_get(0)?,
-                    path: row.try_get(1)?,
-                    created_ms: row.try_get(2)?,
-                })
-            })
+            .map(|row| Ok(FileIntent { table: row.try_get(0)?, path: row.try_get(1)?, created_ms: row.try_get(2)? }))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.error("read file intents", e))
     }
@@ -171,7 +173,11 @@ mod tests {
             let intent = FileIntent { table: "prod.orders".into(), path: "file:///w/a.parquet".into(), created_ms: 10 };
             store.record_file_intent(&intent).await.unwrap();
             store
-                .record_file_intent(&FileIntent { path: "file:///w/b.parquet".into(), created_ms: 20, ..intent.clone() })
+                .record_file_intent(&FileIntent {
+                    path: "file:///w/b.parquet".into(),
+                    created_ms: 20,
+                    ..intent.clone()
+                })
                 .await
                 .unwrap();
             assert_eq!(store.file_intents_before(15).await.unwrap(), [intent]);
