@@ -27,7 +27,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             target_file_size_bytes: 128 * 1024 * 1024,
-            row_group_bytes: 16 * 1024 * 1024,
+            row_group_bytes: 8 * 1024 * 1024,
             compression: Compression::Zstd,
             compression_level: DEFAULT_COMPRESSION_LEVEL,
         }

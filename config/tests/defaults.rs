@@ -78,7 +78,7 @@ fn minimal_config_defaults() {
     assert_eq!(config.commit.orphan_grace, Duration::from_secs(3600));
 
     assert_eq!(config.writer.target_file_size_bytes, 134_217_728);
-    assert_eq!(config.writer.row_group_bytes, 16_777_216);
+    assert_eq!(config.writer.row_group_bytes, 8_388_608);
     assert_eq!(config.writer.compression, Compression::Zstd);
     assert_eq!(config.writer.compression_level, 1);
 

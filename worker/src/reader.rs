@@ -30,8 +30,8 @@ use crate::writer::{Chunk, WriterCommand};
 /// Rows per chunk handed to the writer, and the payload bytes that cut a
 /// chunk earlier: big enough for efficient Parquet pages, small enough to
 /// bound memory per partition.
-const CHUNK_ROWS: usize = 32 * 1024;
-const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_ROWS: usize = 8 * 1024;
+const CHUNK_BYTES: usize = 2 << 20;
 const READ_BUFFER: usize = 256 << 10;
 
 /// What a reader tells its session.

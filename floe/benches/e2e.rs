@@ -1,0 +1,116 @@
+//! End-to-end throughput of `floe run --once`: generates a data set of
+//! KafScale segments, runs the floe binary on it into a fresh SQLite catalog
+//! and local warehouse, and prints records/s, MB/s and the process's peak RSS.
+//!
+//!     cargo bench -p floe --bench e2e
+//!
+//! Settings (environment): FLOE_BENCH_RECORDS (total records, a comma list
+//! runs several sizes; default 5000000), FLOE_BENCH_PARTITIONS (8),
+//! FLOE_BENCH_VALUE_BYTES (200), FLOE_BENCH_CODEC (lz4), FLOE_BENCH_WORKERS (2),
+//! FLOE_BENCH_DIR (where generated data is kept between runs; default
+//! target/bench-data).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { dir_size(&path) } else { entry.metadata().map_or(0, |m| m.len()) }
+        })
+        .sum()
+}
+
+/// Waits for a child and returns whether it succeeded and its own peak RSS
+/// (bytes).
+fn wait_with_peak_rss(child: std::process::Child) -> (bool, u64) {
+    let mut status = 0;
+    // SAFETY: wait4 only writes into the values we pass; the pid is our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss as u64 * 1024)
+}
+
+fn main() {
+    let floe = env!("CARGO_BIN_EXE_floe");
+    let partitions: u64 = setting("FLOE_BENCH_PARTITIONS", "8").parse().expect("FLOE_BENCH_PARTITIONS");
+    let value_bytes = setting("FLOE_BENCH_VALUE_BYTES", "200");
+    let codec = setting("FLOE_BENCH_CODEC", "lz4");
+    let workers = setting("FLOE_BENCH_WORKERS", "2");
+    let root = PathBuf::from(setting("FLOE_BENCH_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data")));
+    println!("| records | segment data | codec | partitions | workers | time | records/s | MB/s (segment bytes) | peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for total in setting("FLOE_BENCH_RECORDS", "5000000").split(',') {
+        let total: u64 = total.trim().parse().expect("FLOE_BENCH_RECORDS");
+        let per_partition = total / partitions;
+        let data = root.join(format!("{total}-{partitions}-{value_bytes}-{codec}"));
+        if !data.join("done").exists() {
+            let _ = std::fs::remove_dir_all(&data);
+            let status = Command::new(floe)
+                .args(["generate", "--dir"])
+                .arg(&data)
+                .args(["--topic", "orders", "--partitions", &partitions.to_string()])
+                .args(["--records", &per_partition.to_string(), "--value-bytes", &value_bytes, "--codec", &codec])
+                .args(["--segment-records", "50000"])
+                .stdout(Stdio::null())
+                .status()
+                .expect("running floe generate");
+            assert!(status.success(), "floe generate failed");
+            std::fs::write(data.join("done"), b"").expect("marking the data set");
+        }
+        let segment_bytes = dir_size(&data.join("bucket"));
+
+        let lake = tempfile::tempdir().expect("temporary directory");
+        let config = lake.path().join("floe.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "s3:\n  bucket: bucket\n  namespace: production\n  endpoint: file://{}\n\
+                 iceberg:\n  catalog:\n    type: sql\n    uri: sqlite://{}/catalog.db\n  warehouse: file://{}/warehouse\n\
+                 mappings:\n  - topic: orders\n    table: bench.orders\n",
+                data.display(),
+                lake.path().display(),
+                lake.path().display()
+            ),
+        )
+        .expect("writing the config");
+        let (stdout, stderr) = (lake.path().join("stdout"), lake.path().join("stderr"));
+        let started = Instant::now();
+        let child = Command::new(floe)
+            .args(["run", "--once", "--workers", &workers, "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("running floe");
+        let (ok, peak_rss) = wait_with_peak_rss(child);
+        let elapsed = started.elapsed().as_secs_f64();
+        assert!(ok, "floe failed:\n{}", std::fs::read_to_string(&stderr).unwrap_or_default());
+        let summary = std::fs::read_to_string(&stdout).expect("the summary");
+        let rows: u64 = summary
+            .lines()
+            .find(|l| l.starts_with("bench.orders"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .expect("rows in the summary");
+        assert_eq!(rows, per_partition * partitions, "every record committed");
+        println!(
+            "| {rows} | {:.0} MiB | {codec} | {partitions} | {workers} | {elapsed:.1} s | {:.0} | {:.0} | {:.0} MiB |",
+            segment_bytes as f64 / 1048576.0,
+            rows as f64 / elapsed,
+            segment_bytes as f64 / 1e6 / elapsed,
+            peak_rss as f64 / 1048576.0,
+        );
+    }
+}
