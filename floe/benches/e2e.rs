@@ -48,7 +48,9 @@ fn main() {
     let codec = setting("FLOE_BENCH_CODEC", "lz4");
     let workers = setting("FLOE_BENCH_WORKERS", "2");
     let root = PathBuf::from(setting("FLOE_BENCH_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data")));
-    println!("| records | segment data | codec | partitions | workers | time | records/s | MB/s (segment bytes) | peak RSS |");
+    println!(
+        "| records | segment data | codec | partitions | workers | time | records/s | MB/s (segment bytes) | peak RSS |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for total in setting("FLOE_BENCH_RECORDS", "5000000").split(',') {
         let total: u64 = total.trim().parse().expect("FLOE_BENCH_RECORDS");
