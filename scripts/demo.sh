@@ -5,5 +5,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+"$root/scripts/system-deps.sh"
 cargo build -p floe --locked
 exec "$root/target/debug/floe" demo "$@"

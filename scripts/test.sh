@@ -15,6 +15,9 @@ if [ ! -d "$root/../shared/corpus" ]; then
     exit 1
 fi
 
+step "System packages"
+"$root/scripts/system-deps.sh"
+
 step "Rust toolchain"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy

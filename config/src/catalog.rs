@@ -16,6 +16,28 @@ pub struct IcebergConfig {
     /// Root URL of table data and metadata: `s3://bucket/prefix`,
     /// `file:///DIR`, or any scheme the table writer supports.
     pub warehouse: String,
+    /// How to reach an `s3://` warehouse. Credentials come from the default
+    /// AWS chain (environment, profile, web identity), as for the source.
+    #[serde(default)]
+    pub s3: WarehouseS3Config,
+}
+
+/// The warehouse's S3 settings; each one left out takes the `s3` block's
+/// value, so a warehouse on the same service as the segments needs none.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseS3Config {
+    /// An S3-compatible service's URL.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    /// SSE-KMS: the KMS key id or ARN data files and metadata are encrypted
+    /// with; empty for the bucket's default encryption.
+    #[serde(default)]
+    pub kms_key_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -114,7 +136,16 @@ impl IcebergConfig {
             Ok(url) if url.scheme() == "file" && !absolute_file_url(&url) => {
                 "not an absolute file URL (it needs three slashes)"
             }
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                return match &self.s3.endpoint {
+                    Some(endpoint) if !is_http_url(endpoint) => Err(Problem::invalid(
+                        "iceberg.s3.endpoint",
+                        format!("is `{endpoint}`, not an http(s) URL"),
+                        "set the S3 service's URL, e.g. http://minio:9000, or remove it to use s3.endpoint",
+                    )),
+                    _ => Ok(()),
+                };
+            }
         };
         Err(Problem::invalid("iceberg.warehouse", format!("is `{}`, {problem}", self.warehouse), fix))
     }

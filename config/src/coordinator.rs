@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
+use crate::error::Problem;
+use crate::tls::TlsFiles;
 use crate::value;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -20,11 +22,33 @@ pub struct CoordinatorConfig {
     /// `offsets.lease_ttl_seconds`.
     #[serde(rename = "worker_heartbeat_seconds", deserialize_with = "value::seconds")]
     pub worker_heartbeat: Duration,
+    /// TLS on the worker endpoint: `cert_file` and `key_file` turn it on;
+    /// `ca_file` also requires workers to present a certificate it signed.
+    /// The files are read again when they change.
+    pub tls: TlsFiles,
 }
 
 impl Default for CoordinatorConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 7600)), worker_heartbeat: Duration::from_secs(2) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
+            worker_heartbeat: Duration::from_secs(2),
+            tls: TlsFiles::default(),
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    pub(crate) fn validate(&self) -> Result<(), Problem> {
+        self.tls.validate("coordinator.tls")?;
+        if self.tls.ca_file.is_some() && self.tls.cert_file.is_none() {
+            return Err(Problem::invalid(
+                "coordinator.tls.cert_file",
+                "is missing while ca_file is set",
+                "give the coordinator's certificate and key (cert_file, key_file) to serve TLS",
+            ));
+        }
+        Ok(())
     }
 }
 

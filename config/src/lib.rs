@@ -20,12 +20,13 @@ mod schema;
 mod secret;
 mod source;
 mod table_name;
+mod tls;
 mod validate;
 mod value;
 mod worker;
 mod writer;
 
-pub use catalog::{CatalogConfig, CatalogType, IcebergConfig};
+pub use catalog::{CatalogConfig, CatalogType, IcebergConfig, WarehouseS3Config};
 pub use column_type::{ColumnType, InvalidColumnType, MAX_DECIMAL_PRECISION};
 pub use commit::CommitConfig;
 pub use coordinator::CoordinatorConfig;
@@ -39,6 +40,7 @@ pub use schema::{RegistryConfig, SchemaConfig, ValidationMode};
 pub use secret::Secret;
 pub use source::{ReadReplica, S3Config, S3Endpoint, SourceLocation};
 pub use table_name::{InvalidTableName, TableName};
+pub use tls::TlsFiles;
 pub use worker::WorkerConfig;
 pub use writer::{Compression, WriterConfig};
 

@@ -18,6 +18,7 @@ impl Config {
         self.commit.validate()?;
         self.writer.validate()?;
         self.worker.validate()?;
+        self.coordinator.validate()?;
         self.check_etcd_is_there()?;
         self.check_sql_backend_has_sql_catalog()?;
         self.check_registry_is_there()?;

@@ -17,6 +17,7 @@ use floe_storage::{SegmentStore, StorageError, partition_prefix};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::metadata::{KafscaleMetadata, SNAPSHOT_KEY};
 use crate::offsets::Tp;
 
 /// What discovery tells the control loop.
@@ -50,8 +51,18 @@ struct PartitionCursor {
     pending: BTreeMap<i64, PendingSegment>,
 }
 
+/// Where the partitions of a topic come from.
+pub enum PartitionLister {
+    /// Folders in the segment store.
+    Listing,
+    /// KafScale's metadata snapshot; unless `strict`, the store's folders
+    /// while the snapshot is missing or unreadable.
+    Metadata { metadata: Box<KafscaleMetadata>, strict: bool },
+}
+
 pub struct Discovery {
     store: Arc<dyn SegmentStore>,
+    partitions: PartitionLister,
     prefix: String,
     topics: Vec<String>,
     /// Offsets already committed: segments wholly below them are not checked.
@@ -63,11 +74,12 @@ pub struct Discovery {
 impl Discovery {
     pub fn new(
         store: Arc<dyn SegmentStore>,
+        partitions: PartitionLister,
         prefix: String,
         topics: Vec<String>,
         start_offsets: HashMap<Tp, i64>,
     ) -> Self {
-        Self { store, prefix, topics, start_offsets, cursors: HashMap::new(), pass: 0 }
+        Self { store, partitions, prefix, topics, start_offsets, cursors: HashMap::new(), pass: 0 }
     }
 
     /// Polls until cancelled; with `once`, stops after the first pass.
@@ -94,8 +106,32 @@ impl Discovery {
         &mut self,
         events: &mpsc::Sender<DiscoveryEvent>,
     ) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
+        let snapshot = match &self.partitions {
+            PartitionLister::Listing => None,
+            PartitionLister::Metadata { metadata, strict } => match metadata.topic_partitions().await {
+                Ok(Some(snapshot)) => Some(snapshot),
+                Ok(None) if !strict => None,
+                Ok(None) => {
+                    let error = "no KafScale metadata snapshot (discovery.mode is etcd)".to_string();
+                    events.send(DiscoveryEvent::ListFailed { location: SNAPSHOT_KEY.into(), error }).await?;
+                    return Ok(());
+                }
+                Err(error) if *strict => {
+                    events.send(DiscoveryEvent::ListFailed { location: SNAPSHOT_KEY.into(), error }).await?;
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::warn!("listing S3 for partitions: {error}");
+                    None
+                }
+            },
+        };
         for topic in self.topics.clone() {
-            let partitions = match self.store.list_partitions(&topic).await {
+            let listed = match &snapshot {
+                Some(snapshot) => Ok(snapshot.get(&topic).cloned().unwrap_or_default()),
+                None => self.store.list_partitions(&topic).await,
+            };
+            let partitions = match listed {
                 Ok(partitions) => partitions,
                 Err(e) => {
                     events.send(list_failed(format!("{}{topic}/", self.prefix), e)).await?;

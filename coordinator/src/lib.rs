@@ -7,19 +7,26 @@
 //! - [`commit`] makes each commit exactly-once, with the source offsets
 //!   recorded in the snapshot ([`offsets`]);
 //! - [`gc`] deletes staged files that never got committed;
-//! - [`service`] is the gRPC endpoint workers connect to.
+//! - [`service`] is the gRPC endpoint workers connect to;
+//! - [`store`] keeps lease epochs and file intents; with etcd, [`leader`]
+//!   elects the one active coordinator and [`metadata`] reads KafScale's
+//!   topic list.
 
 pub mod assignment;
 pub mod catalog;
 pub mod commit;
 pub mod control;
 pub mod discovery;
+pub mod etcd;
 pub mod gc;
+pub mod leader;
+pub mod metadata;
 pub mod offsets;
 pub mod service;
 pub mod settings;
 pub mod store;
 pub mod summary;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,7 +37,7 @@ use floe_storage::open_segment_store;
 use floe_table::{RowBuilder, source_schema};
 use iceberg::TableIdent;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -38,10 +45,13 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::{connect_catalog, load_or_create_table};
 use crate::control::{Control, Event, LoadedTable};
 use crate::discovery::Discovery;
+use crate::discovery::PartitionLister;
+use crate::leader::{LeaderState, campaign};
+use crate::metadata::KafscaleMetadata;
 use crate::offsets::OffsetMap;
-use crate::settings::StoreSettings;
+use crate::settings::{PartitionSource, StoreSettings};
 pub use crate::settings::{Settings, SettingsError};
-use crate::store::{MemoryStore, SqlStore, StateStore};
+use crate::store::{EtcdStore, MemoryStore, SqlStore, StateStore};
 pub use crate::summary::RunSummary;
 
 /// Why the coordinator could not start: one clear line naming what failed.
@@ -49,6 +59,8 @@ pub use crate::summary::RunSummary;
 pub enum StartError {
     #[error("state store: {0}")]
     Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Etcd(#[from] etcd::EtcdError),
     #[error("Iceberg catalog `{name}`: {source}")]
     Catalog { name: String, source: iceberg::Error },
     #[error("table {table}: {message}")]
@@ -57,6 +69,61 @@ pub enum StartError {
     Source(#[from] floe_storage::StorageError),
     #[error("worker endpoint {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
+    #[error("worker endpoint TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+/// Serves the worker endpoint on `incoming` (plain TCP or TLS) until `stop`.
+async fn serve<IO, E>(
+    router: tonic::transport::server::Router,
+    incoming: impl tokio_stream::Stream<Item = Result<IO, E>>,
+    stop: CancellationToken,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop.cancelled()).await {
+        tracing::error!("worker endpoint stopped: {e}");
+    }
+}
+
+/// The coordinator's state store, and, with etcd, its leadership.
+pub struct State {
+    store: Arc<dyn StateStore>,
+    leadership: Option<watch::Receiver<LeaderState>>,
+    etcd: Option<etcd_client::Client>,
+}
+
+impl State {
+    /// Opens the state store. With etcd, this coordinator campaigns to lead
+    /// and waits, standing by, until it does; `None` when `cancel` fires
+    /// first.
+    pub async fn open(settings: &Settings, id: &str, cancel: &CancellationToken) -> Result<Option<Self>, StartError> {
+        let store: Arc<dyn StateStore> = match &settings.store {
+            StoreSettings::Sql { uri } => Arc::new(SqlStore::connect(uri).await?),
+            StoreSettings::Memory => Arc::new(MemoryStore::default()),
+            StoreSettings::Etcd(etcd) => {
+                let client = etcd.connect().await?;
+                tracing::info!(coordinator = id, "campaigning to lead (standing by while another coordinator leads)");
+                let Some(leadership) = campaign(&client, &etcd.layout, settings.lease_ttl, id, cancel).await? else {
+                    return Ok(None);
+                };
+                tracing::info!(coordinator = id, "leading");
+                let name = format!("etcd {}", etcd.endpoints.join(","));
+                let store = EtcdStore::new(client.clone(), etcd.layout.clone(), leadership.fence, name);
+                return Ok(Some(Self {
+                    store: Arc::new(store),
+                    leadership: Some(leadership.state),
+                    etcd: Some(client),
+                }));
+            }
+        };
+        let etcd = match &settings.etcd {
+            Some(etcd) if settings.partitions != PartitionSource::Listing => Some(etcd.connect().await?),
+            _ => None,
+        };
+        Ok(Some(Self { store, leadership: None, etcd }))
+    }
 }
 
 /// Asks a coordinator to stop cleanly: open files are closed and committed
@@ -80,18 +147,19 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// Connects to the store and the catalog, loads (or creates) every
-    /// mapped table with its committed offsets, then starts discovery, the
-    /// control loop and the worker endpoint on `listener`.
+    /// Connects to the catalog, loads (or creates) every mapped table with
+    /// its committed offsets, then starts discovery, the control loop and
+    /// the worker endpoint on `listener`.
     ///
     /// With `once`, it reads what storage holds now, commits it and stops.
-    pub async fn start(settings: Settings, listener: TcpListener, once: bool) -> Result<Self, StartError> {
+    pub async fn start(
+        settings: Settings,
+        state: State,
+        listener: TcpListener,
+        once: bool,
+    ) -> Result<Self, StartError> {
         let address =
             listener.local_addr().map_err(|source| StartError::Listen { address: settings.listen, source })?;
-        let store: Arc<dyn StateStore> = match &settings.store {
-            StoreSettings::Sql { uri } => Arc::new(SqlStore::connect(uri).await?),
-            StoreSettings::Memory => Arc::new(MemoryStore::default()),
-        };
         let catalog = connect_catalog(&settings.catalog)
             .await
             .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source })?;
@@ -123,9 +191,16 @@ impl Coordinator {
             tables.push(LoadedTable { name, topic: mapping.topic.clone(), table, offsets });
         }
 
-        let segments = open_segment_store(&settings.source)?;
+        let segments = open_segment_store(&settings.source).await;
+        segments.probe().await?;
         let topics = settings.mappings.iter().map(|m| m.topic.clone()).collect();
-        let discovery = Discovery::new(segments, settings.source.prefix.clone(), topics, start_offsets);
+        let partitions = match (&settings.partitions, &state.etcd) {
+            (PartitionSource::Metadata { strict }, Some(client)) => {
+                PartitionLister::Metadata { metadata: Box::new(KafscaleMetadata::new(client.clone())), strict: *strict }
+            }
+            _ => PartitionLister::Listing,
+        };
+        let discovery = Discovery::new(segments, partitions, settings.source.prefix.clone(), topics, start_offsets);
 
         let settings = Arc::new(settings);
         let (events, inbox) = mpsc::channel(8192);
@@ -146,18 +221,18 @@ impl Coordinator {
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
         let server_stop = stop.clone();
-        tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
-            let served = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, server_stop.cancelled())
-                .await;
-            if let Err(e) = served {
-                tracing::error!("worker endpoint stopped: {e}");
+        let router = tonic::transport::Server::builder().add_service(service);
+        match settings.tls.clone() {
+            Some(files) => {
+                let incoming = tls::incoming(listener, Arc::new(tls::TlsReloader::load(files)?));
+                tokio::spawn(serve(router, incoming, server_stop));
             }
-        });
+            None => {
+                tokio::spawn(serve(router, TcpListenerStream::new(listener), server_stop));
+            }
+        }
 
-        let control = Control::new(settings, catalog, store, events.clone(), tables, once);
+        let control = Control::new(settings, catalog, state.store, state.leadership, events.clone(), tables, once);
         let control = tokio::spawn(async move {
             let summary = control.run(inbox).await;
             stop.cancel();

@@ -5,10 +5,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use floe_config::{CatalogType, Config, OffsetsBackend, S3Endpoint, StateStore as StoreChoice, TableName};
+use floe_config::{
+    CatalogType, Config, DiscoveryMode, OffsetsBackend, ReadReplica, S3Endpoint, SourceLocation,
+    StateStore as StoreChoice, TableName,
+};
 use floe_proto::worker::{SourceSpec, WriterSpec};
 
 use crate::catalog::{CatalogKind, CatalogSettings};
+use crate::etcd::{EtcdLayout, EtcdSettings};
+use crate::tls::ServerTlsFiles;
 
 /// Where coordinator state lives.
 #[derive(Debug, Clone)]
@@ -17,6 +22,18 @@ pub enum StoreSettings {
     Sql { uri: String },
     /// In this process only.
     Memory,
+    /// etcd, which also elects the leading coordinator.
+    Etcd(EtcdSettings),
+}
+
+/// Where topic and partition lists come from (`discovery.mode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionSource {
+    /// S3 listings.
+    Listing,
+    /// KafScale's metadata snapshot in etcd; with `strict`, only there,
+    /// otherwise falling back to listings while it is missing or unreadable.
+    Metadata { strict: bool },
 }
 
 /// One topic feeding one table.
@@ -33,6 +50,9 @@ pub struct Settings {
     pub writer: WriterSpec,
     pub catalog: CatalogSettings,
     pub store: StoreSettings,
+    /// etcd, when configured: state store, leader election, metadata.
+    pub etcd: Option<EtcdSettings>,
+    pub partitions: PartitionSource,
     pub mappings: Vec<TableMapping>,
     pub poll_interval: Duration,
     pub commit_interval: Duration,
@@ -41,6 +61,8 @@ pub struct Settings {
     pub lease_ttl: Duration,
     pub heartbeat: Duration,
     pub listen: SocketAddr,
+    /// TLS on the worker endpoint of `floe coordinator`.
+    pub tls: Option<ServerTlsFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,48 +76,101 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
     SettingsError { key: key.to_string(), message: message.into() }
 }
 
+/// FileIO properties for an `s3://` warehouse: where the service is and how
+/// to address it. Credentials are never put here (they would travel to
+/// workers with every table definition): each process takes them from its
+/// own environment.
+fn warehouse_file_io_props(config: &Config) -> HashMap<String, String> {
+    let (source, warehouse) = (&config.s3, &config.iceberg.s3);
+    if !["s3://", "s3a://"].iter().any(|scheme| config.iceberg.warehouse.starts_with(scheme)) {
+        return HashMap::new();
+    }
+    let source_endpoint = match &source.endpoint {
+        S3Endpoint::Custom(url) => Some(url.clone()),
+        S3Endpoint::Aws | S3Endpoint::LocalDirectory(_) => None,
+    };
+    let mut props = HashMap::from([
+        ("s3.region".to_string(), warehouse.region.clone().unwrap_or_else(|| source.region.clone())),
+        ("s3.path-style-access".to_string(), warehouse.path_style.unwrap_or(source.path_style).to_string()),
+    ]);
+    if let Some(endpoint) = warehouse.endpoint.clone().or(source_endpoint) {
+        props.insert("s3.endpoint".to_string(), endpoint);
+    }
+    if !warehouse.kms_key_id.is_empty() {
+        props.insert("s3.sse.type".to_string(), "kms".to_string());
+        props.insert("s3.sse.key".to_string(), warehouse.kms_key_id.clone());
+    }
+    props
+}
+
 impl Settings {
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
         let s3 = &config.s3;
-        let endpoint = match &s3.endpoint {
-            S3Endpoint::LocalDirectory(dir) => format!("file://{}", dir.display()),
-            _ => {
-                return Err(unsupported(
-                    "s3.endpoint",
-                    "this build reads segments from a local directory only: set `s3.endpoint: file:///DIR`",
-                ));
-            }
+        let (endpoint, replica) = match s3.location() {
+            SourceLocation::Local { root } => (format!("file://{}", root.display()), None),
+            SourceLocation::S3 { endpoint, read_replica, .. } => (endpoint.unwrap_or_default(), read_replica),
         };
+        let replica = replica.unwrap_or(ReadReplica { bucket: String::new(), region: String::new(), endpoint: None });
         let source = SourceSpec {
             endpoint,
             bucket: s3.bucket.clone(),
             region: s3.region.clone(),
             path_style: s3.path_style,
             prefix: s3.prefix(),
-            read_bucket: s3.read_bucket.clone(),
-            read_region: s3.read_region.clone(),
-            read_endpoint: s3.read_endpoint.clone().unwrap_or_default(),
+            read_bucket: replica.bucket,
+            read_region: replica.region,
+            read_endpoint: replica.endpoint.unwrap_or_default(),
         };
         let catalog = &config.iceberg.catalog;
-        if catalog.kind != CatalogType::Sql {
-            return Err(unsupported(
-                "iceberg.catalog.type",
-                format!("`{}` catalogs are not supported by this build: use `sql`", catalog.kind),
-            ));
-        }
+        let kind = match catalog.kind {
+            CatalogType::Sql => CatalogKind::Sql { uri: catalog.uri.clone() },
+            CatalogType::Rest => CatalogKind::Rest {
+                uri: catalog.uri.clone(),
+                token: catalog.token.expose().to_string(),
+                credential: (!catalog.username.is_empty())
+                    .then(|| format!("{}:{}", catalog.username, catalog.password.expose())),
+            },
+        };
         let catalog_settings = CatalogSettings {
-            kind: CatalogKind::Sql { uri: catalog.uri.clone() },
+            kind,
             name: catalog.name.clone(),
             warehouse: config.iceberg.warehouse.clone(),
-            file_io_props: HashMap::new(),
+            file_io_props: warehouse_file_io_props(config),
         };
-        let store = match OffsetsBackend::resolve(config) {
-            StoreChoice::Sql => StoreSettings::Sql { uri: catalog.uri.clone() },
-            StoreChoice::Memory => StoreSettings::Memory,
-            StoreChoice::Etcd => {
+        let etcd = (!config.etcd.endpoints.is_empty()).then(|| EtcdSettings {
+            endpoints: config.etcd.endpoints.clone(),
+            username: config.etcd.username.clone(),
+            password: config.etcd.password.expose().to_string(),
+            tls: config.etcd.tls.clone(),
+            layout: EtcdLayout::new(&config.offsets.key_prefix),
+        });
+        let store = match (OffsetsBackend::resolve(config), &etcd) {
+            (StoreChoice::Sql, _) if catalog.kind == CatalogType::Sql => {
+                StoreSettings::Sql { uri: catalog.uri.clone() }
+            }
+            (StoreChoice::Sql, _) => {
                 return Err(unsupported(
                     "offsets.backend",
-                    "etcd is not supported by this build: remove `etcd.endpoints` or set `offsets.backend: sql`",
+                    "`sql` keeps state in the SQL catalog's database, but iceberg.catalog.type is `rest`: use `etcd` (with etcd.endpoints) or `memory`",
+                ));
+            }
+            (StoreChoice::Memory, _) => StoreSettings::Memory,
+            (StoreChoice::Etcd, Some(etcd)) => StoreSettings::Etcd(etcd.clone()),
+            (StoreChoice::Etcd, None) => {
+                return Err(unsupported(
+                    "etcd.endpoints",
+                    "is empty but offsets.backend is `etcd`: list the etcd endpoints",
+                ));
+            }
+        };
+        let partitions = match (config.discovery.mode, &etcd) {
+            (DiscoveryMode::S3, _) | (DiscoveryMode::Auto, None) => PartitionSource::Listing,
+            (DiscoveryMode::Auto, Some(_)) => PartitionSource::Metadata { strict: false },
+            (DiscoveryMode::Etcd, Some(_)) => PartitionSource::Metadata { strict: true },
+            (DiscoveryMode::Etcd, None) => {
+                return Err(unsupported(
+                    "etcd.endpoints",
+                    "is empty but discovery.mode is `etcd`: list the etcd endpoints or use mode `auto`",
                 ));
             }
         };
@@ -136,6 +211,8 @@ impl Settings {
             writer,
             catalog: catalog_settings,
             store,
+            etcd,
+            partitions,
             mappings,
             poll_interval: config.discovery.poll_interval,
             commit_interval: config.commit.interval,
@@ -144,6 +221,7 @@ impl Settings {
             lease_ttl: config.offsets.lease_ttl,
             heartbeat: config.coordinator.worker_heartbeat,
             listen: config.coordinator.listen,
+            tls: ServerTlsFiles::from_config(&config.coordinator.tls, "coordinator.tls"),
         })
     }
 }

@@ -31,12 +31,16 @@ pub struct PartitionIssue {
 pub struct RunSummary {
     pub tables: Vec<TableSummary>,
     pub issues: Vec<PartitionIssue>,
+    /// Set when the run ended because another coordinator may lead now.
+    pub leadership_lost: Option<String>,
 }
 
 impl RunSummary {
     /// Everything storage held was read and committed.
     pub fn is_complete(&self) -> bool {
-        self.issues.iter().all(|i| !i.stuck) && self.tables.iter().all(|t| t.error.is_none())
+        self.leadership_lost.is_none()
+            && self.issues.iter().all(|i| !i.stuck)
+            && self.tables.iter().all(|t| t.error.is_none())
     }
 }
 
@@ -49,6 +53,9 @@ impl fmt::Display for RunSummary {
             if let Some(error) = &t.error {
                 writeln!(f, "  error: {error}")?;
             }
+        }
+        if let Some(reason) = &self.leadership_lost {
+            writeln!(f, "stopped leading: {reason}")?;
         }
         for issue in &self.issues {
             let what = if issue.stuck { "STUCK" } else { "waiting" };

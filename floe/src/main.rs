@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use floe_worker::ClientTls;
 
 use crate::generate::{DataSpec, TopicSpec, parse_codec, write_data_set};
 use crate::logging::LogFormat;
@@ -37,6 +38,29 @@ enum Command {
         /// Workers to run beside the coordinator.
         #[arg(long, default_value_t = 2)]
         workers: usize,
+    },
+    /// Run the coordinator alone; workers connect to it (`coordinator.listen`).
+    /// With etcd, several may run: one leads, the others stand by.
+    Coordinator {
+        /// The YAML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run a worker for the coordinator(s) at URL (the one leading is used;
+    /// the lease, table and storage settings come from it).
+    Worker {
+        /// Coordinator URLs, comma-separated, e.g. http://floe-coordinator:7600.
+        #[arg(long, env = "FLOE_COORDINATOR", value_delimiter = ',', required = true)]
+        coordinator: Vec<String>,
+        /// PEM file of the CA that signed the coordinator's certificate (https:// URLs).
+        #[arg(long, env = "FLOE_TLS_CA")]
+        tls_ca: Option<PathBuf>,
+        /// This worker's certificate (PEM), when the coordinator requires one.
+        #[arg(long, env = "FLOE_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, env = "FLOE_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Write sample segments, run the pipeline on them, show how to query the tables.
     Demo {
@@ -106,6 +130,16 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let summary = run::run_pipeline(&config, once, workers).await?;
             print!("{summary}");
             Ok(exit_code(summary.is_complete()))
+        }
+        Command::Coordinator { config } => {
+            let summary = run::run_coordinator(&config).await?;
+            print!("{summary}");
+            Ok(exit_code(summary.is_complete()))
+        }
+        Command::Worker { coordinator, tls_ca, tls_cert, tls_key } => {
+            let tls = ClientTls { ca_file: tls_ca, cert_file: tls_cert, key_file: tls_key };
+            run::run_worker(coordinator, tls).await;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, records } => {
             let summary = demo::run_demo(&dir, records).await?;

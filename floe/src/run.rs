@@ -1,12 +1,14 @@
-//! `floe run`: a coordinator and its workers in one process, talking gRPC
-//! over loopback exactly as they do across a cluster.
+//! The long-running commands: `floe run` (a coordinator and its workers in
+//! one process, talking gRPC over loopback exactly as they do across a
+//! cluster), `floe coordinator` and `floe worker` (one role per process).
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use floe_config::Config;
-use floe_coordinator::{Coordinator, RunSummary, Settings};
+use floe_coordinator::{Coordinator, RunSummary, Settings, State};
+use floe_worker::ClientTls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -19,40 +21,93 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// With `once`, returns after everything storage holds now is committed;
 /// otherwise runs until Ctrl-C or SIGTERM, then drains.
 pub async fn run_pipeline(config_path: &Path, once: bool, workers: usize) -> anyhow::Result<RunSummary> {
-    let config = Config::load(config_path)?;
-    let settings = Settings::from_config(&config).with_context(|| format!("in {}", config_path.display()))?;
+    let settings = load_settings(config_path)?;
+    let id = process_id("run");
+    let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
     let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the loopback worker endpoint")?;
-    let coordinator = Coordinator::start(settings, listener, once).await?;
+    let coordinator = Coordinator::start(settings, state, listener, once).await?;
     let endpoint = format!("http://{}", coordinator.address());
     let stop_workers = CancellationToken::new();
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     for i in 0..workers.max(1) {
-        let id = format!("{host}-{}-worker-{i}", std::process::id());
-        tokio::spawn(floe_worker::run(endpoint.clone(), id, stop_workers.clone()));
+        let worker_id = format!("{id}-worker-{i}");
+        tokio::spawn(floe_worker::run(vec![endpoint.clone()], None, worker_id, stop_workers.clone()));
     }
     info!(workers, %endpoint, "floe is running");
+    let summary = if once { Ok(coordinator.finished().await) } else { serve_until_stopped(coordinator).await };
+    stop_workers.cancel();
+    summary
+}
 
-    let summary = if once {
-        coordinator.finished().await
-    } else {
-        let drainer = coordinator.drainer();
-        let finished = coordinator.finished();
-        tokio::pin!(finished);
-        tokio::select! {
-            summary = &mut finished => summary,
-            _ = shutdown_signal() => {
-                info!("stopping: closing open files and committing them (Ctrl-C again to stop at once)");
-                drainer.drain().await;
-                tokio::select! {
-                    summary = &mut finished => summary,
-                    _ = shutdown_signal() => anyhow::bail!("stopped before the drain finished; uncommitted rows will be read again"),
-                    _ = tokio::time::sleep(DRAIN_TIMEOUT) => anyhow::bail!("the drain took over {DRAIN_TIMEOUT:?}; uncommitted rows will be read again"),
-                }
+/// `floe coordinator`: leads (or stands by until it can), serving workers on
+/// `coordinator.listen`, until stopped or no longer the leader.
+pub async fn run_coordinator(config_path: &Path) -> anyhow::Result<RunSummary> {
+    let settings = load_settings(config_path)?;
+    let id = process_id("coordinator");
+    let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
+    let address = settings.listen;
+    let listener = TcpListener::bind(address).await.with_context(|| {
+        format!("binding the worker endpoint {address} (coordinator.listen in {})", config_path.display())
+    })?;
+    let coordinator = Coordinator::start(settings, state, listener, false).await?;
+    info!(%address, "coordinator serving workers");
+    serve_until_stopped(coordinator).await
+}
+
+/// `floe worker`: works for whichever of `endpoints` leads, until stopped.
+pub async fn run_worker(endpoints: Vec<String>, tls: ClientTls) {
+    let stop = CancellationToken::new();
+    let tls = tls.is_set().then_some(tls);
+    let worker = tokio::spawn(floe_worker::run(endpoints, tls, process_id("worker"), stop.clone()));
+    shutdown_signal().await;
+    info!("stopping: rows not yet committed will be read again by the partitions' next holders");
+    stop.cancel();
+    let _ = worker.await;
+}
+
+fn load_settings(config_path: &Path) -> anyhow::Result<Settings> {
+    let config = Config::load(config_path)?;
+    Settings::from_config(&config).with_context(|| format!("in {}", config_path.display()))
+}
+
+/// `host-pid-role`: names this process in logs and in the leader election.
+fn process_id(role: &str) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    format!("{host}-{}-{role}", std::process::id())
+}
+
+/// Opens the state store; with etcd, stands by until this process leads.
+/// `None` when stopped while standing by.
+async fn open_state(settings: &Settings, id: &str) -> anyhow::Result<Option<State>> {
+    let cancel = CancellationToken::new();
+    let open = State::open(settings, id, &cancel);
+    tokio::select! {
+        state = open => Ok(state?),
+        _ = shutdown_signal() => {
+            cancel.cancel();
+            info!("stopped while standing by");
+            Ok(None)
+        }
+    }
+}
+
+/// Runs until the coordinator ends on its own (leadership lost) or a
+/// signal asks to stop; then drains: open files are closed and committed.
+async fn serve_until_stopped(coordinator: Coordinator) -> anyhow::Result<RunSummary> {
+    let drainer = coordinator.drainer();
+    let finished = coordinator.finished();
+    tokio::pin!(finished);
+    tokio::select! {
+        summary = &mut finished => Ok(summary),
+        _ = shutdown_signal() => {
+            info!("stopping: closing open files and committing them (Ctrl-C again to stop at once)");
+            drainer.drain().await;
+            tokio::select! {
+                summary = &mut finished => Ok(summary),
+                _ = shutdown_signal() => anyhow::bail!("stopped before the drain finished; uncommitted rows will be read again"),
+                _ = tokio::time::sleep(DRAIN_TIMEOUT) => anyhow::bail!("the drain took over {DRAIN_TIMEOUT:?}; uncommitted rows will be read again"),
             }
         }
-    };
-    stop_workers.cancel();
-    Ok(summary)
+    }
 }
 
 async fn shutdown_signal() {

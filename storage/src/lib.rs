@@ -2,15 +2,17 @@
 //!
 //! - [`SegmentStore`]: the KafScale segment objects (`{prefix}{topic}/{partition}/segment-*.kfs`),
 //!   listed incrementally and read by key. [`LocalDirStore`] serves the embedded default
-//!   (`s3.endpoint: file:///DIR`).
+//!   (`s3.endpoint: file:///DIR`), [`S3Store`] AWS S3 and S3-compatible services.
 //! - [`warehouse_file_io`]: the Iceberg FileIO for the warehouse, resolved by URL scheme.
 
 mod error;
 mod local;
+mod s3;
 mod store;
 mod warehouse;
 
 pub use error::{Result, StorageError, StorageErrorKind};
 pub use local::LocalDirStore;
+pub use s3::{BucketLocation, S3Store};
 pub use store::{LocalObject, ObjectMeta, SegmentStore, open_segment_store, partition_prefix};
 pub use warehouse::warehouse_file_io;

@@ -130,10 +130,10 @@ impl SegmentStore for LocalDirStore {
         tokio::fs::read(&path).await.map(Bytes::from).map_err(|e| StorageError::from_io("read", path.display(), e))
     }
 
-    async fn local_copy(&self, key: &str) -> Result<LocalObject> {
+    async fn local_copy(&self, key: &str, start: u64) -> Result<LocalObject> {
         let path = self.path(key)?;
         let len = tokio::fs::metadata(&path).await.map_err(|e| StorageError::from_io("stat", path.display(), e))?.len();
-        Ok(LocalObject::borrowed(path, len))
+        Ok(LocalObject::borrowed(path, start.min(len), len))
     }
 }
 

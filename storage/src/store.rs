@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use floe_proto::worker::SourceSpec;
 
-use crate::error::{Result, StorageError, StorageErrorKind};
+use crate::error::Result;
 use crate::local::LocalDirStore;
+use crate::s3::{BucketLocation, S3Store};
 
 /// An object found by a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,29 +19,45 @@ pub struct ObjectMeta {
     pub size: u64,
 }
 
-/// A file on local disk holding an object's bytes, for the synchronous
-/// segment decoder. For a local directory store it is the object itself; for
-/// remote stores it is a spooled copy that is deleted when dropped.
+/// A file on local disk holding an object's bytes from `start` on, for the
+/// synchronous segment decoder. For a local directory store it is the object
+/// itself; for remote stores it is a spooled copy of the requested range that
+/// is deleted when dropped.
 #[derive(Debug)]
 pub struct LocalObject {
-    pub path: PathBuf,
+    path: PathBuf,
+    /// The object position the local bytes start at.
+    pub start: u64,
+    /// The whole object's length.
     pub len: u64,
-    delete_on_drop: bool,
+    /// Whether the file holds the whole object (a local store) or only the
+    /// bytes from `start` (a spooled range).
+    whole_object: bool,
 }
 
 impl LocalObject {
-    pub fn borrowed(path: PathBuf, len: u64) -> Self {
-        Self { path, len, delete_on_drop: false }
+    pub fn borrowed(path: PathBuf, start: u64, len: u64) -> Self {
+        Self { path, start, len, whole_object: true }
     }
 
-    pub fn spooled(path: PathBuf, len: u64) -> Self {
-        Self { path, len, delete_on_drop: true }
+    pub fn spooled(path: PathBuf, start: u64, len: u64) -> Self {
+        Self { path, start, len, whole_object: false }
+    }
+
+    /// Opens the file positioned at object position `start`.
+    pub fn open(&self) -> std::io::Result<std::fs::File> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(&self.path)?;
+        if self.whole_object {
+            file.seek(SeekFrom::Start(self.start))?;
+        }
+        Ok(file)
     }
 }
 
 impl Drop for LocalObject {
     fn drop(&mut self) {
-        if self.delete_on_drop {
+        if !self.whole_object {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -52,6 +69,12 @@ impl Drop for LocalObject {
 /// incremental (`start_after`), so a poll never re-lists what it has seen.
 #[async_trait]
 pub trait SegmentStore: Debug + Send + Sync {
+    /// Checks once, quickly, that the store answers and may be read, so a
+    /// wrong endpoint, bucket or credential is one clear error at start.
+    async fn probe(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Partition numbers that have a folder under `{prefix}{topic}/`.
     async fn list_partitions(&self, topic: &str) -> Result<Vec<i32>>;
 
@@ -68,8 +91,10 @@ pub trait SegmentStore: Debug + Send + Sync {
     /// A whole (small) object, such as a `.index`.
     async fn get(&self, key: &str) -> Result<Bytes>;
 
-    /// The object as a local file, starting at byte 0.
-    async fn local_copy(&self, key: &str) -> Result<LocalObject>;
+    /// The object's bytes from `start` to its end as a local file: a
+    /// streamed copy for remote stores (a ranged GET), so memory stays flat
+    /// whatever the segment size.
+    async fn local_copy(&self, key: &str, start: u64) -> Result<LocalObject>;
 }
 
 /// `{prefix}{topic}/{partition}/`: the folder of one partition's segments.
@@ -77,16 +102,26 @@ pub fn partition_prefix(prefix: &str, topic: &str, partition: i32) -> String {
     format!("{prefix}{topic}/{partition}/")
 }
 
-/// Opens the segment store a source spec describes.
-pub fn open_segment_store(spec: &SourceSpec) -> Result<Arc<dyn SegmentStore>> {
-    if let Some(dir) = spec.endpoint.strip_prefix("file://") {
-        let root = PathBuf::from(dir).join(&spec.bucket);
-        return Ok(Arc::new(LocalDirStore::new(root, spec.prefix.clone())));
+/// Opens the segment store a source spec describes: the bucket's local
+/// directory for `file://` endpoints, S3 otherwise. The spec's replica fields are resolved
+/// (a non-empty `read_bucket` means there is a replica). Remote segments are
+/// spooled to the temporary directory (`TMPDIR`).
+pub async fn open_segment_store(spec: &SourceSpec) -> Arc<dyn SegmentStore> {
+    if let Some(root) = spec.endpoint.strip_prefix("file://") {
+        return Arc::new(LocalDirStore::new(PathBuf::from(root), spec.prefix.clone()));
     }
-    Err(StorageError::new(
-        StorageErrorKind::Permanent,
-        "open",
-        if spec.endpoint.is_empty() { "s3 (AWS)" } else { spec.endpoint.as_str() },
-        "only local directory sources (s3.endpoint: file:///DIR) are supported by this build",
-    ))
+    let endpoint = |url: &str| (!url.is_empty()).then(|| url.to_string());
+    let primary = BucketLocation {
+        bucket: spec.bucket.clone(),
+        region: spec.region.clone(),
+        endpoint: endpoint(&spec.endpoint),
+        path_style: spec.path_style,
+    };
+    let replica = (!spec.read_bucket.is_empty()).then(|| BucketLocation {
+        bucket: spec.read_bucket.clone(),
+        region: spec.read_region.clone(),
+        endpoint: endpoint(&spec.read_endpoint),
+        path_style: spec.path_style,
+    });
+    Arc::new(S3Store::connect(&primary, replica.as_ref(), spec.prefix.clone(), std::env::temp_dir()).await)
 }

@@ -2,7 +2,12 @@
 
     read_table.py --engine pyiceberg|duckdb --catalog-uri sqlite:////ABS/catalog.db
                   --catalog-name floe --warehouse file:///ABS/warehouse --table prod.orders
-                  [--columns raw|all] [--snapshots]
+                  [--columns raw|all] [--snapshots] [--s3-endpoint http://HOST:PORT]
+
+PyIceberg also reads SQL catalogs on PostgreSQL (--catalog-uri postgresql://...)
+and REST catalogs (--catalog-uri http://...); with an s3:// warehouse, give
+--s3-endpoint and the AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION
+variables. DuckDB reads SQLite catalogs with local warehouses.
 
 Run it with the python that scripts/python-env.sh prints.
 
@@ -87,12 +92,38 @@ def to_json(value):
 
 # --- PyIceberg ---------------------------------------------------------------
 
+def s3_properties(args):
+    """PyIceberg FileIO settings for an S3 warehouse: the endpoint from
+    --s3-endpoint, credentials and region from the usual AWS variables."""
+    if not args.s3_endpoint:
+        return {}
+    import os
+
+    return {
+        "s3.endpoint": args.s3_endpoint,
+        "s3.access-key-id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "s3.secret-access-key": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "s3.region": os.environ.get("AWS_REGION", "us-east-1"),
+        "s3.force-virtual-addressing": "false",
+    }
+
+
 def pyiceberg_table(args):
+    from pyiceberg.catalog import load_catalog
     from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.exceptions import NoSuchTableError
 
-    sqlite_path(args.catalog_uri)
-    catalog = SqlCatalog(args.catalog_name, uri=args.catalog_uri, warehouse=args.warehouse)
+    props = s3_properties(args)
+    uri = args.catalog_uri
+    if uri.startswith(("http://", "https://")):
+        catalog = load_catalog(args.catalog_name, type="rest", uri=uri, warehouse=args.warehouse, **props)
+    elif uri.startswith(("postgres://", "postgresql://")):
+        # SQLAlchemy names the driver in the scheme.
+        uri = "postgresql+psycopg2://" + uri.split("://", 1)[1]
+        catalog = SqlCatalog(args.catalog_name, uri=uri, warehouse=args.warehouse, **props)
+    else:
+        sqlite_path(uri)
+        catalog = SqlCatalog(args.catalog_name, uri=uri, warehouse=args.warehouse, **props)
     try:
         return catalog.load_table(args.table)
     except NoSuchTableError:
@@ -211,7 +242,12 @@ def shape(rows, columns):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--engine", required=True, choices=("pyiceberg", "duckdb"))
-    parser.add_argument("--catalog-uri", required=True, help="sqlite:////ABS/catalog.db")
+    parser.add_argument(
+        "--catalog-uri",
+        required=True,
+        help="sqlite:////ABS/catalog.db, postgresql://USER:PASS@HOST/DB, or a REST catalog's http(s) URL",
+    )
+    parser.add_argument("--s3-endpoint", help="the S3 service of an s3:// warehouse (pyiceberg)")
     parser.add_argument("--catalog-name", required=True)
     parser.add_argument("--warehouse", required=True, help="file:///ABS/warehouse (DuckDB only needs the metadata location)")
     parser.add_argument("--table", required=True, help="namespace.table")

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod segments;
+pub mod services;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -116,6 +117,58 @@ impl Lakehouse {
         path
     }
 
+    /// How the Python readers reach this lakehouse's catalog.
+    pub fn catalog(&self) -> CatalogAccess {
+        CatalogAccess {
+            uri: format!("sqlite:///{}", self.catalog_file().display()),
+            name: "floe".into(),
+            warehouse: self.warehouse(),
+            s3_endpoint: None,
+        }
+    }
+
+    pub fn rows(&self, engine: Engine, table: &str) -> Vec<Value> {
+        self.catalog().rows(engine, table)
+    }
+
+    pub fn snapshots(&self, table: &str) -> Vec<Value> {
+        self.catalog().snapshots(table)
+    }
+
+    pub fn data_files(&self, table: &str) -> Vec<String> {
+        self.catalog().data_files(table)
+    }
+
+    /// Every Parquet file under the warehouse, as `file://` URLs.
+    pub fn parquet_files(&self) -> Vec<String> {
+        fn walk(dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    out.push(format!("file://{}", path.display()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.path().join("warehouse"), &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// A catalog as the Python readers reach it: SQLite, PostgreSQL or REST,
+/// with an S3 endpoint for s3:// warehouses.
+#[derive(Debug, Clone)]
+pub struct CatalogAccess {
+    pub uri: String,
+    pub name: String,
+    pub warehouse: String,
+    pub s3_endpoint: Option<String>,
+}
+
+impl CatalogAccess {
     /// Every row of a table as one JSON object each, ordered by
     /// (topic, partition, offset), in the corpus' expected.jsonl shape.
     pub fn rows(&self, engine: Engine, table: &str) -> Vec<Value> {
@@ -144,35 +197,17 @@ impl Lakehouse {
             .collect()
     }
 
-    /// Every Parquet file under the warehouse, as `file://` URLs.
-    pub fn parquet_files(&self) -> Vec<String> {
-        fn walk(dir: &Path, out: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else if path.extension().is_some_and(|e| e == "parquet") {
-                    out.push(format!("file://{}", path.display()));
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.path().join("warehouse"), &mut out);
-        out.sort();
-        out
-    }
-
     fn read_table(&self, engine: Engine, table: &str, extra: &[&str]) -> String {
-        let output = Command::new(python())
+        let mut command = Command::new(python());
+        command
             .arg(repo_root().join("tests/py/read_table.py"))
-            .args(["--engine", engine.name(), "--catalog-name", "floe", "--table", table])
-            .arg("--catalog-uri")
-            .arg(format!("sqlite:///{}", self.catalog_file().display()))
-            .arg("--warehouse")
-            .arg(self.warehouse())
-            .args(extra)
-            .output()
-            .expect("running read_table.py");
+            .args(["--engine", engine.name(), "--catalog-name", &self.name, "--table", table])
+            .args(["--catalog-uri", &self.uri, "--warehouse", &self.warehouse])
+            .args(extra);
+        if let Some(endpoint) = &self.s3_endpoint {
+            command.args(["--s3-endpoint", endpoint]);
+        }
+        let output = command.output().expect("running read_table.py");
         assert!(
             output.status.success(),
             "{} could not read {table}: {}",

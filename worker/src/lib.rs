@@ -12,6 +12,7 @@ mod memory;
 mod reader;
 mod session;
 mod table;
+mod tls;
 mod writer;
 
 use std::time::Duration;
@@ -20,13 +21,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use crate::session::{SessionEnd, SessionError};
+pub use crate::tls::ClientTls;
 
 /// Runs a worker until `stop` is cancelled, reconnecting (with backoff) when
-/// the coordinator goes away or a session fails.
-pub async fn run(endpoint: String, worker_id: String, stop: CancellationToken) {
+/// the coordinator goes away or a session fails. With several coordinator
+/// endpoints, each failure moves on to the next: standbys refuse or do not
+/// listen, so the worker settles on the leader.
+pub async fn run(endpoints: Vec<String>, tls: Option<ClientTls>, worker_id: String, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
-    loop {
-        match session::run_session(&endpoint, &worker_id, &stop).await {
+    for endpoint in endpoints.iter().cycle() {
+        match session::run_session(endpoint, tls.as_ref(), &worker_id, &stop).await {
             Ok(SessionEnd::Stopped) => return,
             Ok(SessionEnd::Closed) => {
                 info!(worker = %worker_id, "the coordinator closed the session");

@@ -6,10 +6,12 @@
 //! spooled copy): first a verification pass over every byte (segment and
 //! batch CRCs, lengths, offsets), then the decoding pass. Nothing of a
 //! damaged segment ever reaches a table, and memory stays at one batch.
+//! Resuming mid-segment, the `.index` gives the batch to start at and only
+//! the bytes from there are fetched (a ranged GET on S3); the whole-body CRC
+//! then cannot be checked, every batch CRC still is.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::BufReader;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -18,7 +20,7 @@ use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::record::Record;
 use floe_kfs::txn::ReadCommitted;
 use floe_proto::worker::{SegmentRef, TopicPartition};
-use floe_storage::{LocalObject, SegmentStore};
+use floe_storage::{LocalObject, SegmentStore, StorageErrorKind};
 use floe_table::RowBuilder;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +35,9 @@ use crate::writer::{Chunk, WriterCommand};
 const CHUNK_ROWS: usize = 8 * 1024;
 const CHUNK_BYTES: usize = 2 << 20;
 const READ_BUFFER: usize = 256 << 10;
+/// Waiting out an unreachable store: first and longest pause.
+const RETRY_BACKOFF_START: std::time::Duration = std::time::Duration::from_secs(1);
+const RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a reader tells its session.
 #[derive(Debug)]
@@ -150,57 +155,88 @@ impl PartitionReader {
         let _ = self.signals.send(signal).await;
     }
 
-    /// Fetches one segment (and its index when starting mid-segment), then
-    /// verifies and decodes it on a blocking thread.
+    /// Fetches one segment, from the batch holding the cursor when an index
+    /// allows a ranged read, then verifies and decodes it on a blocking
+    /// thread.
     async fn read_segment(self: Arc<Self>, segment: SegmentRef, cursor: Cursor) -> Outcome {
         let failed =
             |message: String| Outcome::Failed { object: segment.kfs_key.clone(), offset: cursor.position, message };
-        let local = match self.store.local_copy(&segment.kfs_key).await {
-            Ok(local) => local,
-            Err(e) => return failed(e.to_string()),
-        };
-        let index = if cursor.position > segment.base_offset {
-            match self.store.get(&segment.index_key).await {
-                Ok(bytes) => match SegmentIndex::parse(&bytes, &segment.index_key) {
-                    Ok(index) => Some(index),
-                    // The index only saves work: without it, decode from the start.
+        let start = if cursor.position > segment.base_offset {
+            match self.retrying(&segment.index_key, || self.store.get(&segment.index_key)).await {
+                Some(Ok(bytes)) => match SegmentIndex::parse(&bytes, &segment.index_key) {
+                    Ok(index) => index.seek(cursor.position).map_or(0, |entry| u64::from(entry.position)),
+                    // The index only saves work: without it, read from the start.
                     Err(e) => {
                         tracing::warn!(object = %segment.index_key, "ignoring unreadable index: {e}");
-                        None
+                        0
                     }
                 },
-                Err(e) => return failed(e.to_string()),
+                Some(Err(e)) => return failed(e.to_string()),
+                None => return Outcome::Stopped,
             }
         } else {
-            None
+            0
+        };
+        let local = match self.retrying(&segment.kfs_key, || self.store.local_copy(&segment.kfs_key, start)).await {
+            Some(Ok(local)) => local,
+            Some(Err(e)) => return failed(e.to_string()),
+            None => return Outcome::Stopped,
         };
         let reader = self.clone();
-        tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, index, cursor))
-            .await
-            .unwrap_or_else(|e| Outcome::Failed {
-                object: String::new(),
-                offset: 0,
-                message: format!("reader task: {e}"),
-            })
+        tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, cursor)).await.unwrap_or_else(
+            |e| Outcome::Failed { object: String::new(), offset: 0, message: format!("reader task: {e}") },
+        )
     }
 
-    fn verify_and_decode(
-        &self,
-        segment: &SegmentRef,
-        local: &LocalObject,
-        index: Option<SegmentIndex>,
-        mut cursor: Cursor,
-    ) -> Outcome {
+    /// Runs a storage read until it succeeds or fails for good: transient
+    /// failures (the store unreachable, throttling) are waited out, never
+    /// turned into skipped data. `None` when the lease stops meanwhile.
+    async fn retrying<T, F, Fut>(&self, object: &str, read: F) -> Option<floe_storage::Result<T>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = floe_storage::Result<T>>,
+    {
+        let mut backoff = RETRY_BACKOFF_START;
+        loop {
+            let result = tokio::select! {
+                _ = self.stop.cancelled() => return None,
+                result = read() => result,
+            };
+            match result {
+                Err(e) if e.kind == StorageErrorKind::Transient => {
+                    tracing::warn!(
+                        topic = %self.tp.topic,
+                        partition = self.tp.partition,
+                        %object,
+                        "storage unavailable, retrying in {backoff:?}: {e}"
+                    );
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return None,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                }
+                other => return Some(other),
+            }
+        }
+    }
+
+    fn verify_and_decode(&self, segment: &SegmentRef, local: &LocalObject, mut cursor: Cursor) -> Outcome {
         let key = segment.kfs_key.as_str();
         let failed = |offset: i64, message: String| Outcome::Failed { object: key.to_string(), offset, message };
-        let open = || File::open(&local.path).map(|f| BufReader::with_capacity(READ_BUFFER, f));
+        let open = |opts: ReaderOptions| {
+            let file = local.open().map(|f| BufReader::with_capacity(READ_BUFFER, f)).map_err(|e| e.to_string())?;
+            let reader = if local.start == 0 {
+                SegmentReader::new(file, key, local.len, opts)
+            } else {
+                SegmentReader::at_position(file, key, local.len, local.start, opts)
+            };
+            reader.map_err(|e| e.to_string())
+        };
 
         // Pass 1: every byte, every CRC; nothing is emitted.
-        let verify = ReaderOptions { decode_records: false, ..ReaderOptions::default() };
-        let checked = open()
-            .map_err(|e| e.to_string())
-            .and_then(|file| SegmentReader::new(file, key, local.len, verify).map_err(|e| e.to_string()))
-            .and_then(|mut reader| {
+        let checked =
+            open(ReaderOptions { decode_records: false, ..ReaderOptions::default() }).and_then(|mut reader| {
                 while reader.next_batch().map_err(|e| e.to_string())?.is_some() {}
                 Ok(())
             });
@@ -208,16 +244,8 @@ impl PartitionReader {
             return failed(cursor.position, message);
         }
 
-        // Pass 2: decode from the batch holding `position`.
-        let start = index.as_ref().and_then(|i| i.seek(cursor.position)).filter(|e| e.position > 0);
-        let reader = open().map_err(|e| e.to_string()).and_then(|mut file| match start {
-            Some(entry) => {
-                file.seek(SeekFrom::Start(u64::from(entry.position))).map_err(|e| e.to_string())?;
-                SegmentReader::at_position(file, key, local.len, u64::from(entry.position), ReaderOptions::default())
-                    .map_err(|e| e.to_string())
-            }
-            None => SegmentReader::new(file, key, local.len, ReaderOptions::default()).map_err(|e| e.to_string()),
-        });
+        // Pass 2: decode.
+        let reader = open(ReaderOptions::default());
         let mut reader = match reader {
             Ok(reader) => reader,
             Err(message) => return failed(cursor.position, message),

@@ -27,6 +27,7 @@ use crate::link::CoordinatorLink;
 use crate::memory::MemoryBudget;
 use crate::reader::{PartitionReader, ReaderSignal};
 use crate::table::{TableDef, writer_properties};
+use crate::tls::{ClientTls, error_chain};
 use crate::writer::{TableWriter, WriteError, WriterCommand};
 
 /// Commands queued per table writer: enough to keep it busy while readers
@@ -41,8 +42,8 @@ pub enum SessionError {
     Status(#[from] tonic::Status),
     #[error("the coordinator's first message was not Welcome")]
     NoWelcome,
-    #[error("segment source: {0}")]
-    Source(#[from] floe_storage::StorageError),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("the coordinator refused a staged file: {0}")]
     Refused(String),
     #[error("{0}")]
@@ -87,17 +88,20 @@ struct Session {
 /// Connects, registers and serves one session until it ends.
 pub async fn run_session(
     endpoint: &str,
+    tls: Option<&ClientTls>,
     worker_id: &str,
     stop: &CancellationToken,
 ) -> Result<SessionEnd, SessionError> {
     let connect_error = |message: String| SessionError::Connect { endpoint: endpoint.to_string(), message };
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+    let mut channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
         .map_err(|e| connect_error(e.to_string()))?
         .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| connect_error(e.to_string()))?;
+        .tcp_nodelay(true);
+    if let Some(tls) = tls {
+        // Read at every connection: rotated certificates are used from the next one.
+        channel = channel.tls_config(tls.client_config()?).map_err(|e| connect_error(error_chain(&e)))?;
+    }
+    let channel = channel.connect().await.map_err(|e| connect_error(error_chain(&e)))?;
     let mut client =
         CoordinationClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20);
     let (outbound, outgoing) = mpsc::channel::<WorkerMessage>(4096);
@@ -107,7 +111,7 @@ pub async fn run_session(
     let Some(FromCoordinator::Welcome(welcome)) = inbound.message().await?.and_then(|m| m.body) else {
         return Err(SessionError::NoWelcome);
     };
-    let store = open_segment_store(&welcome.source.unwrap_or_default())?;
+    let store = open_segment_store(&welcome.source.unwrap_or_default()).await;
     let spec = welcome.writer.unwrap_or_default();
     info!(worker = worker_id, session = %welcome.session_id, "registered with the coordinator");
     let (signals, signal_rx) = mpsc::channel(1024);

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use floe_proto::worker::worker_message::Body;
@@ -44,8 +45,6 @@ pub enum WriterCommand {
 
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum WriteError {
-    #[error("table {table}: the coordinator could not give a data file path: {message}")]
-    NoPath { table: String, message: String },
     #[error("table {table}: writing {path}: {message}")]
     Write { table: String, path: String, message: String },
     #[error("table {table}: rows of {tp} do not continue: open range ends at {open_to}, chunk starts at {from}")]
@@ -221,10 +220,20 @@ async fn open_file(
     link: &CoordinatorLink,
     builder: &ParquetWriterBuilder,
 ) -> Result<OpenFile, WriteError> {
-    let path = link
-        .open_file(&table.name)
-        .await?
-        .map_err(|message| WriteError::NoPath { table: table.name.clone(), message })?;
+    // The coordinator cannot hand out paths while its state store is
+    // unreachable: wait (rows queue up to the memory budget, then readers
+    // pause) rather than end the session and read everything again.
+    let mut backoff = Duration::from_millis(500);
+    let path = loop {
+        match link.open_file(&table.name).await? {
+            Ok(path) => break path,
+            Err(message) => {
+                tracing::warn!(table = %table.name, "no data file path yet, asking again in {backoff:?}: {message}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
     let write_error =
         |e: iceberg::Error| WriteError::Write { table: table.name.clone(), path: path.clone(), message: e.to_string() };
     let output = table.file_io.new_output(&path).map_err(write_error)?;

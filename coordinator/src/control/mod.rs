@@ -21,7 +21,7 @@ use floe_proto::worker::{
 use iceberg::Catalog;
 use iceberg::spec::deserialize_data_file_from_json;
 use iceberg::table::Table;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use self::partition::{Failure, Lease, LeaseState, Partition};
@@ -30,6 +30,7 @@ use crate::assignment;
 use crate::commit::{CommitError, Committed, StagedFile, StagedRange, commit_staged};
 use crate::discovery::DiscoveryEvent;
 use crate::gc::{OrphanScan, scan_orphans};
+use crate::leader::LeaderState;
 use crate::offsets::{OffsetMap, Tp};
 use crate::settings::Settings;
 use crate::store::{FileIntent, StateStore};
@@ -106,6 +107,11 @@ pub struct Control {
     settings: Arc<Settings>,
     catalog: Arc<dyn Catalog>,
     store: Arc<dyn StateStore>,
+    /// With etcd: whether this coordinator still leads. While unsure, no
+    /// commit starts and no lease is granted.
+    leadership: Option<watch::Receiver<LeaderState>>,
+    /// Why commits and grants are paused, as last logged.
+    paused: Option<String>,
     events: mpsc::Sender<Event>,
     ending: Ending,
     /// Set once the final flush and commit have started (drain or `--once`).
@@ -133,6 +139,7 @@ impl Control {
         settings: Arc<Settings>,
         catalog: Arc<dyn Catalog>,
         store: Arc<dyn StateStore>,
+        leadership: Option<watch::Receiver<LeaderState>>,
         events: mpsc::Sender<Event>,
         tables: Vec<LoadedTable>,
         once: bool,
@@ -141,6 +148,8 @@ impl Control {
             settings: settings.clone(),
             catalog,
             store,
+            leadership,
+            paused: None,
             events,
             ending: if once { Ending::WhenCaughtUp } else { Ending::Never },
             finishing: false,
@@ -182,7 +191,12 @@ impl Control {
                 },
                 _ = tick.tick() => self.on_tick().await,
             }
-            if self.rebalance_needed {
+            if let Some(LeaderState::Lost(reason)) = self.leadership.as_ref().map(|l| l.borrow().clone()) {
+                // Another coordinator may lead: stop at once, commit nothing.
+                error!("stopping: {reason}");
+                return RunSummary { leadership_lost: Some(reason), ..self.summary() };
+            }
+            if self.rebalance_needed && self.pause_reason().is_none() {
                 self.rebalance().await;
             }
             if self.is_finished() {
@@ -190,6 +204,18 @@ impl Control {
             }
         }
         self.summary()
+    }
+
+    /// Why commits and lease grants must wait, if they must: etcd does not
+    /// answer, so this coordinator cannot be sure it still leads.
+    fn pause_reason(&self) -> Option<String> {
+        match &*self.leadership.as_ref()?.borrow() {
+            LeaderState::Leading => None,
+            LeaderState::Unsure { since, error } => {
+                Some(format!("etcd unreachable for {}s: {error}", since.elapsed().as_secs()))
+            }
+            LeaderState::Lost(reason) => Some(reason.clone()),
+        }
     }
 
     async fn handle(&mut self, event: Event) {
@@ -610,6 +636,18 @@ impl Control {
             self.start_finishing("every partition read");
         }
 
+        let pause = self.pause_reason();
+        if pause.is_some() != self.paused.is_some() {
+            match &pause {
+                Some(reason) => warn!("commits and lease grants paused: {reason}"),
+                None => info!("commits and lease grants resumed"),
+            }
+        }
+        self.paused = pause;
+        if self.paused.is_some() {
+            return;
+        }
+
         let names: Vec<String> = self.tables.keys().cloned().collect();
         for name in names {
             let Some(table) = self.tables.get(&name) else { continue };
@@ -735,6 +773,10 @@ impl Control {
                 partition.committed = Some(*position);
                 partition.prune_committed_segments();
             }
+        }
+        let mirrored: Vec<(Tp, i64)> = committed.offsets.iter().map(|(tp, p)| (tp.clone(), p.next)).collect();
+        if let Err(e) = self.store.mirror_offsets(&mirrored).await {
+            warn!(table = %name, "could not mirror committed offsets: {e}");
         }
         if let Err(e) = self.store.forget_files(&paths).await {
             // Harmless: orphan collection finds them committed and forgets them.
@@ -881,7 +923,7 @@ impl Control {
                 });
             }
         }
-        RunSummary { tables, issues }
+        RunSummary { tables, issues, leadership_lost: None }
     }
 }
 

@@ -2,12 +2,15 @@
 //! (fencing tokens) and the data files workers were allowed to write (so
 //! files never committed can be collected).
 //!
-//! Offsets are NOT kept here: the tables are their source of truth.
+//! Offsets are NOT kept here: the tables are their source of truth (etcd
+//! mirrors them for watchers).
 
+mod etcd;
 mod memory;
 mod sql;
 
 use async_trait::async_trait;
+pub use etcd::EtcdStore;
 pub use memory::MemoryStore;
 pub use sql::SqlStore;
 
@@ -44,4 +47,10 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
 
     /// File intents created before `before_ms` (Unix ms), oldest first.
     async fn file_intents_before(&self, before_ms: i64) -> Result<Vec<FileIntent>, StoreError>;
+
+    /// Publishes committed offsets (next offset to read) for those who watch
+    /// the store. Nothing reads them back: the tables are the truth.
+    async fn mirror_offsets(&self, _offsets: &[(Tp, i64)]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -1,0 +1,142 @@
+//! Reaching etcd, and where floe keeps things there.
+//!
+//! Key layout, under `{offsets.key_prefix}` (default `processors`):
+//!
+//! | key | value |
+//! |---|---|
+//! | `{p}/leader/{lease id}` | the leading coordinator's id (etcd election) |
+//! | `{p}/epochs/{topic}/{partition}` | the partition lease's latest epoch |
+//! | `{p}/files/{data file URL}` | `{"table": .., "created_ms": ..}`: a file a worker may have written, not known committed |
+//! | `{p}/offsets/{topic}/{partition}` | the next offset to read, mirrored after each commit (the tables stay the source of truth) |
+//!
+//! KafScale's own `/kafscale/metadata/snapshot` is read for topic and
+//! partition lists (discovery modes `auto` and `etcd`).
+
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions};
+use floe_config::TlsFiles;
+
+use crate::offsets::Tp;
+
+/// How to reach etcd, from the `etcd` and `offsets` sections.
+#[derive(Debug, Clone)]
+pub struct EtcdSettings {
+    pub endpoints: Vec<String>,
+    pub username: String,
+    pub password: String,
+    pub tls: TlsFiles,
+    pub layout: EtcdLayout,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("etcd {endpoints}: {message}")]
+pub struct EtcdError {
+    pub endpoints: String,
+    pub message: String,
+}
+
+impl EtcdSettings {
+    fn error(&self, message: impl std::fmt::Display) -> EtcdError {
+        EtcdError { endpoints: self.endpoints.join(","), message: message.to_string() }
+    }
+
+    /// Connects and checks that etcd answers, so a wrong endpoint, TLS
+    /// setting or password is one clear error at start.
+    pub async fn connect(&self) -> Result<Client, EtcdError> {
+        // No per-request timeout: a standby's campaign call waits as long as
+        // the leader lives. HTTP/2 keep-alives notice a dead connection.
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
+        if !self.username.is_empty() {
+            options = options.with_user(self.username.clone(), self.password.clone());
+        }
+        if self.tls.is_set() {
+            options = options.with_tls(self.tls_options()?);
+        }
+        let mut client = Client::connect(&self.endpoints, Some(options)).await.map_err(|e| {
+            self.error(format!("cannot connect: {e} (check etcd.endpoints, etcd.tls and etcd.username/password)"))
+        })?;
+        client
+            .status()
+            .await
+            .map_err(|e| self.error(format!("does not answer: {e} (check etcd.endpoints and etcd.tls)")))?;
+        Ok(client)
+    }
+
+    fn tls_options(&self) -> Result<TlsOptions, EtcdError> {
+        let read = |key: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| self.error(format!("etcd.tls.{key} {}: {e}", path.display())))
+        };
+        let mut tls = TlsOptions::new();
+        if let Some(ca) = &self.tls.ca_file {
+            tls = tls.ca_certificate(Certificate::from_pem(read("ca_file", ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&self.tls.cert_file, &self.tls.key_file) {
+            tls = tls.identity(Identity::from_pem(read("cert_file", cert)?, read("key_file", key)?));
+        }
+        Ok(tls)
+    }
+}
+
+/// floe's keys in etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdLayout {
+    prefix: String,
+}
+
+impl EtcdLayout {
+    pub fn new(key_prefix: &str) -> Self {
+        Self { prefix: key_prefix.trim_end_matches('/').to_string() }
+    }
+
+    pub fn election(&self) -> String {
+        format!("{}/leader", self.prefix)
+    }
+
+    pub fn epoch(&self, tp: &Tp) -> String {
+        format!("{}/epochs/{}/{}", self.prefix, tp.topic, tp.partition)
+    }
+
+    pub fn files(&self) -> String {
+        format!("{}/files/", self.prefix)
+    }
+
+    pub fn file(&self, path: &str) -> String {
+        format!("{}{path}", self.files())
+    }
+
+    pub fn offset(&self, tp: &Tp) -> String {
+        format!("{}/offsets/{}/{}", self.prefix, tp.topic, tp.partition)
+    }
+}
+
+/// The leader key this coordinator was elected with. A write compared
+/// against it lands only while the key still exists as created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub key: Vec<u8>,
+    pub create_revision: i64,
+}
+
+impl Fence {
+    pub fn compare(&self) -> Compare {
+        Compare::create_revision(self.key.clone(), CompareOp::Equal, self.create_revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_documented_layout() {
+        let layout = EtcdLayout::new("processors/");
+        let tp = Tp::new("orders", 3);
+        assert_eq!(layout.election(), "processors/leader");
+        assert_eq!(layout.epoch(&tp), "processors/epochs/orders/3");
+        assert_eq!(layout.offset(&tp), "processors/offsets/orders/3");
+        assert_eq!(layout.file("s3://w/t/data/a.parquet"), "processors/files/s3://w/t/data/a.parquet");
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the build needs: protoc, for etcd-client's generated code.
+# Installs only what is missing, so repeated runs stay fast.
+set -euo pipefail
+
+missing=()
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if ! command -v apt-get >/dev/null; then
+        echo "missing ${missing[*]} and apt-get is not available: install them by hand" >&2
+        exit 1
+    fi
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+fi

@@ -1,0 +1,218 @@
+//! The real services the cluster tests run against, started on 127.0.0.1
+//! by `scripts/services/up.sh` (which `scripts/test.sh` runs): an S3 server,
+//! etcd, PostgreSQL and an Iceberg REST catalog. Their addresses come from
+//! the environment it writes.
+//!
+//! Without them a cluster test says so and passes only when
+//! `FLOE_REQUIRE_SERVICES` is unset: `scripts/test.sh` sets it, so in CI a
+//! missing service is a failure, never a silent skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::{floe_bin, repo_root};
+
+/// Addresses of the running services.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub s3: String,
+    pub etcd: String,
+    pub postgres: String,
+    pub rest: String,
+    /// The warehouse the REST catalog serves tables from.
+    pub rest_warehouse: String,
+    /// The directory of the services' state, for `ctl.sh`.
+    pub state_dir: PathBuf,
+}
+
+/// The services, or `None` (after saying why) when they are not running
+/// and not required.
+pub fn services(test: &str) -> Option<Services> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let found = (|| {
+        Some(Services {
+            s3: var("FLOE_TEST_S3")?,
+            etcd: var("FLOE_TEST_ETCD")?,
+            postgres: var("FLOE_TEST_PG")?,
+            rest: var("FLOE_TEST_REST")?,
+            rest_warehouse: var("FLOE_TEST_REST_WAREHOUSE")?,
+            state_dir: PathBuf::from(var("FLOE_TEST_SERVICES_DIR")?),
+        })
+    })();
+    if found.is_none() {
+        let why = "the test services are not running: start them with scripts/services/up.sh DIR and source DIR/env";
+        assert!(std::env::var_os("FLOE_REQUIRE_SERVICES").is_none(), "{test}: {why}");
+        eprintln!("{test}: SKIPPED: {why}");
+    }
+    found
+}
+
+impl Services {
+    /// Stops or starts one service (`s3`, `etcd`, `pg`, `rest`) in place.
+    pub fn ctl(&self, action: &str, service: &str) {
+        let status = Command::new(repo_root().join("scripts/services/ctl.sh"))
+            .arg(&self.state_dir)
+            .args([action, service])
+            .status()
+            .expect("running scripts/services/ctl.sh");
+        assert!(status.success(), "ctl.sh {action} {service} failed");
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime")
+    }
+
+    fn s3_client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.s3)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+                std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Creates a bucket (a fresh name per test keeps tests apart).
+    pub fn create_bucket(&self, bucket: &str) {
+        let client = self.s3_client();
+        Self::runtime().block_on(async {
+            client
+                .create_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
+        });
+    }
+
+    /// Uploads every file under `dir` to `bucket`, keyed by its path
+    /// relative to `dir`, in path order (`.index` after its `.kfs`, as
+    /// brokers do).
+    pub fn upload_dir(&self, bucket: &str, dir: &Path) {
+        let mut files = Vec::new();
+        walk_files(dir, &mut files);
+        files.sort_by_key(|path| upload_order(path));
+        for file in files {
+            let key = file.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+            self.put(bucket, &key, &file);
+        }
+    }
+
+    /// Uploads one file.
+    pub fn put(&self, bucket: &str, key: &str, file: &Path) {
+        let client = self.s3_client();
+        let body = std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        Self::runtime().block_on(async {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+        });
+    }
+
+    /// The value of an etcd key, if any.
+    pub fn etcd_get(&self, key: &str) -> Option<String> {
+        Self::runtime().block_on(async {
+            let mut client =
+                etcd_client::Client::connect([self.etcd.as_str()], None).await.expect("connecting to etcd");
+            let response = client.get(key, None).await.expect("etcd get");
+            response.kvs().first().map(|kv| kv.value_str().expect("UTF-8 value").to_string())
+        })
+    }
+
+    /// Writes an etcd key.
+    pub fn etcd_put(&self, key: &str, value: &str) {
+        Self::runtime().block_on(async {
+            let mut client =
+                etcd_client::Client::connect([self.etcd.as_str()], None).await.expect("connecting to etcd");
+            client.put(key, value, None).await.expect("etcd put");
+        });
+    }
+}
+
+fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())).flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// `.kfs` before `.index` of the same segment.
+fn upload_order(path: &Path) -> (PathBuf, bool) {
+    (path.with_extension(""), path.extension().is_some_and(|e| e == "index"))
+}
+
+/// A floe process (coordinator or worker) whose output goes to a log file,
+/// killed when dropped.
+pub struct FloeProcess {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl FloeProcess {
+    pub fn start(args: &[&str], log: PathBuf) -> Self {
+        let file = std::fs::File::create(&log).expect("creating a log file");
+        let child = Command::new(floe_bin())
+            .args(args)
+            .env("RUST_LOG", "warn,floe=info,floe_coordinator=info,floe_worker=info")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting floe");
+        Self { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no drain, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits until the log contains `text`.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{text}` within {timeout:?} in {}:\n{}",
+                self.log.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for FloeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0").local_addr().expect("an address").port()
+}

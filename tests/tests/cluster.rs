@@ -1,0 +1,400 @@
+//! floe as it runs in production, against real services on 127.0.0.1: an
+//! S3 server for segments and table data, etcd for leases and leader
+//! election, an Iceberg REST catalog and a SQL catalog on PostgreSQL. Every
+//! test checks the table's rows exactly: each source offset once.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use floe_tests::segments::committed_offsets;
+use floe_tests::services::{FloeProcess, Services, free_port, services};
+use floe_tests::{CatalogAccess, Engine, corpus_dir, expected, floe_bin, of_topic, run_ok, run_once};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(240);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CatalogChoice {
+    Rest,
+    Postgres,
+}
+
+/// One test's share of the services: its own bucket, etcd prefix, catalog
+/// name and namespace, so tests never see each other's state.
+struct Cluster {
+    services: Services,
+    dir: tempfile::TempDir,
+    name: String,
+    catalog: CatalogChoice,
+}
+
+impl Cluster {
+    fn new(services: Services, test: &str, catalog: CatalogChoice) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("{}-{}-{nanos}", test.replace('_', "-"), std::process::id());
+        services.create_bucket(&name);
+        if catalog == CatalogChoice::Postgres {
+            services.create_bucket(&format!("{name}-warehouse"));
+        }
+        Self { services, dir: tempfile::tempdir().unwrap(), name, catalog }
+    }
+
+    /// The namespace of this test's tables.
+    fn namespace(&self) -> String {
+        self.name.replace('-', "_")
+    }
+
+    fn table(&self, topic: &str) -> String {
+        format!("{}.{topic}", self.namespace())
+    }
+
+    fn key_prefix(&self) -> String {
+        format!("floe-test/{}", self.name)
+    }
+
+    fn warehouse(&self) -> String {
+        match self.catalog {
+            CatalogChoice::Rest => self.services.rest_warehouse.clone(),
+            CatalogChoice::Postgres => format!("s3://{}-warehouse/wh", self.name),
+        }
+    }
+
+    fn access(&self) -> CatalogAccess {
+        let (uri, name) = match self.catalog {
+            CatalogChoice::Rest => (self.services.rest.clone(), "floe".to_string()),
+            CatalogChoice::Postgres => (self.services.postgres.clone(), self.namespace()),
+        };
+        CatalogAccess { uri, name, warehouse: self.warehouse(), s3_endpoint: Some(self.services.s3.clone()) }
+    }
+
+    /// A config for this cluster; `extra` is appended as more YAML.
+    fn config(&self, topics: &[&str], listen: u16, extra: &str) -> PathBuf {
+        let s = &self.services;
+        let catalog = match self.catalog {
+            CatalogChoice::Rest => format!("    type: rest\n    uri: {}\n", s.rest),
+            CatalogChoice::Postgres => {
+                format!("    type: sql\n    uri: {}\n    name: {}\n", s.postgres, self.namespace())
+            }
+        };
+        let mut yaml = format!(
+            "s3:\n  bucket: {bucket}\n  namespace: production\n  endpoint: {s3}\n  region: us-east-1\n  path_style: true\n\
+             iceberg:\n  catalog:\n{catalog}  warehouse: {warehouse}\n\
+             offsets:\n  backend: etcd\n  lease_ttl_seconds: 6\n  key_prefix: {prefix}\n\
+             etcd:\n  endpoints: [{etcd}]\n\
+             coordinator:\n  listen: 127.0.0.1:{listen}\n  worker_heartbeat_seconds: 1\n\
+             commit:\n  interval_seconds: 1\n  orphan_grace_seconds: 30\n\
+             {extra}mappings:\n",
+            bucket = self.name,
+            s3 = s.s3,
+            warehouse = self.warehouse(),
+            prefix = self.key_prefix(),
+            etcd = s.etcd,
+        );
+        for topic in topics {
+            yaml.push_str(&format!("  - topic: {topic}\n    table: {}\n", self.table(topic)));
+        }
+        let path = self.dir.path().join(format!("floe-{listen}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    fn coordinator(&self, config: &Path, n: usize) -> FloeProcess {
+        let config = config.to_str().unwrap();
+        FloeProcess::start(&["coordinator", "--config", config], self.dir.path().join(format!("coordinator-{n}.log")))
+    }
+
+    fn worker(&self, ports: &[u16], n: usize) -> FloeProcess {
+        let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+        FloeProcess::start(
+            &["worker", "--coordinator", &urls.join(",")],
+            self.dir.path().join(format!("worker-{n}.log")),
+        )
+    }
+
+    /// The offset etcd mirrors as committed for a partition.
+    fn mirrored_offset(&self, topic: &str, partition: u32) -> Option<i64> {
+        self.services
+            .etcd_get(&format!("{}/offsets/{topic}/{partition}", self.key_prefix()))
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Waits until every partition's mirrored offset reaches its end.
+    fn wait_committed(&self, topic: &str, ends: &[i64], logs: &[&FloeProcess]) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let done = ends.iter().enumerate().all(|(p, end)| self.mirrored_offset(topic, p as u32) >= Some(*end));
+            if done {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = logs.iter().map(|p| format!("{}:\n{}", p.log.display(), p.log())).collect();
+                panic!("offsets did not reach {ends:?} within {TIMEOUT:?}\n{}", logs.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Asserts the table holds every committed offset of the generated
+    /// partitions exactly once, and nothing else.
+    fn assert_exactly_once(&self, topic: &str, generated: &Path, partitions: u32, extra_rows: usize) {
+        let rows = self.access().rows(Engine::PyIceberg, &self.table(topic));
+        let ours: Vec<&Value> = rows.iter().filter(|r| r["topic"] == topic).collect();
+        let mut total = 0;
+        for partition in 0..partitions {
+            let want = committed_offsets(&generated.join(partition.to_string()));
+            let got: Vec<i64> = ours
+                .iter()
+                .filter(|r| r["partition"] == partition)
+                .map(|r| r["offset"].as_i64().expect("offset"))
+                .collect();
+            assert_eq!(got.len(), want.len(), "partition {partition}: row count");
+            assert_eq!(got, want, "partition {partition}: offsets");
+            total += want.len();
+        }
+        let ids: HashSet<String> =
+            ours.iter().map(|r| format!("{}:{}:{}", r["topic"], r["partition"], r["offset"])).collect();
+        assert_eq!(ids.len(), total, "duplicate record ids");
+        assert_eq!(rows.len(), total + extra_rows, "rows that are not ours");
+    }
+}
+
+/// Generates `partitions` x `records` of topic `orders` under
+/// DIR/bucket/production/orders; returns that folder.
+fn generate(dir: &Path, partitions: u32, records: u32) -> PathBuf {
+    run_ok(Command::new(floe_bin()).args(["generate", "--dir"]).arg(dir).args([
+        "--topic",
+        "orders",
+        "--partitions",
+        &partitions.to_string(),
+        "--records",
+        &records.to_string(),
+        "--value-bytes",
+        "120",
+        "--codec",
+        "mixed",
+        "--batch-records",
+        "100",
+        "--segment-records",
+        "1000",
+    ]));
+    dir.join("bucket/production/orders")
+}
+
+/// The end offset (next offset) of each generated partition.
+fn ends(topic_dir: &Path, partitions: u32) -> Vec<i64> {
+    (0..partitions).map(|p| committed_offsets(&topic_dir.join(p.to_string())).last().map_or(0, |o| o + 1)).collect()
+}
+
+/// Uploads generated segments one at a time, `.kfs` then `.index`, with a
+/// pause after each: the way brokers keep adding segments.
+fn feed(services: Services, bucket: String, topic_dir: PathBuf, pause: Duration) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut segments: Vec<(String, PathBuf)> = Vec::new();
+        for partition in std::fs::read_dir(&topic_dir).unwrap().flatten() {
+            for file in std::fs::read_dir(partition.path()).unwrap().flatten() {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "kfs") {
+                    segments.push((path.file_name().unwrap().to_string_lossy().to_string(), path));
+                }
+            }
+        }
+        segments.sort();
+        for (_, kfs) in segments {
+            let partition = kfs.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
+            let key =
+                |path: &Path| format!("production/orders/{partition}/{}", path.file_name().unwrap().to_string_lossy());
+            services.put(&bucket, &key(&kfs), &kfs);
+            let index = kfs.with_extension("index");
+            services.put(&bucket, &key(&index), &index);
+            std::thread::sleep(pause);
+        }
+    })
+}
+
+fn corpus_case(catalog: CatalogChoice, case: &str, topics: &[&str]) {
+    let Some(services) = services("corpus through S3, etcd and a catalog service") else { return };
+    let cluster = Cluster::new(services, &format!("{case}-{catalog:?}").to_lowercase(), catalog);
+    cluster.services.upload_dir(&cluster.name, &corpus_dir().join(case).join("bucket"));
+    let config = cluster.config(topics, free_port(), "");
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{case} via {catalog:?}:\n{}\n{}", run.stdout, run.stderr);
+    let expected = expected(case);
+    for topic in topics {
+        let want = of_topic(&expected, topic);
+        let got = cluster.access().rows(Engine::PyIceberg, &cluster.table(topic));
+        assert_eq!(got.len(), want.len(), "{case} via {catalog:?}: rows of {topic}\n{}", run.stderr);
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{case} via {catalog:?}: a row of {topic} differs");
+        }
+    }
+    if case == "txn_and_time" {
+        assert_eq!(cluster.mirrored_offset("audit", 0), Some(39), "offsets mirrored in etcd");
+    }
+}
+
+#[test]
+fn corpus_through_s3_etcd_and_the_rest_catalog() {
+    corpus_case(CatalogChoice::Rest, "plain", &["orders", "clicks"]);
+    corpus_case(CatalogChoice::Rest, "codecs", &["events"]);
+    corpus_case(CatalogChoice::Rest, "txn_and_time", &["audit"]);
+}
+
+#[test]
+fn corpus_through_s3_etcd_and_the_postgres_catalog() {
+    corpus_case(CatalogChoice::Postgres, "plain", &["orders", "clicks"]);
+    corpus_case(CatalogChoice::Postgres, "codecs", &["events"]);
+    corpus_case(CatalogChoice::Postgres, "txn_and_time", &["audit"]);
+}
+
+#[test]
+fn a_killed_worker_s_partitions_move_and_finish() {
+    const PARTITIONS: u32 = 6;
+    let Some(services) = services("a killed worker") else { return };
+    let cluster = Cluster::new(services, "killed-worker", CatalogChoice::Postgres);
+    let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 12_000);
+    let port = free_port();
+    let config = cluster.config(&["orders"], port, "");
+    let coordinator = cluster.coordinator(&config, 0);
+    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
+    let mut workers: Vec<FloeProcess> = (0..3).map(|n| cluster.worker(&[port], n)).collect();
+    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(60));
+
+    // Kill a worker once it is busy with its share.
+    workers[1].wait_for_log("registered with the coordinator", TIMEOUT);
+    std::thread::sleep(Duration::from_secs(4));
+    workers[1].kill();
+    feeder.join().unwrap();
+    let logs: Vec<&FloeProcess> = std::iter::once(&coordinator).chain(&workers).collect();
+    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &logs);
+    assert!(coordinator.log().contains("worker dropped"), "the coordinator noticed the lost worker");
+    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
+}
+
+#[test]
+fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
+    const PARTITIONS: u32 = 4;
+    let Some(services) = services("coordinator failover") else { return };
+    let cluster = Cluster::new(services, "failover", CatalogChoice::Rest);
+    let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 15_000);
+    let ports = [free_port(), free_port()];
+    let configs: Vec<PathBuf> = ports.iter().map(|p| cluster.config(&["orders"], *p, "")).collect();
+    let first = cluster.coordinator(&configs[0], 0);
+    first.wait_for_log("coordinator serving workers", TIMEOUT);
+    let second = cluster.coordinator(&configs[1], 1);
+    second.wait_for_log("campaigning to lead", TIMEOUT);
+    let workers: Vec<FloeProcess> = (0..2).map(|n| cluster.worker(&ports, n)).collect();
+    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(80));
+
+    // Kill the leader once commits are happening.
+    first.wait_for_log("committed", TIMEOUT);
+    let mut first = first;
+    first.kill();
+    second.wait_for_log("coordinator serving workers", TIMEOUT);
+    feeder.join().unwrap();
+    let logs: Vec<&FloeProcess> = [&first, &second].into_iter().chain(&workers).collect();
+    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &logs);
+    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
+}
+
+#[test]
+fn an_etcd_outage_pauses_processing_which_then_resumes() {
+    const PARTITIONS: u32 = 3;
+    let Some(services) = services("etcd outage") else { return };
+    let cluster = Cluster::new(services, "etcd-outage", CatalogChoice::Postgres);
+    let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 9_000);
+    let port = free_port();
+    let config = cluster.config(&["orders"], port, "");
+    let coordinator = cluster.coordinator(&config, 0);
+    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
+    let worker = cluster.worker(&[port], 0);
+    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(100));
+    coordinator.wait_for_log("committed", TIMEOUT);
+
+    cluster.services.ctl("stop", "etcd");
+    coordinator.wait_for_log("commits and lease grants paused: etcd unreachable", TIMEOUT);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.services.ctl("start", "etcd");
+    coordinator.wait_for_log("commits and lease grants resumed", TIMEOUT);
+
+    feeder.join().unwrap();
+    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &[&coordinator, &worker]);
+    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
+}
+
+#[test]
+fn an_s3_outage_is_retried_then_processing_goes_on() {
+    const PARTITIONS: u32 = 3;
+    let Some(services) = services("S3 outage") else { return };
+    let cluster = Cluster::new(services, "s3-outage", CatalogChoice::Postgres);
+    let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 6_000);
+    let port = free_port();
+    let config = cluster.config(&["orders"], port, "");
+    let coordinator = cluster.coordinator(&config, 0);
+    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
+    let worker = cluster.worker(&[port], 0);
+    // Half the segments first, then the outage, then the rest.
+    let all = ends(&topic_dir, PARTITIONS);
+    cluster.services.upload_dir(&cluster.name, topic_dir.parent().unwrap().parent().unwrap());
+    coordinator.wait_for_log("committed", TIMEOUT);
+
+    cluster.services.ctl("stop", "s3");
+    std::thread::sleep(Duration::from_secs(5));
+    cluster.services.ctl("start", "s3");
+    cluster.wait_committed("orders", &all, &[&coordinator, &worker]);
+    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
+}
+
+#[test]
+fn another_writer_between_our_commits_does_not_change_what_we_land() {
+    const PARTITIONS: u32 = 2;
+    let Some(services) = services("another writer") else { return };
+    let cluster = Cluster::new(services, "other-writer", CatalogChoice::Rest);
+    let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 8_000);
+    let port = free_port();
+    let config = cluster.config(&["orders"], port, "");
+    let coordinator = cluster.coordinator(&config, 0);
+    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
+    let worker = cluster.worker(&[port], 0);
+    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(150));
+    coordinator.wait_for_log("committed", TIMEOUT);
+
+    // Another engine appends its own rows while floe keeps committing.
+    let access = cluster.access();
+    let mut appended = 0;
+    for round in 0..3 {
+        let output = Command::new(floe_tests::python())
+            .arg(floe_tests::repo_root().join("tests/py/append_rows.py"))
+            .args(["--catalog-uri", &access.uri, "--catalog-name", &access.name, "--warehouse", &access.warehouse])
+            .args(["--s3-endpoint", access.s3_endpoint.as_deref().unwrap()])
+            .args(["--table", &cluster.table("orders"), "--topic", &format!("external-{round}"), "--rows", "5"])
+            .output()
+            .expect("running append_rows.py");
+        assert!(output.status.success(), "append_rows.py: {}", String::from_utf8_lossy(&output.stderr));
+        appended += 5;
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    feeder.join().unwrap();
+    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &[&coordinator, &worker]);
+    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, appended);
+}
+
+#[test]
+fn unreachable_services_are_one_clear_error_at_start() {
+    let Some(services) = services("unreachable services") else { return };
+    let cluster = Cluster::new(services, "unreachable", CatalogChoice::Postgres);
+    let config = cluster.config(&["orders"], free_port(), "");
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let cases =
+        [(cluster.services.etcd.as_str(), "etcd http://127.0.0.1"), (cluster.services.s3.as_str(), "segment source")];
+    for (real, expected_start) in cases {
+        let text = std::fs::read_to_string(&config).unwrap().replace(real, &closed);
+        let broken = cluster.dir.path().join("broken.yaml");
+        std::fs::write(&broken, text).unwrap();
+        let run = run_once(&broken, Duration::from_secs(120));
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        let error = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{}", run.stderr));
+        assert!(error.contains(expected_start) && error.contains(&closed[7..]), "{error}");
+    }
+}

@@ -1,0 +1,56 @@
+//! TLS to the coordinator: the CA that signed its certificate, and this
+//! worker's own certificate when the coordinator requires one (mutual TLS).
+//! Files are read at every connection, so rotated Secrets are picked up on
+//! the next reconnect.
+
+use std::path::PathBuf;
+
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+use crate::session::SessionError;
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl ClientTls {
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    pub(crate) fn client_config(&self) -> Result<ClientTlsConfig, SessionError> {
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read(path).map_err(|e| SessionError::Tls(format!("{flag} {}: {e}", path.display())))
+        };
+        let mut config = ClientTlsConfig::new();
+        if let Some(ca) = &self.ca_file {
+            config = config.ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?));
+            }
+            (None, None) => {}
+            _ => return Err(SessionError::Tls("--tls-cert and --tls-key go together: give both or neither".into())),
+        }
+        Ok(config)
+    }
+}
+
+/// An error with its causes, `a: b: c`: transport errors hide the useful
+/// part (a refused certificate, a reset connection) in their sources.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
