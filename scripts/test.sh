@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: it installs what it needs
-# (Rust components, the Python readers, cargo-fuzz), then runs formatting
-# and lint checks, every unit and end-to-end test, and a short fuzz run.
+# (Debian packages, Rust components, the Python readers, the test services,
+# cargo-fuzz), then runs formatting and lint checks, every unit and
+# end-to-end test (the cluster tests against etcd, an S3 server, PostgreSQL
+# and an Iceberg REST catalog started on 127.0.0.1), and a short fuzz run.
 #   FLOE_FUZZ_SECONDS  fuzzing time (default 60; 0 skips it)
 set -euo pipefail
 
@@ -36,6 +38,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Build"
 cargo build -p floe --locked
 export FLOE_BIN="$root/target/debug/floe"
+
+step "Services (etcd, S3, PostgreSQL, Iceberg REST catalog) on 127.0.0.1"
+services="$(mktemp -d /tmp/floe-services.XXXXXX)"
+trap '"$root/scripts/services/down.sh" "$services"' EXIT
+"$root/scripts/services/up.sh" "$services"
+# shellcheck disable=SC1091
+source "$services/env"
+# A cluster test that finds no service fails instead of skipping.
+export FLOE_REQUIRE_SERVICES=1
 
 step "Tests"
 cargo test --workspace --locked

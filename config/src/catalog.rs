@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::error::Problem;
 use crate::keyword::keyword_enum;
 use crate::secret::Secret;
-use crate::source::is_http_url;
+use crate::source::{is_http_url, optional_endpoint};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,8 +27,8 @@ pub struct IcebergConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WarehouseS3Config {
-    /// An S3-compatible service's URL.
-    #[serde(default)]
+    /// An S3-compatible service's URL; `""` for the `s3` block's.
+    #[serde(default, deserialize_with = "optional_endpoint")]
     pub endpoint: Option<String>,
     #[serde(default)]
     pub region: Option<String>,
@@ -136,16 +136,7 @@ impl IcebergConfig {
             Ok(url) if url.scheme() == "file" && !absolute_file_url(&url) => {
                 "not an absolute file URL (it needs three slashes)"
             }
-            Ok(_) => {
-                return match &self.s3.endpoint {
-                    Some(endpoint) if !is_http_url(endpoint) => Err(Problem::invalid(
-                        "iceberg.s3.endpoint",
-                        format!("is `{endpoint}`, not an http(s) URL"),
-                        "set the S3 service's URL, e.g. http://minio:9000, or remove it to use s3.endpoint",
-                    )),
-                    _ => Ok(()),
-                };
-            }
+            Ok(_) => return Ok(()),
         };
         Err(Problem::invalid("iceberg.warehouse", format!("is `{}`, {problem}", self.warehouse), fix))
     }

@@ -29,7 +29,7 @@ pub struct S3Config {
     #[serde(default)]
     pub read_region: String,
     /// An http(s) URL; `None` is written as "".
-    #[serde(default, deserialize_with = "replica_endpoint")]
+    #[serde(default, deserialize_with = "optional_endpoint")]
     pub read_endpoint: Option<String>,
 }
 
@@ -194,13 +194,14 @@ impl Visitor<'_> for EndpointVisitor {
     }
 }
 
-fn replica_endpoint<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    deserializer.deserialize_str(ReplicaEndpointVisitor)
+/// An endpoint that may be left empty to inherit another: `""` is `None`.
+pub(crate) fn optional_endpoint<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    deserializer.deserialize_str(OptionalEndpointVisitor)
 }
 
-struct ReplicaEndpointVisitor;
+struct OptionalEndpointVisitor;
 
-impl Visitor<'_> for ReplicaEndpointVisitor {
+impl Visitor<'_> for OptionalEndpointVisitor {
     type Value = Option<String>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

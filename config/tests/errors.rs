@@ -283,6 +283,14 @@ fn semantic_errors_name_the_key_and_the_fix() {
             "`offsets.backend` is sql, which keeps leases in the SQL catalog's database, but iceberg.catalog.type is rest; set offsets.backend to etcd (with etcd.endpoints), memory or auto",
         ),
         (
+            minimal_with("etcd:\n  endpoints: [https://etcd:2379]\n  tls:\n    cert_file: /etc/floe/etcd/client.crt\n"),
+            "`etcd.tls.key_file` is missing while cert_file is set; give the private key of the certificate, or remove cert_file",
+        ),
+        (
+            minimal_with("coordinator:\n  tls:\n    ca_file: /etc/floe/tls/ca.crt\n"),
+            "`coordinator.tls.cert_file` is missing while ca_file is set; give the coordinator's certificate and key (cert_file, key_file) to serve TLS",
+        ),
+        (
             minimal_with("writer:\n  compression: gzip\n  compression_level: 9\n"),
             "`writer.compression_level` is set, but applies to zstd only and compression is gzip; remove compression_level, or set compression to zstd",
         ),

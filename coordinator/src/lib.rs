@@ -160,6 +160,10 @@ impl Coordinator {
     ) -> Result<Self, StartError> {
         let address =
             listener.local_addr().map_err(|source| StartError::Listen { address: settings.listen, source })?;
+        // The source first: its endpoint is usually the warehouse's too, and
+        // a listing says plainly what is wrong where a table write would not.
+        let segments = open_segment_store(&settings.source).await;
+        segments.probe().await?;
         let catalog = connect_catalog(&settings.catalog)
             .await
             .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source })?;
@@ -191,8 +195,6 @@ impl Coordinator {
             tables.push(LoadedTable { name, topic: mapping.topic.clone(), table, offsets });
         }
 
-        let segments = open_segment_store(&settings.source).await;
-        segments.probe().await?;
         let topics = settings.mappings.iter().map(|m| m.topic.clone()).collect();
         let partitions = match (&settings.partitions, &state.etcd) {
             (PartitionSource::Metadata { strict }, Some(client)) => {

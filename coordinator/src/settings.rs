@@ -225,3 +225,61 @@ impl Settings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(yaml: &str) -> Settings {
+        let config = Config::from_yaml_str(yaml, "/etc/floe/floe.yaml").expect("a valid config");
+        Settings::from_config(&config).expect("supported settings")
+    }
+
+    const S3_SOURCE: &str = "\
+s3:
+  bucket: segments
+  endpoint: http://minio:9000
+  region: eu-west-1
+  path_style: true
+  read_bucket: replica
+iceberg:
+  catalog:
+    type: rest
+    uri: http://catalog:8181
+  warehouse: s3://tables/prod
+etcd:
+  endpoints: [http://etcd:2379]
+mappings:
+  - topic: orders
+    table: prod.orders
+";
+
+    #[test]
+    fn the_warehouse_inherits_the_source_service_and_never_gets_credentials() {
+        let settings = settings(S3_SOURCE);
+        let props = &settings.catalog.file_io_props;
+        assert_eq!(props.get("s3.endpoint").map(String::as_str), Some("http://minio:9000"));
+        assert_eq!(props.get("s3.region").map(String::as_str), Some("eu-west-1"));
+        assert_eq!(props.get("s3.path-style-access").map(String::as_str), Some("true"));
+        assert!(!props.keys().any(|k| k.contains("key")), "{props:?}");
+        // The replica inherits region and endpoint.
+        assert_eq!(settings.source.read_bucket, "replica");
+        assert_eq!(settings.source.read_region, "eu-west-1");
+        assert_eq!(settings.source.read_endpoint, "http://minio:9000");
+        assert!(matches!(settings.store, StoreSettings::Etcd(_)));
+        assert_eq!(settings.partitions, PartitionSource::Metadata { strict: false });
+    }
+
+    #[test]
+    fn warehouse_overrides_and_kms() {
+        let yaml = S3_SOURCE.replace(
+            "  warehouse: s3://tables/prod\n",
+            "  warehouse: s3://tables/prod\n  s3:\n    endpoint: https://s3.eu-west-1.amazonaws.com\n    path_style: false\n    kms_key_id: arn:aws:kms:eu-west-1:1:key/k\n",
+        );
+        let props = settings(&yaml).catalog.file_io_props;
+        assert_eq!(props.get("s3.endpoint").map(String::as_str), Some("https://s3.eu-west-1.amazonaws.com"));
+        assert_eq!(props.get("s3.path-style-access").map(String::as_str), Some("false"));
+        assert_eq!(props.get("s3.sse.type").map(String::as_str), Some("kms"));
+        assert_eq!(props.get("s3.sse.key").map(String::as_str), Some("arn:aws:kms:eu-west-1:1:key/k"));
+    }
+}

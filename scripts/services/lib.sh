@@ -99,10 +99,14 @@ rustberg_bin() {
 
 ensure_rustberg() {
     rustberg_bin >/dev/null && return 0
-    log "installing rustberg $RUSTBERG_VERSION with cargo (a release build: about 25 minutes on 2 cores)"
+    log "installing rustberg $RUSTBERG_VERSION with cargo (a test server: optimized lightly, several minutes on 2 cores)"
     # From the repository, so its pinned toolchain (rust-toolchain.toml)
-    # builds it: rustberg needs Rust 1.94.1 or newer.
-    (cd "$REPO" && cargo install rustberg --version "$RUSTBERG_VERSION" --locked >&2)
+    # builds it: rustberg needs Rust 1.94.1 or newer. Its release profile
+    # (full LTO, one codegen unit) takes 25 minutes here; a test catalog
+    # needs none of that, so the profile is overridden.
+    (cd "$REPO" && CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+        cargo install rustberg --version "$RUSTBERG_VERSION" --locked >&2)
     rustberg_bin >/dev/null || die "cargo install rustberg finished but no rustberg binary was found"
 }
 

@@ -21,6 +21,7 @@ def main():
     parser.add_argument("--catalog-name", required=True)
     parser.add_argument("--warehouse", required=True)
     parser.add_argument("--s3-endpoint")
+    parser.add_argument("--token")
     parser.add_argument("--table", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--rows", type=int, required=True)

@@ -116,6 +116,8 @@ def pyiceberg_table(args):
     props = s3_properties(args)
     uri = args.catalog_uri
     if uri.startswith(("http://", "https://")):
+        if args.token:
+            props["token"] = args.token
         catalog = load_catalog(args.catalog_name, type="rest", uri=uri, warehouse=args.warehouse, **props)
     elif uri.startswith(("postgres://", "postgresql://")):
         # SQLAlchemy names the driver in the scheme.
@@ -248,6 +250,7 @@ def main():
         help="sqlite:////ABS/catalog.db, postgresql://USER:PASS@HOST/DB, or a REST catalog's http(s) URL",
     )
     parser.add_argument("--s3-endpoint", help="the S3 service of an s3:// warehouse (pyiceberg)")
+    parser.add_argument("--token", help="a REST catalog's bearer token")
     parser.add_argument("--catalog-name", required=True)
     parser.add_argument("--warehouse", required=True, help="file:///ABS/warehouse (DuckDB only needs the metadata location)")
     parser.add_argument("--table", required=True, help="namespace.table")

@@ -124,6 +124,7 @@ impl Lakehouse {
             name: "floe".into(),
             warehouse: self.warehouse(),
             s3_endpoint: None,
+            token: None,
         }
     }
 
@@ -166,6 +167,8 @@ pub struct CatalogAccess {
     pub name: String,
     pub warehouse: String,
     pub s3_endpoint: Option<String>,
+    /// A REST catalog's bearer token.
+    pub token: Option<String>,
 }
 
 impl CatalogAccess {
@@ -206,6 +209,9 @@ impl CatalogAccess {
             .args(extra);
         if let Some(endpoint) = &self.s3_endpoint {
             command.args(["--s3-endpoint", endpoint]);
+        }
+        if let Some(token) = &self.token {
+            command.args(["--token", token]);
         }
         let output = command.output().expect("running read_table.py");
         assert!(

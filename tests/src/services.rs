@@ -22,6 +22,8 @@ pub struct Services {
     pub etcd: String,
     pub postgres: String,
     pub rest: String,
+    /// The bearer token the REST catalog wants.
+    pub rest_token: String,
     /// The warehouse the REST catalog serves tables from.
     pub rest_warehouse: String,
     /// The directory of the services' state, for `ctl.sh`.
@@ -38,8 +40,9 @@ pub fn services(test: &str) -> Option<Services> {
             etcd: var("FLOE_TEST_ETCD")?,
             postgres: var("FLOE_TEST_PG")?,
             rest: var("FLOE_TEST_REST")?,
+            rest_token: var("FLOE_TEST_REST_TOKEN")?,
             rest_warehouse: var("FLOE_TEST_REST_WAREHOUSE")?,
-            state_dir: PathBuf::from(var("FLOE_TEST_SERVICES_DIR")?),
+            state_dir: PathBuf::from(var("FLOE_TEST_SERVICES")?),
         })
     })();
     if found.is_none() {

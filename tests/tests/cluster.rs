@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use floe_tests::segments::committed_offsets;
@@ -21,6 +22,9 @@ enum CatalogChoice {
     Postgres,
 }
 
+/// Tests that stop a service hold this exclusively; the others share it.
+static SERVICE_USE: RwLock<()> = RwLock::new(());
+
 /// One test's share of the services: its own bucket, etcd prefix, catalog
 /// name and namespace, so tests never see each other's state.
 struct Cluster {
@@ -28,17 +32,30 @@ struct Cluster {
     dir: tempfile::TempDir,
     name: String,
     catalog: CatalogChoice,
+    /// The read or write guard of `SERVICE_USE`, held for the test.
+    _service_use: Box<dyn std::any::Any>,
 }
 
 impl Cluster {
     fn new(services: Services, test: &str, catalog: CatalogChoice) -> Self {
+        let shared = SERVICE_USE.read().unwrap_or_else(PoisonError::into_inner);
+        Self::with(services, test, catalog, Box::new(shared))
+    }
+
+    /// For a test that stops and starts services: no other test runs meanwhile.
+    fn exclusive(services: Services, test: &str, catalog: CatalogChoice) -> Self {
+        let exclusive = SERVICE_USE.write().unwrap_or_else(PoisonError::into_inner);
+        Self::with(services, test, catalog, Box::new(exclusive))
+    }
+
+    fn with(services: Services, test: &str, catalog: CatalogChoice, service_use: Box<dyn std::any::Any>) -> Self {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let name = format!("{}-{}-{nanos}", test.replace('_', "-"), std::process::id());
         services.create_bucket(&name);
         if catalog == CatalogChoice::Postgres {
             services.create_bucket(&format!("{name}-warehouse"));
         }
-        Self { services, dir: tempfile::tempdir().unwrap(), name, catalog }
+        Self { services, dir: tempfile::tempdir().unwrap(), name, catalog, _service_use: service_use }
     }
 
     /// The namespace of this test's tables.
@@ -66,14 +83,15 @@ impl Cluster {
             CatalogChoice::Rest => (self.services.rest.clone(), "floe".to_string()),
             CatalogChoice::Postgres => (self.services.postgres.clone(), self.namespace()),
         };
-        CatalogAccess { uri, name, warehouse: self.warehouse(), s3_endpoint: Some(self.services.s3.clone()) }
+        let token = (self.catalog == CatalogChoice::Rest).then(|| self.services.rest_token.clone());
+        CatalogAccess { uri, name, warehouse: self.warehouse(), s3_endpoint: Some(self.services.s3.clone()), token }
     }
 
     /// A config for this cluster; `extra` is appended as more YAML.
     fn config(&self, topics: &[&str], listen: u16, extra: &str) -> PathBuf {
         let s = &self.services;
         let catalog = match self.catalog {
-            CatalogChoice::Rest => format!("    type: rest\n    uri: {}\n", s.rest),
+            CatalogChoice::Rest => format!("    type: rest\n    uri: {}\n    token: {}\n", s.rest, s.rest_token),
             CatalogChoice::Postgres => {
                 format!("    type: sql\n    uri: {}\n    name: {}\n", s.postgres, self.namespace())
             }
@@ -302,7 +320,7 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
 fn an_etcd_outage_pauses_processing_which_then_resumes() {
     const PARTITIONS: u32 = 3;
     let Some(services) = services("etcd outage") else { return };
-    let cluster = Cluster::new(services, "etcd-outage", CatalogChoice::Postgres);
+    let cluster = Cluster::exclusive(services, "etcd-outage", CatalogChoice::Postgres);
     let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 9_000);
     let port = free_port();
     let config = cluster.config(&["orders"], port, "");
@@ -327,7 +345,7 @@ fn an_etcd_outage_pauses_processing_which_then_resumes() {
 fn an_s3_outage_is_retried_then_processing_goes_on() {
     const PARTITIONS: u32 = 3;
     let Some(services) = services("S3 outage") else { return };
-    let cluster = Cluster::new(services, "s3-outage", CatalogChoice::Postgres);
+    let cluster = Cluster::exclusive(services, "s3-outage", CatalogChoice::Postgres);
     let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 6_000);
     let port = free_port();
     let config = cluster.config(&["orders"], port, "");
@@ -368,6 +386,7 @@ fn another_writer_between_our_commits_does_not_change_what_we_land() {
             .arg(floe_tests::repo_root().join("tests/py/append_rows.py"))
             .args(["--catalog-uri", &access.uri, "--catalog-name", &access.name, "--warehouse", &access.warehouse])
             .args(["--s3-endpoint", access.s3_endpoint.as_deref().unwrap()])
+            .args(["--token", access.token.as_deref().unwrap()])
             .args(["--table", &cluster.table("orders"), "--topic", &format!("external-{round}"), "--rows", "5"])
             .output()
             .expect("running append_rows.py");

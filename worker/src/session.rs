@@ -40,6 +40,8 @@ pub enum SessionError {
     Connect { endpoint: String, message: String },
     #[error("the coordinator ended the session: {0}")]
     Status(#[from] tonic::Status),
+    #[error("the coordinator at {endpoint} did not accept the session: {message}")]
+    NotAccepted { endpoint: String, message: String },
     #[error("the coordinator's first message was not Welcome")]
     NoWelcome,
     #[error("TLS: {0}")]
@@ -107,8 +109,15 @@ pub async fn run_session(
     let (outbound, outgoing) = mpsc::channel::<WorkerMessage>(4096);
     let register = Register { worker_id: worker_id.to_string(), version: env!("CARGO_PKG_VERSION").to_string() };
     let _ = outbound.send(WorkerMessage { body: Some(ToCoordinator::Register(register)) }).await;
-    let mut inbound = client.session(ReceiverStream::new(outgoing)).await?.into_inner();
-    let Some(FromCoordinator::Welcome(welcome)) = inbound.message().await?.and_then(|m| m.body) else {
+    // With TLS 1.3 a refused client certificate shows up here, as a closed
+    // connection, not at connect: say what to check.
+    let not_accepted = |status: tonic::Status| SessionError::NotAccepted {
+        endpoint: endpoint.to_string(),
+        message: format!("{}{}", status.message(), tls.map_or("", ClientTls::refusal_hint)),
+    };
+    let mut inbound = client.session(ReceiverStream::new(outgoing)).await.map_err(not_accepted)?.into_inner();
+    let first = inbound.message().await.map_err(not_accepted)?;
+    let Some(FromCoordinator::Welcome(welcome)) = first.and_then(|m| m.body) else {
         return Err(SessionError::NoWelcome);
     };
     let store = open_segment_store(&welcome.source.unwrap_or_default()).await;

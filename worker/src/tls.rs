@@ -21,6 +21,15 @@ impl ClientTls {
         self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
     }
 
+    /// What to check when the coordinator drops a TLS session at once.
+    pub(crate) fn refusal_hint(&self) -> &'static str {
+        if self.cert_file.is_none() {
+            " (the coordinator may require a client certificate: give --tls-cert and --tls-key)"
+        } else {
+            " (the coordinator may not trust this worker's certificate: it must be signed by coordinator.tls.ca_file)"
+        }
+    }
+
     pub(crate) fn client_config(&self) -> Result<ClientTlsConfig, SessionError> {
         let read = |flag: &str, path: &PathBuf| {
             std::fs::read(path).map_err(|e| SessionError::Tls(format!("{flag} {}: {e}", path.display())))
