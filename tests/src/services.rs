@@ -137,12 +137,15 @@ impl Services {
         })
     }
 
-    /// Writes an etcd key.
-    pub fn etcd_put(&self, key: &str, value: &str) {
+    /// Writes an etcd key, or deletes it (`None`).
+    pub fn etcd_set(&self, key: &str, value: Option<&str>) {
         Self::runtime().block_on(async {
             let mut client =
                 etcd_client::Client::connect([self.etcd.as_str()], None).await.expect("connecting to etcd");
-            client.put(key, value, None).await.expect("etcd put");
+            match value {
+                Some(value) => drop(client.put(key, value, None).await.expect("etcd put")),
+                None => drop(client.delete(key, None).await.expect("etcd delete")),
+            }
         });
     }
 }

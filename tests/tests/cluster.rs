@@ -417,3 +417,24 @@ fn unreachable_services_are_one_clear_error_at_start() {
         assert!(error.contains(expected_start) && error.contains(&closed[7..]), "{error}");
     }
 }
+
+#[test]
+fn partitions_come_from_kafscale_metadata_in_etcd() {
+    const SNAPSHOT: &str = "/kafscale/metadata/snapshot";
+    let Some(services) = services("KafScale metadata") else { return };
+    // The snapshot key is the cluster's, not this test's: nobody else runs meanwhile.
+    let cluster = Cluster::exclusive(services, "metadata", CatalogChoice::Postgres);
+    let topic_dir = generate(&cluster.dir.path().join("data"), 3, 2_000);
+    cluster.services.upload_dir(&cluster.name, topic_dir.parent().unwrap().parent().unwrap());
+    // The operator's view: partition 2 is in error, so it is not read.
+    let snapshot = r#"{"ClusterID":"test","Topics":[{"Name":"orders","ErrorCode":0,"Partitions":[
+        {"PartitionIndex":0,"ErrorCode":0},{"PartitionIndex":1,"ErrorCode":0},{"PartitionIndex":2,"ErrorCode":5}]}]}"#;
+    cluster.services.etcd_set(SNAPSHOT, Some(snapshot));
+    let run = run_once(&cluster.config(&["orders"], free_port(), ""), TIMEOUT);
+    cluster.services.etcd_set(SNAPSHOT, None);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let rows = cluster.access().rows(Engine::PyIceberg, &cluster.table("orders"));
+    let partitions: HashSet<i64> = rows.iter().map(|r| r["partition"].as_i64().unwrap()).collect();
+    assert_eq!(partitions, HashSet::from([0, 1]));
+    assert_eq!(rows.len(), 4_000);
+}
