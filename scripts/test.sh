@@ -37,7 +37,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Build"
 cargo build -p floe --locked
-export FLOE_BIN="$root/target/debug/floe"
+export FLOE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/floe"
 
 step "Services (etcd, S3, PostgreSQL, Iceberg REST catalog) on 127.0.0.1"
 services="$(mktemp -d /tmp/floe-services.XXXXXX)"
