@@ -16,11 +16,10 @@
 //! FLOE_BENCH_FEED_SECONDS (60).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use floe_tests::generate_orders;
 use floe_tests::services::{FloeProcess, Services, free_port, services};
-use floe_tests::{floe_bin, run_ok};
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -30,20 +29,8 @@ fn setting(name: &str, default: u64) -> u64 {
 fn generate(dir: &Path, partitions: u64, records: u64) -> PathBuf {
     if !dir.join("done").exists() {
         let _ = std::fs::remove_dir_all(dir);
-        run_ok(Command::new(floe_bin()).args(["generate", "--dir"]).arg(dir).args([
-            "--topic",
-            "orders",
-            "--partitions",
-            &partitions.to_string(),
-            "--records",
-            &(records / partitions).to_string(),
-            "--value-bytes",
-            "200",
-            "--codec",
-            "lz4",
-            "--segment-records",
-            "20000",
-        ]));
+        let more = ["--value-bytes", "200", "--codec", "lz4", "--segment-records", "20000"];
+        generate_orders(dir, partitions as u32, (records / partitions) as u32, &more);
         std::fs::write(dir.join("done"), "").unwrap();
     }
     dir.join("bucket/production/orders")

@@ -291,6 +291,20 @@ pub fn run_ok(command: &mut Command) -> Output {
     output
 }
 
+/// Runs `floe generate --dir DIR --topic orders` with `partitions` of
+/// `records` each and the `more` flags; returns the topic's folder,
+/// DIR/bucket/production/orders.
+pub fn generate_orders(dir: &Path, partitions: u32, records: u32, more: &[&str]) -> PathBuf {
+    run_ok(
+        Command::new(floe_bin())
+            .args(["generate", "--dir"])
+            .arg(dir)
+            .args(["--topic", "orders", "--partitions", &partitions.to_string(), "--records", &records.to_string()])
+            .args(more),
+    );
+    dir.join("bucket/production/orders")
+}
+
 /// A corpus case's expected records, as JSON values.
 pub fn expected(case: &str) -> Vec<Value> {
     let path = corpus_dir().join(case).join("expected.jsonl");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use floe_tests::segments::committed_offsets;
 use floe_tests::services::{FloeProcess, Services, free_port, services};
-use floe_tests::{CatalogAccess, Engine, corpus_dir, expected, floe_bin, of_topic, run_ok, run_once};
+use floe_tests::{CatalogAccess, Engine, corpus_dir, expected, generate_orders, of_topic, run_once};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -123,6 +123,19 @@ impl Cluster {
         FloeProcess::start(&["coordinator", "--config", config], self.dir.path().join(format!("coordinator-{n}.log")))
     }
 
+    /// A coordinator serving workers, and `workers` workers connected to it.
+    fn start(&self, workers: usize) -> (FloeProcess, Vec<FloeProcess>) {
+        let port = free_port();
+        let coordinator = self.coordinator(&self.config(&["orders"], port, ""), 0);
+        coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
+        (coordinator, (0..workers).map(|n| self.worker(&[port], n)).collect())
+    }
+
+    /// Uploads the generated segments of `topic_dir` one at a time.
+    fn feed(&self, topic_dir: &Path, pause: Duration) -> std::thread::JoinHandle<()> {
+        feed(self.services.clone(), self.name.clone(), topic_dir.to_path_buf(), pause)
+    }
+
     fn worker(&self, ports: &[u16], n: usize) -> FloeProcess {
         let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
         FloeProcess::start(
@@ -178,26 +191,11 @@ impl Cluster {
     }
 }
 
-/// Generates `partitions` x `records` of topic `orders` under
-/// DIR/bucket/production/orders; returns that folder.
+/// Generates `partitions` x `records` of topic `orders` in DIR; returns the
+/// topic's folder.
 fn generate(dir: &Path, partitions: u32, records: u32) -> PathBuf {
-    run_ok(Command::new(floe_bin()).args(["generate", "--dir"]).arg(dir).args([
-        "--topic",
-        "orders",
-        "--partitions",
-        &partitions.to_string(),
-        "--records",
-        &records.to_string(),
-        "--value-bytes",
-        "120",
-        "--codec",
-        "mixed",
-        "--batch-records",
-        "100",
-        "--segment-records",
-        "1000",
-    ]));
-    dir.join("bucket/production/orders")
+    let more = ["--value-bytes", "120", "--codec", "mixed", "--batch-records", "100", "--segment-records", "1000"];
+    generate_orders(dir, partitions, records, &more)
 }
 
 /// The end offset (next offset) of each generated partition.
@@ -272,12 +270,8 @@ fn a_killed_worker_s_partitions_move_and_finish() {
     let Some(services) = services("a killed worker") else { return };
     let cluster = Cluster::new(services, "killed-worker", CatalogChoice::Postgres);
     let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 12_000);
-    let port = free_port();
-    let config = cluster.config(&["orders"], port, "");
-    let coordinator = cluster.coordinator(&config, 0);
-    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
-    let mut workers: Vec<FloeProcess> = (0..3).map(|n| cluster.worker(&[port], n)).collect();
-    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(60));
+    let (coordinator, mut workers) = cluster.start(3);
+    let feeder = cluster.feed(&topic_dir, Duration::from_millis(60));
 
     // Kill a worker once it is busy with its share.
     workers[1].wait_for_log("registered with the coordinator", TIMEOUT);
@@ -303,7 +297,7 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     let second = cluster.coordinator(&configs[1], 1);
     second.wait_for_log("campaigning to lead", TIMEOUT);
     let workers: Vec<FloeProcess> = (0..2).map(|n| cluster.worker(&ports, n)).collect();
-    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(80));
+    let feeder = cluster.feed(&topic_dir, Duration::from_millis(80));
 
     // Kill the leader once commits are happening.
     first.wait_for_log("committed", TIMEOUT);
@@ -322,12 +316,8 @@ fn an_etcd_outage_pauses_processing_which_then_resumes() {
     let Some(services) = services("etcd outage") else { return };
     let cluster = Cluster::exclusive(services, "etcd-outage", CatalogChoice::Postgres);
     let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 9_000);
-    let port = free_port();
-    let config = cluster.config(&["orders"], port, "");
-    let coordinator = cluster.coordinator(&config, 0);
-    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
-    let worker = cluster.worker(&[port], 0);
-    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(100));
+    let (coordinator, workers) = cluster.start(1);
+    let feeder = cluster.feed(&topic_dir, Duration::from_millis(100));
     coordinator.wait_for_log("committed", TIMEOUT);
 
     cluster.services.ctl("stop", "etcd");
@@ -337,7 +327,7 @@ fn an_etcd_outage_pauses_processing_which_then_resumes() {
     coordinator.wait_for_log("commits and lease grants resumed", TIMEOUT);
 
     feeder.join().unwrap();
-    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &[&coordinator, &worker]);
+    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &[&coordinator, &workers[0]]);
     cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
 }
 
@@ -347,12 +337,8 @@ fn an_s3_outage_is_retried_then_processing_goes_on() {
     let Some(services) = services("S3 outage") else { return };
     let cluster = Cluster::exclusive(services, "s3-outage", CatalogChoice::Postgres);
     let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 6_000);
-    let port = free_port();
-    let config = cluster.config(&["orders"], port, "");
-    let coordinator = cluster.coordinator(&config, 0);
-    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
-    let worker = cluster.worker(&[port], 0);
-    // Half the segments first, then the outage, then the rest.
+    let (coordinator, workers) = cluster.start(1);
+    // Everything uploaded, then the S3 server goes away while it is read.
     let all = ends(&topic_dir, PARTITIONS);
     cluster.services.upload_dir(&cluster.name, topic_dir.parent().unwrap().parent().unwrap());
     coordinator.wait_for_log("committed", TIMEOUT);
@@ -360,7 +346,7 @@ fn an_s3_outage_is_retried_then_processing_goes_on() {
     cluster.services.ctl("stop", "s3");
     std::thread::sleep(Duration::from_secs(5));
     cluster.services.ctl("start", "s3");
-    cluster.wait_committed("orders", &all, &[&coordinator, &worker]);
+    cluster.wait_committed("orders", &all, &[&coordinator, &workers[0]]);
     cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
 }
 
@@ -370,12 +356,8 @@ fn another_writer_between_our_commits_does_not_change_what_we_land() {
     let Some(services) = services("another writer") else { return };
     let cluster = Cluster::new(services, "other-writer", CatalogChoice::Rest);
     let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 8_000);
-    let port = free_port();
-    let config = cluster.config(&["orders"], port, "");
-    let coordinator = cluster.coordinator(&config, 0);
-    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
-    let worker = cluster.worker(&[port], 0);
-    let feeder = feed(cluster.services.clone(), cluster.name.clone(), topic_dir.clone(), Duration::from_millis(150));
+    let (coordinator, workers) = cluster.start(1);
+    let feeder = cluster.feed(&topic_dir, Duration::from_millis(150));
     coordinator.wait_for_log("committed", TIMEOUT);
 
     // Another engine appends its own rows while floe keeps committing.
@@ -395,7 +377,7 @@ fn another_writer_between_our_commits_does_not_change_what_we_land() {
         std::thread::sleep(Duration::from_millis(700));
     }
     feeder.join().unwrap();
-    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &[&coordinator, &worker]);
+    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &[&coordinator, &workers[0]]);
     cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, appended);
 }
 

@@ -3,11 +3,10 @@
 //! finished, leaves every committed offset in the table exactly once.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use floe_tests::segments::{committed_offsets, open_transaction_after_each_segment};
-use floe_tests::{Engine, Lakehouse, corpus_dir, floe, floe_bin, run_ok, run_once, wait};
+use floe_tests::{Engine, Lakehouse, corpus_dir, floe, generate_orders, run_once, wait};
 use rand::Rng;
 use serde_json::Value;
 
@@ -36,23 +35,8 @@ fn running_once_twice_adds_nothing() {
 /// Writes a data set with many segments, transactions spanning segments and
 /// every codec.
 fn generate(dir: &Path, partitions: u32, records: u32) {
-    run_ok(Command::new(floe_bin()).args(["generate", "--dir"]).arg(dir).args([
-        "--topic",
-        "orders",
-        "--partitions",
-        &partitions.to_string(),
-        "--records",
-        &records.to_string(),
-        "--value-bytes",
-        "120",
-        "--codec",
-        "mixed",
-        "--batch-records",
-        "100",
-        "--segment-records",
-        "1500",
-        "--transactions",
-    ]));
+    let more = ["--value-bytes", "120", "--codec", "mixed", "--batch-records", "100", "--segment-records", "1500"];
+    generate_orders(dir, partitions, records, &[&more[..], &["--transactions"]].concat());
 }
 
 /// Moves generated segments into the source folder one at a time, the

@@ -4,11 +4,10 @@
 //! replaced on disk are served to the next connection without a restart.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use floe_tests::services::{FloeProcess, free_port};
-use floe_tests::{Engine, Lakehouse, floe_bin, run_ok};
+use floe_tests::{Engine, Lakehouse, generate_orders};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -62,14 +61,7 @@ fn path(p: &Path) -> String {
 #[test]
 fn workers_need_a_certificate_the_ca_signed_and_rotated_files_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    run_ok(Command::new(floe_bin()).args(["generate", "--dir"]).arg(dir.path().join("source")).args([
-        "--topic",
-        "orders",
-        "--partitions",
-        "2",
-        "--records",
-        "2000",
-    ]));
+    generate_orders(&dir.path().join("source"), 2, 2000, &[]);
     // The server reads these paths; rotation overwrites them.
     let live = dir.path().join("live");
     let first = make_pki(&live, "first");
