@@ -78,8 +78,16 @@ impl Discovery {
         prefix: String,
         topics: Vec<String>,
         start_offsets: HashMap<Tp, i64>,
+        resume_after: HashMap<Tp, String>,
     ) -> Self {
-        Self { store, partitions, prefix, topics, start_offsets, cursors: HashMap::new(), pass: 0 }
+        let cursors = resume_after
+            .into_iter()
+            .map(|(tp, key)| {
+                tracing::info!(partition = %tp, "listing after {key}, the last wholly committed segment");
+                (tp, PartitionCursor { start_after: Some(key), ..PartitionCursor::default() })
+            })
+            .collect();
+        Self { store, partitions, prefix, topics, start_offsets, cursors, pass: 0 }
     }
 
     /// Polls until cancelled; with `once`, stops after the first pass.

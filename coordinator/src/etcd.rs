@@ -8,6 +8,7 @@
 //! | `{p}/epochs/{topic}/{partition}` | the partition lease's latest epoch |
 //! | `{p}/files/{data file URL}` | `{"table": .., "created_ms": ..}`: a file a worker may have written, not known committed |
 //! | `{p}/offsets/{topic}/{partition}` | the next offset to read, mirrored after each commit (the tables stay the source of truth) |
+//! | `{p}/cursors/{topic}/{partition}` | the `.kfs` key of the last wholly committed segment: discovery lists after it |
 //!
 //! KafScale's own `/kafscale/metadata/snapshot` is read for topic and
 //! partition lists (discovery modes `auto` and `etcd`).
@@ -110,6 +111,20 @@ impl EtcdLayout {
     pub fn offset(&self, tp: &Tp) -> String {
         format!("{}/offsets/{}/{}", self.prefix, tp.topic, tp.partition)
     }
+
+    pub fn cursors(&self) -> String {
+        format!("{}/cursors/", self.prefix)
+    }
+
+    pub fn cursor(&self, tp: &Tp) -> String {
+        format!("{}{}/{}", self.cursors(), tp.topic, tp.partition)
+    }
+
+    /// The partition of a cursor key.
+    pub fn cursor_partition(&self, key: &str) -> Option<Tp> {
+        let (topic, partition) = key.strip_prefix(&self.cursors())?.rsplit_once('/')?;
+        Some(Tp::new(topic, partition.parse().ok()?))
+    }
 }
 
 /// The leader key this coordinator was elected with. A write compared
@@ -137,6 +152,9 @@ mod tests {
         assert_eq!(layout.election(), "processors/leader");
         assert_eq!(layout.epoch(&tp), "processors/epochs/orders/3");
         assert_eq!(layout.offset(&tp), "processors/offsets/orders/3");
+        assert_eq!(layout.cursor(&tp), "processors/cursors/orders/3");
+        assert_eq!(layout.cursor_partition("processors/cursors/orders/3"), Some(tp.clone()));
+        assert_eq!(layout.cursor_partition("processors/cursors/orders/x"), None);
         assert_eq!(layout.file("s3://w/t/data/a.parquet"), "processors/files/s3://w/t/data/a.parquet");
     }
 }

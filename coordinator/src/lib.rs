@@ -202,7 +202,9 @@ impl Coordinator {
             }
             _ => PartitionLister::Listing,
         };
-        let discovery = Discovery::new(segments, partitions, settings.source.prefix.clone(), topics, start_offsets);
+        let resume_after = state.store.discovery_cursors().await?;
+        let discovery =
+            Discovery::new(segments, partitions, settings.source.prefix.clone(), topics, start_offsets, resume_after);
 
         let settings = Arc::new(settings);
         let (events, inbox) = mpsc::channel(8192);

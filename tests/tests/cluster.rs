@@ -304,6 +304,8 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     let mut first = first;
     first.kill();
     second.wait_for_log("coordinator serving workers", TIMEOUT);
+    // It lists only what is not wholly committed yet.
+    assert!(second.log().contains("listing after production/orders/"), "{}", second.log());
     feeder.join().unwrap();
     let logs: Vec<&FloeProcess> = [&first, &second].into_iter().chain(&workers).collect();
     cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &logs);

@@ -33,7 +33,7 @@ use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::offsets::{OffsetMap, Tp};
 use crate::settings::Settings;
-use crate::store::{FileIntent, StateStore};
+use crate::store::{FileIntent, Progress, StateStore};
 use crate::summary::{PartitionIssue, RunSummary, TableSummary};
 
 /// How long after the first worker connects leases start being granted.
@@ -774,9 +774,17 @@ impl Control {
                 partition.prune_committed_segments();
             }
         }
-        let mirrored: Vec<(Tp, i64)> = committed.offsets.iter().map(|(tp, p)| (tp.clone(), p.next)).collect();
-        if let Err(e) = self.store.mirror_offsets(&mirrored).await {
-            warn!(table = %name, "could not mirror committed offsets: {e}");
+        let progress: Vec<Progress> = committed
+            .offsets
+            .iter()
+            .map(|(tp, position)| Progress {
+                tp: tp.clone(),
+                next_offset: position.next,
+                discovery_cursor: self.partitions.get(tp).and_then(|p| p.discovery_cursor.clone()),
+            })
+            .collect();
+        if let Err(e) = self.store.record_progress(&progress).await {
+            warn!(table = %name, "could not record progress in the state store: {e}");
         }
         if let Err(e) = self.store.forget_files(&paths).await {
             // Harmless: orphan collection finds them committed and forgets them.

@@ -54,6 +54,9 @@ pub struct Partition {
     /// Reports refused in a row; past a few the partition stops instead of
     /// having workers start over forever.
     pub refusals: u32,
+    /// The `.kfs` key of the last segment every offset of which is
+    /// committed: a later discovery may list after it.
+    pub discovery_cursor: Option<String>,
 }
 
 impl Partition {
@@ -68,6 +71,7 @@ impl Partition {
             failure: None,
             waiting: None,
             refusals: 0,
+            discovery_cursor: None,
         }
     }
 
@@ -140,12 +144,15 @@ impl Partition {
         Some(next.max(self.staged?.next))
     }
 
-    /// Forgets segments every offset of which is committed.
+    /// Forgets segments every offset of which is committed, remembering the
+    /// last one as the discovery cursor.
     pub fn prune_committed_segments(&mut self) {
-        if let Some(committed) = self.committed {
-            let keep_from = committed.resume_from();
-            self.segments.retain(|_, s| s.last_offset >= keep_from);
+        let Some(committed) = self.committed else { return };
+        let keep_from = committed.resume_from();
+        if let Some(done) = self.segments.values().take_while(|s| s.last_offset < keep_from).last() {
+            self.discovery_cursor = Some(done.kfs_key.clone());
         }
+        self.segments.retain(|_, s| s.last_offset >= keep_from);
     }
 }
 
@@ -207,5 +214,26 @@ mod tests {
         p.segments.insert(100, segment(100, 199));
         p.settle_start();
         assert_eq!(p.staged, Some(Position { next: 100, open_txn_start: None }));
+    }
+
+    #[test]
+    fn the_discovery_cursor_is_the_last_wholly_committed_segment() {
+        let mut p = Partition::new("t".into(), None);
+        for (base, last) in [(0, 29), (30, 59), (60, 89)] {
+            p.segments.insert(base, segment(base, last));
+        }
+        p.committed = Some(Position { next: 45, open_txn_start: None });
+        p.prune_committed_segments();
+        assert_eq!(p.discovery_cursor.as_deref(), Some("t/0/segment-00000000000000000000.kfs"));
+        assert_eq!(p.segments.keys().copied().collect::<Vec<_>>(), [30, 60]);
+        // A transaction open since offset 20 keeps its segment (and the cursor) back.
+        let mut open = Partition::new("t".into(), None);
+        for (base, last) in [(0, 29), (30, 59)] {
+            open.segments.insert(base, segment(base, last));
+        }
+        open.committed = Some(Position { next: 45, open_txn_start: Some(20) });
+        open.prune_committed_segments();
+        assert_eq!(open.discovery_cursor, None);
+        assert_eq!(open.segments.len(), 2);
     }
 }

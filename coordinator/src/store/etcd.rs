@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 
-use super::{FileIntent, StateStore, StoreError};
+use std::collections::HashMap;
+
+use super::{FileIntent, Progress, StateStore, StoreError};
 use crate::etcd::{EtcdLayout, Fence};
 use crate::offsets::Tp;
 
@@ -148,12 +150,37 @@ impl StateStore for EtcdStore {
         Ok(intents)
     }
 
-    async fn mirror_offsets(&self, offsets: &[(Tp, i64)]) -> Result<(), StoreError> {
-        for chunk in offsets.chunks(TXN_CHUNK) {
-            let puts =
-                chunk.iter().map(|(tp, next)| TxnOp::put(self.layout.offset(tp), next.to_string(), None)).collect();
-            self.fenced("mirror offsets", Vec::new(), puts).await?;
+    async fn record_progress(&self, progress: &[Progress]) -> Result<(), StoreError> {
+        let puts: Vec<TxnOp> = progress
+            .iter()
+            .flat_map(|p| {
+                let offset = TxnOp::put(self.layout.offset(&p.tp), p.next_offset.to_string(), None);
+                let cursor =
+                    p.discovery_cursor.as_ref().map(|key| TxnOp::put(self.layout.cursor(&p.tp), key.as_str(), None));
+                std::iter::once(offset).chain(cursor)
+            })
+            .collect();
+        for chunk in puts.chunks(TXN_CHUNK) {
+            self.fenced("record progress", Vec::new(), chunk.to_vec()).await?;
         }
         Ok(())
+    }
+
+    async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
+        let prefix = self.layout.cursors();
+        let response = self
+            .client
+            .kv_client()
+            .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| self.error("read discovery cursors", e))?;
+        let mut cursors = HashMap::new();
+        for kv in response.kvs() {
+            let (Ok(key), Ok(value)) = (kv.key_str(), kv.value_str()) else { continue };
+            if let Some(tp) = self.layout.cursor_partition(key) {
+                cursors.insert(tp, value.to_string());
+            }
+        }
+        Ok(cursors)
     }
 }

@@ -9,6 +9,8 @@ mod etcd;
 mod memory;
 mod sql;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 pub use etcd::EtcdStore;
 pub use memory::MemoryStore;
@@ -48,9 +50,25 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// File intents created before `before_ms` (Unix ms), oldest first.
     async fn file_intents_before(&self, before_ms: i64) -> Result<Vec<FileIntent>, StoreError>;
 
-    /// Publishes committed offsets (next offset to read) for those who watch
-    /// the store. Nothing reads them back: the tables are the truth.
-    async fn mirror_offsets(&self, _offsets: &[(Tp, i64)]) -> Result<(), StoreError> {
+    /// Records what a commit made of each partition: the next offset, for
+    /// those who watch the store (never read back: the tables are the
+    /// truth), and the discovery cursor, so the next coordinator lists only
+    /// segments not wholly committed.
+    async fn record_progress(&self, _progress: &[Progress]) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// The discovery cursors recorded so far.
+    async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
+        Ok(HashMap::new())
+    }
+}
+
+/// A partition after a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub tp: Tp,
+    pub next_offset: i64,
+    /// The `.kfs` key of the last wholly committed segment, if known.
+    pub discovery_cursor: Option<String>,
 }
