@@ -14,11 +14,15 @@ use floe_kfs::naming::{ObjectKind, index_object_name, parse_object_name, segment
 use floe_kfs::segment::{Completeness, FOOTER_LEN, HEADER_LEN, check_completeness};
 use floe_proto::worker::SegmentRef;
 use floe_storage::{SegmentStore, StorageError, partition_prefix};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metadata::{KafscaleMetadata, SNAPSHOT_KEY};
 use crate::offsets::Tp;
+
+/// Partitions listed at once; the store bounds its own requests too.
+const LIST_CONCURRENCY: usize = 16;
 
 /// What discovery tells the control loop.
 #[derive(Debug)]
@@ -147,77 +151,103 @@ impl Discovery {
                 }
             };
             events.send(DiscoveryEvent::Partitions { topic: topic.clone(), partitions: partitions.clone() }).await?;
-            for partition in partitions {
-                self.poll_partition(Tp::new(topic.clone(), partition), events).await?;
+            // Partitions are listed concurrently (bounded): a topic with
+            // thousands of them must not take thousands of round trips per poll.
+            let work: Vec<(Tp, PartitionCursor)> = partitions
+                .into_iter()
+                .map(|p| {
+                    let tp = Tp::new(topic.clone(), p);
+                    let cursor = self.cursors.remove(&tp).unwrap_or_default();
+                    (tp, cursor)
+                })
+                .collect();
+            let (store, prefix, start_offsets) = (&self.store, &self.prefix, &self.start_offsets);
+            let polled: Vec<_> = futures::stream::iter(work)
+                .map(|(tp, mut cursor)| async move {
+                    let start = start_offsets.get(&tp).copied().unwrap_or(0);
+                    let sent = poll_partition(store.as_ref(), prefix, &tp, start, &mut cursor, events).await;
+                    (tp, cursor, sent)
+                })
+                .buffer_unordered(LIST_CONCURRENCY)
+                .collect()
+                .await;
+            let mut result = Ok(());
+            for (tp, cursor, sent) in polled {
+                self.cursors.insert(tp, cursor);
+                result = result.and(sent);
             }
+            result?;
         }
         self.pass += 1;
         events.send(DiscoveryEvent::PassComplete { pass: self.pass }).await
     }
+}
 
-    async fn poll_partition(
-        &mut self,
-        tp: Tp,
-        events: &mpsc::Sender<DiscoveryEvent>,
-    ) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
-        let cursor = self.cursors.entry(tp.clone()).or_default();
-        let listed = match self.store.list_partition(&tp.topic, tp.partition, cursor.start_after.as_deref()).await {
-            Ok(listed) => listed,
-            Err(e) => {
-                return events.send(list_failed(partition_prefix(&self.prefix, &tp.topic, tp.partition), e)).await;
-            }
-        };
-        if let Some(last) = listed.last() {
-            cursor.start_after = Some(last.key.clone());
+/// Lists one partition after its cursor and reports the segments that
+/// became complete (or the problems of those that are not).
+async fn poll_partition(
+    store: &dyn SegmentStore,
+    prefix: &str,
+    tp: &Tp,
+    start: i64,
+    cursor: &mut PartitionCursor,
+    events: &mpsc::Sender<DiscoveryEvent>,
+) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
+    let listed = match store.list_partition(&tp.topic, tp.partition, cursor.start_after.as_deref()).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            return events.send(list_failed(partition_prefix(prefix, &tp.topic, tp.partition), e)).await;
         }
-        for object in &listed {
-            let Some((base, kind)) = parse_object_name(&object.key) else { continue };
-            let entry = cursor.pending.entry(base).or_default();
-            match kind {
-                ObjectKind::Segment => entry.has_kfs = true,
-                ObjectKind::Index => entry.has_index = true,
-            }
-        }
-
-        // Segments wholly below the committed offset need no check: a
-        // segment ends where the next one starts.
-        let start = self.start_offsets.get(&tp).copied().unwrap_or(0);
-        let bases: Vec<i64> = cursor.pending.keys().copied().collect();
-        for pair in bases.windows(2) {
-            if pair[1] <= start {
-                cursor.pending.remove(&pair[0]);
-            }
-        }
-
-        let folder = partition_prefix(&self.prefix, &tp.topic, tp.partition);
-        let mut complete = Vec::new();
-        let bases: Vec<i64> = cursor.pending.keys().copied().collect();
-        for base in bases {
-            let kfs_key = format!("{folder}{}", segment_object_name(base));
-            let index_key = format!("{folder}{}", index_object_name(base));
-            let Some(entry) = cursor.pending.get_mut(&base) else { continue };
-            let checked = check_segment(self.store.as_ref(), entry, &kfs_key, &index_key).await;
-            let problem = match checked {
-                Ok(Check::Complete(segment)) => {
-                    cursor.pending.remove(&base);
-                    complete.push(segment);
-                    continue;
-                }
-                Ok(Check::Waiting(reason)) => DiscoveryEvent::Incomplete { tp: tp.clone(), object: kfs_key, reason },
-                Ok(Check::Damaged(message)) => DiscoveryEvent::Damaged { tp: tp.clone(), object: kfs_key, message },
-                Err(e) => list_failed(kfs_key, e),
-            };
-            let text = format!("{problem:?}");
-            if entry.reported.as_deref() != Some(text.as_str()) {
-                entry.reported = Some(text);
-                events.send(problem).await?;
-            }
-        }
-        if !complete.is_empty() {
-            events.send(DiscoveryEvent::Segments { tp, segments: complete }).await?;
-        }
-        Ok(())
+    };
+    if let Some(last) = listed.last() {
+        cursor.start_after = Some(last.key.clone());
     }
+    for object in &listed {
+        let Some((base, kind)) = parse_object_name(&object.key) else { continue };
+        let entry = cursor.pending.entry(base).or_default();
+        match kind {
+            ObjectKind::Segment => entry.has_kfs = true,
+            ObjectKind::Index => entry.has_index = true,
+        }
+    }
+
+    // Segments wholly below the committed offset need no check: a
+    // segment ends where the next one starts.
+    let bases: Vec<i64> = cursor.pending.keys().copied().collect();
+    for pair in bases.windows(2) {
+        if pair[1] <= start {
+            cursor.pending.remove(&pair[0]);
+        }
+    }
+
+    let folder = partition_prefix(prefix, &tp.topic, tp.partition);
+    let mut complete = Vec::new();
+    let bases: Vec<i64> = cursor.pending.keys().copied().collect();
+    for base in bases {
+        let kfs_key = format!("{folder}{}", segment_object_name(base));
+        let index_key = format!("{folder}{}", index_object_name(base));
+        let Some(entry) = cursor.pending.get_mut(&base) else { continue };
+        let checked = check_segment(store, entry, &kfs_key, &index_key).await;
+        let problem = match checked {
+            Ok(Check::Complete(segment)) => {
+                cursor.pending.remove(&base);
+                complete.push(segment);
+                continue;
+            }
+            Ok(Check::Waiting(reason)) => DiscoveryEvent::Incomplete { tp: tp.clone(), object: kfs_key, reason },
+            Ok(Check::Damaged(message)) => DiscoveryEvent::Damaged { tp: tp.clone(), object: kfs_key, message },
+            Err(e) => list_failed(kfs_key, e),
+        };
+        let text = format!("{problem:?}");
+        if entry.reported.as_deref() != Some(text.as_str()) {
+            entry.reported = Some(text);
+            events.send(problem).await?;
+        }
+    }
+    if !complete.is_empty() {
+        events.send(DiscoveryEvent::Segments { tp: tp.clone(), segments: complete }).await?;
+    }
+    Ok(())
 }
 
 enum Check {
