@@ -240,8 +240,9 @@ start_etcd() {
 start_s3() {
     mkdir -p "$STATE/s3"
     # moto.server's own command line, wrapped so that the buckets survive a
-    # ctl.sh stop/start (see s3_server.py).
-    launch s3 "$PY" "$SERVICES_DIR/s3_server.py" --state "$STATE/s3/state.pickle" \
+    # ctl.sh stop/start (see s3_server.py). Unbuffered: tests read its
+    # request log to see which bucket served what.
+    launch s3 "$PY" -u "$SERVICES_DIR/s3_server.py" --state "$STATE/s3/state.pickle" \
         -H 127.0.0.1 -p "$S3_PORT"
     wait_until s3 60 probe s3
 }

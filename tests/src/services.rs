@@ -98,17 +98,22 @@ impl Services {
         });
     }
 
-    /// Uploads every file under `dir` to `bucket`, keyed by its path
-    /// relative to `dir`, in path order (`.index` after its `.kfs`, as
+    /// Uploads every file under `dir` to `bucket`, keyed by `prefix` and its
+    /// path relative to `dir`, in path order (`.index` after its `.kfs`, as
     /// brokers do).
-    pub fn upload_dir(&self, bucket: &str, dir: &Path) {
+    pub fn upload_dir(&self, bucket: &str, dir: &Path, prefix: &str) {
         let mut files = Vec::new();
         walk_files(dir, &mut files);
         files.sort_by_key(|path| upload_order(path));
         for file in files {
-            let key = file.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+            let key = format!("{prefix}{}", file.strip_prefix(dir).unwrap().to_string_lossy());
             self.put(bucket, &key, &file);
         }
+    }
+
+    /// The S3 server's request log: one line per request.
+    pub fn s3_requests(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("s3.log")).expect("the S3 server's log")
     }
 
     /// Uploads one file.

@@ -232,7 +232,7 @@ fn feed(services: Services, bucket: String, topic_dir: PathBuf, pause: Duration)
 fn corpus_case(catalog: CatalogChoice, case: &str, topics: &[&str]) {
     let Some(services) = services("corpus through S3, etcd and a catalog service") else { return };
     let cluster = Cluster::new(services, &format!("{case}-{catalog:?}").to_lowercase(), catalog);
-    cluster.services.upload_dir(&cluster.name, &corpus_dir().join(case).join("bucket"));
+    cluster.services.upload_dir(&cluster.name, &corpus_dir().join(case).join("bucket"), "");
     let config = cluster.config(topics, free_port(), "");
     let run = run_once(&config, TIMEOUT);
     assert_eq!(run.code, Some(0), "{case} via {catalog:?}:\n{}\n{}", run.stdout, run.stderr);
@@ -342,7 +342,7 @@ fn an_s3_outage_is_retried_then_processing_goes_on() {
     let (coordinator, workers) = cluster.start(1);
     // Everything uploaded, then the S3 server goes away while it is read.
     let all = ends(&topic_dir, PARTITIONS);
-    cluster.services.upload_dir(&cluster.name, topic_dir.parent().unwrap().parent().unwrap());
+    cluster.services.upload_dir(&cluster.name, &topic_dir, "production/orders/");
     coordinator.wait_for_log("committed", TIMEOUT);
 
     cluster.services.ctl("stop", "s3");
@@ -409,7 +409,7 @@ fn partitions_come_from_kafscale_metadata_in_etcd() {
     // The snapshot key is the cluster's, not this test's: nobody else runs meanwhile.
     let cluster = Cluster::exclusive(services, "metadata", CatalogChoice::Postgres);
     let topic_dir = generate(&cluster.dir.path().join("data"), 3, 2_000);
-    cluster.services.upload_dir(&cluster.name, topic_dir.parent().unwrap().parent().unwrap());
+    cluster.services.upload_dir(&cluster.name, &topic_dir, "production/orders/");
     // The operator's view: partition 2 is in error, so it is not read.
     let snapshot = r#"{"ClusterID":"test","Topics":[{"Name":"orders","ErrorCode":0,"Partitions":[
         {"PartitionIndex":0,"ErrorCode":0},{"PartitionIndex":1,"ErrorCode":0},{"PartitionIndex":2,"ErrorCode":5}]}]}"#;
@@ -421,4 +421,40 @@ fn partitions_come_from_kafscale_metadata_in_etcd() {
     let partitions: HashSet<i64> = rows.iter().map(|r| r["partition"].as_i64().unwrap()).collect();
     assert_eq!(partitions, HashSet::from([0, 1]));
     assert_eq!(rows.len(), 4_000);
+}
+
+#[test]
+fn segments_are_read_from_the_replica_bucket_first_and_the_primary_on_a_miss() {
+    let Some(services) = services("read replica") else { return };
+    let cluster = Cluster::new(services, "replica", CatalogChoice::Postgres);
+    let replica = format!("{}-replica", cluster.name);
+    cluster.services.create_bucket(&replica);
+    let source = corpus_dir().join("plain/bucket");
+    cluster.services.upload_dir(&cluster.name, &source, "");
+    // The replica has caught up with `orders` only.
+    cluster.services.upload_dir(&replica, &source.join("production/orders"), "production/orders/");
+    let config = cluster.config(&["orders", "clicks"], free_port(), "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("  path_style: true\n", &format!("  path_style: true\n  read_bucket: {replica}\n"));
+    std::fs::write(&config, text).unwrap();
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let expected = expected("plain");
+    for topic in ["orders", "clicks"] {
+        assert_eq!(
+            cluster.access().rows(Engine::PyIceberg, &cluster.table(topic)),
+            of_topic(&expected, topic),
+            "{topic}"
+        );
+    }
+    // Segments of `orders` came from the replica; those of `clicks` from the primary.
+    let requests = cluster.services.s3_requests();
+    let gets = |bucket: &str, topic: &str| {
+        let prefix = format!("GET /{bucket}/production/{topic}/");
+        requests.lines().filter(|l| l.contains(&prefix) && l.contains(".kfs?x-id=GetObject")).count()
+    };
+    assert!(gets(&replica, "orders") > 0, "no segment of orders was read from {replica}");
+    assert_eq!(gets(&cluster.name, "orders"), 0, "orders was read from the primary");
+    assert!(gets(&cluster.name, "clicks") > 0, "clicks was not read from the primary");
 }
