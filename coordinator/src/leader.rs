@@ -39,6 +39,24 @@ pub enum LeaderState {
 pub struct Leadership {
     pub fence: Fence,
     pub state: watch::Receiver<LeaderState>,
+    pub resign: Resignation,
+}
+
+/// Gives leadership up at once on a clean stop, so a standby (or this
+/// coordinator restarted) leads without waiting for the lease to expire.
+pub struct Resignation {
+    client: Client,
+    lease: i64,
+    keep_alive: CancellationToken,
+}
+
+impl Resignation {
+    pub async fn resign(self) {
+        self.keep_alive.cancel();
+        if let Err(e) = self.client.lease_client().revoke(self.lease).await {
+            tracing::warn!("could not give up leadership (a standby leads once the lease expires): {e}");
+        }
+    }
 }
 
 /// Waits until this coordinator leads (or `cancel` fires: `None`).
@@ -55,7 +73,8 @@ pub async fn campaign(
     let (state_tx, state) = watch::channel(LeaderState::Leading);
     // Keep the lease alive while waiting too: a standby's candidacy must
     // survive as long as the process does.
-    tokio::spawn(keep_alive(client.clone(), lease, ttl, state_tx, cancel.clone()));
+    let keep_alive_stop = cancel.child_token();
+    tokio::spawn(keep_alive(client.clone(), lease, ttl, state_tx, keep_alive_stop.clone()));
     let mut election = client.election_client();
     let campaign = election.campaign(layout.election(), id, lease);
     let mut lease_state = state.clone();
@@ -66,7 +85,9 @@ pub async fn campaign(
         response = campaign => response.map_err(|e| error(format!("campaign: {e}")))?,
     };
     let leader = response.leader().ok_or_else(|| error("campaign: no leader key in the answer".into()))?;
-    Ok(Some(Leadership { fence: Fence { key: leader.key().to_vec(), create_revision: leader.rev() }, state }))
+    let fence = Fence { key: leader.key().to_vec(), create_revision: leader.rev() };
+    let resign = Resignation { client: client.clone(), lease, keep_alive: keep_alive_stop };
+    Ok(Some(Leadership { fence, state, resign }))
 }
 
 /// Renews the lease every third of its TTL until cancelled or expired.

@@ -46,7 +46,7 @@ use crate::catalog::{connect_catalog, load_or_create_table};
 use crate::control::{Control, Event, LoadedTable};
 use crate::discovery::Discovery;
 use crate::discovery::PartitionLister;
-use crate::leader::{LeaderState, campaign};
+use crate::leader::{LeaderState, Resignation, campaign};
 use crate::metadata::KafscaleMetadata;
 use crate::offsets::OffsetMap;
 use crate::settings::{PartitionSource, StoreSettings};
@@ -91,6 +91,7 @@ async fn serve<IO, E>(
 pub struct State {
     store: Arc<dyn StateStore>,
     leadership: Option<watch::Receiver<LeaderState>>,
+    resign: Option<Resignation>,
     etcd: Option<etcd_client::Client>,
 }
 
@@ -114,6 +115,7 @@ impl State {
                 return Ok(Some(Self {
                     store: Arc::new(store),
                     leadership: Some(leadership.state),
+                    resign: Some(leadership.resign),
                     etcd: Some(client),
                 }));
             }
@@ -122,7 +124,7 @@ impl State {
             Some(etcd) if settings.partitions != PartitionSource::Listing => Some(etcd.connect().await?),
             _ => None,
         };
-        Ok(Some(Self { store, leadership: None, etcd }))
+        Ok(Some(Self { store, leadership: None, resign: None, etcd }))
     }
 }
 
@@ -144,6 +146,7 @@ pub struct Coordinator {
     address: SocketAddr,
     events: mpsc::Sender<Event>,
     control: JoinHandle<RunSummary>,
+    resign: Option<Resignation>,
 }
 
 impl Coordinator {
@@ -242,7 +245,7 @@ impl Coordinator {
             stop.cancel();
             summary
         });
-        Ok(Self { address, events, control })
+        Ok(Self { address, events, control, resign: state.resign })
     }
 
     /// The address workers connect to.
@@ -257,6 +260,11 @@ impl Coordinator {
 
     /// Waits for the control loop to end and says what the run committed.
     pub async fn finished(self) -> RunSummary {
-        self.control.await.unwrap_or_default()
+        let summary = self.control.await.unwrap_or_default();
+        // A lost lease has nothing left to give up.
+        if let (Some(resign), None) = (self.resign, &summary.leadership_lost) {
+            resign.resign().await;
+        }
+        summary
     }
 }
