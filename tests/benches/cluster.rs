@@ -13,7 +13,8 @@
 //!
 //! Settings (environment): FLOE_BENCH_RECORDS (backlog records, default
 //! 2000000), FLOE_BENCH_PARTITIONS (8), FLOE_BENCH_MBPS (50),
-//! FLOE_BENCH_FEED_SECONDS (60).
+//! FLOE_BENCH_FEED_SECONDS (20), FLOE_BENCH_FEED_RECORDS (records generated
+//! for the feed, default 14000000: about 1 GB of segments).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -136,7 +137,7 @@ fn main() {
     let partitions = setting("FLOE_BENCH_PARTITIONS", 8);
     let records = setting("FLOE_BENCH_RECORDS", 2_000_000);
     let mbps = setting("FLOE_BENCH_MBPS", 50);
-    let feed_seconds = setting("FLOE_BENCH_FEED_SECONDS", 60);
+    let feed_seconds = setting("FLOE_BENCH_FEED_SECONDS", 20);
     let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data"));
     let topic_dir = generate(&data.join(format!("cluster-{records}-{partitions}")), partitions, records);
     let ends: Vec<i64> = (0..partitions as u32)
@@ -166,36 +167,50 @@ fn main() {
         );
     }
 
+    // The live feed needs its own, larger data set: MB/s x seconds of segments.
+    let feed_records = setting("FLOE_BENCH_FEED_RECORDS", 14_000_000);
+    let feed_dir = generate(&data.join(format!("cluster-{feed_records}-{partitions}")), partitions, feed_records);
+    let feed_ends: Vec<i64> = (0..partitions as u32)
+        .map(|p| floe_tests::segments::committed_offsets(&feed_dir.join(p.to_string())).last().map_or(0, |o| o + 1))
+        .collect();
+    let feed = segments(&feed_dir, &feed_ends);
     println!(
         "\n## freshness: segments uploaded at {mbps} MB/s for up to {feed_seconds} s, 3 workers, default commit settings"
     );
     let run = Run::new(&services, "fresh");
     let _processes = run.start(3);
     let (uploads_tx, uploads_rx) = std::sync::mpsc::channel::<(u32, i64, Instant)>();
-    let feeder = {
-        let (run_services, bucket, all) = (run.services.clone(), run.bucket.clone(), all.clone());
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let mut sent = 0u64;
-            for (p, kfs, reaches) in all {
-                if start.elapsed() > Duration::from_secs(feed_seconds) {
-                    break;
+    // One uploader per pair of partitions: a single PUT stream cannot reach
+    // the rate on this S3 server. Each keeps its partitions in order.
+    const UPLOADERS: u32 = 4;
+    let start = Instant::now();
+    let feeders: Vec<_> = (0..UPLOADERS)
+        .map(|n| {
+            let mine: Vec<_> = feed.iter().filter(|(p, _, _)| p % UPLOADERS == n).cloned().collect();
+            let (run_services, bucket, uploads_tx) = (run.services.clone(), run.bucket.clone(), uploads_tx.clone());
+            let rate = mbps as f64 * 1e6 / f64::from(UPLOADERS);
+            std::thread::spawn(move || {
+                let mut sent = 0u64;
+                for (p, kfs, reaches) in mine {
+                    if start.elapsed() > Duration::from_secs(feed_seconds) {
+                        break;
+                    }
+                    let key =
+                        |path: &Path| format!("production/orders/{p}/{}", path.file_name().unwrap().to_string_lossy());
+                    run_services.put(&bucket, &key(&kfs), &kfs);
+                    run_services.put(&bucket, &key(&kfs.with_extension("index")), &kfs.with_extension("index"));
+                    sent += std::fs::metadata(&kfs).unwrap().len();
+                    let _ = uploads_tx.send((p, reaches, Instant::now()));
+                    let due = start + Duration::from_secs_f64(sent as f64 / rate);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
                 }
-                let key =
-                    |path: &Path| format!("production/orders/{p}/{}", path.file_name().unwrap().to_string_lossy());
-                run_services.put(&bucket, &key(&kfs), &kfs);
-                run_services.put(&bucket, &key(&kfs.with_extension("index")), &kfs.with_extension("index"));
-                sent += std::fs::metadata(&kfs).unwrap().len();
-                let _ = uploads_tx.send((p, reaches, Instant::now()));
-                // Pace to the target rate.
-                let due = start + Duration::from_secs_f64(sent as f64 / (mbps as f64 * 1e6));
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-            (sent, start.elapsed())
+                (sent, start.elapsed())
+            })
         })
-    };
+        .collect();
+    drop(uploads_tx);
     let mut pending: Vec<(u32, i64, Instant)> = Vec::new();
     let mut latencies: Vec<Duration> = Vec::new();
     let mut feeding = true;
@@ -221,7 +236,9 @@ fn main() {
         });
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (sent, took) = feeder.join().unwrap();
+    let fed: Vec<(u64, Duration)> = feeders.into_iter().map(|f| f.join().unwrap()).collect();
+    let sent: u64 = fed.iter().map(|(sent, _)| sent).sum();
+    let took = fed.iter().map(|(_, took)| *took).max().unwrap_or_default();
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!("| segments | fed MB/s | p50 | p99 | max |");
