@@ -85,16 +85,6 @@ impl Run {
         }
     }
 
-    fn key(&self, partition: u32, path: &Path) -> String {
-        format!("production/orders/{partition}/{}", path.file_name().unwrap().to_string_lossy())
-    }
-
-    fn upload(&self, partition: u32, kfs: &Path) {
-        self.services.put(&self.bucket, &self.key(partition, kfs), kfs);
-        let index = kfs.with_extension("index");
-        self.services.put(&self.bucket, &self.key(partition, &index), &index);
-    }
-
     fn start(&self, workers: usize) -> Vec<FloeProcess> {
         let port = free_port();
         let namespace = self.bucket.replace('-', "_");
@@ -151,9 +141,7 @@ fn main() {
     println!("|---|---|---|---|");
     for workers in [1, 3] {
         let run = Run::new(&services, &format!("w{workers}"));
-        for (p, kfs, _) in &all {
-            run.upload(*p, kfs);
-        }
+        services.upload_dir(&run.bucket, &topic_dir, "production/orders/");
         let started = Instant::now();
         let _processes = run.start(workers);
         while (0..partitions as u32).any(|p| run.committed(p) < ends[p as usize]) {
@@ -190,6 +178,7 @@ fn main() {
             let (run_services, bucket, uploads_tx) = (run.services.clone(), run.bucket.clone(), uploads_tx.clone());
             let rate = mbps as f64 * 1e6 / f64::from(UPLOADERS);
             std::thread::spawn(move || {
+                let s3 = run_services.s3();
                 let mut sent = 0u64;
                 for (p, kfs, reaches) in mine {
                     if start.elapsed() > Duration::from_secs(feed_seconds) {
@@ -197,8 +186,8 @@ fn main() {
                     }
                     let key =
                         |path: &Path| format!("production/orders/{p}/{}", path.file_name().unwrap().to_string_lossy());
-                    run_services.put(&bucket, &key(&kfs), &kfs);
-                    run_services.put(&bucket, &key(&kfs.with_extension("index")), &kfs.with_extension("index"));
+                    s3.put(&bucket, &key(&kfs), &kfs);
+                    s3.put(&bucket, &key(&kfs.with_extension("index")), &kfs.with_extension("index"));
                     sent += std::fs::metadata(&kfs).unwrap().len();
                     let _ = uploads_tx.send((p, reaches, Instant::now()));
                     let due = start + Duration::from_secs_f64(sent as f64 / rate);

@@ -68,7 +68,9 @@ impl Services {
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime")
     }
 
-    fn s3_client(&self) -> aws_sdk_s3::Client {
+    /// An S3 client for synchronous test code; keep one per thread for
+    /// many requests.
+    pub fn s3(&self) -> S3Session {
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
@@ -82,20 +84,12 @@ impl Services {
                 "test",
             ))
             .build();
-        aws_sdk_s3::Client::from_conf(config)
+        S3Session { runtime: Self::runtime(), client: aws_sdk_s3::Client::from_conf(config) }
     }
 
     /// Creates a bucket (a fresh name per test keeps tests apart).
     pub fn create_bucket(&self, bucket: &str) {
-        let client = self.s3_client();
-        Self::runtime().block_on(async {
-            client
-                .create_bucket()
-                .bucket(bucket)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
-        });
+        self.s3().create_bucket(bucket);
     }
 
     /// Uploads every file under `dir` to `bucket`, keyed by `prefix` and its
@@ -105,9 +99,10 @@ impl Services {
         let mut files = Vec::new();
         walk_files(dir, &mut files);
         files.sort_by_key(|path| upload_order(path));
+        let s3 = self.s3();
         for file in files {
             let key = format!("{prefix}{}", file.strip_prefix(dir).unwrap().to_string_lossy());
-            self.put(bucket, &key, &file);
+            s3.put(bucket, &key, &file);
         }
     }
 
@@ -118,18 +113,7 @@ impl Services {
 
     /// Uploads one file.
     pub fn put(&self, bucket: &str, key: &str, file: &Path) {
-        let client = self.s3_client();
-        let body = std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-        Self::runtime().block_on(async {
-            client
-                .put_object()
-                .bucket(bucket)
-                .key(key)
-                .body(ByteStream::from(body))
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
-        });
+        self.s3().put(bucket, key, file);
     }
 
     /// The value of an etcd key, if any.
@@ -152,6 +136,25 @@ impl Services {
                 None => drop(client.delete(key, None).await.expect("etcd delete")),
             }
         });
+    }
+}
+
+/// A blocking S3 client (its own runtime and connections).
+pub struct S3Session {
+    runtime: tokio::runtime::Runtime,
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Session {
+    pub fn create_bucket(&self, bucket: &str) {
+        let created = self.runtime.block_on(self.client.create_bucket().bucket(bucket).send());
+        created.unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
+    }
+
+    pub fn put(&self, bucket: &str, key: &str, file: &Path) {
+        let body = std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        let put = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(body)).send();
+        self.runtime.block_on(put).unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
     }
 }
 
