@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 
 use std::collections::HashMap;
 
@@ -41,6 +41,13 @@ impl EtcdStore {
 
     fn error(&self, operation: &'static str, e: impl std::fmt::Display) -> StoreError {
         StoreError { store: self.name.clone(), operation, message: e.to_string() }
+    }
+
+    /// Every key-value under `prefix`.
+    async fn under(&self, prefix: &str, operation: &'static str) -> Result<Vec<KeyValue>, StoreError> {
+        let response = self.client.kv_client().get(prefix, Some(GetOptions::new().with_prefix())).await;
+        let mut response = response.map_err(|e| self.error(operation, e))?;
+        Ok(response.take_kvs())
     }
 
     /// Runs `ops` if this coordinator still leads and `compares` hold.
@@ -130,14 +137,8 @@ impl StateStore for EtcdStore {
 
     async fn file_intents_before(&self, before_ms: i64) -> Result<Vec<FileIntent>, StoreError> {
         let prefix = self.layout.files();
-        let response = self
-            .client
-            .kv_client()
-            .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(|e| self.error("list file intents", e))?;
         let mut intents = Vec::new();
-        for kv in response.kvs() {
+        for kv in self.under(&prefix, "list file intents").await? {
             let key = kv.key_str().map_err(|e| self.error("list file intents", e))?;
             let value: IntentValue = serde_json::from_slice(kv.value())
                 .map_err(|e| self.error("list file intents", format!("{key}: {e}")))?;
@@ -167,15 +168,8 @@ impl StateStore for EtcdStore {
     }
 
     async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
-        let prefix = self.layout.cursors();
-        let response = self
-            .client
-            .kv_client()
-            .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(|e| self.error("read discovery cursors", e))?;
         let mut cursors = HashMap::new();
-        for kv in response.kvs() {
+        for kv in self.under(&self.layout.cursors(), "read discovery cursors").await? {
             let (Ok(key), Ok(value)) = (kv.key_str(), kv.value_str()) else { continue };
             if let Some(tp) = self.layout.cursor_partition(key) {
                 cursors.insert(tp, value.to_string());
