@@ -38,7 +38,14 @@ pub async fn connect_catalog(settings: &CatalogSettings) -> Result<Arc<dyn Catal
     match &settings.kind {
         CatalogKind::Sql { uri } => {
             // SQLite takes `?` placeholders, PostgreSQL `$1`.
-            let bind_style = if uri.starts_with("sqlite:") { SqlBindStyle::QMark } else { SqlBindStyle::DollarNumeric };
+            let sqlite = uri.starts_with("sqlite:");
+            let bind_style = if sqlite { SqlBindStyle::QMark } else { SqlBindStyle::DollarNumeric };
+            // A new SQLite catalog is created, as the state store would
+            // (which is not there when etcd keeps the state).
+            let uri = match sqlite {
+                true => prepare_sqlite_file(uri).map_err(|e| iceberg::Error::new(ErrorKind::Unexpected, e))?,
+                false => uri.clone(),
+            };
             let catalog = SqlCatalogBuilder::default()
                 .uri(uri)
                 .warehouse_location(&settings.warehouse)
@@ -69,6 +76,16 @@ pub async fn connect_catalog(settings: &CatalogSettings) -> Result<Arc<dyn Catal
             Ok(Arc::new(catalog))
         }
     }
+}
+
+/// Creates the SQLite file's folder and returns a URL that creates the file.
+pub(crate) fn prepare_sqlite_file(uri: &str) -> std::result::Result<String, String> {
+    let path = uri.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("creating folder {}: {e}", parent.display()))?;
+    }
+    Ok(if uri.contains('?') { uri.to_string() } else { format!("{uri}?mode=rwc") })
 }
 
 /// Table properties floe sets on the tables it creates.

@@ -174,8 +174,8 @@ fn upload_order(path: &Path) -> (PathBuf, bool) {
     (path.with_extension(""), path.extension().is_some_and(|e| e == "index"))
 }
 
-/// A floe process (coordinator or worker) whose output goes to a log file,
-/// killed when dropped.
+/// A process (a floe coordinator or worker, or a server) whose output goes
+/// to a log file, killed when dropped.
 pub struct FloeProcess {
     pub child: Child,
     pub log: PathBuf,
@@ -183,15 +183,20 @@ pub struct FloeProcess {
 
 impl FloeProcess {
     pub fn start(args: &[&str], log: PathBuf) -> Self {
+        Self::spawn(floe_bin(), args, log)
+    }
+
+    /// Any program, e.g. a server a test needs of its own.
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(program: impl AsRef<std::ffi::OsStr>, args: &[S], log: PathBuf) -> Self {
         let file = std::fs::File::create(&log).expect("creating a log file");
-        let child = Command::new(floe_bin())
+        let child = Command::new(program)
             .args(args)
             .env("RUST_LOG", "warn,floe=info,floe_coordinator=info,floe_worker=info")
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .stdin(Stdio::null())
             .spawn()
-            .expect("starting floe");
+            .expect("starting a process");
         Self { child, log }
     }
 

@@ -2,12 +2,13 @@
 //! test makes (rcgen): a worker with a certificate the CA signed works; one
 //! without is refused, with a clear error on both sides; certificate files
 //! replaced on disk are served to the next connection without a restart.
+//! And etcd over mutual TLS.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use floe_tests::services::{FloeProcess, free_port};
-use floe_tests::{Engine, Lakehouse, generate_orders};
+use floe_tests::{Engine, Lakehouse, generate_orders, run_once};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -111,4 +112,59 @@ fn workers_need_a_certificate_the_ca_signed_and_rotated_files_are_served() {
         worker(port, &second.ca, Some((&second.client_cert, &second.client_key)), dir.path().join("rotated.log"));
     rotated.wait_for_log("registered with the coordinator", TIMEOUT);
     coordinator.wait_for_log("TLS certificate files changed: serving the new ones", TIMEOUT);
+}
+
+#[test]
+fn leases_in_an_etcd_that_requires_client_certificates() {
+    if std::process::Command::new("etcd").arg("--version").output().is_err() {
+        assert!(std::env::var_os("FLOE_REQUIRE_SERVICES").is_none(), "etcd is not installed");
+        eprintln!("SKIPPED: etcd is not installed (scripts/services/up.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(&dir.path().join("pki"), "etcd");
+    let (client_port, peer_port) = (free_port(), free_port());
+    let client_url = format!("https://127.0.0.1:{client_port}");
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    let etcd = FloeProcess::spawn(
+        "etcd",
+        &[
+            "--name=tls".to_string(),
+            format!("--data-dir={}", dir.path().join("etcd").display()),
+            format!("--listen-client-urls={client_url}"),
+            format!("--advertise-client-urls={client_url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=tls={peer_url}"),
+            format!("--cert-file={}", pki.server_cert.display()),
+            format!("--key-file={}", pki.server_key.display()),
+            format!("--trusted-ca-file={}", pki.ca.display()),
+            "--client-cert-auth".to_string(),
+        ],
+        dir.path().join("etcd.log"),
+    );
+    etcd.wait_for_log("ready to serve client requests", TIMEOUT);
+
+    generate_orders(&dir.path().join("source"), 2, 1000, &[]);
+    let lake = Lakehouse::new();
+    let etcd_config = |tls: &str| {
+        format!("offsets:\n  backend: etcd\n  key_prefix: tls-test\netcd:\n  endpoints: [{client_url}]\n  tls:\n{tls}")
+    };
+    let ca = format!("    ca_file: {}\n", pki.ca.display());
+    let identity =
+        format!("    cert_file: {}\n    key_file: {}\n", pki.client_cert.display(), pki.client_key.display());
+    let mappings = [("orders", "prod.orders")];
+
+    // Without a client certificate: one clear error at start.
+    let config = lake.write_config(&dir.path().join("source"), "bucket", "production", &mappings, &etcd_config(&ca));
+    let refused = run_once(&config, TIMEOUT);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains(&format!("etcd {client_url}")), "{}", refused.stderr);
+    assert!(refused.stderr.contains("check etcd.endpoints and etcd.tls"), "{}", refused.stderr);
+
+    let tls = format!("{ca}{identity}");
+    let config = lake.write_config(&dir.path().join("source"), "bucket", "production", &mappings, &etcd_config(&tls));
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, etcd.log());
+    assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders").len(), 2000);
 }

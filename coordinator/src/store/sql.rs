@@ -3,6 +3,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 use super::{FileIntent, StateStore, StoreError};
+use crate::catalog::prepare_sqlite_file;
 use crate::offsets::Tp;
 
 /// State in the SQL catalog's database (SQLite or PostgreSQL), in tables of
@@ -74,16 +75,6 @@ impl SqlStore {
     fn error(&self, operation: &'static str, e: sqlx::Error) -> StoreError {
         StoreError { store: self.name.clone(), operation, message: e.to_string() }
     }
-}
-
-/// Creates the SQLite file's folder and returns a URL that creates the file.
-fn prepare_sqlite_file(uri: &str) -> Result<String, String> {
-    let path = uri.trim_start_matches("sqlite:").trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or(path);
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("creating folder {}: {e}", parent.display()))?;
-    }
-    Ok(if uri.contains('?') { uri.to_string() } else { format!("{uri}?mode=rwc") })
 }
 
 /// The URI without a password, for messages.
