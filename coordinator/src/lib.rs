@@ -44,8 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{connect_catalog, load_or_create_table};
 use crate::control::{Control, Event, LoadedTable};
-use crate::discovery::Discovery;
-use crate::discovery::PartitionLister;
+use crate::discovery::{Discovery, PartitionLister};
 use crate::leader::{LeaderState, Resignation, campaign};
 use crate::metadata::KafscaleMetadata;
 use crate::offsets::OffsetMap;

@@ -137,43 +137,27 @@ impl Settings {
             warehouse: config.iceberg.warehouse.clone(),
             file_io_props: warehouse_file_io_props(config),
         };
-        let etcd = (!config.etcd.endpoints.is_empty()).then(|| EtcdSettings {
+        // Config validation already refused an etcd backend or discovery
+        // mode without endpoints, and a `sql` backend without a SQL catalog.
+        let has_etcd = !config.etcd.endpoints.is_empty();
+        let etcd = EtcdSettings {
             endpoints: config.etcd.endpoints.clone(),
             username: config.etcd.username.clone(),
             password: config.etcd.password.expose().to_string(),
             tls: config.etcd.tls.clone(),
             layout: EtcdLayout::new(&config.offsets.key_prefix),
-        });
-        let store = match (OffsetsBackend::resolve(config), &etcd) {
-            (StoreChoice::Sql, _) if catalog.kind == CatalogType::Sql => {
-                StoreSettings::Sql { uri: catalog.uri.clone() }
-            }
-            (StoreChoice::Sql, _) => {
-                return Err(unsupported(
-                    "offsets.backend",
-                    "`sql` keeps state in the SQL catalog's database, but iceberg.catalog.type is `rest`: use `etcd` (with etcd.endpoints) or `memory`",
-                ));
-            }
-            (StoreChoice::Memory, _) => StoreSettings::Memory,
-            (StoreChoice::Etcd, Some(etcd)) => StoreSettings::Etcd(etcd.clone()),
-            (StoreChoice::Etcd, None) => {
-                return Err(unsupported(
-                    "etcd.endpoints",
-                    "is empty but offsets.backend is `etcd`: list the etcd endpoints",
-                ));
-            }
         };
-        let partitions = match (config.discovery.mode, &etcd) {
-            (DiscoveryMode::S3, _) | (DiscoveryMode::Auto, None) => PartitionSource::Listing,
-            (DiscoveryMode::Auto, Some(_)) => PartitionSource::Metadata { strict: false },
-            (DiscoveryMode::Etcd, Some(_)) => PartitionSource::Metadata { strict: true },
-            (DiscoveryMode::Etcd, None) => {
-                return Err(unsupported(
-                    "etcd.endpoints",
-                    "is empty but discovery.mode is `etcd`: list the etcd endpoints or use mode `auto`",
-                ));
-            }
+        let store = match OffsetsBackend::resolve(config) {
+            StoreChoice::Sql => StoreSettings::Sql { uri: catalog.uri.clone() },
+            StoreChoice::Memory => StoreSettings::Memory,
+            StoreChoice::Etcd => StoreSettings::Etcd(etcd.clone()),
         };
+        let partitions = match config.discovery.mode {
+            DiscoveryMode::Etcd => PartitionSource::Metadata { strict: true },
+            DiscoveryMode::Auto if has_etcd => PartitionSource::Metadata { strict: false },
+            DiscoveryMode::Auto | DiscoveryMode::S3 => PartitionSource::Listing,
+        };
+        let etcd = has_etcd.then_some(etcd);
         let mut mappings: Vec<TableMapping> = Vec::new();
         for (i, mapping) in config.mappings.iter().enumerate() {
             if let Some(other) = mappings.iter().find(|m| m.topic == mapping.topic) {
