@@ -1,5 +1,5 @@
 //! TLS material read from files (mounted Secrets): etcd's client
-//! certificates, and the coordinator's gRPC endpoint.
+//! certificates, the coordinator's gRPC endpoint, and a worker's side of it.
 
 use std::path::PathBuf;
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use floe_worker::ClientTls;
+use floe_config::TlsFiles;
 
 use crate::generate::{DataSpec, TopicSpec, parse_codec, write_data_set};
 use crate::logging::LogFormat;
@@ -137,7 +137,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(exit_code(summary.is_complete()))
         }
         Command::Worker { coordinator, tls_ca, tls_cert, tls_key } => {
-            let tls = ClientTls { ca_file: tls_ca, cert_file: tls_cert, key_file: tls_key };
+            let tls = TlsFiles { ca_file: tls_ca, cert_file: tls_cert, key_file: tls_key };
             run::run_worker(coordinator, tls).await;
             Ok(ExitCode::SUCCESS)
         }

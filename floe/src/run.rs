@@ -6,9 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use floe_config::Config;
+use floe_config::{Config, TlsFiles};
 use floe_coordinator::{Coordinator, RunSummary, Settings, State};
-use floe_worker::ClientTls;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -54,7 +53,7 @@ pub async fn run_coordinator(config_path: &Path) -> anyhow::Result<RunSummary> {
 }
 
 /// `floe worker`: works for whichever of `endpoints` leads, until stopped.
-pub async fn run_worker(endpoints: Vec<String>, tls: ClientTls) {
+pub async fn run_worker(endpoints: Vec<String>, tls: TlsFiles) {
     let stop = CancellationToken::new();
     let tls = tls.is_set().then_some(tls);
     let worker = tokio::spawn(floe_worker::run(endpoints, tls, process_id("worker"), stop.clone()));

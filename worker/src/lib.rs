@@ -17,17 +17,17 @@ mod writer;
 
 use std::time::Duration;
 
+use floe_config::TlsFiles;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use crate::session::{SessionEnd, SessionError};
-pub use crate::tls::ClientTls;
 
 /// Runs a worker until `stop` is cancelled, reconnecting (with backoff) when
 /// the coordinator goes away or a session fails. With several coordinator
 /// endpoints, each failure moves on to the next: standbys refuse or do not
 /// listen, so the worker settles on the leader.
-pub async fn run(endpoints: Vec<String>, tls: Option<ClientTls>, worker_id: String, stop: CancellationToken) {
+pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: String, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     for endpoint in endpoints.iter().cycle() {
         match session::run_session(endpoint, tls.as_ref(), &worker_id, &stop).await {

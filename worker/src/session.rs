@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use floe_config::TlsFiles;
 use floe_proto::worker::coordination_client::CoordinationClient;
 use floe_proto::worker::coordinator_message::Body as FromCoordinator;
 use floe_proto::worker::worker_message::Body as ToCoordinator;
@@ -27,7 +28,7 @@ use crate::link::CoordinatorLink;
 use crate::memory::MemoryBudget;
 use crate::reader::{PartitionReader, ReaderSignal};
 use crate::table::{TableDef, writer_properties};
-use crate::tls::{ClientTls, error_chain};
+use crate::tls::{client_config, error_chain, refusal_hint};
 use crate::writer::{TableWriter, WriteError, WriterCommand};
 
 /// Commands queued per table writer: enough to keep it busy while readers
@@ -90,7 +91,7 @@ struct Session {
 /// Connects, registers and serves one session until it ends.
 pub async fn run_session(
     endpoint: &str,
-    tls: Option<&ClientTls>,
+    tls: Option<&TlsFiles>,
     worker_id: &str,
     stop: &CancellationToken,
 ) -> Result<SessionEnd, SessionError> {
@@ -101,7 +102,7 @@ pub async fn run_session(
         .tcp_nodelay(true);
     if let Some(tls) = tls {
         // Read at every connection: rotated certificates are used from the next one.
-        channel = channel.tls_config(tls.client_config()?).map_err(|e| connect_error(error_chain(&e)))?;
+        channel = channel.tls_config(client_config(tls)?).map_err(|e| connect_error(error_chain(&e)))?;
     }
     let channel = channel.connect().await.map_err(|e| connect_error(error_chain(&e)))?;
     let mut client =
@@ -113,7 +114,7 @@ pub async fn run_session(
     // connection, not at connect: say what to check.
     let not_accepted = |status: tonic::Status| SessionError::NotAccepted {
         endpoint: endpoint.to_string(),
-        message: format!("{}{}", status.message(), tls.map_or("", ClientTls::refusal_hint)),
+        message: format!("{}{}", status.message(), tls.map_or("", refusal_hint)),
     };
     let mut inbound = client.session(ReceiverStream::new(outgoing)).await.map_err(not_accepted)?.into_inner();
     let first = inbound.message().await.map_err(not_accepted)?;

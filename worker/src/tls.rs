@@ -5,50 +5,38 @@
 
 use std::path::PathBuf;
 
+use floe_config::TlsFiles;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::session::SessionError;
 
-#[derive(Debug, Clone, Default)]
-pub struct ClientTls {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-}
-
-impl ClientTls {
-    pub fn is_set(&self) -> bool {
-        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
-    }
-
-    /// What to check when the coordinator drops a TLS session at once.
-    pub(crate) fn refusal_hint(&self) -> &'static str {
-        if self.cert_file.is_none() {
-            " (the coordinator may require a client certificate: give --tls-cert and --tls-key)"
-        } else {
-            " (the coordinator may not trust this worker's certificate: it must be signed by coordinator.tls.ca_file)"
-        }
-    }
-
-    pub(crate) fn client_config(&self) -> Result<ClientTlsConfig, SessionError> {
-        let read = |flag: &str, path: &PathBuf| {
-            std::fs::read(path).map_err(|e| SessionError::Tls(format!("{flag} {}: {e}", path.display())))
-        };
-        let mut config = ClientTlsConfig::new();
-        if let Some(ca) = &self.ca_file {
-            config = config.ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
-        }
-        match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => {
-                config = config.identity(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?));
-            }
-            (None, None) => {}
-            _ => return Err(SessionError::Tls("--tls-cert and --tls-key go together: give both or neither".into())),
-        }
-        Ok(config)
+/// What to check when the coordinator drops a TLS session at once.
+pub(crate) fn refusal_hint(files: &TlsFiles) -> &'static str {
+    if files.cert_file.is_none() {
+        " (the coordinator may require a client certificate: give --tls-cert and --tls-key)"
+    } else {
+        " (the coordinator may not trust this worker's certificate: it must be signed by coordinator.tls.ca_file)"
     }
 }
 
+/// The client side of `files`, read now (`--tls-ca`, `--tls-cert`, `--tls-key`).
+pub(crate) fn client_config(files: &TlsFiles) -> Result<ClientTlsConfig, SessionError> {
+    let read = |flag: &str, path: &PathBuf| {
+        std::fs::read(path).map_err(|e| SessionError::Tls(format!("{flag} {}: {e}", path.display())))
+    };
+    let mut config = ClientTlsConfig::new();
+    if let Some(ca) = &files.ca_file {
+        config = config.ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
+    }
+    match (&files.cert_file, &files.key_file) {
+        (Some(cert), Some(key)) => {
+            config = config.identity(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?));
+        }
+        (None, None) => {}
+        _ => return Err(SessionError::Tls("--tls-cert and --tls-key go together: give both or neither".into())),
+    }
+    Ok(config)
+}
 /// An error with its causes, `a: b: c`: transport errors hide the useful
 /// part (a refused certificate, a reset connection) in their sources.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
