@@ -117,14 +117,9 @@ impl S3Store {
         self.requests.acquire().await.expect("the request semaphore is never closed")
     }
 
-    /// Keys and common prefixes under `prefix`, after `start_after`, every
-    /// page of them.
-    async fn list(
-        &self,
-        prefix: &str,
-        delimiter: bool,
-        start_after: Option<&str>,
-    ) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+    /// Keys and common prefixes (sub-folders) directly under `prefix`, after
+    /// `start_after`, every page of them.
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
         let _permit = self.permit().await;
         let bucket = &self.primary;
         let mut pages = bucket
@@ -132,7 +127,7 @@ impl S3Store {
             .list_objects_v2()
             .bucket(&bucket.name)
             .prefix(prefix)
-            .set_delimiter(delimiter.then(|| "/".to_string()))
+            .delimiter("/")
             .set_start_after(start_after.map(str::to_owned))
             .into_paginator()
             .send();
@@ -202,7 +197,7 @@ impl SegmentStore for S3Store {
 
     async fn list_partitions(&self, topic: &str) -> Result<Vec<i32>> {
         let folder = format!("{}{topic}/", self.prefix);
-        let (_, folders) = self.list(&folder, true, None).await?;
+        let (_, folders) = self.list(&folder, None).await?;
         let mut partitions: Vec<i32> = folders
             .iter()
             .filter_map(|f| f.strip_prefix(&folder)?.trim_end_matches('/').parse().ok())
@@ -214,7 +209,7 @@ impl SegmentStore for S3Store {
 
     async fn list_partition(&self, topic: &str, partition: i32, start_after: Option<&str>) -> Result<Vec<ObjectMeta>> {
         let folder = partition_prefix(&self.prefix, topic, partition);
-        let (mut objects, _) = self.list(&folder, true, start_after).await?;
+        let (mut objects, _) = self.list(&folder, start_after).await?;
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)
     }
