@@ -18,6 +18,10 @@ pub struct Mapping {
     pub create_table_if_missing: bool,
     #[serde(default)]
     pub schema: MappingSchema,
+    /// Where records that cannot become rows of a typed table go; default
+    /// `<table>_dlq` in the table's namespace.
+    #[serde(default)]
+    pub dead_letter_table: Option<TableName>,
 }
 
 fn create_by_default() -> bool {
@@ -121,10 +125,25 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
 }
 
 impl Mapping {
+    /// The dead-letter table of a typed table.
+    pub fn dead_letter_table(&self) -> TableName {
+        self.dead_letter_table.clone().unwrap_or_else(|| TableName {
+            namespace: self.table.namespace.clone(),
+            name: format!("{}_dlq", self.table.name),
+        })
+    }
+
     fn validate(&self, index: usize) -> Result<(), Problem> {
         let key = |suffix: &str| format!("mappings[{index}].{suffix}");
         if self.topic.is_empty() {
             return Err(Problem::invalid(key("topic"), "is empty", "set the Kafka topic to read"));
+        }
+        if self.dead_letter_table.as_ref() == Some(&self.table) {
+            return Err(Problem::invalid(
+                key("dead_letter_table"),
+                format!("is `{}`, the table the rows go to", self.table),
+                "name another table, or remove the key for the default `<table>_dlq`",
+            ));
         }
         if self.schema.source == ColumnSource::Registry && !self.schema.columns.is_empty() {
             return Err(Problem::invalid(

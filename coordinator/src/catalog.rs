@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use iceberg::spec::{FormatVersion, Schema};
+use floe_config::Column;
+use floe_table::iceberg_type;
+use iceberg::spec::{FormatVersion, PrimitiveType, Schema, Type};
 use iceberg::table::Table;
+use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::{
     Catalog, CatalogBuilder, ErrorKind, Namespace, NamespaceIdent, Result, TableCommit, TableCreation, TableIdent,
 };
@@ -131,6 +134,58 @@ pub async fn load_or_create_table(
         Err(e) if e.kind() == ErrorKind::TableAlreadyExists => catalog.load_table(ident).await,
         Err(e) => Err(e),
     }
+}
+
+/// Adds the mapping's columns a table lacks (as optional columns), in one
+/// schema change. A column whose type differs from the mapping's is refused
+/// with what to do: iceberg-rust cannot change a column's type.
+pub async fn add_missing_columns(
+    catalog: &dyn Catalog,
+    table: Table,
+    columns: &[Column],
+    allow_type_widening: bool,
+) -> std::result::Result<Table, String> {
+    let schema = table.metadata().current_schema().clone();
+    let mut missing = Vec::new();
+    for column in columns {
+        let wanted = iceberg_type(column.column_type);
+        match schema.field_by_name(&column.name) {
+            None => missing.push(AddColumn::optional(&column.name, wanted)),
+            Some(field) if *field.field_type == wanted => {}
+            Some(field) => {
+                let widening = matches!(
+                    (field.field_type.as_ref(), &wanted),
+                    (Type::Primitive(PrimitiveType::Int), Type::Primitive(PrimitiveType::Long))
+                        | (Type::Primitive(PrimitiveType::Float), Type::Primitive(PrimitiveType::Double))
+                );
+                let how = match (widening, allow_type_widening) {
+                    (true, true) => "floe cannot widen a column's type itself yet: widen it with an engine \
+                                     (e.g. Spark's ALTER TABLE ... ALTER COLUMN ... TYPE), then restart",
+                    (true, false) => "set schema.allow_type_widening and widen the column with an engine \
+                                      (e.g. Spark's ALTER TABLE ... ALTER COLUMN ... TYPE), or keep the table's type \
+                                      in the mapping",
+                    (false, _) => "the two types are incompatible: keep the table's type in the mapping, or map \
+                                   the field to a new column",
+                };
+                return Err(format!(
+                    "column `{}` is {} in the table but {} in the mapping; {how}",
+                    column.name, field.field_type, column.column_type
+                ));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(table);
+    }
+    let added = columns.iter().filter(|c| schema.field_by_name(&c.name).is_none()).map(|c| c.name.as_str());
+    let added = added.collect::<Vec<_>>().join(", ");
+    let tx = Transaction::new(&table);
+    let update = missing.into_iter().fold(tx.update_schema(), |update, column| update.add_column(column));
+    let table = async { update.apply(tx)?.commit(catalog).await }
+        .await
+        .map_err(|e| format!("adding columns {added}: {e}"))?;
+    tracing::info!(table = %table.identifier(), columns = %added, "added the mapping's new columns");
+    Ok(table)
 }
 
 /// A catalog view for exactly one commit attempt.

@@ -10,6 +10,12 @@
 //! The append goes through [`CheckedCommitCatalog`], so the catalog accepts
 //! it only on top of the snapshot that was checked, and the library never
 //! retries it on its own.
+//!
+//! A typed table's dead letters are committed to its dead-letter table just
+//! before, with the same ranges recorded there. If the table's commit then
+//! fails for good, the dead-letter table is ahead: its files are skipped on
+//! the next attempt, and a worker reading the ranges again is told not to
+//! write those dead letters a second time.
 
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
@@ -35,14 +41,25 @@ pub struct StagedRange {
 #[derive(Debug, Clone)]
 pub struct StagedFile {
     pub data_file: Option<DataFile>,
+    /// The ranges' records that could not become rows.
+    pub dead_letters: Option<StagedDeadLetters>,
     pub ranges: Vec<StagedRange>,
     pub record_count: u64,
     pub file_size_bytes: u64,
 }
 
+/// A data file of the dead-letter table, covering the same ranges.
+#[derive(Debug, Clone)]
+pub struct StagedDeadLetters {
+    pub data_file: DataFile,
+    pub record_count: u64,
+}
+
 impl StagedFile {
-    pub fn path(&self) -> Option<&str> {
-        self.data_file.as_ref().map(DataFile::file_path)
+    /// The data file's path and the dead letters' one.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        let dead_letters = self.dead_letters.as_ref().map(|d| d.data_file.file_path());
+        self.data_file.as_ref().map(DataFile::file_path).into_iter().chain(dead_letters)
     }
 }
 
@@ -58,6 +75,17 @@ pub struct Committed {
     /// Files appended by this attempt, and files found already committed.
     pub appended_files: usize,
     pub already_committed_files: usize,
+    pub appended_records: u64,
+    /// What went to the dead-letter table first, when anything did.
+    pub dead_letters: Option<DeadLettersCommitted>,
+}
+
+#[derive(Debug)]
+pub struct DeadLettersCommitted {
+    pub snapshot_id: Option<i64>,
+    pub table: Table,
+    pub offsets: OffsetMap,
+    pub appended_files: usize,
     pub appended_records: u64,
 }
 
@@ -90,19 +118,14 @@ enum FileState {
 }
 
 /// Makes one checked attempt to append `files` (in the order they were
-/// accepted) to the table.
+/// accepted) to the table, their dead letters first to `dead_letters`.
 pub async fn commit_staged(
     catalog: &dyn Catalog,
     ident: &TableIdent,
+    dead_letters: Option<&TableIdent>,
     files: &[StagedFile],
 ) -> Result<Committed, CommitError> {
-    let table = catalog
-        .load_table(ident)
-        .await
-        .map_err(|source| CommitError::Load { table: ident.clone(), source: Box::new(source) })?;
-    let recorded = OffsetMap::committed(table.metadata())
-        .map_err(|source| CommitError::Offsets { table: ident.clone(), source })?;
-
+    let (table, recorded) = load(catalog, ident).await?;
     let mut offsets = recorded.clone();
     let mut pending = Vec::new();
     let mut already_committed_files = 0;
@@ -120,24 +143,20 @@ pub async fn commit_staged(
             appended_files: 0,
             already_committed_files,
             appended_records: 0,
+            dead_letters: None,
         });
     }
+    let dead_letters = match dead_letters {
+        Some(dead_ident) if pending.iter().any(|f| f.dead_letters.is_some()) => {
+            Some(commit_dead_letters(catalog, dead_ident, &pending).await?)
+        }
+        _ => None,
+    };
 
     let data_files: Vec<DataFile> = pending.iter().filter_map(|f| f.data_file.clone()).collect();
     let appended_files = data_files.len();
     let appended_records = pending.iter().map(|f| f.record_count).sum();
-    let tx = Transaction::new(&table);
-    let commit_err = |source| CommitError::Commit { table: ident.clone(), source: Box::new(source) };
-    let tx = tx
-        .fast_append()
-        // The offset check above is exact and cheap; the library's duplicate
-        // check reads every manifest of the table on each commit.
-        .with_check_duplicate(false)
-        .add_data_files(data_files)
-        .set_snapshot_properties(offsets.to_summary())
-        .apply(tx)
-        .map_err(commit_err)?;
-    let table = tx.commit(&CheckedCommitCatalog::new(catalog, table)).await.map_err(commit_err)?;
+    let table = append(catalog, ident, table, data_files, &offsets).await?;
     Ok(Committed {
         snapshot_id: table.metadata().current_snapshot_id(),
         table,
@@ -145,7 +164,88 @@ pub async fn commit_staged(
         appended_files,
         already_committed_files,
         appended_records,
+        dead_letters,
     })
+}
+
+/// Appends the dead letters of `pending` files to the dead-letter table,
+/// except those whose ranges it records already (an earlier attempt landed
+/// there, the table's did not).
+async fn commit_dead_letters(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    pending: &[&StagedFile],
+) -> Result<DeadLettersCommitted, CommitError> {
+    let (table, recorded) = load(catalog, ident).await?;
+    let mut offsets = recorded.clone();
+    let mut data_files = Vec::new();
+    let mut appended_records = 0;
+    for file in pending {
+        let Some(dead) = &file.dead_letters else { continue };
+        let in_table = file.ranges.iter().all(|r| recorded.get(&r.tp).is_some_and(|p| p.next >= r.to));
+        if in_table {
+            continue;
+        }
+        for range in &file.ranges {
+            if offsets.get(&range.tp).is_none_or(|p| p.next < range.to) {
+                offsets.set(range.tp.clone(), Position { next: range.to, open_txn_start: None });
+            }
+        }
+        data_files.push(dead.data_file.clone());
+        appended_records += dead.record_count;
+    }
+    if data_files.is_empty() {
+        return Ok(DeadLettersCommitted {
+            snapshot_id: None,
+            table,
+            offsets: recorded,
+            appended_files: 0,
+            appended_records: 0,
+        });
+    }
+    let appended_files = data_files.len();
+    let table = append(catalog, ident, table, data_files, &offsets).await?;
+    Ok(DeadLettersCommitted {
+        snapshot_id: table.metadata().current_snapshot_id(),
+        table,
+        offsets,
+        appended_files,
+        appended_records,
+    })
+}
+
+/// The table, fresh from the catalog, and the offsets its snapshots record.
+async fn load(catalog: &dyn Catalog, ident: &TableIdent) -> Result<(Table, OffsetMap), CommitError> {
+    let table = catalog
+        .load_table(ident)
+        .await
+        .map_err(|source| CommitError::Load { table: ident.clone(), source: Box::new(source) })?;
+    let recorded = OffsetMap::committed(table.metadata())
+        .map_err(|source| CommitError::Offsets { table: ident.clone(), source })?;
+    Ok((table, recorded))
+}
+
+/// One snapshot appending `data_files` on top of exactly the `table` that
+/// was checked, recording `offsets` in its summary.
+async fn append(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    table: Table,
+    data_files: Vec<DataFile>,
+    offsets: &OffsetMap,
+) -> Result<Table, CommitError> {
+    let tx = Transaction::new(&table);
+    let commit_err = |source| CommitError::Commit { table: ident.clone(), source: Box::new(source) };
+    let tx = tx
+        .fast_append()
+        // The offset check is exact and cheap; the library's duplicate
+        // check reads every manifest of the table on each commit.
+        .with_check_duplicate(false)
+        .add_data_files(data_files)
+        .set_snapshot_properties(offsets.to_summary())
+        .apply(tx)
+        .map_err(commit_err)?;
+    tx.commit(&CheckedCommitCatalog::new(catalog, table)).await.map_err(commit_err)
 }
 
 /// Decides whether a file is in the table already or continues it, and

@@ -34,24 +34,74 @@ use std::sync::Arc;
 
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_storage::open_segment_store;
-use floe_table::{RowBuilder, source_schema};
-use iceberg::TableIdent;
+use floe_config::TableName;
+use floe_table::{MappedColumn, RowBuilder, dead_letter_schema, table_schema};
+use iceberg::spec::Schema;
+use iceberg::{Catalog, TableIdent};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{connect_catalog, load_or_create_table};
-use crate::control::{Control, Event, LoadedTable};
+use crate::catalog::{add_missing_columns, connect_catalog, load_or_create_table};
+use crate::control::{Control, Event, LoadedDeadLetters, LoadedTable};
 use crate::discovery::{Discovery, PartitionLister};
 use crate::leader::{LeaderState, Resignation, campaign};
 use crate::metadata::KafscaleMetadata;
 use crate::offsets::OffsetMap;
-use crate::settings::{PartitionSource, StoreSettings};
+use crate::settings::{PartitionSource, StoreSettings, TableMapping};
 pub use crate::settings::{Settings, SettingsError};
 use crate::store::{EtcdStore, MemoryStore, SqlStore, StateStore};
 pub use crate::summary::RunSummary;
+
+/// Loads (or creates) a mapping's table and, for a typed table, adds the
+/// mapping's new columns and loads its dead-letter table.
+async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<LoadedTable, StartError> {
+    let load = |name: &TableName, schema: Schema| async move {
+        let table_error = |message: String| StartError::Table { table: name.to_string(), message };
+        let ident = TableIdent::from_strs(name.namespace.iter().chain([&name.name]))
+            .map_err(|e| table_error(e.to_string()))?;
+        let table = load_or_create_table(catalog, &ident, &schema, mapping.create_if_missing).await.map_err(|e| {
+            match e.kind() {
+                iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
+                    "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
+                    mapping.topic
+                )),
+                _ => table_error(e.to_string()),
+            }
+        })?;
+        let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
+        let arrow = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
+            .map_err(|e| table_error(e.to_string()))?;
+        Ok::<_, StartError>((table, offsets, Arc::new(arrow)))
+    };
+    let name = mapping.table.to_string();
+    let (table, offsets, arrow) = load(&mapping.table, table_schema(&mapping.columns)).await?;
+    let table = add_missing_columns(catalog, table, &mapping.columns, mapping.allow_type_widening)
+        .await
+        .map_err(|message| StartError::Table { table: name.clone(), message })?;
+    let columns: Vec<MappedColumn> = mapping.columns.iter().map(MappedColumn::from).collect();
+    // Workers fill rows with the same builders: check now that they can.
+    let arrow = match mapping.columns.is_empty() {
+        true => arrow,
+        false => Arc::new(
+            iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
+                .map_err(|e| StartError::Table { table: name.clone(), message: e.to_string() })?,
+        ),
+    };
+    RowBuilder::new(arrow, &columns).map_err(|e| StartError::Table { table: name.clone(), message: e.to_string() })?;
+    let dead_letters = match &mapping.dead_letter_table {
+        None => None,
+        Some(dead_name) => {
+            let (table, offsets, arrow) = load(dead_name, dead_letter_schema()).await?;
+            RowBuilder::for_dead_letters(arrow)
+                .map_err(|e| StartError::Table { table: dead_name.to_string(), message: e.to_string() })?;
+            Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
+        }
+    };
+    Ok(LoadedTable { name, topic: mapping.topic.clone(), table, offsets, columns, dead_letters })
+}
 
 /// Why the coordinator could not start: one clear line naming what failed.
 #[derive(Debug, thiserror::Error)]
@@ -173,28 +223,11 @@ impl Coordinator {
         let mut tables = Vec::new();
         let mut start_offsets = HashMap::new();
         for mapping in &settings.mappings {
-            let name = mapping.table.to_string();
-            let table_error = |message: String| StartError::Table { table: name.clone(), message };
-            let ident = TableIdent::from_strs(mapping.table.namespace.iter().chain([&mapping.table.name]))
-                .map_err(|e| table_error(e.to_string()))?;
-            let table = load_or_create_table(catalog.as_ref(), &ident, &source_schema(), mapping.create_if_missing)
-                .await
-                .map_err(|e| match e.kind() {
-                    iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
-                        "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
-                        mapping.topic
-                    )),
-                    _ => table_error(e.to_string()),
-                })?;
-            // Workers fill rows with the same builder: check now that they can.
-            let arrow = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
-                .map_err(|e| table_error(e.to_string()))?;
-            RowBuilder::new(Arc::new(arrow)).map_err(|e| table_error(e.to_string()))?;
-            let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
-            for (tp, position) in offsets.iter() {
+            let loaded = load_table(catalog.as_ref(), mapping).await?;
+            for (tp, position) in loaded.offsets.iter() {
                 start_offsets.insert(tp.clone(), position.resume_from());
             }
-            tables.push(LoadedTable { name, topic: mapping.topic.clone(), table, offsets });
+            tables.push(loaded);
         }
 
         let topics = settings.mappings.iter().map(|m| m.topic.clone()).collect();

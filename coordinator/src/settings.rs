@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe_config::{
-    CatalogType, Config, DiscoveryMode, OffsetsBackend, ReadReplica, S3Endpoint, SourceLocation,
-    StateStore as StoreChoice, TableName,
+    CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, ReadReplica, S3Endpoint,
+    SchemaConfig, SourceLocation, StateStore as StoreChoice, TableName, ValidationMode,
 };
+use floe_table::SourceColumn;
 use floe_proto::worker::{SourceSpec, WriterSpec};
 
 use crate::catalog::{CatalogKind, CatalogSettings};
@@ -42,6 +43,12 @@ pub struct TableMapping {
     pub topic: String,
     pub table: TableName,
     pub create_if_missing: bool,
+    /// Typed columns read from the record's JSON value; none for records as
+    /// they are.
+    pub columns: Vec<Column>,
+    pub allow_type_widening: bool,
+    /// Set for a typed table: where records that cannot become rows go.
+    pub dead_letter_table: Option<TableName>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +81,36 @@ pub struct SettingsError {
 
 fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
     SettingsError { key: key.to_string(), message: message.into() }
+}
+
+/// Refuses what this build cannot do with a mapping's schema, and column
+/// names that would clash with the columns floe fills itself.
+fn check_typed_columns(index: usize, mapping: &Mapping, schema: &SchemaConfig) -> Result<(), SettingsError> {
+    if mapping.schema.source == ColumnSource::Registry {
+        return Err(unsupported(
+            &format!("mappings[{index}].schema.source"),
+            "is registry, which this build does not support yet: list the columns under `schema.columns`",
+        ));
+    }
+    if schema.mode != ValidationMode::Off {
+        return Err(unsupported(
+            "schema.mode",
+            "validation against a registry is not supported by this build yet: set it to off",
+        ));
+    }
+    for (position, column) in mapping.schema.columns.iter().enumerate() {
+        if SourceColumn::from_name(&column.name).is_some() {
+            return Err(unsupported(
+                &format!("mappings[{index}].schema.columns[{position}].name"),
+                format!(
+                    "is `{}`, a column floe fills from the record itself: name the column differently \
+                     (with `path: {}` to read the JSON field of that name)",
+                    column.name, column.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// FileIO properties for an `s3://` warehouse: where the service is and how
@@ -169,16 +206,14 @@ impl Settings {
                     ),
                 ));
             }
-            if !mapping.schema.columns.is_empty() {
-                return Err(unsupported(
-                    &format!("mappings[{i}].schema.columns"),
-                    "typed columns are not supported by this build: remove `schema.columns` to store records as they are",
-                ));
-            }
+            check_typed_columns(i, mapping, &config.schema)?;
             mappings.push(TableMapping {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
                 create_if_missing: mapping.create_table_if_missing,
+                columns: mapping.schema.columns.clone(),
+                allow_type_widening: mapping.schema.allow_type_widening,
+                dead_letter_table: (!mapping.schema.columns.is_empty()).then(|| mapping.dead_letter_table()),
             });
         }
         let writer = WriterSpec {

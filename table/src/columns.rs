@@ -1,4 +1,5 @@
-use iceberg::spec::{ListType, NestedField, PrimitiveType, Schema, StructType, Type};
+use floe_config::{Column, ColumnType};
+use iceberg::spec::{ListType, NestedField, NestedFieldRef, PrimitiveType, Schema, StructType, Type};
 
 /// A column whose value comes from the Kafka record itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +48,54 @@ impl SourceColumn {
 }
 
 /// Field ids of the source columns. Nested fields of `headers` take the ids
-/// after the top-level ones, so typed columns added later start at 12.
+/// after the top-level ones, so typed columns start at 12.
 const HEADERS_ELEMENT_ID: i32 = 9;
 const HEADER_KEY_ID: i32 = 10;
 const HEADER_VALUE_ID: i32 = 11;
+const FIRST_TYPED_ID: i32 = 12;
 
-/// The Iceberg schema of a table holding Kafka records as they are.
-pub fn source_schema() -> Schema {
+/// A table column filled from a field of the record's JSON value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedColumn {
+    pub name: String,
+    /// Keys leading to the value, outermost first.
+    pub path: Vec<String>,
+    /// A record without a value here is a dead letter, never a row with a null.
+    pub required: bool,
+}
+
+impl From<&Column> for MappedColumn {
+    fn from(column: &Column) -> Self {
+        Self {
+            name: column.name.clone(),
+            path: column.json_path().into_iter().map(str::to_string).collect(),
+            required: column.required,
+        }
+    }
+}
+
+/// The Iceberg type of a mapping's column type.
+pub fn iceberg_type(column_type: ColumnType) -> Type {
+    let primitive = match column_type {
+        ColumnType::Boolean => PrimitiveType::Boolean,
+        ColumnType::Int => PrimitiveType::Int,
+        ColumnType::Long => PrimitiveType::Long,
+        ColumnType::Float => PrimitiveType::Float,
+        ColumnType::Double => PrimitiveType::Double,
+        ColumnType::String => PrimitiveType::String,
+        ColumnType::Binary => PrimitiveType::Binary,
+        ColumnType::Timestamp => PrimitiveType::Timestamp,
+        ColumnType::TimestampTz => PrimitiveType::Timestamptz,
+        ColumnType::Date => PrimitiveType::Date,
+        ColumnType::Decimal { precision, scale } => {
+            PrimitiveType::Decimal { precision: u32::from(precision), scale: u32::from(scale) }
+        }
+    };
+    Type::Primitive(primitive)
+}
+
+/// The columns every record fills, in order.
+fn source_fields() -> Vec<NestedFieldRef> {
     let header = StructType::new(vec![
         NestedField::required(HEADER_KEY_ID, "key", Type::Primitive(PrimitiveType::String)).into(),
         NestedField::optional(HEADER_VALUE_ID, "value", Type::Primitive(PrimitiveType::Binary)).into(),
@@ -75,8 +117,42 @@ pub fn source_schema() -> Schema {
         };
         field.into()
     });
-    Schema::builder().with_schema_id(0).with_fields(fields).build().expect("the source schema is statically valid")
+    fields.collect()
 }
+
+fn build_schema(fields: Vec<NestedFieldRef>) -> Schema {
+    Schema::builder().with_schema_id(0).with_fields(fields).build().expect("floe's schemas are statically valid")
+}
+
+/// The Iceberg schema of a table holding Kafka records as they are.
+pub fn source_schema() -> Schema {
+    build_schema(source_fields())
+}
+
+/// The Iceberg schema of a new table: the source columns, then the mapping's
+/// typed columns. Typed columns are optional in the table: `required` is
+/// enforced on the way in (dead letters), and a later mapping may relax it.
+pub fn table_schema(columns: &[Column]) -> Schema {
+    let mut fields = source_fields();
+    for (column, id) in columns.iter().zip(FIRST_TYPED_ID..) {
+        fields.push(NestedField::optional(id, &column.name, iceberg_type(column.column_type)).into());
+    }
+    build_schema(fields)
+}
+
+/// The Iceberg schema of a dead-letter table: the record as it is, and why
+/// it could not become a row.
+pub fn dead_letter_schema() -> Schema {
+    let mut fields = source_fields();
+    let string = || Type::Primitive(PrimitiveType::String);
+    fields.push(NestedField::required(FIRST_TYPED_ID, DEAD_LETTER_REASON_CODE, string()).into());
+    fields.push(NestedField::required(FIRST_TYPED_ID + 1, DEAD_LETTER_REASON, string()).into());
+    build_schema(fields)
+}
+
+/// Dead-letter columns: a stable code to group by, and the full reason.
+pub const DEAD_LETTER_REASON_CODE: &str = "reason_code";
+pub const DEAD_LETTER_REASON: &str = "reason";
 
 #[cfg(test)]
 mod tests {
@@ -90,5 +166,25 @@ mod tests {
         assert_eq!(schema.highest_field_id(), HEADER_VALUE_ID);
         assert_eq!(SourceColumn::from_name("timestamp_ms"), Some(SourceColumn::TimestampMs));
         assert_eq!(SourceColumn::from_name("ts"), None);
+    }
+
+    #[test]
+    fn typed_columns_follow_the_source_columns() {
+        let columns: Vec<Column> = serde_json::from_str(
+            r#"[{"name": "order_id", "type": "long", "required": true},
+                {"name": "amount", "type": "decimal(10,2)"},
+                {"name": "customer_id", "type": "string", "path": "customer.id"}]"#,
+        )
+        .unwrap();
+        let schema = table_schema(&columns);
+        let order_id = schema.field_by_name("order_id").unwrap();
+        assert_eq!((order_id.id, order_id.required), (12, false));
+        assert_eq!(*schema.field_by_name("amount").unwrap().field_type, Type::decimal(10, 2).unwrap());
+        assert_eq!(schema.field_by_name("customer_id").unwrap().id, 14);
+        assert_eq!(MappedColumn::from(&columns[2]).path, ["customer", "id"]);
+
+        let dead = dead_letter_schema();
+        assert_eq!(dead.field_by_name("reason").unwrap().id, 13);
+        assert!(dead.field_by_name("value").is_some());
     }
 }

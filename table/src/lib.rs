@@ -2,15 +2,22 @@
 //!
 //! - [`columns`]: the columns every record fills (the seed processor's defaults:
 //!   `record_id`, `topic`, `partition`, `offset`, `timestamp_ms`, `key`,
-//!   `value`, `headers`) and the Iceberg schema made of them.
+//!   `value`, `headers`), the mapping's typed columns, and the Iceberg
+//!   schemas made of them (a table's, and its dead-letter table's).
+//! - [`json`]: typed values read exactly from a record's JSON value.
 //! - [`rows`]: turns decoded Kafka records into Arrow record batches of a
-//!   table's schema, ready for the Parquet writer.
+//!   table's schema, ready for the Parquet writer, and says which records
+//!   cannot become rows.
+//! - [`dead_letters`]: why a record could not become a row.
 //!
-//! The coordinator creates tables from this schema; workers fill it. Both
+//! The coordinator creates tables from these schemas; workers fill them. Both
 //! sides use this crate so they cannot disagree on a column.
 
 pub mod columns;
+pub mod dead_letters;
+pub mod json;
 pub mod rows;
 
-pub use columns::{SourceColumn, source_schema};
-pub use rows::{RowBuilder, RowError};
+pub use columns::{MappedColumn, SourceColumn, dead_letter_schema, iceberg_type, source_schema, table_schema};
+pub use dead_letters::{Rejection, RejectionCode};
+pub use rows::{Rejected, RowBuilder, RowError};

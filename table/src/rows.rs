@@ -1,19 +1,27 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    ArrayBuilder, Int32Builder, Int64Builder, LargeBinaryBuilder, ListBuilder, StringBuilder, StructBuilder,
+    ArrayBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int32Builder,
+    Int64Builder, LargeBinaryBuilder, ListBuilder, StringBuilder, StructBuilder, TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef};
+use arrow_array::{ArrayRef, RecordBatch, new_null_array};
+use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef, TimeUnit};
 use floe_kfs::record::Record;
 
-use crate::columns::SourceColumn;
+use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
+use crate::dead_letters::{Rejection, RejectionCode};
+use crate::json::{Cell, JsonObject, Target, convert};
 
 /// Why records could not become rows of a table.
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {
-    #[error("table column `{column}` has no source: floe fills {known}")]
+    #[error(
+        "table column `{column}` is required but has no source: floe fills {known} and the mapping's columns; \
+         add it to the mapping or make it optional in the table"
+    )]
     UnknownColumn { column: String, known: String },
+    #[error("table column `{column}` is {found}, a type floe cannot fill from JSON")]
+    UnsupportedType { column: String, found: DataType },
     #[error("table column `{column}` is {found} but floe writes {expected} there")]
     ColumnType { column: String, found: DataType, expected: String },
     #[error("record at offset {offset}: header #{index} has a key that is not UTF-8")]
@@ -32,6 +40,103 @@ enum ColumnBuilder {
     Key(LargeBinaryBuilder),
     Value(LargeBinaryBuilder),
     Headers(ListBuilder<StructBuilder>),
+    /// A typed column: the record's `cells[cell]`.
+    Mapped { cell: usize, builder: TypedBuilder },
+    /// A table column the mapping does not fill (it was dropped from the
+    /// mapping, or another writer added it): always null.
+    Absent(DataType),
+    ReasonCode(StringBuilder),
+    Reason(StringBuilder),
+}
+
+/// The builder of a typed column, by Arrow type.
+enum TypedBuilder {
+    Boolean(BooleanBuilder),
+    Int(Int32Builder),
+    Long(Int64Builder),
+    Float(Float32Builder),
+    Double(Float64Builder),
+    String(StringBuilder),
+    Binary(LargeBinaryBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Date(Date32Builder),
+    Decimal(Decimal128Builder),
+}
+
+impl TypedBuilder {
+    /// The builder for a column of type `data_type`, and what JSON values
+    /// convert to there.
+    fn for_type(data_type: &DataType) -> Option<(Target, Self)> {
+        Some(match data_type {
+            DataType::Boolean => (Target::Boolean, Self::Boolean(BooleanBuilder::new())),
+            DataType::Int32 => (Target::Int, Self::Int(Int32Builder::new())),
+            DataType::Int64 => (Target::Long, Self::Long(Int64Builder::new())),
+            DataType::Float32 => (Target::Float, Self::Float(Float32Builder::new())),
+            DataType::Float64 => (Target::Double, Self::Double(Float64Builder::new())),
+            DataType::Utf8 => (Target::String, Self::String(StringBuilder::new())),
+            DataType::LargeBinary => (Target::Binary, Self::Binary(LargeBinaryBuilder::new())),
+            DataType::Timestamp(TimeUnit::Microsecond, zone) => {
+                (Target::Timestamp, Self::Timestamp(TimestampMicrosecondBuilder::new().with_timezone_opt(zone.clone())))
+            }
+            DataType::Date32 => (Target::Date, Self::Date(Date32Builder::new())),
+            DataType::Decimal128(precision, scale) => {
+                let builder = Decimal128Builder::new().with_precision_and_scale(*precision, *scale).ok()?;
+                let scale = u8::try_from(*scale).ok()?;
+                (Target::Decimal { precision: *precision, scale }, Self::Decimal(builder))
+            }
+            _ => return None,
+        })
+    }
+
+    /// Appends a cell converted for this builder's target.
+    fn append(&mut self, cell: &Cell) {
+        match (self, cell) {
+            (Self::Boolean(b), Cell::Boolean(v)) => b.append_value(*v),
+            (Self::Int(b), Cell::Int(v)) => b.append_value(*v),
+            (Self::Date(b), Cell::Int(v)) => b.append_value(*v),
+            (Self::Long(b), Cell::Long(v)) => b.append_value(*v),
+            (Self::Timestamp(b), Cell::Long(v)) => b.append_value(*v),
+            (Self::Float(b), Cell::Float(v)) => b.append_value(*v),
+            (Self::Double(b), Cell::Double(v)) => b.append_value(*v),
+            (Self::String(b), Cell::String(v)) => b.append_value(v),
+            (Self::Binary(b), Cell::Binary(v)) => b.append_value(v),
+            (Self::Decimal(b), Cell::Decimal(v)) => b.append_value(*v),
+            (builder, cell) => {
+                debug_assert!(matches!(cell, Cell::Null), "a cell converted for another type: {cell:?}");
+                builder.append_null();
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Boolean(b) => b.append_null(),
+            Self::Int(b) => b.append_null(),
+            Self::Date(b) => b.append_null(),
+            Self::Long(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+            Self::Float(b) => b.append_null(),
+            Self::Double(b) => b.append_null(),
+            Self::String(b) => b.append_null(),
+            Self::Binary(b) => b.append_null(),
+            Self::Decimal(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Boolean(b) => Arc::new(b.finish()),
+            Self::Int(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Long(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::Float(b) => Arc::new(b.finish()),
+            Self::Double(b) => Arc::new(b.finish()),
+            Self::String(b) => Arc::new(b.finish()),
+            Self::Binary(b) => Arc::new(b.finish()),
+            Self::Decimal(b) => Arc::new(b.finish()),
+        }
+    }
 }
 
 impl ColumnBuilder {
@@ -71,9 +176,14 @@ impl ColumnBuilder {
         Ok(builder)
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    fn finish(&mut self, rows: usize) -> ArrayRef {
         match self {
-            ColumnBuilder::RecordId(b) | ColumnBuilder::Topic(b) => Arc::new(b.finish()),
+            ColumnBuilder::RecordId(b)
+            | ColumnBuilder::Topic(b)
+            | ColumnBuilder::ReasonCode(b)
+            | ColumnBuilder::Reason(b) => Arc::new(b.finish()),
+            ColumnBuilder::Mapped { builder, .. } => builder.finish(),
+            ColumnBuilder::Absent(data_type) => new_null_array(data_type, rows),
             ColumnBuilder::Partition(b) => Arc::new(b.finish()),
             ColumnBuilder::Offset(b) | ColumnBuilder::TimestampMs(b) => Arc::new(b.finish()),
             ColumnBuilder::Key(b) | ColumnBuilder::Value(b) => Arc::new(b.finish()),
@@ -93,56 +203,152 @@ fn header_fields_match(fields: &Fields) -> bool {
 /// Fills Arrow record batches of a table's schema from Kafka records.
 ///
 /// Built once per table from the table's Arrow schema (with its Iceberg
-/// field ids), then fed records of any partition and drained with
-/// [`RowBuilder::finish`] whenever a batch is big enough.
+/// field ids) and the mapping's typed columns, then fed records of any
+/// partition and drained with [`RowBuilder::finish`] whenever a batch is big
+/// enough. A dead-letter table's builder is made with
+/// [`RowBuilder::for_dead_letters`] and fed with
+/// [`RowBuilder::append_dead_letter`].
 pub struct RowBuilder {
     schema: SchemaRef,
     columns: Vec<ColumnBuilder>,
+    /// The mapped columns this table has, in the order of their cells.
+    mapped: Vec<(MappedColumn, Target)>,
     rows: usize,
     payload_bytes: usize,
     /// `topic:partition:` of the records being appended, reused per call.
     record_id: String,
 }
 
+/// A record of an [`RowBuilder::append`] call that did not become a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Its position in the records passed.
+    pub index: usize,
+    pub rejection: Rejection,
+}
+
 impl RowBuilder {
-    pub fn new(schema: SchemaRef) -> Result<Self, RowError> {
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|field| {
-                let source = SourceColumn::from_name(field.name()).ok_or_else(|| RowError::UnknownColumn {
-                    column: field.name().clone(),
-                    known: SourceColumn::ALL.map(SourceColumn::name).join(", "),
-                })?;
-                ColumnBuilder::new(source, field)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { schema, columns, rows: 0, payload_bytes: 0, record_id: String::new() })
+    pub fn new(schema: SchemaRef, mapped: &[MappedColumn]) -> Result<Self, RowError> {
+        Self::build(schema, Some(mapped))
     }
 
-    /// Appends records of one partition. On error nothing of this call is kept
-    /// in a column that another column lacks: the check runs before appending.
-    pub fn append(&mut self, topic: &str, partition: i32, records: &[Record]) -> Result<(), RowError> {
-        for record in records {
-            for (index, header) in record.headers.iter().enumerate() {
-                if std::str::from_utf8(&header.key).is_err() {
-                    return Err(RowError::HeaderKeyNotUtf8 { offset: record.offset, index });
-                }
+    pub fn for_dead_letters(schema: SchemaRef) -> Result<Self, RowError> {
+        Self::build(schema, None)
+    }
+
+    /// `mapped` is `None` for a dead-letter table.
+    fn build(schema: SchemaRef, mapped: Option<&[MappedColumn]>) -> Result<Self, RowError> {
+        let mut cells = Vec::new();
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let name = field.name().as_str();
+            if let Some(source) = SourceColumn::from_name(name) {
+                columns.push(ColumnBuilder::new(source, field)?);
+                continue;
             }
+            let mapped_column = mapped.and_then(|mapped| mapped.iter().find(|c| c.name == name));
+            let column = match mapped_column {
+                None if mapped.is_none() && name == DEAD_LETTER_REASON_CODE => {
+                    ColumnBuilder::ReasonCode(StringBuilder::new())
+                }
+                None if mapped.is_none() && name == DEAD_LETTER_REASON => ColumnBuilder::Reason(StringBuilder::new()),
+                Some(column) => {
+                    let (target, builder) = TypedBuilder::for_type(field.data_type()).ok_or_else(|| {
+                        RowError::UnsupportedType { column: name.to_string(), found: field.data_type().clone() }
+                    })?;
+                    cells.push((column.clone(), target));
+                    ColumnBuilder::Mapped { cell: cells.len() - 1, builder }
+                }
+                _ if field.is_nullable() => ColumnBuilder::Absent(field.data_type().clone()),
+                _ => {
+                    return Err(RowError::UnknownColumn {
+                        column: name.to_string(),
+                        known: SourceColumn::ALL.map(SourceColumn::name).join(", "),
+                    });
+                }
+            };
+            columns.push(column);
         }
+        Ok(Self { schema, columns, mapped: cells, rows: 0, payload_bytes: 0, record_id: String::new() })
+    }
+
+    /// Appends records of one partition as rows. Records that cannot become
+    /// rows (their value does not fit the typed columns) are returned, for
+    /// the dead-letter table. On error nothing of this call is kept in a
+    /// column that another column lacks: the check runs before appending.
+    pub fn append(&mut self, topic: &str, partition: i32, records: &[Record]) -> Result<Vec<Rejected>, RowError> {
+        check_header_keys(records)?;
+        let prefix_len = self.start_partition(topic, partition);
+        let mut rejected = Vec::new();
+        let mut cells = Vec::with_capacity(self.mapped.len());
+        for (index, record) in records.iter().enumerate() {
+            cells.clear();
+            if let Err(rejection) = self.extract(record, &mut cells) {
+                rejected.push(Rejected { index, rejection });
+                continue;
+            }
+            self.append_one(topic, partition, record, prefix_len, &cells, None);
+        }
+        Ok(rejected)
+    }
+
+    /// Appends one rejected record to a dead-letter table.
+    pub fn append_dead_letter(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        record: &Record,
+        rejection: &Rejection,
+    ) -> Result<(), RowError> {
+        check_header_keys(std::slice::from_ref(record))?;
+        let prefix_len = self.start_partition(topic, partition);
+        self.append_one(topic, partition, record, prefix_len, &[], Some(rejection));
+        Ok(())
+    }
+
+    /// Converts a record's value into one cell per mapped column.
+    fn extract<'r>(&self, record: &'r Record, cells: &mut Vec<Cell<'r>>) -> Result<(), Rejection> {
+        if self.mapped.is_empty() {
+            return Ok(());
+        }
+        let Some(value) = record.value.as_deref() else {
+            return Err(Rejection::new(RejectionCode::NoValue, "the record has no value (a tombstone)"));
+        };
+        let object = JsonObject::parse(value).map_err(|(code, message)| Rejection::new(code, message))?;
+        for (column, target) in &self.mapped {
+            let mismatch = |reason: String| {
+                Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", column.name))
+            };
+            let raw = object.lookup(&column.path).map_err(mismatch)?;
+            let cell = convert(raw, *target).map_err(mismatch)?;
+            if column.required && cell == Cell::Null {
+                let message = format!("required column `{}` is missing or null", column.name);
+                return Err(Rejection::new(RejectionCode::MissingRequired, message));
+            }
+            cells.push(cell);
+        }
+        Ok(())
+    }
+
+    /// Sets the record-id prefix for a partition; returns its length.
+    fn start_partition(&mut self, topic: &str, partition: i32) -> usize {
         self.record_id.clear();
         self.record_id.push_str(topic);
         self.record_id.push(':');
         self.record_id.push_str(itoa::Buffer::new().format(partition));
         self.record_id.push(':');
-        let prefix_len = self.record_id.len();
-        for record in records {
-            self.append_one(topic, partition, record, prefix_len);
-        }
-        Ok(())
+        self.record_id.len()
     }
 
-    fn append_one(&mut self, topic: &str, partition: i32, record: &Record, prefix_len: usize) {
+    fn append_one(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        record: &Record,
+        prefix_len: usize,
+        cells: &[Cell],
+        rejection: Option<&Rejection>,
+    ) {
         let key = record.key.as_deref();
         let value = record.value.as_deref();
         for column in &mut self.columns {
@@ -161,7 +367,7 @@ impl RowBuilder {
                 ColumnBuilder::Headers(b) => {
                     let entries = b.values();
                     for header in &record.headers {
-                        // UTF-8 was checked in `append`.
+                        // UTF-8 was checked before appending.
                         let key = std::str::from_utf8(&header.key).unwrap_or_default();
                         if let Some(k) = entries.field_builder::<StringBuilder>(0) {
                             k.append_value(key);
@@ -173,6 +379,10 @@ impl RowBuilder {
                     }
                     b.append(true);
                 }
+                ColumnBuilder::Mapped { cell, builder } => builder.append(&cells[*cell]),
+                ColumnBuilder::Absent(_) => {}
+                ColumnBuilder::ReasonCode(b) => b.append_option(rejection.map(|r| r.code.as_str())),
+                ColumnBuilder::Reason(b) => b.append_option(rejection.map(|r| r.message.as_str())),
             }
         }
         self.rows += 1;
@@ -180,7 +390,8 @@ impl RowBuilder {
             + value.map_or(0, <[u8]>::len)
             + record.headers.iter().map(|h| h.key.len() + h.value.as_ref().map_or(0, |v| v.len())).sum::<usize>()
             + topic.len() * 2
-            + 32;
+            + 32
+            + 16 * cells.len();
     }
 
     /// Rows appended since the last [`RowBuilder::finish`].
@@ -199,11 +410,24 @@ impl RowBuilder {
 
     /// Takes the pending rows as one record batch.
     pub fn finish(&mut self) -> Result<RecordBatch, RowError> {
-        let columns = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let rows = self.rows;
+        let columns = self.columns.iter_mut().map(|c| c.finish(rows)).collect();
         self.rows = 0;
         self.payload_bytes = 0;
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
     }
+}
+
+fn check_header_keys(records: &[Record]) -> Result<(), RowError> {
+    for record in records {
+        for (index, header) in record.headers.iter().enumerate() {
+            if std::str::from_utf8(&header.key).is_err() {
+                return Err(RowError::HeaderKeyNotUtf8 { offset: record.offset, index });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -216,6 +440,7 @@ mod tests {
 
     use super::*;
     use crate::columns::source_schema;
+    use crate::dead_letters::{Rejection, RejectionCode};
 
     fn arrow_schema() -> SchemaRef {
         Arc::new(iceberg::arrow::schema_to_arrow_schema(&source_schema()).unwrap())
@@ -233,13 +458,14 @@ mod tests {
 
     #[test]
     fn fills_every_source_column() {
-        let mut rows = RowBuilder::new(arrow_schema()).unwrap();
+        let mut rows = RowBuilder::new(arrow_schema(), &[]).unwrap();
         let headers = vec![
             Header { key: Bytes::from_static(b"trace"), value: Some(Bytes::from_static(b"t0")) },
             Header { key: Bytes::from_static(b"bin"), value: None },
         ];
-        rows.append("orders", 3, &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])])
+        let rejected = rows.append("orders", 3, &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])])
             .unwrap();
+        assert!(rejected.is_empty());
         assert_eq!(rows.len(), 2);
         let batch = rows.finish().unwrap();
         assert_eq!(rows.len(), 0);
@@ -266,7 +492,7 @@ mod tests {
 
     #[test]
     fn refuses_non_utf8_header_keys_without_partial_rows() {
-        let mut rows = RowBuilder::new(arrow_schema()).unwrap();
+        let mut rows = RowBuilder::new(arrow_schema(), &[]).unwrap();
         let bad = vec![Header { key: Bytes::from_static(&[0xc3, 0x28]), value: None }];
         let err = rows.append("t", 0, &[record(1, None, None, vec![]), record(2, None, None, bad)]).unwrap_err();
         assert_eq!(err.to_string(), "record at offset 2: header #0 has a key that is not UTF-8");
@@ -276,11 +502,95 @@ mod tests {
     #[test]
     fn names_a_column_it_cannot_fill() {
         let schema =
-            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("amount", DataType::Float64, true)]));
-        let err = RowBuilder::new(schema).err().unwrap();
+            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new("amount", DataType::Float64, false)]));
+        let err = RowBuilder::new(schema, &[]).err().unwrap();
         assert!(
-            err.to_string().starts_with("table column `amount` has no source: floe fills record_id, topic"),
+            err.to_string().starts_with("table column `amount` is required but has no source: floe fills record_id"),
             "{err}"
         );
+    }
+
+    fn typed_table() -> (SchemaRef, Vec<MappedColumn>) {
+        let columns: Vec<floe_config::Column> = serde_json::from_str(
+            r#"[{"name": "order_id", "type": "long", "required": true},
+                {"name": "amount", "type": "decimal(10,2)"},
+                {"name": "created_at", "type": "timestamptz"},
+                {"name": "day", "type": "date"},
+                {"name": "vip", "type": "boolean"},
+                {"name": "customer_id", "type": "string", "path": "customer.id"}]"#,
+        )
+        .unwrap();
+        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns)).unwrap();
+        (Arc::new(schema), columns.iter().map(MappedColumn::from).collect())
+    }
+
+    #[test]
+    fn typed_columns_and_rejected_records() {
+        let (schema, mapped) = typed_table();
+        let mut rows = RowBuilder::new(schema, &mapped).unwrap();
+        let good = br#"{"order_id": 9007199254740993, "amount": "10.5", "created_at": "2026-01-01T12:00:00+02:00",
+                        "day": "2026-01-01", "customer": {"id": "c-7"}}"#;
+        let records = [
+            record(0, None, Some(good), vec![]),
+            record(1, None, Some(br#"{"amount": 1}"#), vec![]),
+            record(2, None, Some(b"{nope"), vec![]),
+            record(3, None, Some(br#"{"order_id": 4, "day": true}"#), vec![]),
+            record(4, None, None, vec![]),
+            record(5, None, Some(br#"{"order_id": "5", "vip": "false"}"#), vec![]),
+        ];
+        let rejected = rows.append("orders", 0, &records).unwrap();
+        let codes: Vec<_> = rejected.iter().map(|r| (r.index, r.rejection.code)).collect();
+        assert_eq!(
+            codes,
+            [
+                (1, RejectionCode::MissingRequired),
+                (2, RejectionCode::NotJson),
+                (3, RejectionCode::TypeMismatch),
+                (4, RejectionCode::NoValue)
+            ]
+        );
+        assert_eq!(rejected[0].rejection.message, "required column `order_id` is missing or null");
+        assert_eq!(rejected[2].rejection.message, "column `day`: true (a boolean) does not convert to date");
+
+        let batch = rows.finish().unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        assert_eq!(column("offset").as_primitive::<Int64Type>().values(), &[0, 5]);
+        assert_eq!(column("order_id").as_primitive::<Int64Type>().values(), &[9_007_199_254_740_993, 5]);
+        let amount = column("amount");
+        let amount = amount.as_primitive::<arrow_array::types::Decimal128Type>();
+        assert_eq!((amount.value(0), amount.is_null(1)), (1050, true));
+        let created = column("created_at");
+        let created = created.as_primitive::<arrow_array::types::TimestampMicrosecondType>();
+        assert_eq!(created.value(0), 1_767_261_600_000_000);
+        assert_eq!(column("day").as_primitive::<arrow_array::types::Date32Type>().value(0), 20454);
+        let vip = column("vip");
+        assert_eq!((vip.as_boolean().is_null(0), vip.as_boolean().value(1)), (true, false));
+        assert_eq!(column("customer_id").as_string::<i32>().value(0), "c-7");
+    }
+
+    #[test]
+    fn dead_letters_keep_the_record_and_the_reason() {
+        let schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&crate::columns::dead_letter_schema()).unwrap());
+        let mut dead = RowBuilder::for_dead_letters(schema).unwrap();
+        let headers = vec![Header { key: Bytes::from_static(b"h"), value: None }];
+        let rejection = Rejection::new(RejectionCode::NotJson, "value is not JSON: EOF");
+        dead.append_dead_letter("orders", 2, &record(9, Some("k"), Some(b"{"), headers), &rejection).unwrap();
+        let batch = dead.finish().unwrap();
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        assert_eq!(column("record_id").as_string::<i32>().value(0), "orders:2:9");
+        assert_eq!(column("value").as_binary::<i64>().value(0), b"{");
+        assert_eq!(column("reason_code").as_string::<i32>().value(0), "not_json");
+        assert_eq!(column("reason").as_string::<i32>().value(0), "value is not JSON: EOF");
+        assert_eq!(column("headers").as_list::<i32>().value_length(0), 1);
+    }
+
+    #[test]
+    fn columns_the_mapping_no_longer_fills_stay_null() {
+        let (schema, mapped) = typed_table();
+        let mut rows = RowBuilder::new(schema, &mapped[..1]).unwrap();
+        assert!(rows.append("orders", 0, &[record(0, None, Some(br#"{"order_id": 1, "day": 3}"#), vec![])]).unwrap().is_empty());
+        let batch = rows.finish().unwrap();
+        assert!(batch.column_by_name("day").unwrap().is_null(0));
     }
 }

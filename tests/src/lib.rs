@@ -132,6 +132,10 @@ impl Lakehouse {
         self.catalog().rows(engine, table)
     }
 
+    pub fn all_columns(&self, engine: Engine, table: &str) -> Vec<Value> {
+        self.catalog().all_columns(engine, table)
+    }
+
     pub fn snapshots(&self, table: &str) -> Vec<Value> {
         self.catalog().snapshots(table)
     }
@@ -176,6 +180,15 @@ impl CatalogAccess {
     /// (topic, partition, offset), in the corpus' expected.jsonl shape.
     pub fn rows(&self, engine: Engine, table: &str) -> Vec<Value> {
         self.read_table(engine, table, &[])
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON row"))
+            .collect()
+    }
+
+    /// Every row of a table with every column (dates as days and timestamps
+    /// as microseconds since the epoch), ordered by (topic, partition, offset).
+    pub fn all_columns(&self, engine: Engine, table: &str) -> Vec<Value> {
+        self.read_table(engine, table, &["--columns", "all"])
             .lines()
             .map(|line| serde_json::from_str(line).expect("a JSON row"))
             .collect()

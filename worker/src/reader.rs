@@ -21,7 +21,7 @@ use floe_kfs::record::Record;
 use floe_kfs::txn::ReadCommitted;
 use floe_proto::worker::{SegmentRef, TopicPartition};
 use floe_storage::{LocalObject, SegmentStore, StorageErrorKind};
-use floe_table::RowBuilder;
+use floe_table::{Rejected, RowBuilder};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +61,8 @@ pub struct PartitionReader {
     /// Bounds the rows in flight to writers.
     pub memory: MemoryBudget,
     pub max_pending_txn_bytes: usize,
+    /// Dead letters below this offset are committed already: not written again.
+    pub dead_letters_from: i64,
     /// Offsets below this have been handed to the writer.
     pub read_to: Arc<AtomicI64>,
     pub stop: CancellationToken,
@@ -250,8 +252,12 @@ impl PartitionReader {
             Ok(reader) => reader,
             Err(message) => return failed(cursor.position, message),
         };
-        let mut rows = match RowBuilder::new(self.table.arrow_schema.clone()) {
-            Ok(rows) => rows,
+        let builders = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns).and_then(|rows| {
+            let dead = self.table.dead_letters.as_ref().map(|d| RowBuilder::for_dead_letters(d.arrow_schema.clone()));
+            Ok((rows, dead.transpose()?))
+        });
+        let (mut rows, mut dead) = match builders {
+            Ok(builders) => builders,
             Err(e) => return failed(cursor.position, e.to_string()),
         };
         let mut decided: Vec<Record> = Vec::new();
@@ -259,7 +265,7 @@ impl PartitionReader {
         loop {
             if self.stop.is_cancelled() {
                 // Hand over what was read: the writer reports it on release.
-                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
+                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
                     Ok(()) => Outcome::Stopped,
                     Err(message) => failed(cursor.position, message),
                 };
@@ -277,11 +283,12 @@ impl PartitionReader {
                 .txn
                 .push(batch, &mut decided)
                 .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"))
-                .and_then(|()| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()));
+                .and_then(|()| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()))
+                .and_then(|rejected| self.keep_dead_letters(&decided, rejected, dead.as_mut()));
             if let Err(message) = appended {
                 // Rows before this batch are good: hand them over first.
                 decided.clear();
-                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
+                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
                     Ok(()) => failed(cursor.position, message),
                     Err(emit_error) => failed(cursor.position, emit_error),
                 };
@@ -290,23 +297,49 @@ impl PartitionReader {
             decided.clear();
             cursor.position = next;
             if (rows.len() >= CHUNK_ROWS || rows.pending_bytes() >= CHUNK_BYTES)
-                && let Err(message) = self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor)
+                && let Err(message) = self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor)
             {
                 return failed(cursor.position, message);
             }
         }
-        match self.emit(&mut max_timestamp_ms, &mut rows, &mut cursor) {
+        match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
             Ok(()) => Outcome::Done(cursor),
             Err(message) => failed(cursor.position, message),
         }
     }
 
-    /// Hands the rows read since the last chunk to the writer (waiting when
-    /// the writer is behind), then publishes the new read position.
+    /// Sends the records that could not become rows to the dead-letter
+    /// table, except those committed there already. Without a dead-letter
+    /// table there is nowhere to keep them: the partition stops.
+    fn keep_dead_letters(
+        &self,
+        records: &[Record],
+        rejected: Vec<Rejected>,
+        dead: Option<&mut RowBuilder>,
+    ) -> Result<(), String> {
+        let Some(first) = rejected.first() else { return Ok(()) };
+        let Some(dead) = dead else {
+            let record = &records[first.index];
+            return Err(format!("record at offset {} cannot become a row: {}", record.offset, first.rejection));
+        };
+        for Rejected { index, rejection } in rejected {
+            let record = &records[index];
+            if record.offset >= self.dead_letters_from {
+                dead.append_dead_letter(&self.tp.topic, self.tp.partition, record, &rejection)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the rows (and dead letters) read since the last chunk to the
+    /// writer, waiting when the writer is behind, then publishes the new
+    /// read position.
     fn emit(
         &self,
         max_timestamp_ms: &mut Option<i64>,
         rows: &mut RowBuilder,
+        dead: &mut Option<RowBuilder>,
         cursor: &mut Cursor,
     ) -> Result<(), String> {
         if cursor.position <= cursor.reported_to {
@@ -314,8 +347,10 @@ impl PartitionReader {
             // transactions' records are held, nothing is due yet.
             return Ok(());
         }
-        let reserved = self.memory.reserve_blocking(rows.pending_bytes());
+        let dead = dead.as_mut().filter(|d| !d.is_empty());
+        let reserved = self.memory.reserve_blocking(rows.pending_bytes() + dead.as_ref().map_or(0, |d| d.pending_bytes()));
         let batch = if rows.is_empty() { None } else { Some(rows.finish().map_err(|e| e.to_string())?) };
+        let dead_letters = dead.map(RowBuilder::finish).transpose().map_err(|e| e.to_string())?;
         let command = WriterCommand::Chunk(Chunk {
             tp: self.tp.clone(),
             epoch: self.epoch,
@@ -323,6 +358,7 @@ impl PartitionReader {
             to: cursor.position,
             open_txn_start: cursor.txn.open_txn_start(),
             rows: batch,
+            dead_letters,
             max_timestamp_ms: max_timestamp_ms.take(),
             reserved,
         });

@@ -180,7 +180,7 @@ impl Session {
     async fn handle(&mut self, body: FromCoordinator) -> Result<(), SessionError> {
         match body {
             FromCoordinator::Welcome(_) => {}
-            FromCoordinator::DefineTable(define) => match TableDef::from_proto(&define) {
+            FromCoordinator::DefineTable(define) => match TableDef::from_proto(&define, &self.tables) {
                 Ok(table) => {
                     self.tables.insert(define.table.clone(), Arc::new(table));
                 }
@@ -267,6 +267,7 @@ impl Session {
             permits: self.decode_permits.clone(),
             memory: self.memory.clone(),
             max_pending_txn_bytes: self.spec.max_pending_txn_bytes as usize,
+            dead_letters_from: grant.dead_letters_from,
             read_to: read_to.clone(),
             stop: stop.clone(),
         };

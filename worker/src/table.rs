@@ -1,9 +1,11 @@
 //! A table as the coordinator defined it for this worker.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
 use floe_proto::worker::DefineTable;
+use floe_table::MappedColumn;
 use iceberg::io::FileIO;
 use iceberg::spec::{FormatVersion, PartitionSpec, SchemaRef, StructType};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
@@ -20,10 +22,15 @@ pub struct TableDef {
     pub partition_type: StructType,
     pub format_version: FormatVersion,
     pub file_io: FileIO,
+    /// Typed columns read from the record's JSON value.
+    pub columns: Vec<MappedColumn>,
+    /// Where records that cannot become rows go.
+    pub dead_letters: Option<Arc<TableDef>>,
 }
 
 impl TableDef {
-    pub fn from_proto(define: &DefineTable) -> Result<Self, String> {
+    /// Reads a definition; its dead-letter table must be among `defined`.
+    pub fn from_proto(define: &DefineTable, defined: &HashMap<String, Arc<TableDef>>) -> Result<Self, String> {
         let schema: iceberg::spec::Schema =
             serde_json::from_str(&define.schema_json).map_err(|e| format!("table {}: schema: {e}", define.table))?;
         let partition_spec: PartitionSpec = serde_json::from_str(&define.partition_spec_json)
@@ -38,6 +45,17 @@ impl TableDef {
             3 => FormatVersion::V3,
             v => return Err(format!("table {}: unknown Iceberg format version {v}", define.table)),
         };
+        let dead_letters = match define.dead_letter_table.as_str() {
+            "" => None,
+            name => Some(defined.get(name).cloned().ok_or_else(|| {
+                format!("table {}: its dead-letter table {name} was not defined first", define.table)
+            })?),
+        };
+        let columns = define
+            .columns
+            .iter()
+            .map(|c| MappedColumn { name: c.name.clone(), path: c.path.clone(), required: c.required })
+            .collect();
         Ok(Self {
             name: define.table.clone(),
             schema: Arc::new(schema),
@@ -46,6 +64,8 @@ impl TableDef {
             partition_type,
             format_version,
             file_io: floe_storage::warehouse_file_io(&define.file_io_props),
+            columns,
+            dead_letters,
         })
     }
 }

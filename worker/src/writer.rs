@@ -1,8 +1,10 @@
 //! One table's writer: appends the rows of every partition this worker reads
 //! for the table to one open Parquet file, rolls it at the target size, and
 //! reports each closed file with the exact offset range of every partition
-//! in it. Closing on the coordinator's Flush keeps files few and large: one
-//! per table and worker per commit.
+//! in it. Records that could not become rows go to a second file, in the
+//! table's dead-letter table, reported with the same ranges. Closing on the
+//! coordinator's Flush keeps files few and large: one per table and worker
+//! per commit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use floe_proto::worker::worker_message::Body;
-use floe_proto::worker::{OffsetRange, Staged, TopicPartition};
+use floe_proto::worker::{DeadLetterFile, OffsetRange, Staged, TopicPartition};
 use iceberg::spec::{DataContentType, serialize_data_file_to_json};
 use iceberg::writer::CurrentFileStatus;
 use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter, ParquetWriterBuilder};
@@ -31,6 +33,8 @@ pub struct Chunk {
     pub open_txn_start: Option<i64>,
     /// `None` when the offsets produced no row (control or aborted records).
     pub rows: Option<RecordBatch>,
+    /// Records of the range that could not become rows.
+    pub dead_letters: Option<RecordBatch>,
     pub max_timestamp_ms: Option<i64>,
     /// This chunk's share of the worker's memory budget, returned once
     /// the rows are written.
@@ -75,12 +79,79 @@ struct OpenFile {
     writer: ParquetWriter,
 }
 
+/// A data file written and closed, ready to report.
+struct ClosedFile {
+    path: String,
+    data_file_json: String,
+    record_count: u64,
+    file_size_bytes: u64,
+}
+
+/// The open file of one table, and how to open the next.
+struct FileSlot {
+    table: Arc<TableDef>,
+    builder: ParquetWriterBuilder,
+    file: Option<OpenFile>,
+}
+
+impl FileSlot {
+    fn new(table: Arc<TableDef>, props: WriterProperties) -> Self {
+        let builder = ParquetWriterBuilder::new(props, table.schema.clone());
+        Self { table, builder, file: None }
+    }
+
+    fn write_error(&self, path: &str, message: String) -> WriteError {
+        WriteError::Write { table: self.table.name.clone(), path: path.to_string(), message }
+    }
+
+    async fn write(&mut self, link: &CoordinatorLink, rows: &RecordBatch) -> Result<(), WriteError> {
+        if self.file.is_none() {
+            self.file = Some(open_file(&self.table, link, &self.builder).await?);
+        }
+        let Some(file) = self.file.as_mut() else { return Ok(()) };
+        let written = file.writer.write(rows).await;
+        let path = file.path.clone();
+        written.map_err(|e| self.write_error(&path, e.to_string()))
+    }
+
+    fn written_size(&self) -> u64 {
+        self.file.as_ref().map_or(0, |f| f.writer.current_written_size() as u64)
+    }
+
+    async fn close(&mut self) -> Result<Option<ClosedFile>, WriteError> {
+        let Some(file) = self.file.take() else { return Ok(None) };
+        let write_error = |message: String| self.write_error(&file.path, message);
+        let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
+        let mut builder = builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
+        let data_file = builder
+            .content(DataContentType::Data)
+            .partition_spec_id(self.table.partition_spec.spec_id())
+            .build()
+            .map_err(|e| write_error(e.to_string()))?;
+        let (record_count, file_size_bytes) = (data_file.record_count(), data_file.file_size_in_bytes());
+        let data_file_json = serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
+            .map_err(|e| write_error(e.to_string()))?;
+        Ok(Some(ClosedFile { path: file.path, data_file_json, record_count, file_size_bytes }))
+    }
+
+    /// The file will never be reported: delete it now rather than leave it
+    /// to orphan collection.
+    async fn abandon(&mut self) {
+        if let Some(file) = self.file.take() {
+            let path = file.path.clone();
+            drop(file.writer.close().await);
+            let _ = self.table.file_io.delete(&path).await;
+        }
+    }
+}
+
 pub struct TableWriter {
     table: Arc<TableDef>,
     link: Arc<CoordinatorLink>,
-    builder: ParquetWriterBuilder,
     target_file_size: u64,
-    file: Option<OpenFile>,
+    rows: FileSlot,
+    /// The dead-letter table's file, closed and reported with the rows'.
+    dead_letters: Option<FileSlot>,
     ranges: BTreeMap<(String, i32), OpenRange>,
 }
 
@@ -91,8 +162,9 @@ impl TableWriter {
         props: WriterProperties,
         target_file_size: u64,
     ) -> Self {
-        let builder = ParquetWriterBuilder::new(props, table.schema.clone());
-        Self { table, link, builder, target_file_size, file: None, ranges: BTreeMap::new() }
+        let dead_letters = table.dead_letters.clone().map(|d| FileSlot::new(d, props.clone()));
+        let rows = FileSlot::new(table.clone(), props);
+        Self { table, link, target_file_size, rows, dead_letters, ranges: BTreeMap::new() }
     }
 
     /// Runs until the command channel closes. An error ends the writer: the
@@ -111,12 +183,15 @@ impl TableWriter {
                 }
             }
         }
-        self.abandon().await;
+        self.rows.abandon().await;
+        if let Some(dead_letters) = self.dead_letters.as_mut() {
+            dead_letters.abandon().await;
+        }
         Ok(())
     }
 
     async fn append(&mut self, chunk: Chunk) -> Result<(), WriteError> {
-        let Chunk { tp, epoch, from, to, open_txn_start, rows, max_timestamp_ms, reserved } = chunk;
+        let Chunk { tp, epoch, from, to, open_txn_start, rows, dead_letters, max_timestamp_ms, reserved } = chunk;
         let records = rows.as_ref().map_or(0, |r| r.num_rows() as u64);
         match self.ranges.get_mut(&(tp.topic.clone(), tp.partition)) {
             Some(open) if open.epoch == epoch => {
@@ -136,53 +211,44 @@ impl TableWriter {
                 self.ranges.insert((tp.topic, tp.partition), open);
             }
         }
-        let Some(rows) = rows.filter(|r| r.num_rows() > 0) else { return Ok(()) };
-        if self.file.is_none() {
-            self.file = Some(open_file(&self.table, &self.link, &self.builder).await?);
+        if let Some(dead) = dead_letters.filter(|d| d.num_rows() > 0) {
+            let Some(slot) = self.dead_letters.as_mut() else {
+                return Err(WriteError::Write {
+                    table: self.table.name.clone(),
+                    path: String::new(),
+                    message: "dead letters came for a table without a dead-letter table".into(),
+                });
+            };
+            slot.write(&self.link, &dead).await?;
         }
-        let Some(file) = self.file.as_mut() else { return Ok(()) };
-        file.writer.write(&rows).await.map_err(|e| WriteError::Write {
-            table: self.table.name.clone(),
-            path: file.path.clone(),
-            message: e.to_string(),
-        })?;
-        // The rows now sit in the Parquet writer's (bounded) row group.
+        if let Some(rows) = rows.filter(|r| r.num_rows() > 0) {
+            self.rows.write(&self.link, &rows).await?;
+        }
+        // The rows now sit in the Parquet writers' (bounded) row groups.
         drop(reserved);
-        if file.writer.current_written_size() as u64 >= self.target_file_size {
+        if self.rows.written_size() >= self.target_file_size {
             self.close_and_report().await?;
         }
         Ok(())
     }
 
-    /// Closes the open file and reports it with every range it holds; with
-    /// no file open, reports row-less progress so offsets still advance.
+    /// Closes the open files and reports them with every range they hold;
+    /// with no file open, reports row-less progress so offsets still advance.
     async fn close_and_report(&mut self) -> Result<(), WriteError> {
         if self.ranges.is_empty() {
             return Ok(());
         }
-        let (path, data_file_json, record_count, file_size_bytes) = match self.file.take() {
-            None => (String::new(), String::new(), 0, 0),
-            Some(file) => {
-                let write_error = |message: String| WriteError::Write {
-                    table: self.table.name.clone(),
-                    path: file.path.clone(),
-                    message,
-                };
-                let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
-                let mut builder =
-                    builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
-                let data_file = builder
-                    .content(DataContentType::Data)
-                    .partition_spec_id(self.table.partition_spec.spec_id())
-                    .build()
-                    .map_err(|e| write_error(e.to_string()))?;
-                let (records, size) = (data_file.record_count(), data_file.file_size_in_bytes());
-                let json =
-                    serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
-                        .map_err(|e| write_error(e.to_string()))?;
-                (file.path, json, records, size)
-            }
+        let dead_letters = match self.dead_letters.as_mut() {
+            Some(slot) => slot.close().await?.map(|closed| DeadLetterFile {
+                table: slot.table.name.clone(),
+                path: closed.path,
+                data_file_json: closed.data_file_json,
+                record_count: closed.record_count,
+                file_size_bytes: closed.file_size_bytes,
+            }),
+            None => None,
         };
+        let closed = self.rows.close().await?;
         let ranges = std::mem::take(&mut self.ranges)
             .into_iter()
             .map(|((topic, partition), open)| OffsetRange {
@@ -195,20 +261,23 @@ impl TableWriter {
                 max_timestamp_ms: open.max_timestamp_ms,
             })
             .collect();
-        let staged =
-            Staged { table: self.table.name.clone(), path, data_file_json, record_count, file_size_bytes, ranges };
+        let closed = closed.unwrap_or(ClosedFile {
+            path: String::new(),
+            data_file_json: String::new(),
+            record_count: 0,
+            file_size_bytes: 0,
+        });
+        let staged = Staged {
+            table: self.table.name.clone(),
+            path: closed.path,
+            data_file_json: closed.data_file_json,
+            record_count: closed.record_count,
+            file_size_bytes: closed.file_size_bytes,
+            ranges,
+            dead_letters,
+        };
         self.link.send(Body::Staged(staged)).await?;
         Ok(())
-    }
-
-    /// The session ended: the open file will never be reported. Delete it
-    /// now rather than leave it to orphan collection.
-    async fn abandon(&mut self) {
-        if let Some(file) = self.file.take() {
-            let path = file.path.clone();
-            drop(file.writer.close().await);
-            let _ = self.table.file_io.delete(&path).await;
-        }
     }
 }
 

@@ -18,8 +18,9 @@ use floe_proto::worker::{
     CoordinatorMessage, FileOpened, Flush, Grant, OffsetRange, Revoke, Segments, Staged, StagedAck, TopicPartition,
     Welcome,
 };
+use floe_table::MappedColumn;
 use iceberg::Catalog;
-use iceberg::spec::deserialize_data_file_from_json;
+use iceberg::spec::{DataFile, deserialize_data_file_from_json};
 use iceberg::table::Table;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -27,7 +28,9 @@ use tracing::{error, info, warn};
 use self::partition::{Failure, Lease, LeaseState, Partition};
 use self::table::{Cycle, TableState};
 use crate::assignment;
-use crate::commit::{CommitError, Committed, StagedFile, StagedRange, commit_staged};
+use crate::commit::{
+    CommitError, Committed, DeadLettersCommitted, StagedDeadLetters, StagedFile, StagedRange, commit_staged,
+};
 use crate::discovery::DiscoveryEvent;
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
@@ -92,6 +95,16 @@ pub struct LoadedTable {
     pub topic: String,
     pub table: Table,
     pub offsets: OffsetMap,
+    /// Typed columns workers read from the record's JSON value.
+    pub columns: Vec<MappedColumn>,
+    pub dead_letters: Option<LoadedDeadLetters>,
+}
+
+/// A typed table's dead-letter table, with the offsets its snapshots record.
+pub struct LoadedDeadLetters {
+    pub name: String,
+    pub table: Table,
+    pub offsets: OffsetMap,
 }
 
 /// How the loop ends.
@@ -121,6 +134,7 @@ pub struct Control {
     tables: BTreeMap<String, TableState>,
     topic_table: HashMap<String, String>,
     committed_at_start: HashMap<Tp, crate::offsets::Position>,
+    dead_letters_at_start: HashMap<Tp, i64>,
     discovery_passes: u64,
     rebalance_needed: bool,
     next_flush_id: u64,
@@ -158,6 +172,7 @@ impl Control {
             tables: BTreeMap::new(),
             topic_table: HashMap::new(),
             committed_at_start: HashMap::new(),
+            dead_letters_at_start: HashMap::new(),
             discovery_passes: 0,
             rebalance_needed: false,
             next_flush_id: 1,
@@ -172,7 +187,21 @@ impl Control {
                 control.committed_at_start.insert(tp.clone(), *position);
             }
             control.topic_table.insert(loaded.topic, loaded.name.clone());
-            let state = TableState::new(loaded.name.clone(), loaded.table, settings.catalog.file_io_props.clone());
+            let props = &settings.catalog.file_io_props;
+            let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
+            state.define.columns = loaded
+                .columns
+                .into_iter()
+                .map(|c| floe_proto::worker::MappedColumn { name: c.name, path: c.path, required: c.required })
+                .collect();
+            if let Some(dead) = loaded.dead_letters {
+                for (tp, position) in dead.offsets.iter() {
+                    control.dead_letters_at_start.insert(tp.clone(), position.next);
+                }
+                state.define.dead_letter_table = dead.name.clone();
+                state.dead_letters = Some(dead.name.clone());
+                control.tables.insert(dead.name.clone(), TableState::new(dead.name, dead.table, props.clone()));
+            }
             control.tables.insert(loaded.name, state);
         }
         control
@@ -385,7 +414,7 @@ impl Control {
                     reason: reason.clone(),
                 };
                 self.send(session, ToWorker::StagedAck(ack));
-                self.delete_refused(&staged.table, &staged.path);
+                self.delete_refused(&staged);
                 self.count_refusal(&staged, &reason);
                 self.drop_session(session, "its staged file was refused");
             }
@@ -448,32 +477,45 @@ impl Control {
                 max_timestamp_ms: *max_timestamp_ms,
             });
         }
-        let data_file = if staged.path.is_empty() {
-            None
-        } else {
-            let metadata = table.table.metadata();
-            let spec = metadata.default_partition_spec();
-            let schema = metadata.current_schema();
-            let partition_type = spec.partition_type(schema).map_err(|e| e.to_string())?;
-            let file = deserialize_data_file_from_json(&staged.data_file_json, spec.spec_id(), &partition_type, schema)
-                .map_err(|e| format!("unreadable data file description: {e}"))?;
-            if file.file_path() != staged.path {
-                return Err(format!("data file path {} differs from {}", file.file_path(), staged.path));
-            }
-            Some(file)
+        let data_file = match staged.path.as_str() {
+            "" => None,
+            path => Some(read_data_file(&table.table, path, &staged.data_file_json)?),
         };
-        Ok(StagedFile { data_file, ranges, record_count: staged.record_count, file_size_bytes: staged.file_size_bytes })
+        let dead_letters = match &staged.dead_letters {
+            Some(dead) if !dead.path.is_empty() => {
+                let dead_table = table
+                    .dead_letters
+                    .as_ref()
+                    .filter(|name| **name == dead.table)
+                    .and_then(|name| self.tables.get(name))
+                    .ok_or_else(|| format!("{} is not the dead-letter table of {}", dead.table, staged.table))?;
+                let data_file = read_data_file(&dead_table.table, &dead.path, &dead.data_file_json)?;
+                Some(StagedDeadLetters { data_file, record_count: dead.record_count })
+            }
+            _ => None,
+        };
+        Ok(StagedFile {
+            data_file,
+            dead_letters,
+            ranges,
+            record_count: staged.record_count,
+            file_size_bytes: staged.file_size_bytes,
+        })
     }
 
-    /// Deletes a refused file now rather than after the orphan grace period.
-    fn delete_refused(&self, table: &str, path: &str) {
-        let (Some(state), false) = (self.tables.get(table), path.is_empty()) else { return };
+    /// Deletes a refused report's files now rather than after the orphan
+    /// grace period.
+    fn delete_refused(&self, staged: &Staged) {
+        let Some(state) = self.tables.get(&staged.table) else { return };
+        let dead_letters = staged.dead_letters.as_ref().map(|d| d.path.clone());
+        let paths: Vec<String> = [Some(staged.path.clone()), dead_letters].into_iter().flatten().filter(|p| !p.is_empty()).collect();
         let file_io = state.table.file_io().clone();
         let store = self.store.clone();
-        let path = path.to_string();
         tokio::spawn(async move {
-            if file_io.delete(&path).await.is_ok() {
-                let _ = store.forget_files(&[path]).await;
+            for path in paths {
+                if file_io.delete(&path).await.is_ok() {
+                    let _ = store.forget_files(&[path]).await;
+                }
             }
         });
     }
@@ -488,7 +530,9 @@ impl Control {
                     let tp = Tp::new(topic.clone(), partition);
                     if !self.partitions.contains_key(&tp) {
                         let committed = self.committed_at_start.get(&tp).copied();
-                        self.partitions.insert(tp, Partition::new(table.clone(), committed));
+                        let mut partition = Partition::new(table.clone(), committed);
+                        partition.dead_letters_committed = self.dead_letters_at_start.get(&tp).copied().unwrap_or(0);
+                        self.partitions.insert(tp, partition);
                         self.rebalance_needed = true;
                     }
                 }
@@ -604,11 +648,22 @@ impl Control {
             sent_to: staged.resume_from(),
             read_to: staged.next,
         });
-        if let (Some(worker), Some(state)) = (self.workers.get_mut(&session), self.tables.get(&table))
-            && worker.defined.insert(table.clone())
-        {
-            let define = ToWorker::DefineTable(state.define.clone());
-            self.send(session, define);
+        let dead_letters_from = partition.dead_letters_committed;
+        // A table's dead-letter table is defined first: the table names it.
+        let defines: Vec<_> = self
+            .tables
+            .get(&table)
+            .into_iter()
+            .flat_map(|state| state.dead_letters.iter().chain([&table]))
+            .filter_map(|name| self.tables.get(name))
+            .map(|state| state.define.clone())
+            .collect();
+        for define in defines {
+            if let Some(worker) = self.workers.get_mut(&session)
+                && worker.defined.insert(define.table.clone())
+            {
+                self.send(session, ToWorker::DefineTable(define));
+            }
         }
         let grant = Grant {
             tp: Some(proto_tp(&tp)),
@@ -616,6 +671,7 @@ impl Control {
             table,
             resume_from: staged.resume_from(),
             consumed_to: staged.next,
+            dead_letters_from,
         };
         self.send(session, ToWorker::Grant(grant));
         self.send_segments(&tp);
@@ -718,9 +774,10 @@ impl Control {
         let files = table.staged.clone();
         table.cycle = Cycle::Committing;
         let (catalog, events, ident) = (self.catalog.clone(), self.events.clone(), table.ident.clone());
+        let dead_letters = table.dead_letters.as_ref().and_then(|d| self.tables.get(d)).map(|d| d.ident.clone());
         let name = name.to_string();
         tokio::spawn(async move {
-            let result = commit_staged(catalog.as_ref(), &ident, &files).await;
+            let result = commit_staged(catalog.as_ref(), &ident, dead_letters.as_ref(), &files).await;
             let _ = events.send(Event::Committed { table: name, files: files.len(), result }).await;
         });
     }
@@ -768,6 +825,10 @@ impl Control {
         if committed.already_committed_files > 0 {
             info!(table = %name, files = committed.already_committed_files, "files were already committed by an earlier attempt");
         }
+        let dead_letters_name = table.dead_letters.clone();
+        if let (Some(dead), Some(dead_name)) = (committed.dead_letters, dead_letters_name) {
+            self.on_dead_letters_committed(&dead_name, dead);
+        }
         for (tp, position) in committed.offsets.iter() {
             if let Some(partition) = self.partitions.get_mut(tp) {
                 partition.committed = Some(*position);
@@ -789,6 +850,31 @@ impl Control {
         if let Err(e) = self.store.forget_files(&paths).await {
             // Harmless: orphan collection finds them committed and forgets them.
             warn!(table = %name, "could not forget committed files: {e}");
+        }
+    }
+
+    fn on_dead_letters_committed(&mut self, name: &str, dead: DeadLettersCommitted) {
+        if let Some(snapshot_id) = dead.snapshot_id {
+            warn!(
+                table = %name,
+                snapshot_id,
+                records = dead.appended_records,
+                "committed records that could not become rows to the dead-letter table"
+            );
+        }
+        if let Some(state) = self.tables.get_mut(name) {
+            state.table = dead.table;
+            if let Some(snapshot_id) = dead.snapshot_id {
+                state.totals.commits += 1;
+                state.totals.files += dead.appended_files as u64;
+                state.totals.records += dead.appended_records;
+                state.totals.last_snapshot_id = Some(snapshot_id);
+            }
+        }
+        for (tp, position) in dead.offsets.iter() {
+            if let Some(partition) = self.partitions.get_mut(tp) {
+                partition.dead_letters_committed = partition.dead_letters_committed.max(position.next);
+            }
         }
     }
 
@@ -816,7 +902,8 @@ impl Control {
             if let Err(e) = self.store.forget_files(&found.committed).await {
                 warn!(table = %name, "could not forget committed files: {e}");
             }
-            let staged: HashSet<&str> = table.staged.iter().filter_map(StagedFile::path).collect();
+            // A dead-letter table's files are staged with its table's.
+            let staged: HashSet<&str> = self.tables.values().flat_map(|t| &t.staged).flat_map(StagedFile::paths).collect();
             let doomed: Vec<String> = found.orphans.into_iter().filter(|p| !staged.contains(p.as_str())).collect();
             if doomed.is_empty() {
                 continue;
@@ -933,6 +1020,20 @@ impl Control {
         }
         RunSummary { tables, issues, leadership_lost: None }
     }
+}
+
+/// A staged data file's description, read against the table it is for.
+fn read_data_file(table: &Table, path: &str, json: &str) -> Result<DataFile, String> {
+    let metadata = table.metadata();
+    let spec = metadata.default_partition_spec();
+    let schema = metadata.current_schema();
+    let partition_type = spec.partition_type(schema).map_err(|e| e.to_string())?;
+    let file = deserialize_data_file_from_json(json, spec.spec_id(), &partition_type, schema)
+        .map_err(|e| format!("unreadable data file description: {e}"))?;
+    if file.file_path() != path {
+        return Err(format!("data file path {} differs from {path}", file.file_path()));
+    }
+    Ok(file)
 }
 
 fn tp_of(tp: &TopicPartition) -> Tp {

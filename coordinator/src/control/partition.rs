@@ -57,6 +57,9 @@ pub struct Partition {
     /// The `.kfs` key of the last segment every offset of which is
     /// committed: a later discovery may list after it.
     pub discovery_cursor: Option<String>,
+    /// Offsets below this are recorded in the dead-letter table (it commits
+    /// just before the table, so it can be ahead after a crash).
+    pub dead_letters_committed: i64,
 }
 
 impl Partition {
@@ -72,6 +75,7 @@ impl Partition {
             waiting: None,
             refusals: 0,
             discovery_cursor: None,
+            dead_letters_committed: 0,
         }
     }
 

@@ -41,6 +41,8 @@ pub struct TableState {
     /// The newest metadata this coordinator has seen (to read staged files).
     pub table: Table,
     pub define: DefineTable,
+    /// The dead-letter table, committed just before this one.
+    pub dead_letters: Option<String>,
     pub staged: Vec<StagedFile>,
     pub cycle: Cycle,
     pub next_cycle_at: Instant,
@@ -59,6 +61,7 @@ impl TableState {
             ident: table.identifier().clone(),
             table,
             define,
+            dead_letters: None,
             staged: Vec::new(),
             cycle: Cycle::Idle,
             next_cycle_at: Instant::now(),
@@ -94,5 +97,7 @@ pub fn define_table(name: &str, table: &Table, file_io_props: HashMap<String, St
         schema_json: serde_json::to_string(metadata.current_schema().as_ref()).unwrap_or_default(),
         partition_spec_json: serde_json::to_string(metadata.default_partition_spec().as_ref()).unwrap_or_default(),
         format_version: metadata.format_version() as i32,
+        columns: Vec::new(),
+        dead_letter_table: String::new(),
     }
 }

@@ -1,0 +1,50 @@
+//! Why a record could not become a row. Such a record is never dropped: it
+//! goes to the table's dead-letter table with its reason, committed with the
+//! same offsets as the rows around it.
+
+use std::fmt;
+
+/// A stable, groupable name for each kind of reason (the `reason_code`
+/// column, and the label of the dead-letter metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectionCode {
+    /// A tombstone: the record has no value to read columns from.
+    NoValue,
+    NotJson,
+    /// Valid JSON, but not an object.
+    NotObject,
+    MissingRequired,
+    /// A field whose value does not convert to its column's type.
+    TypeMismatch,
+}
+
+impl RejectionCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionCode::NoValue => "no_value",
+            RejectionCode::NotJson => "not_json",
+            RejectionCode::NotObject => "not_object",
+            RejectionCode::MissingRequired => "missing_required",
+            RejectionCode::TypeMismatch => "type_mismatch",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: RejectionCode,
+    /// For people: names the column and the value at fault.
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: RejectionCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}

@@ -1,0 +1,477 @@
+//! Values of typed columns read from a record's JSON value, exactly.
+//!
+//! Numbers are converted from their JSON text, never through a float, so a
+//! long beyond 2^53 or a decimal keeps every digit. A field holding a
+//! numeric string converts like the number it spells. Each conversion that
+//! cannot be exact is refused with a reason that names the column and the
+//! value, and the record becomes a dead letter.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine as _;
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde::Deserializer as _;
+use serde::de::{self, Deserialize, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::dead_letters::RejectionCode;
+
+/// The column types a JSON field can be converted to (Iceberg's primitives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    String,
+    /// Base64 in JSON, as Jackson and Go's encoding/json write bytes.
+    Binary,
+    /// Microseconds since the epoch, UTC-normalised.
+    Timestamp,
+    /// Days since the epoch.
+    Date,
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Boolean => f.write_str("boolean"),
+            Target::Int => f.write_str("int"),
+            Target::Long => f.write_str("long"),
+            Target::Float => f.write_str("float"),
+            Target::Double => f.write_str("double"),
+            Target::String => f.write_str("string"),
+            Target::Binary => f.write_str("binary"),
+            Target::Timestamp => f.write_str("timestamp"),
+            Target::Date => f.write_str("date"),
+            Target::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
+        }
+    }
+}
+
+/// A converted value, ready for its column's builder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Boolean(bool),
+    /// int and date.
+    Int(i32),
+    /// long and timestamp.
+    Long(i64),
+    Float(f32),
+    Double(f64),
+    String(Cow<'a, str>),
+    Binary(Vec<u8>),
+    /// The unscaled value of a decimal.
+    Decimal(i128),
+}
+
+/// The top-level members of a JSON object, borrowed from the record's
+/// bytes; values stay unparsed until a column asks for them.
+pub struct JsonObject<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> JsonObject<'a> {
+    /// Parses a record value; the error says what the value is instead.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, (RejectionCode, String)> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| (RejectionCode::NotJson, format!("value is not JSON: not UTF-8 text ({e})")))?;
+        Self::parse_str(text).map_err(|e| match serde_json::from_str::<de::IgnoredAny>(text) {
+            // Valid JSON, just not an object.
+            Ok(_) => (RejectionCode::NotObject, format!("value is {}, not a JSON object", describe(text))),
+            Err(_) => (RejectionCode::NotJson, format!("value is not JSON: {e}")),
+        })
+    }
+
+    fn parse_str(text: &'a str) -> Result<Self, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let members = deserializer.deserialize_map(MembersVisitor)?;
+        deserializer.end()?;
+        Ok(Self { members })
+    }
+
+    /// The value at `path` (keys of nested objects): `None` when a key is
+    /// absent or a step is null. A step that is neither an object nor null is
+    /// an error: the record's shape differs from the mapping's.
+    pub fn lookup(&self, path: &[String]) -> Result<Option<&'a RawValue>, String> {
+        let Some((first, rest)) = path.split_first() else { return Ok(None) };
+        let mut value = match self.get(first) {
+            Some(value) => value,
+            None => return Ok(None),
+        };
+        for (depth, key) in rest.iter().enumerate() {
+            let text = value.get();
+            if text == "null" {
+                return Ok(None);
+            }
+            let nested = JsonObject::parse_str(text).map_err(|_| {
+                format!("`{}` is {}, not an object", path[..=depth].join("."), describe(text))
+            })?;
+            value = match nested.get(key) {
+                Some(value) => value,
+                None => return Ok(None),
+            };
+        }
+        Ok(Some(value))
+    }
+
+    /// The last member named `key`, as most JSON readers keep the last of
+    /// repeated keys.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.members.iter().rev().find(|(name, _)| name == key).map(|(_, value)| *value)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(Key(key)) = map.next_key()? {
+            members.push((key, map.next_value()?));
+        }
+        Ok(members)
+    }
+}
+
+/// An object key, borrowed unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// "a string", "a number"...: what a JSON text holds, for error messages.
+fn describe(text: &str) -> &'static str {
+    match text.trim_start().as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// Converts one JSON value (or its absence) to `target`. The error is the
+/// reason without the column's name.
+pub fn convert<'a>(value: Option<&'a RawValue>, target: Target) -> Result<Cell<'a>, String> {
+    let Some(value) = value else { return Ok(Cell::Null) };
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'n') => Ok(Cell::Null),
+        Some(b'"') => {
+            let string: Cow<'a, str> = serde_json::from_str(text).map_err(|e| format!("unreadable string: {e}"))?;
+            from_string(string, target)
+        }
+        Some(b't' | b'f') => match target {
+            Target::Boolean => Ok(Cell::Boolean(text == "true")),
+            Target::String => Ok(Cell::String(Cow::Borrowed(text))),
+            _ => Err(format!("{text} (a boolean) does not convert to {target}")),
+        },
+        Some(b'{' | b'[') => match target {
+            // Nested data kept as its JSON text, as written.
+            Target::String => Ok(Cell::String(Cow::Borrowed(text))),
+            _ => Err(format!("{} ({}) does not convert to {target}", abbreviate(text), describe(text))),
+        },
+        _ => from_number(text, target).map_err(|e| e.unwrap_or_else(|| format!("{text} does not convert to {target}"))),
+    }
+}
+
+fn from_string(string: Cow<'_, str>, target: Target) -> Result<Cell<'_>, String> {
+    let quoted = || format!("\"{}\"", abbreviate(&string));
+    match target {
+        Target::String => Ok(Cell::String(string)),
+        Target::Boolean => match string.trim() {
+            t if t.eq_ignore_ascii_case("true") => Ok(Cell::Boolean(true)),
+            f if f.eq_ignore_ascii_case("false") => Ok(Cell::Boolean(false)),
+            _ => Err(format!("{} does not convert to boolean", quoted())),
+        },
+        Target::Binary => base64::engine::general_purpose::STANDARD
+            .decode(string.trim())
+            .map(Cell::Binary)
+            .map_err(|e| format!("{} is not base64 ({e})", quoted())),
+        Target::Timestamp => match from_number(string.trim(), target) {
+            Ok(cell) => Ok(cell),
+            Err(Some(reason)) => Err(reason),
+            Err(None) => parse_timestamp(string.trim())
+                .map(Cell::Long)
+                .ok_or_else(|| format!("{} is not an RFC 3339 timestamp or epoch milliseconds", quoted())),
+        },
+        Target::Date => match from_number(string.trim(), target) {
+            Ok(cell) => Ok(cell),
+            Err(Some(reason)) => Err(reason),
+            Err(None) => parse_date(string.trim())
+                .map(Cell::Int)
+                .ok_or_else(|| format!("{} is not a date (YYYY-MM-DD or days since the epoch)", quoted())),
+        },
+        Target::Float | Target::Double | Target::Int | Target::Long | Target::Decimal { .. } => {
+            from_number(string.trim(), target)
+                .map_err(|e| e.unwrap_or_else(|| format!("{} does not convert to {target}", quoted())))
+        }
+    }
+}
+
+/// Converts number text. `Err(None)`: the text is not a number at all;
+/// `Err(Some(reason))`: a number that does not fit the target exactly.
+fn from_number(text: &str, target: Target) -> Result<Cell<'static>, Option<String>> {
+    match target {
+        Target::Double => match text.parse::<f64>() {
+            Ok(v) if v.is_finite() || !looks_numeric(text) => Ok(Cell::Double(v)),
+            Ok(_) => Err(Some(format!("{text} is out of range for double"))),
+            Err(_) => Err(None),
+        },
+        Target::Float => match text.parse::<f32>() {
+            Ok(v) if v.is_finite() || !looks_numeric(text) => Ok(Cell::Float(v)),
+            Ok(_) => Err(Some(format!("{text} is out of range for float"))),
+            Err(_) => Err(None),
+        },
+        Target::Boolean | Target::String | Target::Binary => Err(None),
+        Target::Int | Target::Long | Target::Date | Target::Timestamp | Target::Decimal { .. } => {
+            let decimal = ExactDecimal::parse(text).ok_or(None)?;
+            let whole = |what: &str| {
+                decimal.rescale(0).ok_or_else(|| Some(format!("{text} is not a whole number of {what}")))
+            };
+            let fits = |value: i128, min: i128, max: i128| {
+                (min..=max).contains(&value).then_some(value).ok_or_else(|| Some(format!("{text} is out of range for {target}")))
+            };
+            match target {
+                Target::Int => Ok(Cell::Int(fits(whole("units")?, i32::MIN.into(), i32::MAX.into())? as i32)),
+                Target::Long => Ok(Cell::Long(fits(whole("units")?, i64::MIN.into(), i64::MAX.into())? as i64)),
+                Target::Date => Ok(Cell::Int(fits(whole("days")?, i32::MIN.into(), i32::MAX.into())? as i32)),
+                // Epoch milliseconds, with up to three decimals of micros.
+                Target::Timestamp => {
+                    let micros = decimal.rescale(3).ok_or_else(|| {
+                        Some(format!("{text} has more precision than microseconds (epoch milliseconds expected)"))
+                    })?;
+                    Ok(Cell::Long(fits(micros, i64::MIN.into(), i64::MAX.into())? as i64))
+                }
+                Target::Decimal { precision, scale } => {
+                    let unscaled = decimal
+                        .rescale(scale)
+                        .ok_or_else(|| Some(format!("{text} has more than {scale} decimal places")))?;
+                    let limit = 10i128.pow(u32::from(precision)) - 1;
+                    Ok(Cell::Decimal(fits(unscaled, -limit, limit)?))
+                }
+                _ => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// Whether text is a plain number (so an infinite parse result means
+/// overflow, not a spelled-out "inf").
+fn looks_numeric(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+}
+
+/// A decimal number as digits and a power of ten: `digits * 10^exponent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExactDecimal {
+    digits: i128,
+    exponent: i32,
+}
+
+impl ExactDecimal {
+    /// Reads `-12.50`, `3e2`, `+7`; `None` for anything else or more than
+    /// 38 significant digits.
+    fn parse(text: &str) -> Option<Self> {
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
+            None => (text, 0),
+        };
+        let (negative, unsigned) = match mantissa.as_bytes().first()? {
+            b'-' => (true, &mantissa[1..]),
+            b'+' => (false, &mantissa[1..]),
+            _ => (false, mantissa),
+        };
+        let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        if int_part.is_empty() && frac_part.is_empty() {
+            return None;
+        }
+        let mut digits: i128 = 0;
+        let mut significant = 0;
+        for b in int_part.bytes().chain(frac_part.bytes()) {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            if digits != 0 || b != b'0' {
+                significant += 1;
+            }
+            if significant > 38 {
+                return None;
+            }
+            digits = digits * 10 + i128::from(b - b'0');
+        }
+        let exponent = exponent.checked_sub(i32::try_from(frac_part.len()).ok()?)?;
+        Some(Self { digits: if negative { -digits } else { digits }, exponent })
+    }
+
+    /// The unscaled value at `scale` decimal places, when exact.
+    fn rescale(self, scale: u8) -> Option<i128> {
+        let shift = self.exponent.checked_add(i32::from(scale))?;
+        if self.digits == 0 {
+            return Some(0);
+        }
+        if shift >= 0 {
+            10i128.checked_pow(u32::try_from(shift).ok()?)?.checked_mul(self.digits)
+        } else {
+            let divisor = 10i128.checked_pow(shift.unsigned_abs())?;
+            (self.digits % divisor == 0).then(|| self.digits / divisor)
+        }
+    }
+}
+
+/// RFC 3339 (`T` or space, any fraction, `Z` or an offset), or the same
+/// without an offset, read as UTC. Microseconds since the epoch.
+fn parse_timestamp(text: &str) -> Option<i64> {
+    let utc = match DateTime::parse_from_rfc3339(text) {
+        Ok(with_offset) => with_offset.naive_utc(),
+        Err(_) => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+            .ok()?,
+    };
+    Some(utc.and_utc().timestamp_micros())
+}
+
+fn parse_date(text: &str) -> Option<i32> {
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let days = date.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days();
+    i32::try_from(days).ok()
+}
+
+/// Long values shortened for a reason string.
+fn abbreviate(text: &str) -> Cow<'_, str> {
+    const MAX: usize = 64;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    fn cell(text: &str, target: Target) -> Result<Cell<'static>, String> {
+        let value = raw(text);
+        convert(Some(&value), target).map(|c| match c {
+            Cell::String(s) => Cell::String(Cow::Owned(s.into_owned())),
+            other => other,
+        })
+    }
+
+    #[test]
+    fn longs_keep_every_digit() {
+        assert_eq!(cell("9007199254740993", Target::Long), Ok(Cell::Long(9_007_199_254_740_993)));
+        assert_eq!(cell("\"9223372036854775807\"", Target::Long), Ok(Cell::Long(i64::MAX)));
+        assert_eq!(cell("-9223372036854775808", Target::Long), Ok(Cell::Long(i64::MIN)));
+        assert_eq!(cell("3.0", Target::Long), Ok(Cell::Long(3)));
+        assert_eq!(cell("1e3", Target::Long), Ok(Cell::Long(1000)));
+        assert_eq!(cell("9223372036854775808", Target::Long).unwrap_err(), "9223372036854775808 is out of range for long");
+        assert_eq!(cell("2.5", Target::Long).unwrap_err(), "2.5 is not a whole number of units");
+        assert_eq!(cell("2147483648", Target::Int).unwrap_err(), "2147483648 is out of range for int");
+        assert_eq!(cell("\"abc\"", Target::Int).unwrap_err(), "\"abc\" does not convert to int");
+        assert_eq!(cell("true", Target::Long).unwrap_err(), "true (a boolean) does not convert to long");
+    }
+
+    #[test]
+    fn floats_and_decimals() {
+        assert_eq!(cell("7", Target::Double), Ok(Cell::Double(7.0)));
+        assert_eq!(cell("\"12.25\"", Target::Double), Ok(Cell::Double(12.25)));
+        assert_eq!(cell("1e400", Target::Double).unwrap_err(), "1e400 is out of range for double");
+        assert_eq!(cell("0.1", Target::Float), Ok(Cell::Float(0.1)));
+        let money = Target::Decimal { precision: 10, scale: 2 };
+        assert_eq!(cell("10.5", money), Ok(Cell::Decimal(1050)));
+        assert_eq!(cell("\"-0.01\"", money), Ok(Cell::Decimal(-1)));
+        assert_eq!(cell("12345678.99", money), Ok(Cell::Decimal(1_234_567_899)));
+        assert_eq!(cell("123456789.00", money).unwrap_err(), "123456789.00 is out of range for decimal(10,2)");
+        assert_eq!(cell("1.005", money).unwrap_err(), "1.005 has more than 2 decimal places");
+        let wide = Target::Decimal { precision: 38, scale: 0 };
+        assert_eq!(cell("99999999999999999999999999999999999999", wide), Ok(Cell::Decimal(10i128.pow(38) - 1)));
+    }
+
+    #[test]
+    fn timestamps_and_dates() {
+        let ts = Target::Timestamp;
+        assert_eq!(cell("\"2026-01-01T10:00:00.123456Z\"", ts), Ok(Cell::Long(1_767_261_600_123_456)));
+        assert_eq!(cell("\"2026-01-01T12:00:00+02:00\"", ts), Ok(Cell::Long(1_767_261_600_000_000)));
+        assert_eq!(cell("\"2026-01-01 10:00:00\"", ts), Ok(Cell::Long(1_767_261_600_000_000)));
+        assert_eq!(cell("1767261600123", ts), Ok(Cell::Long(1_767_261_600_123_000)));
+        assert_eq!(cell("\"1767261600123\"", ts), Ok(Cell::Long(1_767_261_600_123_000)));
+        assert_eq!(cell("1767261600123.5", ts), Ok(Cell::Long(1_767_261_600_123_500)));
+        assert!(cell("\"yesterday\"", ts).unwrap_err().contains("is not an RFC 3339 timestamp"));
+        assert_eq!(cell("\"2026-01-01\"", Target::Date), Ok(Cell::Int(20454)));
+        assert_eq!(cell("20454", Target::Date), Ok(Cell::Int(20454)));
+        assert_eq!(cell("\"1969-12-31\"", Target::Date), Ok(Cell::Int(-1)));
+        assert!(cell("\"2026-13-01\"", Target::Date).unwrap_err().contains("is not a date"));
+    }
+
+    #[test]
+    fn strings_booleans_binary_and_nulls() {
+        assert_eq!(cell("\"a\\\"b\"", Target::String), Ok(Cell::String("a\"b".into())));
+        assert_eq!(cell("42", Target::String), Ok(Cell::String("42".into())));
+        assert_eq!(cell("{\"a\": [1]}", Target::String), Ok(Cell::String("{\"a\": [1]}".into())));
+        assert_eq!(cell("\"TRUE\"", Target::Boolean), Ok(Cell::Boolean(true)));
+        assert_eq!(cell("1", Target::Boolean).unwrap_err(), "1 does not convert to boolean");
+        assert_eq!(cell("\"aGk=\"", Target::Binary), Ok(Cell::Binary(b"hi".to_vec())));
+        assert!(cell("\"not base64!\"", Target::Binary).unwrap_err().contains("is not base64"));
+        assert_eq!(cell("null", Target::Long), Ok(Cell::Null));
+        assert_eq!(convert(None, Target::Long), Ok(Cell::Null));
+        assert_eq!(cell("[1]", Target::Long).unwrap_err(), "[1] (an array) does not convert to long");
+    }
+
+    #[test]
+    fn objects_nested_paths_and_what_is_not_an_object() {
+        let text = br#"{"a": 1, "customer": {"id": "c-1", "tier": null}, "note": "x", "a": 2, "k\"ey": 3}"#;
+        let object = JsonObject::parse(text).unwrap();
+        let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(object.lookup(&path("a")).unwrap().unwrap().get(), "2");
+        assert_eq!(object.lookup(&path("customer.id")).unwrap().unwrap().get(), "\"c-1\"");
+        assert!(object.lookup(&path("customer.tier.level")).unwrap().is_none());
+        assert!(object.lookup(&path("missing.id")).unwrap().is_none());
+        assert_eq!(object.lookup(&path("k\"ey")).unwrap().unwrap().get(), "3");
+        assert_eq!(object.lookup(&path("note.id")).unwrap_err(), "`note` is a string, not an object");
+
+        let err = |bytes: &[u8]| JsonObject::parse(bytes).err().unwrap().1;
+        assert_eq!(err(b"\"not an object\""), "value is a string, not a JSON object");
+        assert_eq!(err(b"[1, 2]"), "value is an array, not a JSON object");
+        assert!(err(b"{not json").starts_with("value is not JSON: "), "{}", err(b"{not json"));
+        assert!(err(b"{\"a\": 1} trailing").starts_with("value is not JSON: "));
+        assert!(err(&[0xff, 0xfe]).starts_with("value is not JSON: not UTF-8"));
+        assert_eq!(JsonObject::parse(b"7").err().unwrap().0, RejectionCode::NotObject);
+        assert_eq!(JsonObject::parse(b"{").err().unwrap().0, RejectionCode::NotJson);
+    }
+}
