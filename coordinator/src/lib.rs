@@ -36,7 +36,9 @@ use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_storage::open_segment_store;
 use floe_config::TableName;
 use floe_table::{MappedColumn, RowBuilder, dead_letter_schema, table_schema};
+use arrow_schema::SchemaRef as ArrowSchemaRef;
 use iceberg::spec::Schema;
+use iceberg::table::Table;
 use iceberg::{Catalog, TableIdent};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -58,49 +60,56 @@ pub use crate::summary::RunSummary;
 /// Loads (or creates) a mapping's table and, for a typed table, adds the
 /// mapping's new columns and loads its dead-letter table.
 async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<LoadedTable, StartError> {
-    let load = |name: &TableName, schema: Schema| async move {
-        let table_error = |message: String| StartError::Table { table: name.to_string(), message };
-        let ident = TableIdent::from_strs(name.namespace.iter().chain([&name.name]))
-            .map_err(|e| table_error(e.to_string()))?;
-        let table = load_or_create_table(catalog, &ident, &schema, mapping.create_if_missing).await.map_err(|e| {
-            match e.kind() {
-                iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
-                    "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
-                    mapping.topic
-                )),
-                _ => table_error(e.to_string()),
-            }
-        })?;
-        let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
-        let arrow = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
-            .map_err(|e| table_error(e.to_string()))?;
-        Ok::<_, StartError>((table, offsets, Arc::new(arrow)))
-    };
     let name = mapping.table.to_string();
-    let (table, offsets, arrow) = load(&mapping.table, table_schema(&mapping.columns)).await?;
+    let (table, offsets, _) = load_one(catalog, mapping, &mapping.table, table_schema(&mapping.columns)).await?;
     let table = add_missing_columns(catalog, table, &mapping.columns, mapping.allow_type_widening)
         .await
         .map_err(|message| StartError::Table { table: name.clone(), message })?;
     let columns: Vec<MappedColumn> = mapping.columns.iter().map(MappedColumn::from).collect();
     // Workers fill rows with the same builders: check now that they can.
-    let arrow = match mapping.columns.is_empty() {
-        true => arrow,
-        false => Arc::new(
-            iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
-                .map_err(|e| StartError::Table { table: name.clone(), message: e.to_string() })?,
-        ),
-    };
+    // The schema may have gained columns.
+    let arrow = arrow_schema_of(&table).map_err(|message| StartError::Table { table: name.clone(), message })?;
     RowBuilder::new(arrow, &columns).map_err(|e| StartError::Table { table: name.clone(), message: e.to_string() })?;
     let dead_letters = match &mapping.dead_letter_table {
         None => None,
         Some(dead_name) => {
-            let (table, offsets, arrow) = load(dead_name, dead_letter_schema()).await?;
+            let (table, offsets, arrow) = load_one(catalog, mapping, dead_name, dead_letter_schema()).await?;
             RowBuilder::for_dead_letters(arrow)
                 .map_err(|e| StartError::Table { table: dead_name.to_string(), message: e.to_string() })?;
             Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
         }
     };
     Ok(LoadedTable { name, topic: mapping.topic.clone(), table, offsets, columns, dead_letters })
+}
+
+/// Loads or creates one table, with the offsets it records and its Arrow
+/// schema.
+async fn load_one(
+    catalog: &dyn Catalog,
+    mapping: &TableMapping,
+    name: &TableName,
+    schema: Schema,
+) -> Result<(Table, OffsetMap, ArrowSchemaRef), StartError> {
+    let table_error = |message: String| StartError::Table { table: name.to_string(), message };
+    let ident =
+        TableIdent::from_strs(name.namespace.iter().chain([&name.name])).map_err(|e| table_error(e.to_string()))?;
+    let table = load_or_create_table(catalog, &ident, &schema, mapping.create_if_missing).await.map_err(|e| match e
+        .kind()
+    {
+        iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
+            "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
+            mapping.topic
+        )),
+        _ => table_error(e.to_string()),
+    })?;
+    let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
+    let arrow = arrow_schema_of(&table).map_err(table_error)?;
+    Ok((table, offsets, arrow))
+}
+
+fn arrow_schema_of(table: &Table) -> Result<ArrowSchemaRef, String> {
+    let arrow = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema()).map_err(|e| e.to_string())?;
+    Ok(Arc::new(arrow))
 }
 
 /// Why the coordinator could not start: one clear line naming what failed.

@@ -8,11 +8,29 @@
 //! runs several sizes; default 5000000), FLOE_BENCH_PARTITIONS (8),
 //! FLOE_BENCH_VALUE_BYTES (200), FLOE_BENCH_CODEC (lz4), FLOE_BENCH_WORKERS (2),
 //! FLOE_BENCH_DIR (where generated data is kept between runs; default
-//! target/bench-data).
+//! target/bench-data), FLOE_BENCH_COLUMNS (`raw`, the default: records as
+//! they are; `typed`: ten typed columns read from the JSON values besides).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+/// Ten typed columns of the generated order values, of every kind of
+/// conversion: exact longs and decimals, nested paths, epoch-millis
+/// timestamps, numbers read as strings.
+const TYPED_COLUMNS: &str = concat!(
+    "    schema:\n      columns:\n",
+    "        - {name: order_id, type: long, required: true}\n",
+    "        - {name: status, type: string}\n",
+    "        - {name: amount, type: \"decimal(10,2)\"}\n",
+    "        - {name: amount_double, type: double, path: amount}\n",
+    "        - {name: qty, type: int}\n",
+    "        - {name: customer_id, type: long, path: customer.id}\n",
+    "        - {name: country, type: string, path: customer.country}\n",
+    "        - {name: created_at, type: timestamptz}\n",
+    "        - {name: note, type: string}\n",
+    "        - {name: order_ref, type: string, path: order_id}\n",
+);
 
 fn setting(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -47,11 +65,17 @@ fn main() {
     let value_bytes = setting("FLOE_BENCH_VALUE_BYTES", "200");
     let codec = setting("FLOE_BENCH_CODEC", "lz4");
     let workers = setting("FLOE_BENCH_WORKERS", "2");
+    let typed = match setting("FLOE_BENCH_COLUMNS", "raw").as_str() {
+        "raw" => false,
+        "typed" => true,
+        other => panic!("FLOE_BENCH_COLUMNS is `{other}`: raw or typed"),
+    };
+    let columns = if typed { TYPED_COLUMNS } else { "" };
     let root = PathBuf::from(setting("FLOE_BENCH_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data")));
     println!(
-        "| records | segment data | codec | partitions | workers | time | records/s | MB/s (segment bytes) | peak RSS |"
+        "| records | columns | segment data | codec | partitions | workers | time | records/s | MB/s (segment bytes) | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for total in setting("FLOE_BENCH_RECORDS", "5000000").split(',') {
         let total: u64 = total.trim().parse().expect("FLOE_BENCH_RECORDS");
         let per_partition = total / partitions;
@@ -79,7 +103,7 @@ fn main() {
             format!(
                 "s3:\n  bucket: bucket\n  namespace: production\n  endpoint: file://{}\n\
                  iceberg:\n  catalog:\n    type: sql\n    uri: sqlite://{}/catalog.db\n  warehouse: file://{}/warehouse\n\
-                 mappings:\n  - topic: orders\n    table: bench.orders\n",
+                 mappings:\n  - topic: orders\n    table: bench.orders\n{columns}",
                 data.display(),
                 lake.path().display(),
                 lake.path().display()
@@ -108,7 +132,8 @@ fn main() {
             .expect("rows in the summary");
         assert_eq!(rows, per_partition * partitions, "every record committed");
         println!(
-            "| {rows} | {:.0} MiB | {codec} | {partitions} | {workers} | {elapsed:.1} s | {:.0} | {:.0} | {:.0} MiB |",
+            "| {rows} | {} | {:.0} MiB | {codec} | {partitions} | {workers} | {elapsed:.1} s | {:.0} | {:.0} | {:.0} MiB |",
+            if typed { "raw + 10 typed" } else { "raw" },
             segment_bytes as f64 / 1048576.0,
             rows as f64 / elapsed,
             segment_bytes as f64 / 1e6 / elapsed,

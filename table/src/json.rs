@@ -202,6 +202,7 @@ pub fn convert<'a>(value: Option<&'a RawValue>, target: Target) -> Result<Cell<'
             Target::String => Ok(Cell::String(Cow::Borrowed(text))),
             _ => Err(format!("{} ({}) does not convert to {target}", abbreviate(text), describe(text))),
         },
+        _ if target == Target::String => Ok(Cell::String(Cow::Borrowed(text))),
         _ => from_number(text, target).map_err(|e| e.unwrap_or_else(|| format!("{text} does not convert to {target}"))),
     }
 }
@@ -388,8 +389,15 @@ mod tests {
     fn cell(text: &str, target: Target) -> Result<Cell<'static>, String> {
         let value = raw(text);
         convert(Some(&value), target).map(|c| match c {
+            Cell::Null => Cell::Null,
+            Cell::Boolean(v) => Cell::Boolean(v),
+            Cell::Int(v) => Cell::Int(v),
+            Cell::Long(v) => Cell::Long(v),
+            Cell::Float(v) => Cell::Float(v),
+            Cell::Double(v) => Cell::Double(v),
             Cell::String(s) => Cell::String(Cow::Owned(s.into_owned())),
-            other => other,
+            Cell::Binary(v) => Cell::Binary(v),
+            Cell::Decimal(v) => Cell::Decimal(v),
         })
     }
 

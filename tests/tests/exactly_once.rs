@@ -68,8 +68,28 @@ fn feed_segments(staging: &Path, source: &Path, pause: Duration) {
 
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    sigkill_at_random_moments(24, None);
+}
+
+/// A typed table where most records cannot become rows (amounts of 100 and
+/// more do not fit decimal(4,2)): every committed offset is in exactly one
+/// of the table and its dead-letter table, once.
+#[test]
+fn sigkill_at_random_moments_with_dead_letters() {
+    let columns = concat!(
+        "    schema:\n      columns:\n",
+        "        - {name: order_id, type: long, required: true}\n",
+        "        - {name: amount, type: \"decimal(4,2)\"}\n",
+        "        - {name: customer_id, type: int, path: customer.id}\n",
+    );
+    sigkill_at_random_moments(12, Some(columns));
+}
+
+/// Runs floe over a growing data set, SIGKILLs it `kills` times, finishes,
+/// and checks every committed offset is in the tables exactly once.
+/// `columns` is YAML continuing the mapping, for a typed table.
+fn sigkill_at_random_moments(kills: usize, columns: Option<&str>) {
     const PARTITIONS: u32 = 4;
-    const KILLS: usize = 24;
     let data = tempfile::tempdir().unwrap();
     generate(&data.path().join("staging"), PARTITIONS, 30_000);
     let staging = data.path().join("staging/bucket/production/orders");
@@ -78,7 +98,9 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     std::fs::create_dir_all(&topic_dir).unwrap();
     let lake = Lakehouse::new();
     let extra = "commit:\n  interval_seconds: 0.2\n  orphan_grace_seconds: 2\nwriter:\n  target_file_size_bytes: 1048576\n  row_group_bytes: 262144\n";
-    let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], extra);
+    let extra = format!("{}{extra}", columns.unwrap_or_default());
+    let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], &extra);
+    let tables: &[&str] = if columns.is_some() { &["prod.orders", "prod.orders_dlq"] } else { &["prod.orders"] };
 
     let feeder = {
         let (staging, topic_dir) = (staging.clone(), topic_dir.clone());
@@ -86,7 +108,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     };
     let mut rng = rand::rng();
     let mut killed_running = 0;
-    for _ in 0..KILLS {
+    for _ in 0..kills {
         let mut child = floe(&["run", "--config"], &config);
         std::thread::sleep(Duration::from_millis(rng.random_range(150..2500)));
         if child.try_wait().expect("polling floe").is_none() {
@@ -97,7 +119,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         assert_ne!(finished.code, Some(2), "floe failed on its own:\n{}", finished.stderr);
     }
     feeder.join().expect("feeding segments");
-    assert_eq!(killed_running, KILLS, "floe must still be running when killed");
+    assert_eq!(killed_running, kills, "floe must still be running when killed");
     let commits_before_finish = lake.snapshots("prod.orders").len();
 
     // Past the grace period, the killed runs' unfinished files are orphans.
@@ -106,7 +128,13 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(last.code, Some(0), "{}\n{}", last.stdout, last.stderr);
 
     for engine in Engine::ALL {
-        let rows = lake.rows(engine, "prod.orders");
+        let by_table: Vec<Vec<Value>> = tables.iter().map(|t| lake.rows(engine, t)).collect();
+        if columns.is_some() {
+            assert!(by_table.iter().all(|rows| rows.len() > 1000), "{engine:?}: both tables get records");
+        }
+        let mut rows: Vec<Value> = by_table.into_iter().flatten().collect();
+        let key = |r: &Value| (r["partition"].as_i64(), r["offset"].as_i64());
+        rows.sort_by_key(key);
         let mut total = 0;
         for partition in 0..PARTITIONS {
             let want = committed_offsets(&topic_dir.join(partition.to_string()));
@@ -128,7 +156,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         assert_eq!(ids.len(), rows.len(), "{engine:?}: duplicate record ids");
     }
     // Files written but never committed by the killed runs were deleted.
-    let mut referenced = lake.data_files("prod.orders");
+    let mut referenced: Vec<String> = tables.iter().flat_map(|t| lake.data_files(t)).collect();
     referenced.sort();
     assert_eq!(lake.parquet_files(), referenced, "orphan data files left behind");
     assert!(commits_before_finish >= 10, "the kills must land while commits happen ({commits_before_finish} commits)");

@@ -100,18 +100,16 @@ impl FileSlot {
         Self { table, builder, file: None }
     }
 
-    fn write_error(&self, path: &str, message: String) -> WriteError {
-        WriteError::Write { table: self.table.name.clone(), path: path.to_string(), message }
-    }
-
     async fn write(&mut self, link: &CoordinatorLink, rows: &RecordBatch) -> Result<(), WriteError> {
         if self.file.is_none() {
             self.file = Some(open_file(&self.table, link, &self.builder).await?);
         }
         let Some(file) = self.file.as_mut() else { return Ok(()) };
-        let written = file.writer.write(rows).await;
-        let path = file.path.clone();
-        written.map_err(|e| self.write_error(&path, e.to_string()))
+        file.writer.write(rows).await.map_err(|e| WriteError::Write {
+            table: self.table.name.clone(),
+            path: file.path.clone(),
+            message: e.to_string(),
+        })
     }
 
     fn written_size(&self) -> u64 {
@@ -120,7 +118,10 @@ impl FileSlot {
 
     async fn close(&mut self) -> Result<Option<ClosedFile>, WriteError> {
         let Some(file) = self.file.take() else { return Ok(None) };
-        let write_error = |message: String| self.write_error(&file.path, message);
+        // Only the name is captured: the slot is not `Sync` across the await.
+        let table = &self.table;
+        let write_error =
+            |message: String| WriteError::Write { table: table.name.clone(), path: file.path.clone(), message };
         let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
         let mut builder = builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
         let data_file = builder

@@ -770,11 +770,12 @@ impl Control {
     }
 
     fn commit_now(&mut self, name: &str) {
+        let dead_letters = self.tables.get(name).and_then(|t| t.dead_letters.as_ref());
+        let dead_letters = dead_letters.and_then(|d| self.tables.get(d)).map(|d| d.ident.clone());
         let Some(table) = self.tables.get_mut(name) else { return };
         let files = table.staged.clone();
         table.cycle = Cycle::Committing;
         let (catalog, events, ident) = (self.catalog.clone(), self.events.clone(), table.ident.clone());
-        let dead_letters = table.dead_letters.as_ref().and_then(|d| self.tables.get(d)).map(|d| d.ident.clone());
         let name = name.to_string();
         tokio::spawn(async move {
             let result = commit_staged(catalog.as_ref(), &ident, dead_letters.as_ref(), &files).await;
@@ -804,7 +805,8 @@ impl Control {
                 return;
             }
         };
-        let paths: Vec<String> = table.staged.drain(..files).filter_map(|f| f.path().map(str::to_string)).collect();
+        let paths: Vec<String> =
+            table.staged.drain(..files).flat_map(|f| f.paths().map(str::to_string).collect::<Vec<_>>()).collect();
         table.failures = 0;
         table.last_error = None;
         table.table = committed.table.clone();
