@@ -159,13 +159,19 @@ pub async fn add_missing_columns(
                         | (Type::Primitive(PrimitiveType::Float), Type::Primitive(PrimitiveType::Double))
                 );
                 let how = match (widening, allow_type_widening) {
-                    (true, true) => "floe cannot widen a column's type itself yet: widen it with an engine \
-                                     (e.g. Spark's ALTER TABLE ... ALTER COLUMN ... TYPE), then restart",
-                    (true, false) => "set schema.allow_type_widening and widen the column with an engine \
+                    (true, true) => {
+                        "floe cannot widen a column's type itself yet: widen it with an engine \
+                                     (e.g. Spark's ALTER TABLE ... ALTER COLUMN ... TYPE), then restart"
+                    }
+                    (true, false) => {
+                        "set schema.allow_type_widening and widen the column with an engine \
                                       (e.g. Spark's ALTER TABLE ... ALTER COLUMN ... TYPE), or keep the table's type \
-                                      in the mapping",
-                    (false, _) => "the two types are incompatible: keep the table's type in the mapping, or map \
-                                   the field to a new column",
+                                      in the mapping"
+                    }
+                    (false, _) => {
+                        "the two types are incompatible: keep the table's type in the mapping, or map \
+                                   the field to a new column"
+                    }
                 };
                 return Err(format!(
                     "column `{}` is {} in the table but {} in the mapping; {how}",
@@ -181,9 +187,8 @@ pub async fn add_missing_columns(
     let added = added.collect::<Vec<_>>().join(", ");
     let tx = Transaction::new(&table);
     let update = missing.into_iter().fold(tx.update_schema(), |update, column| update.add_column(column));
-    let table = async { update.apply(tx)?.commit(catalog).await }
-        .await
-        .map_err(|e| format!("adding columns {added}: {e}"))?;
+    let table =
+        async { update.apply(tx)?.commit(catalog).await }.await.map_err(|e| format!("adding columns {added}: {e}"))?;
     tracing::info!(table = %table.identifier(), columns = %added, "added the mapping's new columns");
     Ok(table)
 }

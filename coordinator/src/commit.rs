@@ -77,7 +77,7 @@ pub struct Committed {
     pub already_committed_files: usize,
     pub appended_records: u64,
     /// What went to the dead-letter table first, when anything did.
-    pub dead_letters: Option<DeadLettersCommitted>,
+    pub dead_letters: Option<Box<DeadLettersCommitted>>,
 }
 
 #[derive(Debug)]
@@ -148,7 +148,7 @@ pub async fn commit_staged(
     }
     let dead_letters = match dead_letters {
         Some(dead_ident) if pending.iter().any(|f| f.dead_letters.is_some()) => {
-            Some(commit_dead_letters(catalog, dead_ident, &pending).await?)
+            Some(Box::new(commit_dead_letters(catalog, dead_ident, &pending).await?))
         }
         _ => None,
     };
@@ -276,5 +276,114 @@ fn classify(ident: &TableIdent, file: &StagedFile, offsets: &mut OffsetMap) -> R
             }
             Ok(FileState::Pending)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use floe_table::{dead_letter_schema, source_schema};
+    use iceberg::spec::{DataContentType, DataFileBuilder, DataFileFormat, Struct};
+
+    use super::*;
+    use crate::catalog::{CatalogKind, CatalogSettings, connect_catalog, load_or_create_table};
+
+    async fn catalog(dir: &std::path::Path) -> Arc<dyn Catalog> {
+        let settings = CatalogSettings {
+            kind: CatalogKind::Sql { uri: format!("sqlite://{}/catalog.db", dir.display()) },
+            name: "floe".into(),
+            warehouse: format!("file://{}/warehouse", dir.display()),
+            file_io_props: HashMap::new(),
+        };
+        connect_catalog(&settings).await.unwrap()
+    }
+
+    fn data_file(path: &str, records: u64) -> DataFile {
+        DataFileBuilder::default()
+            .content(DataContentType::Data)
+            .file_path(path.to_string())
+            .file_format(DataFileFormat::Parquet)
+            .partition(Struct::empty())
+            .record_count(records)
+            .file_size_in_bytes(1000)
+            .partition_spec_id(0)
+            .build()
+            .unwrap()
+    }
+
+    /// Rows of `orders/0` [from, to) in `rows.parquet`, with `dead` of them in
+    /// `dead.parquet` when given.
+    fn staged(rows: &str, dead: Option<&str>, from: i64, to: i64) -> StagedFile {
+        let range = StagedRange {
+            tp: Tp::new("orders", 0),
+            from,
+            to,
+            open_txn_start: None,
+            record_count: 8,
+            max_timestamp_ms: None,
+        };
+        StagedFile {
+            data_file: Some(data_file(rows, 8)),
+            dead_letters: dead.map(|path| StagedDeadLetters { data_file: data_file(path, 2), record_count: 2 }),
+            ranges: vec![range],
+            record_count: 8,
+            file_size_bytes: 1000,
+        }
+    }
+
+    fn total_files(table: &Table) -> String {
+        let snapshot = table.metadata().current_snapshot().expect("a snapshot");
+        snapshot.summary().additional_properties["total-data-files"].clone()
+    }
+
+    /// The dead-letter commit lands and the table's does not (a crash in
+    /// between): the next attempt must not add the dead letters again, and
+    /// a re-read range that straddles the dead-letter table's offset adds
+    /// only what is new.
+    #[tokio::test]
+    async fn dead_letters_committed_before_a_crash_are_not_added_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path()).await;
+        let (main, dead) = (
+            TableIdent::from_strs(["prod", "orders"]).unwrap(),
+            TableIdent::from_strs(["prod", "orders_dlq"]).unwrap(),
+        );
+        load_or_create_table(catalog.as_ref(), &main, &source_schema(), true).await.unwrap();
+        load_or_create_table(catalog.as_ref(), &dead, &dead_letter_schema(), true).await.unwrap();
+        let w = |name: &str| format!("file://{}/warehouse/{name}.parquet", dir.path().display());
+
+        let first = commit_staged(catalog.as_ref(), &main, Some(&dead), &[staged(&w("r1"), Some(&w("d1")), 0, 10)])
+            .await
+            .unwrap();
+        assert_eq!(first.dead_letters.as_ref().map(|d| d.appended_records), Some(2));
+
+        // The crash: only the dead letters of [10, 20) landed.
+        let second = staged(&w("r2"), Some(&w("d2")), 10, 20);
+        let dead_only = StagedFile { data_file: second.dead_letters.clone().map(|d| d.data_file), ..second.clone() };
+        commit_staged(catalog.as_ref(), &dead, None, &[dead_only]).await.unwrap();
+
+        let retried = commit_staged(catalog.as_ref(), &main, Some(&dead), &[second]).await.unwrap();
+        let dead_letters = retried.dead_letters.expect("the dead-letter table was checked");
+        assert_eq!((dead_letters.snapshot_id, dead_letters.appended_files), (None, 0), "already there");
+        assert_eq!(total_files(&retried.table), "2");
+        assert_eq!(total_files(&dead_letters.table), "2");
+        assert_eq!(retried.offsets.get(&Tp::new("orders", 0)).map(|p| p.next), Some(20));
+
+        // Again, with the worker's re-read cut differently: [20, 40) while
+        // the dead-letter table holds [20, 30) already (the worker left out
+        // dead letters below 30).
+        let ahead = staged(&w("r3"), Some(&w("d3")), 20, 30);
+        let dead_only = StagedFile { data_file: ahead.dead_letters.clone().map(|d| d.data_file), ..ahead };
+        commit_staged(catalog.as_ref(), &dead, None, &[dead_only]).await.unwrap();
+        let reread = commit_staged(catalog.as_ref(), &main, Some(&dead), &[staged(&w("r4"), Some(&w("d4")), 20, 40)])
+            .await
+            .unwrap();
+        let dead_letters = reread.dead_letters.expect("dead letters committed");
+        assert_eq!(dead_letters.appended_files, 1);
+        assert_eq!(dead_letters.offsets.get(&Tp::new("orders", 0)).map(|p| p.next), Some(40));
+        assert_eq!(total_files(&dead_letters.table), "4");
+        assert_eq!(total_files(&reread.table), "3");
     }
 }

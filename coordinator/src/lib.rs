@@ -32,11 +32,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arrow_schema::SchemaRef as ArrowSchemaRef;
+use floe_config::TableName;
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_storage::open_segment_store;
-use floe_config::TableName;
 use floe_table::{MappedColumn, RowBuilder, dead_letter_schema, table_schema};
-use arrow_schema::SchemaRef as ArrowSchemaRef;
 use iceberg::spec::Schema;
 use iceberg::table::Table;
 use iceberg::{Catalog, TableIdent};

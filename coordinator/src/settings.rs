@@ -9,8 +9,8 @@ use floe_config::{
     CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, ReadReplica, S3Endpoint,
     SchemaConfig, SourceLocation, StateStore as StoreChoice, TableName, ValidationMode,
 };
-use floe_table::SourceColumn;
 use floe_proto::worker::{SourceSpec, WriterSpec};
+use floe_table::SourceColumn;
 
 use crate::catalog::{CatalogKind, CatalogSettings};
 use crate::etcd::{EtcdLayout, EtcdSettings};

@@ -111,9 +111,8 @@ impl<'a> JsonObject<'a> {
             if text == "null" {
                 return Ok(None);
             }
-            let nested = JsonObject::parse_str(text).map_err(|_| {
-                format!("`{}` is {}, not an object", path[..=depth].join("."), describe(text))
-            })?;
+            let nested = JsonObject::parse_str(text)
+                .map_err(|_| format!("`{}` is {}, not an object", path[..=depth].join("."), describe(text)))?;
             value = match nested.get(key) {
                 Some(value) => value,
                 None => return Ok(None),
@@ -258,11 +257,13 @@ fn from_number(text: &str, target: Target) -> Result<Cell<'static>, Option<Strin
         Target::Boolean | Target::String | Target::Binary => Err(None),
         Target::Int | Target::Long | Target::Date | Target::Timestamp | Target::Decimal { .. } => {
             let decimal = ExactDecimal::parse(text).ok_or(None)?;
-            let whole = |what: &str| {
-                decimal.rescale(0).ok_or_else(|| Some(format!("{text} is not a whole number of {what}")))
-            };
+            let whole =
+                |what: &str| decimal.rescale(0).ok_or_else(|| Some(format!("{text} is not a whole number of {what}")));
             let fits = |value: i128, min: i128, max: i128| {
-                (min..=max).contains(&value).then_some(value).ok_or_else(|| Some(format!("{text} is out of range for {target}")))
+                (min..=max)
+                    .contains(&value)
+                    .then_some(value)
+                    .ok_or_else(|| Some(format!("{text} is out of range for {target}")))
             };
             match target {
                 Target::Int => Ok(Cell::Int(fits(whole("units")?, i32::MIN.into(), i32::MAX.into())? as i32)),
@@ -408,7 +409,10 @@ mod tests {
         assert_eq!(cell("-9223372036854775808", Target::Long), Ok(Cell::Long(i64::MIN)));
         assert_eq!(cell("3.0", Target::Long), Ok(Cell::Long(3)));
         assert_eq!(cell("1e3", Target::Long), Ok(Cell::Long(1000)));
-        assert_eq!(cell("9223372036854775808", Target::Long).unwrap_err(), "9223372036854775808 is out of range for long");
+        assert_eq!(
+            cell("9223372036854775808", Target::Long).unwrap_err(),
+            "9223372036854775808 is out of range for long"
+        );
         assert_eq!(cell("2.5", Target::Long).unwrap_err(), "2.5 is not a whole number of units");
         assert_eq!(cell("2147483648", Target::Int).unwrap_err(), "2147483648 is out of range for int");
         assert_eq!(cell("\"abc\"", Target::Int).unwrap_err(), "\"abc\" does not convert to int");

@@ -41,7 +41,10 @@ enum ColumnBuilder {
     Value(LargeBinaryBuilder),
     Headers(ListBuilder<StructBuilder>),
     /// A typed column: the record's `cells[cell]`.
-    Mapped { cell: usize, builder: TypedBuilder },
+    Mapped {
+        cell: usize,
+        builder: TypedBuilder,
+    },
     /// A table column the mapping does not fill (it was dropped from the
     /// mapping, or another writer added it): always null.
     Absent(DataType),
@@ -463,7 +466,8 @@ mod tests {
             Header { key: Bytes::from_static(b"trace"), value: Some(Bytes::from_static(b"t0")) },
             Header { key: Bytes::from_static(b"bin"), value: None },
         ];
-        let rejected = rows.append("orders", 3, &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])])
+        let rejected = rows
+            .append("orders", 3, &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])])
             .unwrap();
         assert!(rejected.is_empty());
         assert_eq!(rows.len(), 2);
@@ -589,7 +593,11 @@ mod tests {
     fn columns_the_mapping_no_longer_fills_stay_null() {
         let (schema, mapped) = typed_table();
         let mut rows = RowBuilder::new(schema, &mapped[..1]).unwrap();
-        assert!(rows.append("orders", 0, &[record(0, None, Some(br#"{"order_id": 1, "day": 3}"#), vec![])]).unwrap().is_empty());
+        assert!(
+            rows.append("orders", 0, &[record(0, None, Some(br#"{"order_id": 1, "day": 3}"#), vec![])])
+                .unwrap()
+                .is_empty()
+        );
         let batch = rows.finish().unwrap();
         assert!(batch.column_by_name("day").unwrap().is_null(0));
     }

@@ -117,7 +117,10 @@ fn json_columns_become_typed_rows_and_dead_letters() {
         .collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(reasons[0].0, 3);
-    assert_eq!((reasons[0].1.as_str(), reasons[0].2.as_str()), ("missing_required", "required column `order_id` is missing or null"));
+    assert_eq!(
+        (reasons[0].1.as_str(), reasons[0].2.as_str()),
+        ("missing_required", "required column `order_id` is missing or null")
+    );
     assert_eq!((reasons[1].1.as_str(), reasons[1].2.as_str()), ("not_object", "value is a string, not a JSON object"));
     assert_eq!(reasons[2].1, "not_json");
     assert!(reasons[2].2.starts_with("value is not JSON: "), "{}", reasons[2].2);

@@ -348,7 +348,8 @@ impl PartitionReader {
             return Ok(());
         }
         let dead = dead.as_mut().filter(|d| !d.is_empty());
-        let reserved = self.memory.reserve_blocking(rows.pending_bytes() + dead.as_ref().map_or(0, |d| d.pending_bytes()));
+        let reserved =
+            self.memory.reserve_blocking(rows.pending_bytes() + dead.as_ref().map_or(0, |d| d.pending_bytes()));
         let batch = if rows.is_empty() { None } else { Some(rows.finish().map_err(|e| e.to_string())?) };
         let dead_letters = dead.map(RowBuilder::finish).transpose().map_err(|e| e.to_string())?;
         let command = WriterCommand::Chunk(Chunk {

@@ -130,8 +130,9 @@ impl FileSlot {
             .build()
             .map_err(|e| write_error(e.to_string()))?;
         let (record_count, file_size_bytes) = (data_file.record_count(), data_file.file_size_in_bytes());
-        let data_file_json = serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
-            .map_err(|e| write_error(e.to_string()))?;
+        let data_file_json =
+            serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
+                .map_err(|e| write_error(e.to_string()))?;
         Ok(Some(ClosedFile { path: file.path, data_file_json, record_count, file_size_bytes }))
     }
 

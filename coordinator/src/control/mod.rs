@@ -508,7 +508,8 @@ impl Control {
     fn delete_refused(&self, staged: &Staged) {
         let Some(state) = self.tables.get(&staged.table) else { return };
         let dead_letters = staged.dead_letters.as_ref().map(|d| d.path.clone());
-        let paths: Vec<String> = [Some(staged.path.clone()), dead_letters].into_iter().flatten().filter(|p| !p.is_empty()).collect();
+        let paths: Vec<String> =
+            [Some(staged.path.clone()), dead_letters].into_iter().flatten().filter(|p| !p.is_empty()).collect();
         let file_io = state.table.file_io().clone();
         let store = self.store.clone();
         tokio::spawn(async move {
@@ -829,7 +830,7 @@ impl Control {
         }
         let dead_letters_name = table.dead_letters.clone();
         if let (Some(dead), Some(dead_name)) = (committed.dead_letters, dead_letters_name) {
-            self.on_dead_letters_committed(&dead_name, dead);
+            self.on_dead_letters_committed(&dead_name, *dead);
         }
         for (tp, position) in committed.offsets.iter() {
             if let Some(partition) = self.partitions.get_mut(tp) {
@@ -905,7 +906,8 @@ impl Control {
                 warn!(table = %name, "could not forget committed files: {e}");
             }
             // A dead-letter table's files are staged with its table's.
-            let staged: HashSet<&str> = self.tables.values().flat_map(|t| &t.staged).flat_map(StagedFile::paths).collect();
+            let staged: HashSet<&str> =
+                self.tables.values().flat_map(|t| &t.staged).flat_map(StagedFile::paths).collect();
             let doomed: Vec<String> = found.orphans.into_iter().filter(|p| !staged.contains(p.as_str())).collect();
             if doomed.is_empty() {
                 continue;
