@@ -34,7 +34,7 @@ pub use discovery::{DiscoveryConfig, DiscoveryMode};
 pub use error::{ConfigError, Location, Problem};
 pub use etcd::EtcdConfig;
 pub use load::{load_mappings, mappings_from_yaml_str};
-pub use mapping::{Column, ColumnSource, Mapping, MappingSchema, WriteMode};
+pub use mapping::{Column, ColumnSource, Mapping, MappingSchema, StartOffset, StartPosition, WriteMode};
 pub use offsets::{OffsetsBackend, OffsetsConfig, StateStore};
 pub use schema::{RegistryConfig, SchemaConfig, ValidationMode};
 pub use secret::Secret;

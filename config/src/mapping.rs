@@ -22,6 +22,34 @@ pub struct Mapping {
     /// `<table>_dlq` in the table's namespace.
     #[serde(default)]
     pub dead_letter_table: Option<TableName>,
+    /// Where reading starts in a partition the table has no offset for yet.
+    #[serde(default)]
+    pub start_offset: StartOffset,
+    /// With `start_offset: timestamp`: RFC 3339, e.g. 2026-01-01T00:00:00Z.
+    #[serde(default)]
+    pub start_timestamp: Option<String>,
+}
+
+keyword_enum! {
+    #[derive(Default)]
+    pub enum StartOffset {
+        /// The oldest offset storage holds.
+        #[default]
+        Earliest => "earliest",
+        /// Only what arrives after floe first lists the partition.
+        Latest => "latest",
+        /// The first record at or after `start_timestamp`.
+        Timestamp => "timestamp",
+    }
+}
+
+/// Where reading starts in a partition never committed to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    /// Unix milliseconds.
+    Timestamp(i64),
 }
 
 fn create_by_default() -> bool {
@@ -84,6 +112,10 @@ impl Column {
     }
 }
 
+fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text.trim()).ok().map(|t| t.timestamp_millis())
+}
+
 pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
     if mappings.is_empty() {
         return Err(Problem::invalid(
@@ -133,8 +165,41 @@ impl Mapping {
         })
     }
 
+    /// The start rule; `start_timestamp` was checked by validation.
+    pub fn start_position(&self) -> StartPosition {
+        match (self.start_offset, self.start_timestamp.as_deref().and_then(parse_rfc3339_ms)) {
+            (StartOffset::Timestamp, Some(ms)) => StartPosition::Timestamp(ms),
+            (StartOffset::Latest, _) => StartPosition::Latest,
+            _ => StartPosition::Earliest,
+        }
+    }
+
     fn validate(&self, index: usize) -> Result<(), Problem> {
         let key = |suffix: &str| format!("mappings[{index}].{suffix}");
+        match (self.start_offset, &self.start_timestamp) {
+            (StartOffset::Timestamp, None) => {
+                return Err(Problem::invalid(
+                    key("start_timestamp"),
+                    "is missing, and start_offset is timestamp",
+                    "set it to an RFC 3339 time, e.g. 2026-01-01T00:00:00Z",
+                ));
+            }
+            (StartOffset::Timestamp, Some(text)) if parse_rfc3339_ms(text).is_none() => {
+                return Err(Problem::invalid(
+                    key("start_timestamp"),
+                    format!("is `{text}`, not an RFC 3339 time"),
+                    "write it like 2026-01-01T00:00:00Z or 2026-01-01T02:00:00+02:00",
+                ));
+            }
+            (StartOffset::Earliest | StartOffset::Latest, Some(_)) => {
+                return Err(Problem::invalid(
+                    key("start_timestamp"),
+                    format!("is set, but start_offset is {}", self.start_offset.as_str()),
+                    "set start_offset to timestamp, or remove start_timestamp",
+                ));
+            }
+            _ => {}
+        }
         if self.topic.is_empty() {
             return Err(Problem::invalid(key("topic"), "is empty", "set the Kafka topic to read"));
         }

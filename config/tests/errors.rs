@@ -60,7 +60,7 @@ fn unknown_key_in_a_list_item() {
     assert_eq!(
         message(&text),
         "config error in /etc/floe/floe.yaml: unknown key `mappings[0].sink` (line 11, column 5); \
-         accepted keys under `mappings[0]`: topic, table, mode, create_table_if_missing, schema, dead_letter_table"
+         accepted keys under `mappings[0]`: topic, table, mode, create_table_if_missing, schema, dead_letter_table, start_offset, start_timestamp"
     );
 }
 
@@ -247,6 +247,21 @@ fn semantic_errors_name_the_key_and_the_fix() {
         (
             minimal_with("schema:\n  mode: strict\n"),
             "`schema.mode` is strict but schema.registry.base_url is empty; set schema.registry.base_url, or set schema.mode to off",
+        ),
+        (
+            MINIMAL.replace("    table: prod.orders\n", "    table: prod.orders\n    start_offset: timestamp\n"),
+            "`mappings[0].start_timestamp` is missing, and start_offset is timestamp; set it to an RFC 3339 time, e.g. 2026-01-01T00:00:00Z",
+        ),
+        (
+            MINIMAL.replace(
+                "    table: prod.orders\n",
+                "    table: prod.orders\n    start_offset: timestamp\n    start_timestamp: yesterday\n",
+            ),
+            "`mappings[0].start_timestamp` is `yesterday`, not an RFC 3339 time; write it like 2026-01-01T00:00:00Z or 2026-01-01T02:00:00+02:00",
+        ),
+        (
+            MINIMAL.replace("    table: prod.orders\n", "    table: prod.orders\n    dead_letter_table: prod.orders\n"),
+            "`mappings[0].dead_letter_table` is `prod.orders`, the table the rows go to; name another table, or remove the key for the default `<table>_dlq`",
         ),
         (
             MINIMAL.replace(

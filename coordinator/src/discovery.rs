@@ -6,14 +6,16 @@
 //! reported once, when it becomes complete; it is never downloaded here:
 //! completeness takes the first 32 and last 16 bytes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use floe_config::StartPosition;
 use floe_kfs::naming::{ObjectKind, index_object_name, parse_object_name, segment_object_name};
+use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::segment::{Completeness, FOOTER_LEN, HEADER_LEN, check_completeness};
 use floe_proto::worker::SegmentRef;
-use floe_storage::{SegmentStore, StorageError, partition_prefix};
+use floe_storage::{SegmentStore, StorageError, StorageErrorKind, partition_prefix};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +31,9 @@ const LIST_CONCURRENCY: usize = 16;
 pub enum DiscoveryEvent {
     /// The partitions a topic has now.
     Partitions { topic: String, partitions: Vec<i32> },
+    /// Where a partition never committed starts, when not at its first
+    /// segment (`start_offset` latest or timestamp). Sent before its segments.
+    Start { tp: Tp, offset: i64, why: String },
     /// Newly complete segments of a partition, in offset order.
     Segments { tp: Tp, segments: Vec<SegmentRef> },
     /// A segment object that can never be read as it is.
@@ -71,6 +76,11 @@ pub struct Discovery {
     topics: Vec<String>,
     /// Offsets already committed: segments wholly below them are not checked.
     start_offsets: HashMap<Tp, i64>,
+    /// Where each topic's partitions start when never committed.
+    start_rules: HashMap<String, StartPosition>,
+    /// Partitions whose start is known (committed, or decided at their
+    /// first listing).
+    started: HashSet<Tp>,
     cursors: HashMap<Tp, PartitionCursor>,
     pass: u64,
 }
@@ -80,10 +90,13 @@ impl Discovery {
         store: Arc<dyn SegmentStore>,
         partitions: PartitionLister,
         prefix: String,
-        topics: Vec<String>,
+        topics: Vec<(String, StartPosition)>,
         start_offsets: HashMap<Tp, i64>,
         resume_after: HashMap<Tp, String>,
     ) -> Self {
+        let started = start_offsets.keys().cloned().collect();
+        let start_rules = topics.iter().cloned().collect();
+        let topics = topics.into_iter().map(|(topic, _)| topic).collect();
         let cursors = resume_after
             .into_iter()
             .map(|(tp, key)| {
@@ -91,7 +104,7 @@ impl Discovery {
                 (tp, PartitionCursor { start_after: Some(key), ..PartitionCursor::default() })
             })
             .collect();
-        Self { store, partitions, prefix, topics, start_offsets, cursors, pass: 0 }
+        Self { store, partitions, prefix, topics, start_offsets, start_rules, started, cursors, pass: 0 }
     }
 
     /// Polls until cancelled; with `once`, stops after the first pass.
@@ -153,19 +166,21 @@ impl Discovery {
             events.send(DiscoveryEvent::Partitions { topic: topic.clone(), partitions: partitions.clone() }).await?;
             // Partitions are listed concurrently (bounded): a topic with
             // thousands of them must not take thousands of round trips per poll.
-            let work: Vec<(Tp, PartitionCursor)> = partitions
+            let rule = self.start_rules.get(&topic).copied().unwrap_or(StartPosition::Earliest);
+            let work: Vec<(Tp, PartitionCursor, StartPosition)> = partitions
                 .into_iter()
                 .map(|p| {
                     let tp = Tp::new(topic.clone(), p);
                     let cursor = self.cursors.remove(&tp).unwrap_or_default();
-                    (tp, cursor)
+                    let rule = if self.started.contains(&tp) { StartPosition::Earliest } else { rule };
+                    (tp, cursor, rule)
                 })
                 .collect();
             let (store, prefix, start_offsets) = (&self.store, &self.prefix, &self.start_offsets);
             let polled: Vec<_> = futures::stream::iter(work)
-                .map(|(tp, mut cursor)| async move {
+                .map(|(tp, mut cursor, rule)| async move {
                     let start = start_offsets.get(&tp).copied().unwrap_or(0);
-                    let sent = poll_partition(store.as_ref(), prefix, &tp, start, &mut cursor, events).await;
+                    let sent = poll_partition(store.as_ref(), prefix, &tp, start, rule, &mut cursor, events).await;
                     (tp, cursor, sent)
                 })
                 .buffer_unordered(LIST_CONCURRENCY)
@@ -173,8 +188,14 @@ impl Discovery {
                 .await;
             let mut result = Ok(());
             for (tp, cursor, sent) in polled {
-                self.cursors.insert(tp, cursor);
-                result = result.and(sent);
+                self.cursors.insert(tp.clone(), cursor);
+                match sent {
+                    Ok(true) => {
+                        self.started.insert(tp);
+                    }
+                    Ok(false) => {}
+                    Err(e) => result = Err(e),
+                }
             }
             result?;
         }
@@ -184,19 +205,24 @@ impl Discovery {
 }
 
 /// Lists one partition after its cursor and reports the segments that
-/// became complete (or the problems of those that are not).
+/// became complete (or the problems of those that are not). A partition
+/// never committed and ruled by `start` other than earliest gets its start
+/// decided first. `Ok(true)` when the partition was listed (and its start,
+/// if it needed one, decided).
 async fn poll_partition(
     store: &dyn SegmentStore,
     prefix: &str,
     tp: &Tp,
     start: i64,
+    rule: StartPosition,
     cursor: &mut PartitionCursor,
     events: &mpsc::Sender<DiscoveryEvent>,
-) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
+) -> Result<bool, mpsc::error::SendError<DiscoveryEvent>> {
     let listed = match store.list_partition(&tp.topic, tp.partition, cursor.start_after.as_deref()).await {
         Ok(listed) => listed,
         Err(e) => {
-            return events.send(list_failed(partition_prefix(prefix, &tp.topic, tp.partition), e)).await;
+            events.send(list_failed(partition_prefix(prefix, &tp.topic, tp.partition), e)).await?;
+            return Ok(false);
         }
     };
     if let Some(last) = listed.last() {
@@ -221,7 +247,7 @@ async fn poll_partition(
     }
 
     let folder = partition_prefix(prefix, &tp.topic, tp.partition);
-    let mut complete = Vec::new();
+    let mut complete: Vec<SegmentRef> = Vec::new();
     let bases: Vec<i64> = cursor.pending.keys().copied().collect();
     for base in bases {
         let kfs_key = format!("{folder}{}", segment_object_name(base));
@@ -244,10 +270,80 @@ async fn poll_partition(
             events.send(problem).await?;
         }
     }
+    match resolve_start(store, rule, &complete).await {
+        Ok(None) => {}
+        Ok(Some((offset, why))) => {
+            events.send(DiscoveryEvent::Start { tp: tp.clone(), offset, why }).await?;
+            complete.retain(|s| s.last_offset >= offset);
+        }
+        Err(e) => {
+            // Undecided: nothing is reported, the segments are checked again.
+            for segment in &complete {
+                let again = PendingSegment { has_kfs: true, has_index: true, reported: None };
+                cursor.pending.insert(segment.base_offset, again);
+            }
+            events.send(list_failed(partition_prefix(prefix, &tp.topic, tp.partition), e)).await?;
+            return Ok(false);
+        }
+    }
     if !complete.is_empty() {
         events.send(DiscoveryEvent::Segments { tp: tp.clone(), segments: complete }).await?;
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Where a partition never committed starts under `rule`, given its
+/// complete segments in offset order; `None` for its first segment.
+async fn resolve_start(
+    store: &dyn SegmentStore,
+    rule: StartPosition,
+    complete: &[SegmentRef],
+) -> Result<Option<(i64, String)>, StorageError> {
+    let Some(last) = complete.last() else { return Ok(None) };
+    let end = last.last_offset + 1;
+    let at = match rule {
+        StartPosition::Earliest => return Ok(None),
+        StartPosition::Latest => (end, "start_offset is latest: after the segments already in storage".to_string()),
+        StartPosition::Timestamp(ms) => {
+            // A segment's creation time is when the broker flushed it, so
+            // every record of a segment created earlier was appended
+            // before `ms`: only one segment needs reading.
+            match complete.iter().find(|s| s.created_ms >= ms) {
+                None => (end, "every segment in storage was written before start_timestamp".to_string()),
+                Some(segment) => {
+                    let offset = first_batch_since(store, segment, ms).await?.unwrap_or(segment.last_offset + 1);
+                    (offset, format!("first batch at or after start_timestamp, in {}", segment.kfs_key))
+                }
+            }
+        }
+    };
+    Ok(Some(at))
+}
+
+/// The base offset of the segment's first batch holding a record at or
+/// after `ms` (by the batch's max timestamp), reading batch headers only.
+async fn first_batch_since(
+    store: &dyn SegmentStore,
+    segment: &SegmentRef,
+    ms: i64,
+) -> Result<Option<i64>, StorageError> {
+    let local = store.local_copy(&segment.kfs_key, 0).await?;
+    let key = segment.kfs_key.clone();
+    let scan = move || -> Result<Option<i64>, String> {
+        let file = std::io::BufReader::new(local.open().map_err(|e| e.to_string())?);
+        let options = ReaderOptions { decode_records: false, ..ReaderOptions::default() };
+        let mut reader = SegmentReader::new(file, &key, local.len, options).map_err(|e| e.to_string())?;
+        while let Some(batch) = reader.next_batch().map_err(|e| e.to_string())? {
+            if batch.header.max_timestamp >= ms {
+                return Ok(Some(batch.header.base_offset));
+            }
+        }
+        Ok(None)
+    };
+    let found = tokio::task::spawn_blocking(scan).await.map_err(|e| e.to_string()).and_then(|r| r);
+    found.map_err(|message| {
+        StorageError::new(StorageErrorKind::Permanent, "looking for start_timestamp in", &segment.kfs_key, message)
+    })
 }
 
 enum Check {
@@ -279,23 +375,21 @@ async fn check_segment(
     let head = store.get_range(kfs_key, 0..HEADER_LEN as u64).await?;
     let tail = store.get_range(kfs_key, len.saturating_sub(FOOTER_LEN as u64)..len).await?;
     Ok(match check_completeness(&head, &tail, len, kfs_key) {
-        Ok(Completeness::Complete(footer)) => {
-            let base = floe_kfs::segment::SegmentHeader::parse(&head, kfs_key).map(|h| h.base_offset);
-            match base {
-                Ok(base) if footer.last_offset >= base => Check::Complete(SegmentRef {
-                    kfs_key: kfs_key.to_string(),
-                    index_key: index_key.to_string(),
-                    base_offset: base,
-                    last_offset: footer.last_offset,
-                    kfs_size: len,
-                }),
-                Ok(base) => Check::Damaged(format!(
-                    "footer last offset {} is below the header base offset {base}",
-                    footer.last_offset
-                )),
-                Err(e) => Check::Damaged(e.to_string()),
-            }
-        }
+        Ok(Completeness::Complete(footer)) => match floe_kfs::segment::SegmentHeader::parse(&head, kfs_key) {
+            Ok(header) if footer.last_offset >= header.base_offset => Check::Complete(SegmentRef {
+                kfs_key: kfs_key.to_string(),
+                index_key: index_key.to_string(),
+                base_offset: header.base_offset,
+                last_offset: footer.last_offset,
+                kfs_size: len,
+                created_ms: header.created_ms,
+            }),
+            Ok(header) => Check::Damaged(format!(
+                "footer last offset {} is below the header base offset {}",
+                footer.last_offset, header.base_offset
+            )),
+            Err(e) => Check::Damaged(e.to_string()),
+        },
         Ok(Completeness::Incomplete) => Check::Waiting(format!("{kfs_key} has no footer yet (upload in progress)")),
         Err(e) => Check::Damaged(e.to_string()),
     })

@@ -239,7 +239,7 @@ impl Coordinator {
             tables.push(loaded);
         }
 
-        let topics = settings.mappings.iter().map(|m| m.topic.clone()).collect();
+        let topics = settings.mappings.iter().map(|m| (m.topic.clone(), m.start)).collect();
         let partitions = match (&settings.partitions, &state.etcd) {
             (PartitionSource::Metadata { strict }, Some(client)) => {
                 PartitionLister::Metadata { metadata: Box::new(KafscaleMetadata::new(client.clone())), strict: *strict }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use floe_config::{
     CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, ReadReplica, S3Endpoint,
-    SchemaConfig, SourceLocation, StateStore as StoreChoice, TableName, ValidationMode,
+    SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
 };
 use floe_proto::worker::{SourceSpec, WriterSpec};
 use floe_table::SourceColumn;
@@ -49,6 +49,8 @@ pub struct TableMapping {
     pub allow_type_widening: bool,
     /// Set for a typed table: where records that cannot become rows go.
     pub dead_letter_table: Option<TableName>,
+    /// Where partitions never committed start.
+    pub start: StartPosition,
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +216,7 @@ impl Settings {
                 columns: mapping.schema.columns.clone(),
                 allow_type_widening: mapping.schema.allow_type_widening,
                 dead_letter_table: (!mapping.schema.columns.is_empty()).then(|| mapping.dead_letter_table()),
+                start: mapping.start_position(),
             });
         }
         let writer = WriterSpec {

@@ -224,6 +224,9 @@ fn flush_segment(
     if next == base {
         return Ok(());
     }
+    // Flushed just after its newest record (timestamps grow by 7 ms per
+    // record, with up to 4 ms of jitter).
+    segment.set_created_ms(spec.start_ms + next * 7 + 5);
     let finished = std::mem::replace(segment, SegmentWriter::new(next, spec.start_ms, 100));
     let (kfs, index) = finished.finish();
     write_atomically(&dir.join(segment_object_name(base)), &kfs)?;

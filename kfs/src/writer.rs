@@ -283,6 +283,12 @@ impl SegmentWriter {
         self.next_offset
     }
 
+    /// Sets the creation time written in the header: brokers write the
+    /// time they flush the segment, known only once it is full.
+    pub fn set_created_ms(&mut self, created_ms: i64) {
+        self.created_ms = created_ms;
+    }
+
     /// The `.kfs` and `.index` bytes.
     pub fn finish(self) -> (Vec<u8>, Vec<u8>) {
         let header = SegmentHeader {

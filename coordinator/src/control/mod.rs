@@ -538,6 +538,34 @@ impl Control {
                     }
                 }
             }
+            DiscoveryEvent::Start { tp, offset, why } => {
+                let Some(partition) = self.partitions.get_mut(&tp) else { return };
+                if partition.staged.is_none() {
+                    info!(partition = %tp, offset, "starts at offset {offset}: {why}");
+                    partition.staged = Some(crate::offsets::Position { next: offset, open_txn_start: None });
+                    self.rebalance_needed = true;
+                    // Committed at once (a snapshot without files), so a
+                    // restart resumes there instead of deciding again.
+                    let range = StagedRange {
+                        tp: tp.clone(),
+                        from: offset,
+                        to: offset,
+                        open_txn_start: None,
+                        record_count: 0,
+                        max_timestamp_ms: None,
+                    };
+                    let marker = StagedFile {
+                        data_file: None,
+                        dead_letters: None,
+                        ranges: vec![range],
+                        record_count: 0,
+                        file_size_bytes: 0,
+                    };
+                    if let Some(table) = self.tables.get_mut(&partition.table) {
+                        table.staged.push(marker);
+                    }
+                }
+            }
             DiscoveryEvent::Segments { tp, segments } => {
                 let Some(partition) = self.partitions.get_mut(&tp) else { return };
                 for segment in segments {

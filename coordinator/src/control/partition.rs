@@ -171,6 +171,7 @@ mod tests {
             base_offset: base,
             last_offset: last,
             kfs_size: 100,
+            created_ms: 0,
         }
     }
 
