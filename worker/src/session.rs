@@ -280,7 +280,8 @@ impl Session {
         if let Some(writer) = self.writers.get(&table.name) {
             return writer.commands.clone();
         }
-        let props = writer_properties(&self.spec.compression, self.spec.compression_level, self.spec.row_group_bytes);
+        let spec = &self.spec;
+        let props = writer_properties(&spec.compression, spec.compression_level, spec.row_group_bytes, &table.schema);
         let writer = TableWriter::new(table.clone(), self.link.clone(), props, self.spec.target_file_size_bytes);
         let (commands, command_rx) = mpsc::channel(WRITER_QUEUE);
         let errors = self.write_errors.clone();

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
 use floe_proto::worker::DefineTable;
-use floe_table::MappedColumn;
+use floe_table::{MappedColumn, SourceColumn};
 use iceberg::io::FileIO;
-use iceberg::spec::{FormatVersion, PartitionSpec, SchemaRef, StructType};
+use iceberg::spec::{FormatVersion, PartitionSpec, PrimitiveType, Schema, SchemaRef, StructType, Type};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -70,8 +70,8 @@ impl TableDef {
     }
 }
 
-/// Parquet settings from the writer spec.
-pub fn writer_properties(compression: &str, level: i32, row_group_bytes: u64) -> WriterProperties {
+/// Parquet settings from the writer spec, for a table of `schema`.
+pub fn writer_properties(compression: &str, level: i32, row_group_bytes: u64, schema: &Schema) -> WriterProperties {
     let compression = match compression {
         "snappy" => Compression::SNAPPY,
         "gzip" => Compression::GZIP(GzipLevel::default()),
@@ -82,9 +82,33 @@ pub fn writer_properties(compression: &str, level: i32, row_group_bytes: u64) ->
     let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_bytes(Some(row_group_bytes as usize));
-    // Unique per row: a dictionary would only be built to be thrown away.
-    for column in ["record_id", "value"] {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    // A dictionary only pays for few distinct values. Row groups are small
+    // enough that a column of distinct values never outgrows the dictionary
+    // limit, so it would be interned and dictionary-encoded to no gain:
+    // turn it off where values are (nearly) unique, the record's own
+    // offsets, times and payload, and typed measures and times.
+    for field in schema.as_struct().fields() {
+        let mostly_distinct = match SourceColumn::from_name(&field.name) {
+            Some(source) => matches!(
+                source,
+                SourceColumn::RecordId | SourceColumn::Offset | SourceColumn::TimestampMs | SourceColumn::Value
+            ),
+            None => matches!(
+                *field.field_type,
+                Type::Primitive(
+                    PrimitiveType::Long
+                        | PrimitiveType::Float
+                        | PrimitiveType::Double
+                        | PrimitiveType::Decimal { .. }
+                        | PrimitiveType::Timestamp
+                        | PrimitiveType::Timestamptz
+                        | PrimitiveType::Binary
+                )
+            ),
+        };
+        if mostly_distinct {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name.as_str()), false);
+        }
     }
     builder.build()
 }
