@@ -16,6 +16,7 @@ mod keyword;
 mod load;
 mod mapping;
 mod offsets;
+mod partition;
 mod schema;
 mod secret;
 mod source;
@@ -34,7 +35,10 @@ pub use discovery::{DiscoveryConfig, DiscoveryMode};
 pub use error::{ConfigError, Location, Problem};
 pub use etcd::EtcdConfig;
 pub use load::{load_mappings, mappings_from_yaml_str};
-pub use mapping::{Column, ColumnSource, Mapping, MappingSchema, StartOffset, StartPosition, WriteMode};
+pub use mapping::{
+    Column, ColumnSource, EVENT_TIME_COLUMN, Mapping, MappingSchema, StartOffset, StartPosition, WriteMode,
+};
+pub use partition::{InvalidPartitionField, PartitionField, PartitionTransform};
 pub use offsets::{OffsetsBackend, OffsetsConfig, StateStore};
 pub use schema::{RegistryConfig, SchemaConfig, ValidationMode};
 pub use secret::Secret;

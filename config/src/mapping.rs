@@ -5,6 +5,7 @@ use serde::Deserialize;
 use crate::column_type::ColumnType;
 use crate::error::Problem;
 use crate::keyword::keyword_enum;
+use crate::partition::PartitionField;
 use crate::table_name::TableName;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -28,7 +29,18 @@ pub struct Mapping {
     /// With `start_offset: timestamp`: RFC 3339, e.g. 2026-01-01T00:00:00Z.
     #[serde(default)]
     pub start_timestamp: Option<String>,
+    /// The table's partition fields, for a table floe creates.
+    #[serde(default)]
+    pub partition_by: Vec<PartitionField>,
+    /// Dot-separated keys of the JSON value holding the record's event
+    /// time (epoch milliseconds or ISO-8601); it becomes the `event_time`
+    /// column, to partition by.
+    #[serde(default)]
+    pub event_time_field: Option<String>,
 }
+
+/// The column `event_time_field` fills.
+pub const EVENT_TIME_COLUMN: &str = "event_time";
 
 keyword_enum! {
     #[derive(Default)]
@@ -141,14 +153,15 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
                 ));
             }
             // One table has one schema, whichever topic feeds it.
-            if earlier.schema != mapping.schema {
+            let shape = |m: &Mapping| (m.schema.clone(), m.partition_by.clone(), m.event_time_field.clone());
+            if shape(earlier) != shape(mapping) {
                 return Err(Problem::invalid(
                     format!("mappings[{index}].schema"),
                     format!(
-                        "differs from mappings[{earlier_index}].schema, which writes the same table `{}`",
+                        "differs from mappings[{earlier_index}].schema (or partition_by, event_time_field), which writes the same table `{}`",
                         mapping.table
                     ),
-                    "give every mapping of one table the same schema",
+                    "give every mapping of one table the same schema, partition_by and event_time_field",
                 ));
             }
         }
@@ -163,6 +176,21 @@ impl Mapping {
             namespace: self.table.namespace.clone(),
             name: format!("{}_dlq", self.table.name),
         })
+    }
+
+    /// The typed columns: the mapping's, and `event_time` when an
+    /// `event_time_field` is set.
+    pub fn typed_columns(&self) -> Vec<Column> {
+        let mut columns = self.schema.columns.clone();
+        if let Some(path) = &self.event_time_field {
+            columns.push(Column {
+                name: EVENT_TIME_COLUMN.to_string(),
+                column_type: ColumnType::TimestampTz,
+                required: false,
+                path: Some(path.clone()),
+            });
+        }
+        columns
     }
 
     /// The start rule; `start_timestamp` was checked by validation.
@@ -202,6 +230,31 @@ impl Mapping {
         }
         if self.topic.is_empty() {
             return Err(Problem::invalid(key("topic"), "is empty", "set the Kafka topic to read"));
+        }
+        if let Some(path) = &self.event_time_field {
+            if path.split('.').any(str::is_empty) {
+                return Err(Problem::invalid(
+                    key("event_time_field"),
+                    format!("is `{path}`, which has an empty key"),
+                    "write it as dot-separated keys of the JSON value, e.g. meta.created_at",
+                ));
+            }
+            if self.schema.columns.iter().any(|c| c.name == EVENT_TIME_COLUMN) {
+                return Err(Problem::invalid(
+                    key("event_time_field"),
+                    format!("is set, and schema.columns has a column named `{EVENT_TIME_COLUMN}` too"),
+                    "rename that column, or list the field only once",
+                ));
+            }
+        }
+        for (position, field) in self.partition_by.iter().enumerate() {
+            if let Some(earlier) = self.partition_by[..position].iter().position(|f| f.name() == field.name()) {
+                return Err(Problem::invalid(
+                    key(&format!("partition_by[{position}]")),
+                    format!("is `{field}`, which partition_by[{earlier}] already is"),
+                    "remove one of the two",
+                ));
+            }
         }
         if self.dead_letter_table.as_ref() == Some(&self.table) {
             return Err(Problem::invalid(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use floe_config::Column;
 use floe_table::iceberg_type;
-use iceberg::spec::{FormatVersion, PrimitiveType, Schema, Type};
+use iceberg::spec::{FormatVersion, PartitionSpec, PrimitiveType, Schema, Type};
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::{
@@ -106,6 +106,7 @@ pub async fn load_or_create_table(
     catalog: &dyn Catalog,
     ident: &TableIdent,
     schema: &Schema,
+    spec: Option<PartitionSpec>,
     create: bool,
 ) -> Result<Table> {
     match catalog.load_table(ident).await {
@@ -125,6 +126,7 @@ pub async fn load_or_create_table(
     let creation = TableCreation::builder()
         .name(ident.name().to_string())
         .schema(schema.clone())
+        .partition_spec_opt(spec.map(PartitionSpec::into_unbound))
         .properties(created_table_properties())
         .format_version(FormatVersion::V2)
         .build();

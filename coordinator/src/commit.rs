@@ -23,7 +23,7 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, TableIdent};
 
 use crate::catalog::CheckedCommitCatalog;
-use crate::offsets::{OffsetMap, OffsetsError, Position, Tp};
+use crate::offsets::{OffsetMap, OffsetsError, Position, Tp, WATERMARK_KEY};
 
 /// Source offsets consumed into one staged file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,11 @@ pub struct StagedRange {
     pub max_timestamp_ms: Option<i64>,
 }
 
-/// A data file a worker staged, or only progress when no row came out of
-/// its ranges.
+/// Data files a worker staged (one per partition value), or only progress
+/// when no row came out of its ranges.
 #[derive(Debug, Clone)]
 pub struct StagedFile {
-    pub data_file: Option<DataFile>,
+    pub data_files: Vec<DataFile>,
     /// The ranges' records that could not become rows.
     pub dead_letters: Option<StagedDeadLetters>,
     pub ranges: Vec<StagedRange>,
@@ -48,18 +48,18 @@ pub struct StagedFile {
     pub file_size_bytes: u64,
 }
 
-/// A data file of the dead-letter table, covering the same ranges.
+/// Data files of the dead-letter table, covering the same ranges.
 #[derive(Debug, Clone)]
 pub struct StagedDeadLetters {
-    pub data_file: DataFile,
+    pub data_files: Vec<DataFile>,
     pub record_count: u64,
 }
 
 impl StagedFile {
-    /// The data file's path and the dead letters' one.
+    /// The data files' paths and the dead letters' ones.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        let dead_letters = self.dead_letters.as_ref().map(|d| d.data_file.file_path());
-        self.data_file.as_ref().map(DataFile::file_path).into_iter().chain(dead_letters)
+        let dead_letters = self.dead_letters.iter().flat_map(|d| &d.data_files);
+        self.data_files.iter().chain(dead_letters).map(DataFile::file_path)
     }
 }
 
@@ -153,7 +153,7 @@ pub async fn commit_staged(
         _ => None,
     };
 
-    let data_files: Vec<DataFile> = pending.iter().filter_map(|f| f.data_file.clone()).collect();
+    let data_files: Vec<DataFile> = pending.iter().flat_map(|f| f.data_files.iter().cloned()).collect();
     let appended_files = data_files.len();
     let appended_records = pending.iter().map(|f| f.record_count).sum();
     let table = append(catalog, ident, table, data_files, &offsets).await?;
@@ -191,7 +191,7 @@ async fn commit_dead_letters(
                 offsets.set(range.tp.clone(), Position { next: range.to, open_txn_start: None });
             }
         }
-        data_files.push(dead.data_file.clone());
+        data_files.extend(dead.data_files.iter().cloned());
         appended_records += dead.record_count;
     }
     if data_files.is_empty() {
@@ -236,6 +236,13 @@ async fn append(
 ) -> Result<Table, CommitError> {
     let tx = Transaction::new(&table);
     let commit_err = |source| CommitError::Commit { table: ident.clone(), source: Box::new(source) };
+    let tx = match offsets.watermark_ms() {
+        Some(watermark) => {
+            let update = tx.update_table_properties().set(WATERMARK_KEY.to_string(), watermark.to_string());
+            update.apply(tx).map_err(commit_err)?
+        }
+        None => tx,
+    };
     let tx = tx
         .fast_append()
         // The offset check is exact and cheap; the library's duplicate
@@ -273,6 +280,9 @@ fn classify(ident: &TableIdent, file: &StagedFile, offsets: &mut OffsetMap) -> R
         None => {
             for range in &file.ranges {
                 offsets.set(range.tp.clone(), Position { next: range.to, open_txn_start: range.open_txn_start });
+                if let Some(ms) = range.max_timestamp_ms {
+                    offsets.raise_max_timestamp(&range.tp, ms);
+                }
             }
             Ok(FileState::Pending)
         }
@@ -322,11 +332,11 @@ mod tests {
             to,
             open_txn_start: None,
             record_count: 8,
-            max_timestamp_ms: None,
+            max_timestamp_ms: Some(to * 10),
         };
         StagedFile {
-            data_file: Some(data_file(rows, 8)),
-            dead_letters: dead.map(|path| StagedDeadLetters { data_file: data_file(path, 2), record_count: 2 }),
+            data_files: vec![data_file(rows, 8)],
+            dead_letters: dead.map(|path| StagedDeadLetters { data_files: vec![data_file(path, 2)], record_count: 2 }),
             ranges: vec![range],
             record_count: 8,
             file_size_bytes: 1000,
@@ -350,18 +360,23 @@ mod tests {
             TableIdent::from_strs(["prod", "orders"]).unwrap(),
             TableIdent::from_strs(["prod", "orders_dlq"]).unwrap(),
         );
-        load_or_create_table(catalog.as_ref(), &main, &source_schema(), true).await.unwrap();
-        load_or_create_table(catalog.as_ref(), &dead, &dead_letter_schema(), true).await.unwrap();
+        load_or_create_table(catalog.as_ref(), &main, &source_schema(), None, true).await.unwrap();
+        load_or_create_table(catalog.as_ref(), &dead, &dead_letter_schema(), None, true).await.unwrap();
         let w = |name: &str| format!("file://{}/warehouse/{name}.parquet", dir.path().display());
 
         let first = commit_staged(catalog.as_ref(), &main, Some(&dead), &[staged(&w("r1"), Some(&w("d1")), 0, 10)])
             .await
             .unwrap();
         assert_eq!(first.dead_letters.as_ref().map(|d| d.appended_records), Some(2));
+        // The freshness watermark, in the summary and as a table property.
+        let summary = &first.table.metadata().current_snapshot().expect("a snapshot").summary().additional_properties;
+        assert_eq!(summary.get(WATERMARK_KEY).map(String::as_str), Some("100"));
+        assert_eq!(first.table.metadata().properties().get(WATERMARK_KEY).map(String::as_str), Some("100"));
 
         // The crash: only the dead letters of [10, 20) landed.
         let second = staged(&w("r2"), Some(&w("d2")), 10, 20);
-        let dead_only = StagedFile { data_file: second.dead_letters.clone().map(|d| d.data_file), ..second.clone() };
+        let dead_files = second.dead_letters.clone().map(|d| d.data_files).unwrap_or_default();
+        let dead_only = StagedFile { data_files: dead_files, ..second.clone() };
         commit_staged(catalog.as_ref(), &dead, None, &[dead_only]).await.unwrap();
 
         let retried = commit_staged(catalog.as_ref(), &main, Some(&dead), &[second]).await.unwrap();
@@ -375,7 +390,8 @@ mod tests {
         // the dead-letter table holds [20, 30) already (the worker left out
         // dead letters below 30).
         let ahead = staged(&w("r3"), Some(&w("d3")), 20, 30);
-        let dead_only = StagedFile { data_file: ahead.dead_letters.clone().map(|d| d.data_file), ..ahead };
+        let dead_files = ahead.dead_letters.clone().map(|d| d.data_files).unwrap_or_default();
+        let dead_only = StagedFile { data_files: dead_files, ..ahead };
         commit_staged(catalog.as_ref(), &dead, None, &[dead_only]).await.unwrap();
         let reread = commit_staged(catalog.as_ref(), &main, Some(&dead), &[staged(&w("r4"), Some(&w("d4")), 20, 40)])
             .await

@@ -61,10 +61,34 @@ pub use crate::summary::RunSummary;
 /// mapping's new columns and loads its dead-letter table.
 async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<LoadedTable, StartError> {
     let name = mapping.table.to_string();
-    let (table, offsets, _) = load_one(catalog, mapping, &mapping.table, table_schema(&mapping.columns)).await?;
-    let table = add_missing_columns(catalog, table, &mapping.columns, mapping.allow_type_widening)
-        .await
-        .map_err(|message| StartError::Table { table: name.clone(), message })?;
+    let table_error = |message: String| StartError::Table { table: name.clone(), message };
+    let schema = table_schema(&mapping.columns, mapping.record_time);
+    let spec = partition_spec(&schema, &mapping.partition_by).map_err(table_error)?;
+    let (table, offsets, _) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
+    let mut wanted = mapping.columns.clone();
+    if mapping.record_time {
+        wanted.push(Column {
+            name: SourceColumn::RecordTime.name().to_string(),
+            column_type: ColumnType::TimestampTz,
+            required: false,
+            path: None,
+        });
+    }
+    let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening).await.map_err(table_error)?;
+    // iceberg-rust cannot change a table's partitioning: say so rather
+    // than write with a spec other than the one asked for.
+    let current = table.metadata().current_schema();
+    let asked = partition_spec(current, &mapping.partition_by).map_err(table_error)?;
+    let has = table.metadata().default_partition_spec();
+    if !asked.is_compatible_with(has) {
+        return Err(table_error(format!(
+            "is partitioned by {} but the mapping's partition_by is {}; floe cannot change a table's \
+             partitioning: make partition_by match, or change the table with an engine (e.g. Spark's \
+             ALTER TABLE ... ADD/DROP PARTITION FIELD) and restart",
+            describe_spec(has, current),
+            describe_spec(&asked, current)
+        )));
+    }
     let columns: Vec<MappedColumn> = mapping.columns.iter().map(MappedColumn::from).collect();
     // Workers fill rows with the same builders: check now that they can.
     // The schema may have gained columns.
@@ -73,7 +97,7 @@ async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<Loa
     let dead_letters = match &mapping.dead_letter_table {
         None => None,
         Some(dead_name) => {
-            let (table, offsets, arrow) = load_one(catalog, mapping, dead_name, dead_letter_schema()).await?;
+            let (table, offsets, arrow) = load_one(catalog, mapping, dead_name, dead_letter_schema(), None).await?;
             RowBuilder::for_dead_letters(arrow)
                 .map_err(|e| StartError::Table { table: dead_name.to_string(), message: e.to_string() })?;
             Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
@@ -89,11 +113,12 @@ async fn load_one(
     mapping: &TableMapping,
     name: &TableName,
     schema: Schema,
+    spec: Option<PartitionSpec>,
 ) -> Result<(Table, OffsetMap, ArrowSchemaRef), StartError> {
     let table_error = |message: String| StartError::Table { table: name.to_string(), message };
     let ident =
         TableIdent::from_strs(name.namespace.iter().chain([&name.name])).map_err(|e| table_error(e.to_string()))?;
-    let table = load_or_create_table(catalog, &ident, &schema, mapping.create_if_missing).await.map_err(|e| match e
+    let table = load_or_create_table(catalog, &ident, &schema, spec, mapping.create_if_missing).await.map_err(|e| match e
         .kind()
     {
         iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(

@@ -7,7 +7,11 @@
 //! - `floe.open-txn-start`: `{"topic": {"partition": offset}}` for partitions
 //!   where a transaction was still open at `next_offset` (only present when
 //!   there is one): a restart re-reads from there so the transaction's
-//!   records are emitted once its marker arrives.
+//!   records are emitted once its marker arrives;
+//! - `floe.max-timestamp-ms`: `{"topic": {"partition": ms}}`, the highest
+//!   record timestamp committed per partition, and `floe.watermark-ms`, the
+//!   lowest of those: every partition has data at least that fresh. The
+//!   watermark is also set as the table property of the same name.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,6 +19,8 @@ use iceberg::spec::TableMetadata;
 
 pub const OFFSETS_KEY: &str = "floe.offsets";
 pub const OPEN_TXN_KEY: &str = "floe.open-txn-start";
+pub const MAX_TIMESTAMP_KEY: &str = "floe.max-timestamp-ms";
+pub const WATERMARK_KEY: &str = "floe.watermark-ms";
 
 /// A topic and partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,27 +65,43 @@ pub struct OffsetsError {
     pub message: String,
 }
 
-/// Committed positions of every partition a table holds.
+/// Committed positions of every partition a table holds, and the highest
+/// record timestamp committed of each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OffsetMap(BTreeMap<Tp, Position>);
+pub struct OffsetMap {
+    positions: BTreeMap<Tp, Position>,
+    max_timestamps: BTreeMap<Tp, i64>,
+}
 
 type Nested = BTreeMap<String, BTreeMap<String, i64>>;
 
 impl OffsetMap {
     pub fn get(&self, tp: &Tp) -> Option<Position> {
-        self.0.get(tp).copied()
+        self.positions.get(tp).copied()
     }
 
     pub fn set(&mut self, tp: Tp, position: Position) {
-        self.0.insert(tp, position);
+        self.positions.insert(tp, position);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Tp, &Position)> {
-        self.0.iter()
+        self.positions.iter()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.positions.is_empty()
+    }
+
+    /// Records that a record stamped `ms` of `tp` is committed.
+    pub fn raise_max_timestamp(&mut self, tp: &Tp, ms: i64) {
+        let max = self.max_timestamps.entry(tp.clone()).or_insert(ms);
+        *max = (*max).max(ms);
+    }
+
+    /// The lowest, over the partitions, of the highest committed record
+    /// timestamp.
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.max_timestamps.values().copied().min()
     }
 
     /// The positions recorded by the newest floe snapshot of the current
@@ -117,14 +139,14 @@ impl OffsetMap {
         for (tp, start) in parse(OPEN_TXN_KEY)? {
             map.entry(tp).or_default().open_txn_start = Some(start);
         }
-        Ok(Self(map))
+        Ok(Self { positions: map, max_timestamps: parse(MAX_TIMESTAMP_KEY)?.into_iter().collect() })
     }
 
     /// The summary entries of a snapshot recording this map.
     pub fn to_summary(&self) -> HashMap<String, String> {
         let mut offsets = Nested::new();
         let mut open = Nested::new();
-        for (tp, position) in &self.0 {
+        for (tp, position) in &self.positions {
             offsets.entry(tp.topic.clone()).or_default().insert(tp.partition.to_string(), position.next);
             if let Some(start) = position.open_txn_start {
                 open.entry(tp.topic.clone()).or_default().insert(tp.partition.to_string(), start);
@@ -133,6 +155,14 @@ impl OffsetMap {
         let mut summary = HashMap::from([(OFFSETS_KEY.to_string(), to_json(&offsets))]);
         if !open.is_empty() {
             summary.insert(OPEN_TXN_KEY.to_string(), to_json(&open));
+        }
+        let mut max_timestamps = Nested::new();
+        for (tp, ms) in &self.max_timestamps {
+            max_timestamps.entry(tp.topic.clone()).or_default().insert(tp.partition.to_string(), *ms);
+        }
+        if let Some(watermark) = self.watermark_ms() {
+            summary.insert(MAX_TIMESTAMP_KEY.to_string(), to_json(&max_timestamps));
+            summary.insert(WATERMARK_KEY.to_string(), watermark.to_string());
         }
         summary
     }
@@ -156,6 +186,20 @@ mod tests {
         assert_eq!(summary[OPEN_TXN_KEY], r#"{"orders":{"10":120}}"#);
         assert_eq!(OffsetMap::from_summary(1, &summary).unwrap(), map);
         assert_eq!(map.get(&Tp::new("orders", 10)).unwrap().resume_from(), 120);
+        assert!(!summary.contains_key(WATERMARK_KEY), "no timestamps, no watermark");
+    }
+
+    #[test]
+    fn the_watermark_is_the_least_fresh_partition() {
+        let mut map = OffsetMap::default();
+        map.set(Tp::new("orders", 0), Position { next: 81, open_txn_start: None });
+        map.raise_max_timestamp(&Tp::new("orders", 0), 5_000);
+        map.raise_max_timestamp(&Tp::new("orders", 0), 4_000);
+        map.raise_max_timestamp(&Tp::new("orders", 1), 3_000);
+        let summary = map.to_summary();
+        assert_eq!(summary[MAX_TIMESTAMP_KEY], r#"{"orders":{"0":5000,"1":3000}}"#);
+        assert_eq!(summary[WATERMARK_KEY], "3000");
+        assert_eq!(OffsetMap::from_summary(1, &summary).unwrap(), map);
     }
 
     #[test]

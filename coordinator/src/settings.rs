@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use floe_config::{
     CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, ReadReplica, S3Endpoint,
-    SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
+    PartitionField, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
 };
 use floe_proto::worker::{SourceSpec, WriterSpec};
 use floe_table::SourceColumn;
@@ -51,6 +51,10 @@ pub struct TableMapping {
     pub dead_letter_table: Option<TableName>,
     /// Where partitions never committed start.
     pub start: StartPosition,
+    /// The partition spec of a table floe creates.
+    pub partition_by: Vec<PartitionField>,
+    /// The table has the `record_time` column (its spec uses it).
+    pub record_time: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -213,10 +217,12 @@ impl Settings {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
                 create_if_missing: mapping.create_table_if_missing,
-                columns: mapping.schema.columns.clone(),
+                columns: mapping.typed_columns(),
                 allow_type_widening: mapping.schema.allow_type_widening,
-                dead_letter_table: (!mapping.schema.columns.is_empty()).then(|| mapping.dead_letter_table()),
+                dead_letter_table: (!mapping.typed_columns().is_empty()).then(|| mapping.dead_letter_table()),
                 start: mapping.start_position(),
+                partition_by: mapping.partition_by.clone(),
+                record_time: mapping.partition_by.iter().any(|f| f.column == SourceColumn::RecordTime.name()),
             });
         }
         let writer = WriterSpec {

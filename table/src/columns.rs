@@ -15,6 +15,9 @@ pub enum SourceColumn {
     Value,
     /// Every header, in order: `list<struct<key: string, value: binary>>`.
     Headers,
+    /// The record timestamp as a `timestamptz`, to partition by time. Not in
+    /// the default schema: a table has it when its partition spec uses it.
+    RecordTime,
 }
 
 impl SourceColumn {
@@ -39,11 +42,12 @@ impl SourceColumn {
             SourceColumn::Key => "key",
             SourceColumn::Value => "value",
             SourceColumn::Headers => "headers",
+            SourceColumn::RecordTime => "record_time",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == name)
+        Self::ALL.into_iter().chain([SourceColumn::RecordTime]).find(|c| c.name() == name)
     }
 }
 
@@ -114,6 +118,7 @@ fn source_fields() -> Vec<NestedFieldRef> {
                 NestedField::optional(id, column.name(), Type::Primitive(PrimitiveType::Binary))
             }
             SourceColumn::Headers => NestedField::required(id, column.name(), Type::List(headers.clone())),
+            SourceColumn::RecordTime => record_time_field(id),
         };
         field.into()
     });
@@ -129,13 +134,22 @@ pub fn source_schema() -> Schema {
     build_schema(source_fields())
 }
 
+fn record_time_field(id: i32) -> NestedField {
+    NestedField::optional(id, SourceColumn::RecordTime.name(), Type::Primitive(PrimitiveType::Timestamptz))
+}
+
 /// The Iceberg schema of a new table: the source columns, then the mapping's
-/// typed columns. Typed columns are optional in the table: `required` is
-/// enforced on the way in (dead letters), and a later mapping may relax it.
-pub fn table_schema(columns: &[Column]) -> Schema {
+/// typed columns, then `record_time` when asked for. Typed columns are
+/// optional in the table: `required` is enforced on the way in (dead
+/// letters), and a later mapping may relax it.
+pub fn table_schema(columns: &[Column], record_time: bool) -> Schema {
     let mut fields = source_fields();
-    for (column, id) in columns.iter().zip(FIRST_TYPED_ID..) {
+    let mut ids = FIRST_TYPED_ID..;
+    for (column, id) in columns.iter().zip(&mut ids) {
         fields.push(NestedField::optional(id, &column.name, iceberg_type(column.column_type)).into());
+    }
+    if record_time {
+        fields.push(record_time_field(ids.next().unwrap_or(FIRST_TYPED_ID)).into());
     }
     build_schema(fields)
 }
@@ -176,12 +190,14 @@ mod tests {
                 {"name": "customer_id", "type": "string", "path": "customer.id"}]"#,
         )
         .unwrap();
-        let schema = table_schema(&columns);
+        let schema = table_schema(&columns, true);
         let order_id = schema.field_by_name("order_id").unwrap();
         assert_eq!((order_id.id, order_id.required), (12, false));
         assert_eq!(*schema.field_by_name("amount").unwrap().field_type, Type::decimal(10, 2).unwrap());
         assert_eq!(schema.field_by_name("customer_id").unwrap().id, 14);
         assert_eq!(MappedColumn::from(&columns[2]).path, ["customer", "id"]);
+        let record_time = schema.field_by_name("record_time").unwrap();
+        assert_eq!((record_time.id, &*record_time.field_type), (15, &Type::Primitive(PrimitiveType::Timestamptz)));
 
         let dead = dead_letter_schema();
         assert_eq!(dead.field_by_name("reason").unwrap().id, 13);

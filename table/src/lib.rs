@@ -9,6 +9,7 @@
 //!   table's schema, ready for the Parquet writer, and says which records
 //!   cannot become rows.
 //! - [`dead_letters`]: why a record could not become a row.
+//! - [`partitioning`]: a mapping's `partition_by` as an Iceberg partition spec.
 //!
 //! The coordinator creates tables from these schemas; workers fill them. Both
 //! sides use this crate so they cannot disagree on a column.
@@ -16,8 +17,10 @@
 pub mod columns;
 pub mod dead_letters;
 pub mod json;
+pub mod partitioning;
 pub mod rows;
 
 pub use columns::{MappedColumn, SourceColumn, dead_letter_schema, iceberg_type, source_schema, table_schema};
 pub use dead_letters::{Rejection, RejectionCode};
+pub use partitioning::partition_spec;
 pub use rows::{Rejected, RowBuilder, RowError};

@@ -40,6 +40,7 @@ enum ColumnBuilder {
     Key(LargeBinaryBuilder),
     Value(LargeBinaryBuilder),
     Headers(ListBuilder<StructBuilder>),
+    RecordTime(TimestampMicrosecondBuilder),
     /// A typed column: the record's `cells[cell]`.
     Mapped {
         cell: usize,
@@ -170,6 +171,10 @@ impl ColumnBuilder {
                 }
                 _ => return Err(wrong_type("list<struct<key: string, value: binary>>")),
             },
+            (SourceColumn::RecordTime, DataType::Timestamp(TimeUnit::Microsecond, zone)) => {
+                ColumnBuilder::RecordTime(TimestampMicrosecondBuilder::new().with_timezone_opt(zone.clone()))
+            }
+            (SourceColumn::RecordTime, _) => return Err(wrong_type("timestamptz")),
             (SourceColumn::RecordId | SourceColumn::Topic, _) => return Err(wrong_type("string")),
             (SourceColumn::Partition, _) => return Err(wrong_type("int")),
             (SourceColumn::Offset | SourceColumn::TimestampMs, _) => return Err(wrong_type("long")),
@@ -191,6 +196,7 @@ impl ColumnBuilder {
             ColumnBuilder::Offset(b) | ColumnBuilder::TimestampMs(b) => Arc::new(b.finish()),
             ColumnBuilder::Key(b) | ColumnBuilder::Value(b) => Arc::new(b.finish()),
             ColumnBuilder::Headers(b) => Arc::new(b.finish()),
+            ColumnBuilder::RecordTime(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -382,6 +388,7 @@ impl RowBuilder {
                     }
                     b.append(true);
                 }
+                ColumnBuilder::RecordTime(b) => b.append_value(record.timestamp_ms.saturating_mul(1000)),
                 ColumnBuilder::Mapped { cell, builder } => builder.append(&cells[*cell]),
                 ColumnBuilder::Absent(_) => {}
                 ColumnBuilder::ReasonCode(b) => b.append_option(rejection.map(|r| r.code.as_str())),
@@ -524,7 +531,7 @@ mod tests {
                 {"name": "customer_id", "type": "string", "path": "customer.id"}]"#,
         )
         .unwrap();
-        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns)).unwrap();
+        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns, true)).unwrap();
         (Arc::new(schema), columns.iter().map(MappedColumn::from).collect())
     }
 
@@ -571,6 +578,8 @@ mod tests {
         let vip = column("vip");
         assert_eq!((vip.as_boolean().is_null(0), vip.as_boolean().value(1)), (true, false));
         assert_eq!(column("customer_id").as_string::<i32>().value(0), "c-7");
+        let record_time = column("record_time");
+        assert_eq!(record_time.as_primitive::<arrow_array::types::TimestampMicrosecondType>().value(1), 1_700_000_000_005_000);
     }
 
     #[test]

@@ -30,11 +30,12 @@ impl CoordinatorLink {
     }
 
     /// Asks the coordinator for a new data file path of `table`.
-    pub async fn open_file(&self, table: &str) -> Result<Result<String, String>, SessionClosed> {
+    pub async fn open_file(&self, table: &str, partition_path: &str) -> Result<Result<String, String>, SessionClosed> {
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.lock().insert(request_id, tx);
-        self.send(Body::OpenFile(OpenFile { request_id, table: table.to_string() })).await?;
+        let open = OpenFile { request_id, table: table.to_string(), partition_path: partition_path.to_string() };
+        self.send(Body::OpenFile(open)).await?;
         let answer = rx.await.map_err(|_| SessionClosed)?;
         Ok(if answer.error.is_empty() { Ok(answer.path) } else { Err(answer.error) })
     }

@@ -286,7 +286,11 @@ impl Session {
         let (commands, command_rx) = mpsc::channel(WRITER_QUEUE);
         let errors = self.write_errors.clone();
         tokio::spawn(async move {
-            if let Err(e) = writer.run(command_rx).await {
+            let ran = match writer {
+                Ok(writer) => writer.run(command_rx).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = ran {
                 let _ = errors.send(e).await;
             }
         });

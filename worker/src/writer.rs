@@ -1,5 +1,6 @@
 //! One table's writer: appends the rows of every partition this worker reads
-//! for the table to one open Parquet file, rolls it at the target size, and
+//! for the table to one open Parquet file per partition value of the
+//! table's spec, rolls them at the target size, and
 //! reports each closed file with the exact offset range of every partition
 //! in it. Records that could not become rows go to a second file, in the
 //! table's dead-letter table, reported with the same ranges. Closing on the
@@ -12,8 +13,9 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use floe_proto::worker::worker_message::Body;
-use floe_proto::worker::{DeadLetterFile, OffsetRange, Staged, TopicPartition};
-use iceberg::spec::{DataContentType, serialize_data_file_to_json};
+use floe_proto::worker::{DataFileRef, DeadLetterFile, OffsetRange, Staged, TopicPartition};
+use iceberg::arrow::RecordBatchPartitionSplitter;
+use iceberg::spec::{DataContentType, Struct, serialize_data_file_to_json};
 use iceberg::writer::CurrentFileStatus;
 use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter, ParquetWriterBuilder};
 use parquet::file::properties::WriterProperties;
@@ -77,6 +79,8 @@ struct OpenRange {
 struct OpenFile {
     path: String,
     writer: ParquetWriter,
+    /// The partition value of every row in the file.
+    partition: Option<Struct>,
 }
 
 /// A data file written and closed, ready to report.
@@ -87,59 +91,104 @@ struct ClosedFile {
     file_size_bytes: u64,
 }
 
-/// The open file of one table, and how to open the next.
+impl From<ClosedFile> for DataFileRef {
+    fn from(closed: ClosedFile) -> Self {
+        let ClosedFile { path, data_file_json, record_count, file_size_bytes } = closed;
+        DataFileRef { path, data_file_json, record_count, file_size_bytes }
+    }
+}
+
+/// The open files of one table, one per partition value, and how to open
+/// more.
 struct FileSlot {
     table: Arc<TableDef>,
     builder: ParquetWriterBuilder,
-    file: Option<OpenFile>,
+    /// Splits rows by partition value; `None` for an unpartitioned table.
+    splitter: Option<RecordBatchPartitionSplitter>,
+    /// By partition path ("" when unpartitioned).
+    files: BTreeMap<String, OpenFile>,
 }
 
 impl FileSlot {
-    fn new(table: Arc<TableDef>, props: WriterProperties) -> Self {
+    fn new(table: Arc<TableDef>, props: WriterProperties) -> Result<Self, WriteError> {
         let builder = ParquetWriterBuilder::new(props, table.schema.clone());
-        Self { table, builder, file: None }
+        let splitter = match table.partition_spec.is_unpartitioned() {
+            true => None,
+            false => Some(
+                RecordBatchPartitionSplitter::try_new_with_computed_values(
+                    table.schema.clone(),
+                    Arc::new(table.partition_spec.clone()),
+                )
+                .map_err(|e| WriteError::Write {
+                    table: table.name.clone(),
+                    path: String::new(),
+                    message: format!("partition spec: {e}"),
+                })?,
+            ),
+        };
+        Ok(Self { table, builder, splitter, files: BTreeMap::new() })
     }
 
     async fn write(&mut self, link: &CoordinatorLink, rows: &RecordBatch) -> Result<(), WriteError> {
-        if self.file.is_none() {
-            self.file = Some(open_file(&self.table, link, &self.builder).await?);
+        let parts = match &self.splitter {
+            None => vec![(String::new(), None, rows.clone())],
+            Some(splitter) => splitter
+                .split(rows)
+                .map_err(|e| WriteError::Write {
+                    table: self.table.name.clone(),
+                    path: String::new(),
+                    message: format!("partitioning rows: {e}"),
+                })?
+                .into_iter()
+                .map(|(key, rows)| (key.to_path(), Some(key.data().clone()), rows))
+                .collect(),
+        };
+        for (partition_path, partition, rows) in parts {
+            if !self.files.contains_key(&partition_path) {
+                let file = open_file(&self.table, link, &self.builder, &partition_path, partition).await?;
+                self.files.insert(partition_path.clone(), file);
+            }
+            let Some(file) = self.files.get_mut(&partition_path) else { continue };
+            file.writer.write(&rows).await.map_err(|e| WriteError::Write {
+                table: self.table.name.clone(),
+                path: file.path.clone(),
+                message: e.to_string(),
+            })?;
         }
-        let Some(file) = self.file.as_mut() else { return Ok(()) };
-        file.writer.write(rows).await.map_err(|e| WriteError::Write {
-            table: self.table.name.clone(),
-            path: file.path.clone(),
-            message: e.to_string(),
-        })
+        Ok(())
     }
 
     fn written_size(&self) -> u64 {
-        self.file.as_ref().map_or(0, |f| f.writer.current_written_size() as u64)
+        self.files.values().map(|f| f.writer.current_written_size() as u64).sum()
     }
 
-    async fn close(&mut self) -> Result<Option<ClosedFile>, WriteError> {
-        let Some(file) = self.file.take() else { return Ok(None) };
-        // Only the name is captured: the slot is not `Sync` across the await.
-        let table = &self.table;
-        let write_error =
-            |message: String| WriteError::Write { table: table.name.clone(), path: file.path.clone(), message };
-        let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
-        let mut builder = builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
-        let data_file = builder
-            .content(DataContentType::Data)
-            .partition_spec_id(self.table.partition_spec.spec_id())
-            .build()
-            .map_err(|e| write_error(e.to_string()))?;
-        let (record_count, file_size_bytes) = (data_file.record_count(), data_file.file_size_in_bytes());
-        let data_file_json =
-            serialize_data_file_to_json(data_file, &self.table.partition_type, self.table.format_version)
+    async fn close(&mut self) -> Result<Vec<ClosedFile>, WriteError> {
+        let mut closed = Vec::with_capacity(self.files.len());
+        for (_, file) in std::mem::take(&mut self.files) {
+            // Only the table is captured: the slot is not `Sync` across the await.
+            let table = &self.table;
+            let write_error =
+                |message: String| WriteError::Write { table: table.name.clone(), path: file.path.clone(), message };
+            let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
+            let mut builder =
+                builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
+            builder.content(DataContentType::Data).partition_spec_id(table.partition_spec.spec_id());
+            if let Some(partition) = file.partition {
+                builder.partition(partition);
+            }
+            let data_file = builder.build().map_err(|e| write_error(e.to_string()))?;
+            let (record_count, file_size_bytes) = (data_file.record_count(), data_file.file_size_in_bytes());
+            let data_file_json = serialize_data_file_to_json(data_file, &table.partition_type, table.format_version)
                 .map_err(|e| write_error(e.to_string()))?;
-        Ok(Some(ClosedFile { path: file.path, data_file_json, record_count, file_size_bytes }))
+            closed.push(ClosedFile { path: file.path, data_file_json, record_count, file_size_bytes });
+        }
+        Ok(closed)
     }
 
-    /// The file will never be reported: delete it now rather than leave it
-    /// to orphan collection.
+    /// The files will never be reported: delete them now rather than leave
+    /// them to orphan collection.
     async fn abandon(&mut self) {
-        if let Some(file) = self.file.take() {
+        for (_, file) in std::mem::take(&mut self.files) {
             let path = file.path.clone();
             drop(file.writer.close().await);
             let _ = self.table.file_io.delete(&path).await;
@@ -163,10 +212,10 @@ impl TableWriter {
         link: Arc<CoordinatorLink>,
         props: WriterProperties,
         target_file_size: u64,
-    ) -> Self {
-        let dead_letters = table.dead_letters.clone().map(|d| FileSlot::new(d, props.clone()));
-        let rows = FileSlot::new(table.clone(), props);
-        Self { table, link, target_file_size, rows, dead_letters, ranges: BTreeMap::new() }
+    ) -> Result<Self, WriteError> {
+        let dead_letters = table.dead_letters.clone().map(|d| FileSlot::new(d, props.clone())).transpose()?;
+        let rows = FileSlot::new(table.clone(), props)?;
+        Ok(Self { table, link, target_file_size, rows, dead_letters, ranges: BTreeMap::new() })
     }
 
     /// Runs until the command channel closes. An error ends the writer: the
@@ -241,16 +290,13 @@ impl TableWriter {
             return Ok(());
         }
         let dead_letters = match self.dead_letters.as_mut() {
-            Some(slot) => slot.close().await?.map(|closed| DeadLetterFile {
-                table: slot.table.name.clone(),
-                path: closed.path,
-                data_file_json: closed.data_file_json,
-                record_count: closed.record_count,
-                file_size_bytes: closed.file_size_bytes,
-            }),
+            Some(slot) => {
+                let files: Vec<DataFileRef> = slot.close().await?.into_iter().map(DataFileRef::from).collect();
+                (!files.is_empty()).then(|| DeadLetterFile { table: slot.table.name.clone(), files })
+            }
             None => None,
         };
-        let closed = self.rows.close().await?;
+        let files = self.rows.close().await?.into_iter().map(DataFileRef::from).collect();
         let ranges = std::mem::take(&mut self.ranges)
             .into_iter()
             .map(|((topic, partition), open)| OffsetRange {
@@ -263,21 +309,7 @@ impl TableWriter {
                 max_timestamp_ms: open.max_timestamp_ms,
             })
             .collect();
-        let closed = closed.unwrap_or(ClosedFile {
-            path: String::new(),
-            data_file_json: String::new(),
-            record_count: 0,
-            file_size_bytes: 0,
-        });
-        let staged = Staged {
-            table: self.table.name.clone(),
-            path: closed.path,
-            data_file_json: closed.data_file_json,
-            record_count: closed.record_count,
-            file_size_bytes: closed.file_size_bytes,
-            ranges,
-            dead_letters,
-        };
+        let staged = Staged { table: self.table.name.clone(), files, ranges, dead_letters };
         self.link.send(Body::Staged(staged)).await?;
         Ok(())
     }
@@ -290,13 +322,15 @@ async fn open_file(
     table: &TableDef,
     link: &CoordinatorLink,
     builder: &ParquetWriterBuilder,
+    partition_path: &str,
+    partition: Option<Struct>,
 ) -> Result<OpenFile, WriteError> {
     // The coordinator cannot hand out paths while its state store is
     // unreachable: wait (rows queue up to the memory budget, then readers
     // pause) rather than end the session and read everything again.
     let mut backoff = Duration::from_millis(500);
     let path = loop {
-        match link.open_file(&table.name).await? {
+        match link.open_file(&table.name, partition_path).await? {
             Ok(path) => break path,
             Err(message) => {
                 tracing::warn!(table = %table.name, "no data file path yet, asking again in {backoff:?}: {message}");
@@ -309,5 +343,5 @@ async fn open_file(
         |e: iceberg::Error| WriteError::Write { table: table.name.clone(), path: path.clone(), message: e.to_string() };
     let output = table.file_io.new_output(&path).map_err(write_error)?;
     let writer = builder.build(output).await.map_err(write_error)?;
-    Ok(OpenFile { path, writer })
+    Ok(OpenFile { path, writer, partition })
 }

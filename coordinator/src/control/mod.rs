@@ -322,7 +322,9 @@ impl Control {
                     }
                 }
             }
-            FromWorker::OpenFile(request) => self.on_open_file(session, request.request_id, &request.table).await,
+            FromWorker::OpenFile(request) => {
+                self.on_open_file(session, request.request_id, &request.table, &request.partition_path).await
+            }
             FromWorker::Staged(staged) => self.on_staged(session, staged),
             FromWorker::PartitionFailed(failed) => {
                 let Some(tp) = failed.tp.as_ref().map(tp_of) else { return };
@@ -371,11 +373,19 @@ impl Control {
         self.partitions.get_mut(&tp)?.lease.as_mut().filter(|lease| lease.session == session && lease.epoch == epoch)
     }
 
-    async fn on_open_file(&mut self, session: SessionId, request_id: u64, table: &str) {
+    async fn on_open_file(&mut self, session: SessionId, request_id: u64, table: &str, partition_path: &str) {
+        let refused = |error: String| FileOpened { request_id, path: String::new(), error };
         let reply = match self.tables.get(table) {
-            None => FileOpened { request_id, path: String::new(), error: format!("unknown table {table}") },
+            None => refused(format!("unknown table {table}")),
+            Some(_) if partition_path.split('/').any(|part| part == "..") => {
+                refused(format!("partition path {partition_path} leaves the table's folder"))
+            }
             Some(state) => {
-                let path = format!("{}/data/{}.parquet", state.define.location, uuid::Uuid::now_v7());
+                let folder = match partition_path {
+                    "" => format!("{}/data", state.define.location),
+                    partition => format!("{}/data/{partition}", state.define.location),
+                };
+                let path = format!("{folder}/{}.parquet", uuid::Uuid::now_v7());
                 let intent = FileIntent { table: table.to_string(), path: path.clone(), created_ms: now_ms() };
                 match self.store.record_file_intent(&intent).await {
                     Ok(()) => FileOpened { request_id, path, error: String::new() },
@@ -402,14 +412,16 @@ impl Control {
                 if let Some(table) = self.tables.get_mut(&staged.table) {
                     table.staged.push(file);
                 }
-                let ack = StagedAck { table: staged.table, path: staged.path, accepted: true, reason: String::new() };
+                let path = staged_paths(&staged).join(", ");
+                let ack = StagedAck { table: staged.table, path, accepted: true, reason: String::new() };
                 self.send(session, ToWorker::StagedAck(ack));
             }
             Err(reason) => {
-                warn!(%session, table = %staged.table, path = %staged.path, "refused staged file: {reason}");
+                let path = staged_paths(&staged).join(", ");
+                warn!(%session, table = %staged.table, %path, "refused staged files: {reason}");
                 let ack = StagedAck {
                     table: staged.table.clone(),
-                    path: staged.path.clone(),
+                    path,
                     accepted: false,
                     reason: reason.clone(),
                 };
@@ -432,7 +444,7 @@ impl Control {
             if partition.refusals >= MAX_REFUSALS && partition.failure.is_none() {
                 error!(partition = %tp, "partition stopped: its reports were refused {MAX_REFUSALS} times in a row");
                 partition.failure = Some(Failure {
-                    object: staged.path.clone(),
+                    object: staged_paths(staged).join(", "),
                     offset: partition.staged.map_or(range.from, |p| p.next),
                     message: format!("reports refused {MAX_REFUSALS} times in a row, last: {reason}"),
                 });
@@ -442,7 +454,7 @@ impl Control {
 
     fn check_staged(&self, session: SessionId, staged: &Staged) -> Result<StagedFile, String> {
         let table = self.tables.get(&staged.table).ok_or_else(|| format!("unknown table {}", staged.table))?;
-        if self.condemned.contains(&staged.path) {
+        if staged_paths(staged).iter().any(|p| self.condemned.contains(p)) {
             return Err("the file outlived the orphan grace period and was deleted".into());
         }
         if staged.ranges.is_empty() {
@@ -477,29 +489,35 @@ impl Control {
                 max_timestamp_ms: *max_timestamp_ms,
             });
         }
-        let data_file = match staged.path.as_str() {
-            "" => None,
-            path => Some(read_data_file(&table.table, path, &staged.data_file_json)?),
-        };
+        let data_files = staged
+            .files
+            .iter()
+            .map(|f| read_data_file(&table.table, &f.path, &f.data_file_json))
+            .collect::<Result<Vec<_>, _>>()?;
         let dead_letters = match &staged.dead_letters {
-            Some(dead) if !dead.path.is_empty() => {
+            Some(dead) if !dead.files.is_empty() => {
                 let dead_table = table
                     .dead_letters
                     .as_ref()
                     .filter(|name| **name == dead.table)
                     .and_then(|name| self.tables.get(name))
                     .ok_or_else(|| format!("{} is not the dead-letter table of {}", dead.table, staged.table))?;
-                let data_file = read_data_file(&dead_table.table, &dead.path, &dead.data_file_json)?;
-                Some(StagedDeadLetters { data_file, record_count: dead.record_count })
+                let data_files = dead
+                    .files
+                    .iter()
+                    .map(|f| read_data_file(&dead_table.table, &f.path, &f.data_file_json))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let record_count = dead.files.iter().map(|f| f.record_count).sum();
+                Some(StagedDeadLetters { data_files, record_count })
             }
             _ => None,
         };
         Ok(StagedFile {
-            data_file,
+            data_files,
             dead_letters,
             ranges,
-            record_count: staged.record_count,
-            file_size_bytes: staged.file_size_bytes,
+            record_count: staged.files.iter().map(|f| f.record_count).sum(),
+            file_size_bytes: staged.files.iter().map(|f| f.file_size_bytes).sum(),
         })
     }
 
@@ -507,9 +525,7 @@ impl Control {
     /// grace period.
     fn delete_refused(&self, staged: &Staged) {
         let Some(state) = self.tables.get(&staged.table) else { return };
-        let dead_letters = staged.dead_letters.as_ref().map(|d| d.path.clone());
-        let paths: Vec<String> =
-            [Some(staged.path.clone()), dead_letters].into_iter().flatten().filter(|p| !p.is_empty()).collect();
+        let paths = staged_paths(staged);
         let file_io = state.table.file_io().clone();
         let store = self.store.clone();
         tokio::spawn(async move {
@@ -555,7 +571,7 @@ impl Control {
                         max_timestamp_ms: None,
                     };
                     let marker = StagedFile {
-                        data_file: None,
+                        data_files: Vec::new(),
                         dead_letters: None,
                         ranges: vec![range],
                         record_count: 0,
@@ -1052,6 +1068,12 @@ impl Control {
         }
         RunSummary { tables, issues, leadership_lost: None }
     }
+}
+
+/// Every data file a report names, its dead letters' included.
+fn staged_paths(staged: &Staged) -> Vec<String> {
+    let dead_letters = staged.dead_letters.iter().flat_map(|d| &d.files);
+    staged.files.iter().chain(dead_letters).map(|f| f.path.clone()).collect()
 }
 
 /// A staged data file's description, read against the table it is for.
