@@ -38,8 +38,8 @@ pub use load::{load_mappings, mappings_from_yaml_str};
 pub use mapping::{
     Column, ColumnSource, EVENT_TIME_COLUMN, Mapping, MappingSchema, StartOffset, StartPosition, WriteMode,
 };
-pub use partition::{InvalidPartitionField, PartitionField, PartitionTransform};
 pub use offsets::{OffsetsBackend, OffsetsConfig, StateStore};
+pub use partition::{InvalidPartitionField, PartitionField, PartitionTransform};
 pub use schema::{RegistryConfig, SchemaConfig, ValidationMode};
 pub use secret::Secret;
 pub use source::{ReadReplica, S3Config, S3Endpoint, SourceLocation};

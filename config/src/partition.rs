@@ -132,7 +132,10 @@ mod tests {
 
     #[test]
     fn reads_spark_and_iceberg_spellings() {
-        assert_eq!(field("status"), PartitionField { column: "status".into(), transform: PartitionTransform::Identity });
+        assert_eq!(
+            field("status"),
+            PartitionField { column: "status".into(), transform: PartitionTransform::Identity }
+        );
         assert_eq!(field("day(record_time)").transform, PartitionTransform::Day);
         assert_eq!(field("HOUR(created_at)").name(), "created_at_hour");
         assert_eq!(field("bucket(16, customer_id)").transform, PartitionTransform::Bucket(16));

@@ -33,11 +33,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::TableName;
+use floe_config::{Column, ColumnType, TableName};
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_storage::open_segment_store;
-use floe_table::{MappedColumn, RowBuilder, dead_letter_schema, table_schema};
-use iceberg::spec::Schema;
+use floe_table::partitioning::describe as describe_spec;
+use floe_table::{MappedColumn, RowBuilder, SourceColumn, dead_letter_schema, partition_spec, table_schema};
+use iceberg::spec::{PartitionSpec, Schema};
 use iceberg::table::Table;
 use iceberg::{Catalog, TableIdent};
 use tokio::net::TcpListener;
@@ -118,14 +119,14 @@ async fn load_one(
     let table_error = |message: String| StartError::Table { table: name.to_string(), message };
     let ident =
         TableIdent::from_strs(name.namespace.iter().chain([&name.name])).map_err(|e| table_error(e.to_string()))?;
-    let table = load_or_create_table(catalog, &ident, &schema, spec, mapping.create_if_missing).await.map_err(|e| match e
-        .kind()
-    {
-        iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
-            "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
-            mapping.topic
-        )),
-        _ => table_error(e.to_string()),
+    let table = load_or_create_table(catalog, &ident, &schema, spec, mapping.create_if_missing).await.map_err(|e| {
+        match e.kind() {
+            iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
+                "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
+                mapping.topic
+            )),
+            _ => table_error(e.to_string()),
+        }
     })?;
     let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
     let arrow = arrow_schema_of(&table).map_err(table_error)?;

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe_config::{
-    CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, ReadReplica, S3Endpoint,
-    PartitionField, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
+    CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, PartitionField, ReadReplica,
+    S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
 };
 use floe_proto::worker::{SourceSpec, WriterSpec};
 use floe_table::SourceColumn;

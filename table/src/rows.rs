@@ -579,7 +579,10 @@ mod tests {
         assert_eq!((vip.as_boolean().is_null(0), vip.as_boolean().value(1)), (true, false));
         assert_eq!(column("customer_id").as_string::<i32>().value(0), "c-7");
         let record_time = column("record_time");
-        assert_eq!(record_time.as_primitive::<arrow_array::types::TimestampMicrosecondType>().value(1), 1_700_000_000_005_000);
+        assert_eq!(
+            record_time.as_primitive::<arrow_array::types::TimestampMicrosecondType>().value(1),
+            1_700_000_000_005_000
+        );
     }
 
     #[test]

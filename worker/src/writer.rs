@@ -170,8 +170,7 @@ impl FileSlot {
             let write_error =
                 |message: String| WriteError::Write { table: table.name.clone(), path: file.path.clone(), message };
             let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
-            let mut builder =
-                builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
+            let mut builder = builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
             builder.content(DataContentType::Data).partition_spec_id(table.partition_spec.spec_id());
             if let Some(partition) = file.partition {
                 builder.partition(partition);

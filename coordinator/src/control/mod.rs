@@ -419,12 +419,7 @@ impl Control {
             Err(reason) => {
                 let path = staged_paths(&staged).join(", ");
                 warn!(%session, table = %staged.table, %path, "refused staged files: {reason}");
-                let ack = StagedAck {
-                    table: staged.table.clone(),
-                    path,
-                    accepted: false,
-                    reason: reason.clone(),
-                };
+                let ack = StagedAck { table: staged.table.clone(), path, accepted: false, reason: reason.clone() };
                 self.send(session, ToWorker::StagedAck(ack));
                 self.delete_refused(&staged);
                 self.count_refusal(&staged, &reason);
