@@ -74,7 +74,7 @@ pub enum Event {
     Committed {
         table: String,
         files: usize,
-        result: Result<Committed, CommitError>,
+        result: Result<Box<Committed>, CommitError>,
     },
     OrphansScanned(BTreeMap<String, OrphanScan>),
     /// Stop: close every open file, commit, then end the loop.
@@ -818,12 +818,12 @@ impl Control {
         let (catalog, events, ident) = (self.catalog.clone(), self.events.clone(), table.ident.clone());
         let name = name.to_string();
         tokio::spawn(async move {
-            let result = commit_staged(catalog.as_ref(), &ident, dead_letters.as_ref(), &files).await;
+            let result = commit_staged(catalog.as_ref(), &ident, dead_letters.as_ref(), &files).await.map(Box::new);
             let _ = events.send(Event::Committed { table: name, files: files.len(), result }).await;
         });
     }
 
-    async fn on_committed(&mut self, name: &str, files: usize, result: Result<Committed, CommitError>) {
+    async fn on_committed(&mut self, name: &str, files: usize, result: Result<Box<Committed>, CommitError>) {
         let interval = self.settings.commit_interval;
         let once = self.ending == Ending::WhenCaughtUp;
         let Some(table) = self.tables.get_mut(name) else { return };
