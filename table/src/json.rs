@@ -11,49 +11,12 @@ use std::fmt;
 
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use floe_config::ColumnType;
 use serde::Deserializer as _;
 use serde::de::{self, Deserialize, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::dead_letters::RejectionCode;
-
-/// The column types a JSON field can be converted to (Iceberg's primitives).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Boolean,
-    Int,
-    Long,
-    Float,
-    Double,
-    String,
-    /// Base64 in JSON, as Jackson and Go's encoding/json write bytes.
-    Binary,
-    /// Microseconds since the epoch, UTC-normalised.
-    Timestamp,
-    /// Days since the epoch.
-    Date,
-    Decimal {
-        precision: u8,
-        scale: u8,
-    },
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Boolean => f.write_str("boolean"),
-            Target::Int => f.write_str("int"),
-            Target::Long => f.write_str("long"),
-            Target::Float => f.write_str("float"),
-            Target::Double => f.write_str("double"),
-            Target::String => f.write_str("string"),
-            Target::Binary => f.write_str("binary"),
-            Target::Timestamp => f.write_str("timestamp"),
-            Target::Date => f.write_str("date"),
-            Target::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
-        }
-    }
-}
 
 /// A converted value, ready for its column's builder.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,7 +145,7 @@ fn describe(text: &str) -> &'static str {
 
 /// Converts one JSON value (or its absence) to `target`. The error is the
 /// reason without the column's name.
-pub fn convert<'a>(value: Option<&'a RawValue>, target: Target) -> Result<Cell<'a>, String> {
+pub fn convert<'a>(value: Option<&'a RawValue>, target: ColumnType) -> Result<Cell<'a>, String> {
     let Some(value) = value else { return Ok(Cell::Null) };
     let text = value.get();
     match text.as_bytes().first() {
@@ -192,48 +155,48 @@ pub fn convert<'a>(value: Option<&'a RawValue>, target: Target) -> Result<Cell<'
             from_string(string, target)
         }
         Some(b't' | b'f') => match target {
-            Target::Boolean => Ok(Cell::Boolean(text == "true")),
-            Target::String => Ok(Cell::String(Cow::Borrowed(text))),
+            ColumnType::Boolean => Ok(Cell::Boolean(text == "true")),
+            ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
             _ => Err(format!("{text} (a boolean) does not convert to {target}")),
         },
         Some(b'{' | b'[') => match target {
             // Nested data kept as its JSON text, as written.
-            Target::String => Ok(Cell::String(Cow::Borrowed(text))),
+            ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
             _ => Err(format!("{} ({}) does not convert to {target}", abbreviate(text), describe(text))),
         },
-        _ if target == Target::String => Ok(Cell::String(Cow::Borrowed(text))),
+        _ if target == ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
         _ => from_number(text, target).map_err(|e| e.unwrap_or_else(|| format!("{text} does not convert to {target}"))),
     }
 }
 
-fn from_string(string: Cow<'_, str>, target: Target) -> Result<Cell<'_>, String> {
+fn from_string(string: Cow<'_, str>, target: ColumnType) -> Result<Cell<'_>, String> {
     let quoted = || format!("\"{}\"", abbreviate(&string));
     match target {
-        Target::String => Ok(Cell::String(string)),
-        Target::Boolean => match string.trim() {
+        ColumnType::String => Ok(Cell::String(string)),
+        ColumnType::Boolean => match string.trim() {
             t if t.eq_ignore_ascii_case("true") => Ok(Cell::Boolean(true)),
             f if f.eq_ignore_ascii_case("false") => Ok(Cell::Boolean(false)),
             _ => Err(format!("{} does not convert to boolean", quoted())),
         },
-        Target::Binary => base64::engine::general_purpose::STANDARD
+        ColumnType::Binary => base64::engine::general_purpose::STANDARD
             .decode(string.trim())
             .map(Cell::Binary)
             .map_err(|e| format!("{} is not base64 ({e})", quoted())),
-        Target::Timestamp => match from_number(string.trim(), target) {
+        ColumnType::Timestamp | ColumnType::TimestampTz => match from_number(string.trim(), target) {
             Ok(cell) => Ok(cell),
             Err(Some(reason)) => Err(reason),
             Err(None) => parse_timestamp(string.trim())
                 .map(Cell::Long)
                 .ok_or_else(|| format!("{} is not an RFC 3339 timestamp or epoch milliseconds", quoted())),
         },
-        Target::Date => match from_number(string.trim(), target) {
+        ColumnType::Date => match from_number(string.trim(), target) {
             Ok(cell) => Ok(cell),
             Err(Some(reason)) => Err(reason),
             Err(None) => parse_date(string.trim())
                 .map(Cell::Int)
                 .ok_or_else(|| format!("{} is not a date (YYYY-MM-DD or days since the epoch)", quoted())),
         },
-        Target::Float | Target::Double | Target::Int | Target::Long | Target::Decimal { .. } => {
+        ColumnType::Float | ColumnType::Double | ColumnType::Int | ColumnType::Long | ColumnType::Decimal { .. } => {
             from_number(string.trim(), target)
                 .map_err(|e| e.unwrap_or_else(|| format!("{} does not convert to {target}", quoted())))
         }
@@ -242,20 +205,25 @@ fn from_string(string: Cow<'_, str>, target: Target) -> Result<Cell<'_>, String>
 
 /// Converts number text. `Err(None)`: the text is not a number at all;
 /// `Err(Some(reason))`: a number that does not fit the target exactly.
-fn from_number(text: &str, target: Target) -> Result<Cell<'static>, Option<String>> {
+fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<String>> {
     match target {
-        Target::Double => match text.parse::<f64>() {
+        ColumnType::Double => match text.parse::<f64>() {
             Ok(v) if v.is_finite() || !looks_numeric(text) => Ok(Cell::Double(v)),
             Ok(_) => Err(Some(format!("{text} is out of range for double"))),
             Err(_) => Err(None),
         },
-        Target::Float => match text.parse::<f32>() {
+        ColumnType::Float => match text.parse::<f32>() {
             Ok(v) if v.is_finite() || !looks_numeric(text) => Ok(Cell::Float(v)),
             Ok(_) => Err(Some(format!("{text} is out of range for float"))),
             Err(_) => Err(None),
         },
-        Target::Boolean | Target::String | Target::Binary => Err(None),
-        Target::Int | Target::Long | Target::Date | Target::Timestamp | Target::Decimal { .. } => {
+        ColumnType::Boolean | ColumnType::String | ColumnType::Binary => Err(None),
+        ColumnType::Int
+        | ColumnType::Long
+        | ColumnType::Date
+        | ColumnType::Timestamp
+        | ColumnType::TimestampTz
+        | ColumnType::Decimal { .. } => {
             let decimal = ExactDecimal::parse(text).ok_or(None)?;
             let whole =
                 |what: &str| decimal.rescale(0).ok_or_else(|| Some(format!("{text} is not a whole number of {what}")));
@@ -266,17 +234,17 @@ fn from_number(text: &str, target: Target) -> Result<Cell<'static>, Option<Strin
                     .ok_or_else(|| Some(format!("{text} is out of range for {target}")))
             };
             match target {
-                Target::Int => Ok(Cell::Int(fits(whole("units")?, i32::MIN.into(), i32::MAX.into())? as i32)),
-                Target::Long => Ok(Cell::Long(fits(whole("units")?, i64::MIN.into(), i64::MAX.into())? as i64)),
-                Target::Date => Ok(Cell::Int(fits(whole("days")?, i32::MIN.into(), i32::MAX.into())? as i32)),
+                ColumnType::Int => Ok(Cell::Int(fits(whole("units")?, i32::MIN.into(), i32::MAX.into())? as i32)),
+                ColumnType::Long => Ok(Cell::Long(fits(whole("units")?, i64::MIN.into(), i64::MAX.into())? as i64)),
+                ColumnType::Date => Ok(Cell::Int(fits(whole("days")?, i32::MIN.into(), i32::MAX.into())? as i32)),
                 // Epoch milliseconds, with up to three decimals of micros.
-                Target::Timestamp => {
+                ColumnType::Timestamp | ColumnType::TimestampTz => {
                     let micros = decimal.rescale(3).ok_or_else(|| {
                         Some(format!("{text} has more precision than microseconds (epoch milliseconds expected)"))
                     })?;
                     Ok(Cell::Long(fits(micros, i64::MIN.into(), i64::MAX.into())? as i64))
                 }
-                Target::Decimal { precision, scale } => {
+                ColumnType::Decimal { precision, scale } => {
                     let unscaled = decimal
                         .rescale(scale)
                         .ok_or_else(|| Some(format!("{text} has more than {scale} decimal places")))?;
@@ -387,7 +355,7 @@ mod tests {
         RawValue::from_string(text.to_string()).unwrap()
     }
 
-    fn cell(text: &str, target: Target) -> Result<Cell<'static>, String> {
+    fn cell(text: &str, target: ColumnType) -> Result<Cell<'static>, String> {
         let value = raw(text);
         convert(Some(&value), target).map(|c| match c {
             Cell::Null => Cell::Null,
@@ -404,40 +372,40 @@ mod tests {
 
     #[test]
     fn longs_keep_every_digit() {
-        assert_eq!(cell("9007199254740993", Target::Long), Ok(Cell::Long(9_007_199_254_740_993)));
-        assert_eq!(cell("\"9223372036854775807\"", Target::Long), Ok(Cell::Long(i64::MAX)));
-        assert_eq!(cell("-9223372036854775808", Target::Long), Ok(Cell::Long(i64::MIN)));
-        assert_eq!(cell("3.0", Target::Long), Ok(Cell::Long(3)));
-        assert_eq!(cell("1e3", Target::Long), Ok(Cell::Long(1000)));
+        assert_eq!(cell("9007199254740993", ColumnType::Long), Ok(Cell::Long(9_007_199_254_740_993)));
+        assert_eq!(cell("\"9223372036854775807\"", ColumnType::Long), Ok(Cell::Long(i64::MAX)));
+        assert_eq!(cell("-9223372036854775808", ColumnType::Long), Ok(Cell::Long(i64::MIN)));
+        assert_eq!(cell("3.0", ColumnType::Long), Ok(Cell::Long(3)));
+        assert_eq!(cell("1e3", ColumnType::Long), Ok(Cell::Long(1000)));
         assert_eq!(
-            cell("9223372036854775808", Target::Long).unwrap_err(),
+            cell("9223372036854775808", ColumnType::Long).unwrap_err(),
             "9223372036854775808 is out of range for long"
         );
-        assert_eq!(cell("2.5", Target::Long).unwrap_err(), "2.5 is not a whole number of units");
-        assert_eq!(cell("2147483648", Target::Int).unwrap_err(), "2147483648 is out of range for int");
-        assert_eq!(cell("\"abc\"", Target::Int).unwrap_err(), "\"abc\" does not convert to int");
-        assert_eq!(cell("true", Target::Long).unwrap_err(), "true (a boolean) does not convert to long");
+        assert_eq!(cell("2.5", ColumnType::Long).unwrap_err(), "2.5 is not a whole number of units");
+        assert_eq!(cell("2147483648", ColumnType::Int).unwrap_err(), "2147483648 is out of range for int");
+        assert_eq!(cell("\"abc\"", ColumnType::Int).unwrap_err(), "\"abc\" does not convert to int");
+        assert_eq!(cell("true", ColumnType::Long).unwrap_err(), "true (a boolean) does not convert to long");
     }
 
     #[test]
     fn floats_and_decimals() {
-        assert_eq!(cell("7", Target::Double), Ok(Cell::Double(7.0)));
-        assert_eq!(cell("\"12.25\"", Target::Double), Ok(Cell::Double(12.25)));
-        assert_eq!(cell("1e400", Target::Double).unwrap_err(), "1e400 is out of range for double");
-        assert_eq!(cell("0.1", Target::Float), Ok(Cell::Float(0.1)));
-        let money = Target::Decimal { precision: 10, scale: 2 };
+        assert_eq!(cell("7", ColumnType::Double), Ok(Cell::Double(7.0)));
+        assert_eq!(cell("\"12.25\"", ColumnType::Double), Ok(Cell::Double(12.25)));
+        assert_eq!(cell("1e400", ColumnType::Double).unwrap_err(), "1e400 is out of range for double");
+        assert_eq!(cell("0.1", ColumnType::Float), Ok(Cell::Float(0.1)));
+        let money = ColumnType::Decimal { precision: 10, scale: 2 };
         assert_eq!(cell("10.5", money), Ok(Cell::Decimal(1050)));
         assert_eq!(cell("\"-0.01\"", money), Ok(Cell::Decimal(-1)));
         assert_eq!(cell("12345678.99", money), Ok(Cell::Decimal(1_234_567_899)));
         assert_eq!(cell("123456789.00", money).unwrap_err(), "123456789.00 is out of range for decimal(10,2)");
         assert_eq!(cell("1.005", money).unwrap_err(), "1.005 has more than 2 decimal places");
-        let wide = Target::Decimal { precision: 38, scale: 0 };
+        let wide = ColumnType::Decimal { precision: 38, scale: 0 };
         assert_eq!(cell("99999999999999999999999999999999999999", wide), Ok(Cell::Decimal(10i128.pow(38) - 1)));
     }
 
     #[test]
     fn timestamps_and_dates() {
-        let ts = Target::Timestamp;
+        let ts = ColumnType::Timestamp;
         assert_eq!(cell("\"2026-01-01T10:00:00.123456Z\"", ts), Ok(Cell::Long(1_767_261_600_123_456)));
         assert_eq!(cell("\"2026-01-01T12:00:00+02:00\"", ts), Ok(Cell::Long(1_767_261_600_000_000)));
         assert_eq!(cell("\"2026-01-01 10:00:00\"", ts), Ok(Cell::Long(1_767_261_600_000_000)));
@@ -445,24 +413,24 @@ mod tests {
         assert_eq!(cell("\"1767261600123\"", ts), Ok(Cell::Long(1_767_261_600_123_000)));
         assert_eq!(cell("1767261600123.5", ts), Ok(Cell::Long(1_767_261_600_123_500)));
         assert!(cell("\"yesterday\"", ts).unwrap_err().contains("is not an RFC 3339 timestamp"));
-        assert_eq!(cell("\"2026-01-01\"", Target::Date), Ok(Cell::Int(20454)));
-        assert_eq!(cell("20454", Target::Date), Ok(Cell::Int(20454)));
-        assert_eq!(cell("\"1969-12-31\"", Target::Date), Ok(Cell::Int(-1)));
-        assert!(cell("\"2026-13-01\"", Target::Date).unwrap_err().contains("is not a date"));
+        assert_eq!(cell("\"2026-01-01\"", ColumnType::Date), Ok(Cell::Int(20454)));
+        assert_eq!(cell("20454", ColumnType::Date), Ok(Cell::Int(20454)));
+        assert_eq!(cell("\"1969-12-31\"", ColumnType::Date), Ok(Cell::Int(-1)));
+        assert!(cell("\"2026-13-01\"", ColumnType::Date).unwrap_err().contains("is not a date"));
     }
 
     #[test]
     fn strings_booleans_binary_and_nulls() {
-        assert_eq!(cell("\"a\\\"b\"", Target::String), Ok(Cell::String("a\"b".into())));
-        assert_eq!(cell("42", Target::String), Ok(Cell::String("42".into())));
-        assert_eq!(cell("{\"a\": [1]}", Target::String), Ok(Cell::String("{\"a\": [1]}".into())));
-        assert_eq!(cell("\"TRUE\"", Target::Boolean), Ok(Cell::Boolean(true)));
-        assert_eq!(cell("1", Target::Boolean).unwrap_err(), "1 does not convert to boolean");
-        assert_eq!(cell("\"aGk=\"", Target::Binary), Ok(Cell::Binary(b"hi".to_vec())));
-        assert!(cell("\"not base64!\"", Target::Binary).unwrap_err().contains("is not base64"));
-        assert_eq!(cell("null", Target::Long), Ok(Cell::Null));
-        assert_eq!(convert(None, Target::Long), Ok(Cell::Null));
-        assert_eq!(cell("[1]", Target::Long).unwrap_err(), "[1] (an array) does not convert to long");
+        assert_eq!(cell("\"a\\\"b\"", ColumnType::String), Ok(Cell::String("a\"b".into())));
+        assert_eq!(cell("42", ColumnType::String), Ok(Cell::String("42".into())));
+        assert_eq!(cell("{\"a\": [1]}", ColumnType::String), Ok(Cell::String("{\"a\": [1]}".into())));
+        assert_eq!(cell("\"TRUE\"", ColumnType::Boolean), Ok(Cell::Boolean(true)));
+        assert_eq!(cell("1", ColumnType::Boolean).unwrap_err(), "1 does not convert to boolean");
+        assert_eq!(cell("\"aGk=\"", ColumnType::Binary), Ok(Cell::Binary(b"hi".to_vec())));
+        assert!(cell("\"not base64!\"", ColumnType::Binary).unwrap_err().contains("is not base64"));
+        assert_eq!(cell("null", ColumnType::Long), Ok(Cell::Null));
+        assert_eq!(convert(None, ColumnType::Long), Ok(Cell::Null));
+        assert_eq!(cell("[1]", ColumnType::Long).unwrap_err(), "[1] (an array) does not convert to long");
     }
 
     #[test]

@@ -6,11 +6,12 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef, TimeUnit};
+use floe_config::ColumnType;
 use floe_kfs::record::Record;
 
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
 use crate::dead_letters::{Rejection, RejectionCode};
-use crate::json::{Cell, JsonObject, Target, convert};
+use crate::json::{Cell, JsonObject, convert};
 
 /// Why records could not become rows of a table.
 #[derive(Debug, thiserror::Error)]
@@ -70,23 +71,24 @@ enum TypedBuilder {
 impl TypedBuilder {
     /// The builder for a column of type `data_type`, and what JSON values
     /// convert to there.
-    fn for_type(data_type: &DataType) -> Option<(Target, Self)> {
+    fn for_type(data_type: &DataType) -> Option<(ColumnType, Self)> {
         Some(match data_type {
-            DataType::Boolean => (Target::Boolean, Self::Boolean(BooleanBuilder::new())),
-            DataType::Int32 => (Target::Int, Self::Int(Int32Builder::new())),
-            DataType::Int64 => (Target::Long, Self::Long(Int64Builder::new())),
-            DataType::Float32 => (Target::Float, Self::Float(Float32Builder::new())),
-            DataType::Float64 => (Target::Double, Self::Double(Float64Builder::new())),
-            DataType::Utf8 => (Target::String, Self::String(StringBuilder::new())),
-            DataType::LargeBinary => (Target::Binary, Self::Binary(LargeBinaryBuilder::new())),
+            DataType::Boolean => (ColumnType::Boolean, Self::Boolean(BooleanBuilder::new())),
+            DataType::Int32 => (ColumnType::Int, Self::Int(Int32Builder::new())),
+            DataType::Int64 => (ColumnType::Long, Self::Long(Int64Builder::new())),
+            DataType::Float32 => (ColumnType::Float, Self::Float(Float32Builder::new())),
+            DataType::Float64 => (ColumnType::Double, Self::Double(Float64Builder::new())),
+            DataType::Utf8 => (ColumnType::String, Self::String(StringBuilder::new())),
+            DataType::LargeBinary => (ColumnType::Binary, Self::Binary(LargeBinaryBuilder::new())),
             DataType::Timestamp(TimeUnit::Microsecond, zone) => {
-                (Target::Timestamp, Self::Timestamp(TimestampMicrosecondBuilder::new().with_timezone_opt(zone.clone())))
+                let column_type = if zone.is_some() { ColumnType::TimestampTz } else { ColumnType::Timestamp };
+                (column_type, Self::Timestamp(TimestampMicrosecondBuilder::new().with_timezone_opt(zone.clone())))
             }
-            DataType::Date32 => (Target::Date, Self::Date(Date32Builder::new())),
+            DataType::Date32 => (ColumnType::Date, Self::Date(Date32Builder::new())),
             DataType::Decimal128(precision, scale) => {
                 let builder = Decimal128Builder::new().with_precision_and_scale(*precision, *scale).ok()?;
                 let scale = u8::try_from(*scale).ok()?;
-                (Target::Decimal { precision: *precision, scale }, Self::Decimal(builder))
+                (ColumnType::Decimal { precision: *precision, scale }, Self::Decimal(builder))
             }
             _ => return None,
         })
@@ -221,7 +223,7 @@ pub struct RowBuilder {
     schema: SchemaRef,
     columns: Vec<ColumnBuilder>,
     /// The mapped columns this table has, in the order of their cells.
-    mapped: Vec<(MappedColumn, Target)>,
+    mapped: Vec<(MappedColumn, ColumnType)>,
     rows: usize,
     payload_bytes: usize,
     /// `topic:partition:` of the records being appended, reused per call.
