@@ -62,39 +62,20 @@ pub use crate::summary::RunSummary;
 /// mapping's new columns and loads its dead-letter table.
 async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<LoadedTable, StartError> {
     let name = mapping.table.to_string();
-    let table_error = |message: String| StartError::Table { table: name.clone(), message };
     let schema = table_schema(&mapping.columns, mapping.record_time);
-    let spec = partition_spec(&schema, &mapping.partition_by).map_err(table_error)?;
+    let spec = partition_spec(&schema, &mapping.partition_by)
+        .map_err(|message| StartError::Table { table: name.clone(), message })?;
     let (table, offsets, _) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
-    let mut wanted = mapping.columns.clone();
-    if mapping.record_time {
-        wanted.push(Column {
-            name: SourceColumn::RecordTime.name().to_string(),
-            column_type: ColumnType::TimestampTz,
-            required: false,
-            path: None,
-        });
-    }
-    let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening).await.map_err(table_error)?;
-    // iceberg-rust cannot change a table's partitioning: say so rather
-    // than write with a spec other than the one asked for.
-    let current = table.metadata().current_schema();
-    let asked = partition_spec(current, &mapping.partition_by).map_err(table_error)?;
-    let has = table.metadata().default_partition_spec();
-    if !asked.is_compatible_with(has) {
-        return Err(table_error(format!(
-            "is partitioned by {} but the mapping's partition_by is {}; floe cannot change a table's \
-             partitioning: make partition_by match, or change the table with an engine (e.g. Spark's \
-             ALTER TABLE ... ADD/DROP PARTITION FIELD) and restart",
-            describe_spec(has, current),
-            describe_spec(&asked, current)
-        )));
-    }
     let columns: Vec<MappedColumn> = mapping.columns.iter().map(MappedColumn::from).collect();
-    // Workers fill rows with the same builders: check now that they can.
-    // The schema may have gained columns.
-    let arrow = arrow_schema_of(&table).map_err(|message| StartError::Table { table: name.clone(), message })?;
-    RowBuilder::new(arrow, &columns).map_err(|e| StartError::Table { table: name.clone(), message: e.to_string() })?;
+    // A table the mapping no longer fits pauses alone, with the reason;
+    // the others go on (a start error would crash-loop them all).
+    let (table, paused) = match fit_to_mapping(catalog, table.clone(), mapping, &columns).await {
+        Ok(table) => (table, None),
+        Err(message) => {
+            tracing::error!(table = %name, "paused: {message}");
+            (table, Some(message))
+        }
+    };
     let dead_letters = match &mapping.dead_letter_table {
         None => None,
         Some(dead_name) => {
@@ -104,7 +85,44 @@ async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<Loa
             Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
         }
     };
-    Ok(LoadedTable { name, topic: mapping.topic.clone(), table, offsets, columns, dead_letters })
+    Ok(LoadedTable { name, topic: mapping.topic.clone(), table, offsets, columns, dead_letters, paused })
+}
+
+/// Adds the mapping's new columns to an existing table and checks that
+/// workers can write it: same partitioning, columns they can fill.
+async fn fit_to_mapping(
+    catalog: &dyn Catalog,
+    table: Table,
+    mapping: &TableMapping,
+    columns: &[MappedColumn],
+) -> Result<Table, String> {
+    let mut wanted = mapping.columns.clone();
+    if mapping.record_time {
+        wanted.push(Column {
+            name: SourceColumn::RecordTime.name().to_string(),
+            column_type: ColumnType::TimestampTz,
+            required: false,
+            path: None,
+        });
+    }
+    let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening).await?;
+    // iceberg-rust cannot change a table's partitioning: say so rather
+    // than write with a spec other than the one asked for.
+    let current = table.metadata().current_schema();
+    let asked = partition_spec(current, &mapping.partition_by)?;
+    let has = table.metadata().default_partition_spec();
+    if !asked.is_compatible_with(has) {
+        return Err(format!(
+            "is partitioned by {} but the mapping's partition_by is {}; floe cannot change a table's \
+             partitioning: make partition_by match, or change the table with an engine (e.g. Spark's \
+             ALTER TABLE ... ADD/DROP PARTITION FIELD) and restart",
+            describe_spec(has, current),
+            describe_spec(&asked, current)
+        ));
+    }
+    // Workers fill rows with the same builder: check now that they can.
+    RowBuilder::new(arrow_schema_of(&table)?, columns).map_err(|e| e.to_string())?;
+    Ok(table)
 }
 
 /// Loads or creates one table, with the offsets it records and its Arrow

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use floe_tests::{Engine, Lakehouse, generate_orders, run_once};
+use floe_tests::{Engine, Lakehouse, corpus_dir, expected, generate_orders, of_topic, run_once};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -71,23 +71,25 @@ fn one_file_per_partition_value_and_every_record_once() {
     }
 }
 
+/// A table that no longer fits its mapping pauses alone: the other table
+/// of the run is written, and the run says why.
 #[test]
-fn a_table_partitioned_otherwise_is_refused_at_start() {
-    let data = tempfile::tempdir().unwrap();
-    generate_orders(data.path(), 1, 100, &[]);
+fn a_table_partitioned_otherwise_pauses_alone() {
+    let source = corpus_dir().join("plain");
     let lake = Lakehouse::new();
-    let plain = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], "");
+    let plain = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], "");
     assert_eq!(run_once(&plain, TIMEOUT).code, Some(0));
+    let rows_before = lake.rows(Engine::PyIceberg, "prod.orders");
 
-    let partitioned = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], MAPPING);
+    let both = format!("{MAPPING}  - topic: clicks\n    table: prod.clicks\n");
+    let partitioned = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], &both);
     let run = run_once(&partitioned, TIMEOUT);
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "table prod.orders: is partitioned by [] but the mapping's partition_by is \
-             [day(record_time), bucket(4, customer_id), status]; floe cannot change a table's partitioning"
-        ),
-        "{}",
-        run.stderr
-    );
+    assert_eq!(run.code, Some(1), "a paused table makes --once fail\n{}\n{}", run.stdout, run.stderr);
+    let why = "is partitioned by [] but the mapping's partition_by is \
+               [day(record_time), bucket(4, customer_id), status]; floe cannot change a table's partitioning";
+    assert!(run.stdout.contains(&format!("error: {why}")), "{}", run.stdout);
+    assert!(run.stdout.contains("STUCK orders/0"), "{}", run.stdout);
+    assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders"), rows_before, "the paused table is untouched");
+    let clicks = of_topic(&expected("plain"), "clicks");
+    assert_eq!(lake.rows(Engine::PyIceberg, "prod.clicks"), clicks, "the other table is written");
 }

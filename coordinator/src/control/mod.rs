@@ -98,6 +98,9 @@ pub struct LoadedTable {
     /// Typed columns workers read from the record's JSON value.
     pub columns: Vec<MappedColumn>,
     pub dead_letters: Option<LoadedDeadLetters>,
+    /// Why the table cannot be written as the mapping asks; its
+    /// partitions wait, the other tables go on.
+    pub paused: Option<String>,
 }
 
 /// A typed table's dead-letter table, with the offsets its snapshots record.
@@ -189,6 +192,7 @@ impl Control {
             control.topic_table.insert(loaded.topic, loaded.name.clone());
             let props = &settings.catalog.file_io_props;
             let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
+            state.stopped = loaded.paused;
             state.define.columns = loaded
                 .columns
                 .into_iter()
@@ -544,6 +548,13 @@ impl Control {
                         let committed = self.committed_at_start.get(&tp).copied();
                         let mut partition = Partition::new(table.clone(), committed);
                         partition.dead_letters_committed = self.dead_letters_at_start.get(&tp).copied().unwrap_or(0);
+                        if let Some(reason) = self.tables.get(&table).and_then(|t| t.stopped.as_ref()) {
+                            partition.failure = Some(Failure {
+                                object: table.clone(),
+                                offset: committed.map_or(0, |c| c.resume_from()),
+                                message: format!("table {table} is paused: {reason}"),
+                            });
+                        }
                         self.partitions.insert(tp, partition);
                         self.rebalance_needed = true;
                     }
@@ -643,6 +654,8 @@ impl Control {
             .partitions
             .iter()
             .filter(|(_, p)| p.staged.is_some())
+            // A table whose commits stopped gets no more readers.
+            .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.stopped.is_none()))
             .map(|(tp, p)| (tp.clone(), p.lease.as_ref().map(|l| l.session)))
             .collect();
         let plan = assignment::plan(&workers, &holders);
