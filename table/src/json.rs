@@ -62,8 +62,10 @@ impl<'a> JsonObject<'a> {
 
     /// The value at `path` (keys of nested objects): `None` when a key is
     /// absent or a step is null. A step that is neither an object nor null is
-    /// an error: the record's shape differs from the mapping's.
-    pub fn lookup(&self, path: &[String]) -> Result<Option<&'a RawValue>, String> {
+    /// an error: the record's shape differs from the mapping's. Nested
+    /// objects parsed on the way are kept in `nested`, so columns under the
+    /// same object (`customer.id`, `customer.country`) parse it once.
+    pub fn lookup(&self, path: &[String], nested: &mut NestedObjects<'a>) -> Result<Option<&'a RawValue>, String> {
         let Some((first, rest)) = path.split_first() else { return Ok(None) };
         let mut value = match self.get(first) {
             Some(value) => value,
@@ -74,9 +76,17 @@ impl<'a> JsonObject<'a> {
             if text == "null" {
                 return Ok(None);
             }
-            let nested = JsonObject::parse_str(text)
-                .map_err(|_| format!("`{}` is {}, not an object", path[..=depth].join("."), describe(text)))?;
-            value = match nested.get(key) {
+            let known = nested.0.iter().position(|(seen, _)| std::ptr::eq(*seen, text));
+            let index = match known {
+                Some(index) => index,
+                None => {
+                    let object = JsonObject::parse_str(text)
+                        .map_err(|_| format!("`{}` is {}, not an object", path[..=depth].join("."), describe(text)))?;
+                    nested.0.push((text, object));
+                    nested.0.len() - 1
+                }
+            };
+            value = match nested.0[index].1.get(key) {
                 Some(value) => value,
                 None => return Ok(None),
             };
@@ -90,6 +100,10 @@ impl<'a> JsonObject<'a> {
         self.members.iter().rev().find(|(name, _)| name == key).map(|(_, value)| *value)
     }
 }
+
+/// Nested objects of one record already parsed, by their text.
+#[derive(Default)]
+pub struct NestedObjects<'a>(Vec<(&'a str, JsonObject<'a>)>);
 
 struct MembersVisitor;
 
@@ -438,12 +452,13 @@ mod tests {
         let text = br#"{"a": 1, "customer": {"id": "c-1", "tier": null}, "note": "x", "a": 2, "k\"ey": 3}"#;
         let object = JsonObject::parse(text).unwrap();
         let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
-        assert_eq!(object.lookup(&path("a")).unwrap().unwrap().get(), "2");
-        assert_eq!(object.lookup(&path("customer.id")).unwrap().unwrap().get(), "\"c-1\"");
-        assert!(object.lookup(&path("customer.tier.level")).unwrap().is_none());
-        assert!(object.lookup(&path("missing.id")).unwrap().is_none());
-        assert_eq!(object.lookup(&path("k\"ey")).unwrap().unwrap().get(), "3");
-        assert_eq!(object.lookup(&path("note.id")).unwrap_err(), "`note` is a string, not an object");
+        let mut nested = NestedObjects::default();
+        assert_eq!(object.lookup(&path("a"), &mut nested).unwrap().unwrap().get(), "2");
+        assert_eq!(object.lookup(&path("customer.id"), &mut nested).unwrap().unwrap().get(), "\"c-1\"");
+        assert!(object.lookup(&path("customer.tier.level"), &mut nested).unwrap().is_none());
+        assert!(object.lookup(&path("missing.id"), &mut nested).unwrap().is_none());
+        assert_eq!(object.lookup(&path("k\"ey"), &mut nested).unwrap().unwrap().get(), "3");
+        assert_eq!(object.lookup(&path("note.id"), &mut nested).unwrap_err(), "`note` is a string, not an object");
 
         let err = |bytes: &[u8]| JsonObject::parse(bytes).err().unwrap().1;
         assert_eq!(err(b"\"not an object\""), "value is a string, not a JSON object");

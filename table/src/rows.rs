@@ -11,7 +11,7 @@ use floe_kfs::record::Record;
 
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
 use crate::dead_letters::{Rejection, RejectionCode};
-use crate::json::{Cell, JsonObject, convert};
+use crate::json::{Cell, JsonObject, NestedObjects, convert};
 
 /// Why records could not become rows of a table.
 #[derive(Debug, thiserror::Error)]
@@ -326,11 +326,12 @@ impl RowBuilder {
             return Err(Rejection::new(RejectionCode::NoValue, "the record has no value (a tombstone)"));
         };
         let object = JsonObject::parse(value).map_err(|(code, message)| Rejection::new(code, message))?;
+        let mut nested = NestedObjects::default();
         for (column, target) in &self.mapped {
             let mismatch = |reason: String| {
                 Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", column.name))
             };
-            let raw = object.lookup(&column.path).map_err(mismatch)?;
+            let raw = object.lookup(&column.path, &mut nested).map_err(mismatch)?;
             let cell = convert(raw, *target).map_err(mismatch)?;
             if column.required && cell == Cell::Null {
                 let message = format!("required column `{}` is missing or null", column.name);
