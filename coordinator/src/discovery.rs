@@ -42,7 +42,8 @@ pub enum DiscoveryEvent {
     Incomplete { tp: Tp, object: String, reason: String },
     /// Listing failed; discovery tries again at the next poll.
     ListFailed { location: String, error: String },
-    /// One pass over every topic is done.
+    /// One pass over every topic is done (the `ListFailed` sent during it
+    /// are what it could not list).
     PassComplete { pass: u64 },
 }
 
@@ -136,14 +137,18 @@ impl Discovery {
             PartitionLister::Metadata { metadata, strict } => match metadata.topic_partitions().await {
                 Ok(Some(snapshot)) => Some(snapshot),
                 Ok(None) if !strict => None,
+                // No partition list at all: the pass ends here, having
+                // found nothing, so `--once` ends and says why.
                 Ok(None) => {
-                    let error = "no KafScale metadata snapshot (discovery.mode is etcd)".to_string();
+                    let error = "no KafScale metadata snapshot (discovery.mode is etcd): check that the brokers \
+                                 publish it to this etcd, or set discovery.mode to auto"
+                        .to_string();
                     events.send(DiscoveryEvent::ListFailed { location: SNAPSHOT_KEY.into(), error }).await?;
-                    return Ok(());
+                    return self.end_pass(events).await;
                 }
                 Err(error) if *strict => {
                     events.send(DiscoveryEvent::ListFailed { location: SNAPSHOT_KEY.into(), error }).await?;
-                    return Ok(());
+                    return self.end_pass(events).await;
                 }
                 Err(error) => {
                     tracing::warn!("listing S3 for partitions: {error}");
@@ -199,6 +204,13 @@ impl Discovery {
             }
             result?;
         }
+        self.end_pass(events).await
+    }
+
+    async fn end_pass(
+        &mut self,
+        events: &mpsc::Sender<DiscoveryEvent>,
+    ) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
         self.pass += 1;
         events.send(DiscoveryEvent::PassComplete { pass: self.pass }).await
     }

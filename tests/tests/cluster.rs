@@ -421,6 +421,17 @@ fn partitions_come_from_kafscale_metadata_in_etcd() {
     let partitions: HashSet<i64> = rows.iter().map(|r| r["partition"].as_i64().unwrap()).collect();
     assert_eq!(partitions, HashSet::from([0, 1]));
     assert_eq!(rows.len(), 4_000);
+
+    // discovery.mode etcd with no snapshot: nothing can be listed, and a
+    // run ends saying so instead of waiting forever.
+    let strict = cluster.config(&["orders"], free_port(), "discovery:\n  mode: etcd\n");
+    let run = run_once(&strict, TIMEOUT);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("STUCK /kafscale/metadata/snapshot: could not be listed: no KafScale metadata snapshot"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -139,6 +139,9 @@ pub struct Control {
     committed_at_start: HashMap<Tp, crate::offsets::Position>,
     dead_letters_at_start: HashMap<Tp, i64>,
     discovery_passes: u64,
+    /// Locations the last complete discovery pass could not list, and why.
+    list_failures: BTreeMap<String, String>,
+    list_failures_this_pass: BTreeMap<String, String>,
     rebalance_needed: bool,
     next_flush_id: u64,
     last_progress_log: Instant,
@@ -177,6 +180,8 @@ impl Control {
             committed_at_start: HashMap::new(),
             dead_letters_at_start: HashMap::new(),
             discovery_passes: 0,
+            list_failures: BTreeMap::new(),
+            list_failures_this_pass: BTreeMap::new(),
             rebalance_needed: false,
             next_flush_id: 1,
             last_progress_log: Instant::now(),
@@ -620,8 +625,14 @@ impl Control {
                     partition.waiting.get_or_insert(reason);
                 }
             }
-            DiscoveryEvent::ListFailed { location, error } => warn!(%location, "listing failed: {error}"),
-            DiscoveryEvent::PassComplete { pass } => self.discovery_passes = pass,
+            DiscoveryEvent::ListFailed { location, error } => {
+                warn!(%location, "listing failed: {error}");
+                self.list_failures_this_pass.insert(location, error);
+            }
+            DiscoveryEvent::PassComplete { pass } => {
+                self.discovery_passes = pass;
+                self.list_failures = std::mem::take(&mut self.list_failures_this_pass);
+            }
         }
     }
 
@@ -1073,6 +1084,16 @@ impl Control {
                     stuck: gap,
                 });
             }
+        }
+        // What could not be listed may hold data: the run is not complete.
+        for (location, error) in &self.list_failures {
+            issues.push(PartitionIssue {
+                partition: location.clone(),
+                object: None,
+                offset: None,
+                message: format!("could not be listed: {error}"),
+                stuck: true,
+            });
         }
         RunSummary { tables, issues, leadership_lost: None }
     }
