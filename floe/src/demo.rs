@@ -1,6 +1,7 @@
 //! `floe demo`: writes sample segments (several topics, partitions and
-//! codecs, transactions), runs the pipeline on them, and shows how to query
-//! the tables with PyIceberg and DuckDB.
+//! codecs, transactions), runs the pipeline on them (one typed, partitioned
+//! table; the others as records are), and shows how to query the tables
+//! with PyIceberg and DuckDB.
 
 use std::path::Path;
 
@@ -75,8 +76,21 @@ iceberg:
 commit:
   interval_seconds: 2
 mappings:
+  # Typed columns read from the JSON values, partitioned by day and status;
+  # records that cannot become rows would go to demo.orders_dlq.
   - topic: orders
     table: demo.orders
+    partition_by: ["day(created_at)", status]
+    schema:
+      columns:
+        - {{name: order_id, type: long, required: true}}
+        - {{name: status, type: string}}
+        - {{name: amount, type: "decimal(10,2)"}}
+        - {{name: qty, type: int}}
+        - {{name: customer_id, type: long, path: customer.id}}
+        - {{name: country, type: string, path: customer.country}}
+        - {{name: created_at, type: timestamptz}}
+  # The others hold each record as it is.
   - topic: clicks
     table: demo.clicks
   - topic: payments
@@ -92,10 +106,11 @@ fn print_queries(dir: &Path, summary: &RunSummary) {
     println!(
         "  python3 -c \"from pyiceberg.catalog.sql import SqlCatalog; \
          c = SqlCatalog('floe', uri='sqlite:///{d}/catalog.db', warehouse='file://{d}/warehouse'); \
-         print(c.load_table('demo.orders').scan().to_arrow().group_by('partition').aggregate([('offset', 'count')]))\""
+         print(c.load_table('demo.orders').scan().to_arrow().group_by('status').aggregate([('amount', 'sum'), ('order_id', 'count')]))\""
     );
     println!("\nDuckDB (pip install duckdb; its iceberg extension reads the table's metadata file):");
-    for table in &summary.tables {
+    // A table without a snapshot (an empty dead-letter table) has nothing to scan.
+    for table in summary.tables.iter().filter(|t| t.snapshot_id.is_some()) {
         if let Some(location) = &table.metadata_location {
             println!(
                 "  duckdb -c \"INSTALL iceberg; LOAD iceberg; SELECT partition, count(*) AS records, max(offset) \
