@@ -299,8 +299,19 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     let workers: Vec<FloeProcess> = (0..2).map(|n| cluster.worker(&ports, n)).collect();
     let feeder = cluster.feed(&topic_dir, Duration::from_millis(80));
 
-    // Kill the leader once commits are happening.
-    first.wait_for_log("committed", TIMEOUT);
+    // Kill the leader once commits are happening and a segment is wholly
+    // committed (its discovery cursor recorded): the standby must list
+    // after it. A first commit can end inside every partition's first
+    // segment, so "committed" alone is not enough.
+    let cursor_recorded = || {
+        (0..PARTITIONS)
+            .any(|p| cluster.services.etcd_get(&format!("{}/cursors/orders/{p}", cluster.key_prefix())).is_some())
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    while !cursor_recorded() {
+        assert!(Instant::now() < deadline, "no segment wholly committed in time:\n{}", first.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let mut first = first;
     first.kill();
     second.wait_for_log("coordinator serving workers", TIMEOUT);
