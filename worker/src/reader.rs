@@ -61,7 +61,8 @@ pub struct PartitionReader {
     /// Bounds the rows in flight to writers.
     pub memory: MemoryBudget,
     pub max_pending_txn_bytes: usize,
-    /// Dead letters below this offset are committed already: not written again.
+    /// Dead letters decided by batches ending at or below this offset are
+    /// committed already: not written again.
     pub dead_letters_from: i64,
     /// Offsets below this have been handed to the writer.
     pub read_to: Arc<AtomicI64>,
@@ -284,7 +285,7 @@ impl PartitionReader {
                 .push(batch, &mut decided)
                 .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"))
                 .and_then(|()| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()))
-                .and_then(|rejected| self.keep_dead_letters(&decided, rejected, dead.as_mut()));
+                .and_then(|rejected| self.keep_dead_letters(&decided, rejected, next, dead.as_mut()));
             if let Err(message) = appended {
                 // Rows before this batch are good: hand them over first.
                 decided.clear();
@@ -309,12 +310,18 @@ impl PartitionReader {
     }
 
     /// Sends the records that could not become rows to the dead-letter
-    /// table, except those committed there already. Without a dead-letter
-    /// table there is nowhere to keep them: the partition stops.
+    /// table, except those committed there already. `decided_to` ends the
+    /// batch that decided them (their own, or a transaction's marker): they
+    /// were emitted in the range ending there, so they are in the
+    /// dead-letter table when its offset reached that far. Their own offset
+    /// would not do: a transaction's records sit below offsets committed
+    /// while it was still open. Without a dead-letter table there is
+    /// nowhere to keep them: the partition stops.
     fn keep_dead_letters(
         &self,
         records: &[Record],
         rejected: Vec<Rejected>,
+        decided_to: i64,
         dead: Option<&mut RowBuilder>,
     ) -> Result<(), String> {
         let Some(first) = rejected.first() else { return Ok(()) };
@@ -322,12 +329,12 @@ impl PartitionReader {
             let record = &records[first.index];
             return Err(format!("record at offset {} cannot become a row: {}", record.offset, first.rejection));
         };
+        if decided_to <= self.dead_letters_from {
+            return Ok(());
+        }
         for Rejected { index, rejection } in rejected {
-            let record = &records[index];
-            if record.offset >= self.dead_letters_from {
-                dead.append_dead_letter(&self.tp.topic, self.tp.partition, record, &rejection)
-                    .map_err(|e| e.to_string())?;
-            }
+            dead.append_dead_letter(&self.tp.topic, self.tp.partition, &records[index], &rejection)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
