@@ -152,7 +152,7 @@ pub async fn add_missing_columns(
     for column in columns {
         let wanted = iceberg_type(column.column_type);
         match schema.field_by_name(&column.name) {
-            None => missing.push(AddColumn::optional(&column.name, wanted)),
+            None => missing.push((column.name.as_str(), wanted)),
             Some(field) if *field.field_type == wanted => {}
             Some(field) => {
                 let widening = matches!(
@@ -185,10 +185,11 @@ pub async fn add_missing_columns(
     if missing.is_empty() {
         return Ok(table);
     }
-    let added = columns.iter().filter(|c| schema.field_by_name(&c.name).is_none()).map(|c| c.name.as_str());
-    let added = added.collect::<Vec<_>>().join(", ");
+    let added = missing.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
     let tx = Transaction::new(&table);
-    let update = missing.into_iter().fold(tx.update_schema(), |update, column| update.add_column(column));
+    let update = missing.into_iter().fold(tx.update_schema(), |update, (name, field_type)| {
+        update.add_column(AddColumn::optional(name, field_type))
+    });
     let table =
         async { update.apply(tx)?.commit(catalog).await }.await.map_err(|e| format!("adding columns {added}: {e}"))?;
     tracing::info!(table = %table.identifier(), columns = %added, "added the mapping's new columns");

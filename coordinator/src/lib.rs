@@ -65,7 +65,7 @@ async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<Loa
     let schema = table_schema(&mapping.columns, mapping.record_time);
     let spec = partition_spec(&schema, &mapping.partition_by)
         .map_err(|message| StartError::Table { table: name.clone(), message })?;
-    let (table, offsets, _) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
+    let (table, offsets) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
     let columns: Vec<MappedColumn> = mapping.columns.iter().map(MappedColumn::from).collect();
     // A table the mapping no longer fits pauses alone, with the reason;
     // the others go on (a start error would crash-loop them all).
@@ -79,9 +79,10 @@ async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<Loa
     let dead_letters = match &mapping.dead_letter_table {
         None => None,
         Some(dead_name) => {
-            let (table, offsets, arrow) = load_one(catalog, mapping, dead_name, dead_letter_schema(), None).await?;
-            RowBuilder::for_dead_letters(arrow)
-                .map_err(|e| StartError::Table { table: dead_name.to_string(), message: e.to_string() })?;
+            let (table, offsets) = load_one(catalog, mapping, dead_name, dead_letter_schema(), None).await?;
+            arrow_schema_of(&table)
+                .and_then(|arrow| RowBuilder::for_dead_letters(arrow).map_err(|e| e.to_string()))
+                .map_err(|message| StartError::Table { table: dead_name.to_string(), message })?;
             Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
         }
     };
@@ -125,15 +126,14 @@ async fn fit_to_mapping(
     Ok(table)
 }
 
-/// Loads or creates one table, with the offsets it records and its Arrow
-/// schema.
+/// Loads or creates one table, with the offsets it records.
 async fn load_one(
     catalog: &dyn Catalog,
     mapping: &TableMapping,
     name: &TableName,
     schema: Schema,
     spec: Option<PartitionSpec>,
-) -> Result<(Table, OffsetMap, ArrowSchemaRef), StartError> {
+) -> Result<(Table, OffsetMap), StartError> {
     let table_error = |message: String| StartError::Table { table: name.to_string(), message };
     let ident =
         TableIdent::from_strs(name.namespace.iter().chain([&name.name])).map_err(|e| table_error(e.to_string()))?;
@@ -147,8 +147,7 @@ async fn load_one(
         }
     })?;
     let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
-    let arrow = arrow_schema_of(&table).map_err(table_error)?;
-    Ok((table, offsets, arrow))
+    Ok((table, offsets))
 }
 
 fn arrow_schema_of(table: &Table) -> Result<ArrowSchemaRef, String> {

@@ -119,11 +119,7 @@ impl FileSlot {
                     table.schema.clone(),
                     Arc::new(table.partition_spec.clone()),
                 )
-                .map_err(|e| WriteError::Write {
-                    table: table.name.clone(),
-                    path: String::new(),
-                    message: format!("partition spec: {e}"),
-                })?,
+                .map_err(|e| write_error(&table, "", format!("partition spec: {e}")))?,
             ),
         };
         Ok(Self { table, builder, splitter, files: BTreeMap::new() })
@@ -134,11 +130,7 @@ impl FileSlot {
             None => vec![(String::new(), None, rows.clone())],
             Some(splitter) => splitter
                 .split(rows)
-                .map_err(|e| WriteError::Write {
-                    table: self.table.name.clone(),
-                    path: String::new(),
-                    message: format!("partitioning rows: {e}"),
-                })?
+                .map_err(|e| write_error(&self.table, "", format!("partitioning rows: {e}")))?
                 .into_iter()
                 .map(|(key, rows)| (key.to_path(), Some(key.data().clone()), rows))
                 .collect(),
@@ -149,11 +141,7 @@ impl FileSlot {
                 self.files.insert(partition_path.clone(), file);
             }
             let Some(file) = self.files.get_mut(&partition_path) else { continue };
-            file.writer.write(&rows).await.map_err(|e| WriteError::Write {
-                table: self.table.name.clone(),
-                path: file.path.clone(),
-                message: e.to_string(),
-            })?;
+            file.writer.write(&rows).await.map_err(|e| write_error(&self.table, &file.path, e))?;
         }
         Ok(())
     }
@@ -167,18 +155,17 @@ impl FileSlot {
         for (_, file) in std::mem::take(&mut self.files) {
             // Only the table is captured: the slot is not `Sync` across the await.
             let table = &self.table;
-            let write_error =
-                |message: String| WriteError::Write { table: table.name.clone(), path: file.path.clone(), message };
-            let builders = file.writer.close().await.map_err(|e| write_error(e.to_string()))?;
-            let mut builder = builders.into_iter().next().ok_or_else(|| write_error("no data file came out".into()))?;
+            let failed = |message: String| write_error(table, &file.path, message);
+            let builders = file.writer.close().await.map_err(|e| failed(e.to_string()))?;
+            let mut builder = builders.into_iter().next().ok_or_else(|| failed("no data file came out".into()))?;
             builder.content(DataContentType::Data).partition_spec_id(table.partition_spec.spec_id());
             if let Some(partition) = file.partition {
                 builder.partition(partition);
             }
-            let data_file = builder.build().map_err(|e| write_error(e.to_string()))?;
+            let data_file = builder.build().map_err(|e| failed(e.to_string()))?;
             let (record_count, file_size_bytes) = (data_file.record_count(), data_file.file_size_in_bytes());
             let data_file_json = serialize_data_file_to_json(data_file, &table.partition_type, table.format_version)
-                .map_err(|e| write_error(e.to_string()))?;
+                .map_err(|e| failed(e.to_string()))?;
             closed.push(ClosedFile { path: file.path, data_file_json, record_count, file_size_bytes });
         }
         Ok(closed)
@@ -263,11 +250,7 @@ impl TableWriter {
         }
         if let Some(dead) = dead_letters.filter(|d| d.num_rows() > 0) {
             let Some(slot) = self.dead_letters.as_mut() else {
-                return Err(WriteError::Write {
-                    table: self.table.name.clone(),
-                    path: String::new(),
-                    message: "dead letters came for a table without a dead-letter table".into(),
-                });
+                return Err(write_error(&self.table, "", "dead letters came for a table without a dead-letter table"));
             };
             slot.write(&self.link, &dead).await?;
         }
@@ -338,9 +321,11 @@ async fn open_file(
             }
         }
     };
-    let write_error =
-        |e: iceberg::Error| WriteError::Write { table: table.name.clone(), path: path.clone(), message: e.to_string() };
-    let output = table.file_io.new_output(&path).map_err(write_error)?;
-    let writer = builder.build(output).await.map_err(write_error)?;
+    let output = table.file_io.new_output(&path).map_err(|e| write_error(table, &path, e))?;
+    let writer = builder.build(output).await.map_err(|e| write_error(table, &path, e))?;
     Ok(OpenFile { path, writer, partition })
+}
+
+fn write_error(table: &TableDef, path: &str, message: impl std::fmt::Display) -> WriteError {
+    WriteError::Write { table: table.name.clone(), path: path.to_string(), message: message.to_string() }
 }
