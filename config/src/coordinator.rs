@@ -52,7 +52,7 @@ impl CoordinatorConfig {
     }
 }
 
-fn listen_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+pub(crate) fn listen_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
     deserializer.deserialize_str(ListenAddressVisitor)
 }
 

@@ -74,6 +74,9 @@ pub enum Problem {
     #[error("invalid value for {}{}: found {found}, expected {expected}", subject(key), at(.location))]
     InvalidValue { key: String, location: Option<Location>, found: String, expected: String },
 
+    #[error("environment variable {name} ({location}) is not set: set it, or write the value in the file")]
+    UnsetVariable { name: String, location: Location },
+
     /// A value that parses but cannot work, alone or with other settings.
     #[error("`{key}` {problem}; {fix}")]
     Invalid { key: String, problem: String, fix: String },

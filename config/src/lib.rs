@@ -5,11 +5,13 @@
 //! mappings has a default; unknown keys are errors, and every error names
 //! the file, the key and what to change.
 
+mod admin;
 mod catalog;
 mod column_type;
 mod commit;
 mod coordinator;
 mod discovery;
+mod env;
 mod error;
 mod etcd;
 mod keyword;
@@ -27,6 +29,7 @@ mod value;
 mod worker;
 mod writer;
 
+pub use admin::AdminConfig;
 pub use catalog::{CatalogConfig, CatalogType, IcebergConfig, WarehouseS3Config};
 pub use column_type::{ColumnType, InvalidColumnType, MAX_DECIMAL_PRECISION};
 pub use commit::CommitConfig;
@@ -64,4 +67,5 @@ pub struct Config {
     pub writer: WriterConfig,
     pub worker: WorkerConfig,
     pub coordinator: CoordinatorConfig,
+    pub admin: AdminConfig,
 }

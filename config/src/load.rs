@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::admin::AdminConfig;
 use crate::commit::CommitConfig;
 use crate::coordinator::CoordinatorConfig;
 use crate::discovery::{DiscoverySection, ProcessorSection};
@@ -38,6 +39,8 @@ struct ConfigDocument {
     #[serde(default)]
     coordinator: CoordinatorConfig,
     #[serde(default)]
+    admin: AdminConfig,
+    #[serde(default)]
     processor: ProcessorSection,
 }
 
@@ -62,7 +65,8 @@ impl Config {
     }
 
     fn parse(text: &str) -> Result<Self, Problem> {
-        let document: ConfigDocument = deserialize(text)?;
+        let text = crate::env::expand(text, |name| std::env::var(name).ok())?;
+        let document: ConfigDocument = deserialize(&text)?;
         let config = Self {
             s3: document.s3,
             iceberg: document.iceberg,
@@ -75,6 +79,7 @@ impl Config {
             writer: document.writer,
             worker: document.worker,
             coordinator: document.coordinator,
+            admin: document.admin,
         };
         config.validate()?;
         Ok(config)

@@ -19,6 +19,7 @@ impl Config {
         self.writer.validate()?;
         self.worker.validate()?;
         self.coordinator.validate()?;
+        self.admin.validate()?;
         self.check_etcd_is_there()?;
         self.check_sql_backend_has_sql_catalog()?;
         self.check_registry_is_there()?;

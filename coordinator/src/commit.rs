@@ -17,13 +17,15 @@
 //! the next attempt, and a worker reading the ranges again is told not to
 //! write those dead letters a second time.
 
+use std::collections::HashMap;
+
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, TableIdent};
 
 use crate::catalog::CheckedCommitCatalog;
-use crate::offsets::{OffsetMap, OffsetsError, Position, Tp, WATERMARK_KEY};
+use crate::offsets::{OffsetMap, OffsetsError, Position, SKIPPED_KEY, Tp, WATERMARK_KEY};
 
 /// Source offsets consumed into one staged file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,9 @@ pub struct StagedRange {
     pub open_txn_start: Option<i64>,
     pub record_count: u64,
     pub max_timestamp_ms: Option<i64>,
+    /// Set when an operator skipped these offsets: why. Recorded in the
+    /// snapshot summary, so skipped data is never invisible.
+    pub skipped: Option<String>,
 }
 
 /// Data files a worker staged (one per partition value), or only progress
@@ -56,6 +61,11 @@ pub struct StagedDeadLetters {
 }
 
 impl StagedFile {
+    /// Progress without rows: where a partition starts, or a skip.
+    pub fn marker(range: StagedRange) -> Self {
+        Self { data_files: Vec::new(), dead_letters: None, ranges: vec![range], record_count: 0, file_size_bytes: 0 }
+    }
+
     /// The data files' paths and the dead letters' ones.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         let dead_letters = self.dead_letters.iter().flat_map(|d| &d.data_files);
@@ -156,7 +166,11 @@ pub async fn commit_staged(
     let data_files: Vec<DataFile> = pending.iter().flat_map(|f| f.data_files.iter().cloned()).collect();
     let appended_files = data_files.len();
     let appended_records = pending.iter().map(|f| f.record_count).sum();
-    let table = append(catalog, ident, table, data_files, &offsets).await?;
+    let mut summary = offsets.to_summary();
+    if let Some(skips) = skipped_ranges(&pending) {
+        summary.insert(SKIPPED_KEY.to_string(), skips);
+    }
+    let table = append(catalog, ident, table, data_files, &offsets, summary).await?;
     Ok(Committed {
         snapshot_id: table.metadata().current_snapshot_id(),
         table,
@@ -204,7 +218,7 @@ async fn commit_dead_letters(
         });
     }
     let appended_files = data_files.len();
-    let table = append(catalog, ident, table, data_files, &offsets).await?;
+    let table = append(catalog, ident, table, data_files, &offsets, offsets.to_summary()).await?;
     Ok(DeadLettersCommitted {
         snapshot_id: table.metadata().current_snapshot_id(),
         table,
@@ -225,14 +239,31 @@ async fn load(catalog: &dyn Catalog, ident: &TableIdent) -> Result<(Table, Offse
     Ok((table, recorded))
 }
 
+/// The skipped ranges of `pending` files as the `floe.skipped` summary entry:
+/// `[{"topic","partition","from","to","reason"}]`.
+fn skipped_ranges(pending: &[&StagedFile]) -> Option<String> {
+    let skips: Vec<serde_json::Value> = pending
+        .iter()
+        .flat_map(|f| &f.ranges)
+        .filter_map(|r| {
+            let reason = r.skipped.as_ref()?;
+            Some(serde_json::json!({
+                "topic": r.tp.topic, "partition": r.tp.partition, "from": r.from, "to": r.to, "reason": reason,
+            }))
+        })
+        .collect();
+    (!skips.is_empty()).then(|| serde_json::Value::Array(skips).to_string())
+}
+
 /// One snapshot appending `data_files` on top of exactly the `table` that
-/// was checked, recording `offsets` in its summary.
+/// was checked, with `summary` (the offsets it records, and more).
 async fn append(
     catalog: &dyn Catalog,
     ident: &TableIdent,
     table: Table,
     data_files: Vec<DataFile>,
     offsets: &OffsetMap,
+    summary: HashMap<String, String>,
 ) -> Result<Table, CommitError> {
     let tx = Transaction::new(&table);
     let commit_err = |source| CommitError::Commit { table: ident.clone(), source: Box::new(source) };
@@ -249,7 +280,7 @@ async fn append(
         // check reads every manifest of the table on each commit.
         .with_check_duplicate(false)
         .add_data_files(data_files)
-        .set_snapshot_properties(offsets.to_summary())
+        .set_snapshot_properties(summary)
         .apply(tx)
         .map_err(commit_err)?;
     tx.commit(&CheckedCommitCatalog::new(catalog, table)).await.map_err(commit_err)
@@ -291,7 +322,6 @@ fn classify(ident: &TableIdent, file: &StagedFile, offsets: &mut OffsetMap) -> R
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Arc;
 
     use floe_table::{dead_letter_schema, source_schema};
@@ -333,6 +363,7 @@ mod tests {
             open_txn_start: None,
             record_count: 8,
             max_timestamp_ms: Some(to * 10),
+            skipped: None,
         };
         StagedFile {
             data_files: vec![data_file(rows, 8)],
@@ -401,5 +432,33 @@ mod tests {
         assert_eq!(dead_letters.offsets.get(&Tp::new("orders", 0)).map(|p| p.next), Some(40));
         assert_eq!(total_files(&dead_letters.table), "4");
         assert_eq!(total_files(&reread.table), "3");
+    }
+
+    /// A skip is a snapshot without files whose summary says which offsets
+    /// were skipped and why, with the offsets past them.
+    #[tokio::test]
+    async fn a_skip_is_recorded_in_the_snapshot_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog(dir.path()).await;
+        let main = TableIdent::from_strs(["prod", "orders"]).unwrap();
+        load_or_create_table(catalog.as_ref(), &main, &source_schema(), None, true).await.unwrap();
+        let rows = staged(&format!("file://{}/warehouse/r1.parquet", dir.path().display()), None, 0, 10);
+        let mut skip = staged("unused", None, 10, 500);
+        skip.data_files.clear();
+        skip.record_count = 0;
+        skip.ranges[0].record_count = 0;
+        skip.ranges[0].max_timestamp_ms = None;
+        skip.ranges[0].skipped = Some("damaged segment t/0/segment-10.kfs".into());
+        let committed = commit_staged(catalog.as_ref(), &main, None, &[rows, skip]).await.unwrap();
+        let summary =
+            &committed.table.metadata().current_snapshot().expect("a snapshot").summary().additional_properties;
+        assert_eq!(
+            summary.get(SKIPPED_KEY).map(String::as_str),
+            Some(
+                r#"[{"from":10,"partition":0,"reason":"damaged segment t/0/segment-10.kfs","to":500,"topic":"orders"}]"#
+            )
+        );
+        assert_eq!(committed.offsets.get(&Tp::new("orders", 0)).map(|p| p.next), Some(500));
+        assert_eq!(total_files(&committed.table), "1");
     }
 }

@@ -120,6 +120,15 @@ impl EtcdLayout {
         format!("{}{}/{}", self.cursors(), tp.topic, tp.partition)
     }
 
+    pub fn pauses(&self) -> String {
+        format!("{}/paused/", self.prefix)
+    }
+
+    /// An operator pause: `table/NAME`, `topic/NAME` or `partition/TOPIC/N`.
+    pub fn pause(&self, target: &str) -> String {
+        format!("{}{target}", self.pauses())
+    }
+
     /// The partition of a cursor key.
     pub fn cursor_partition(&self, key: &str) -> Option<Tp> {
         let (topic, partition) = key.strip_prefix(&self.cursors())?.rsplit_once('/')?;
@@ -155,6 +164,7 @@ mod tests {
         assert_eq!(layout.cursor(&tp), "processors/cursors/orders/3");
         assert_eq!(layout.cursor_partition("processors/cursors/orders/3"), Some(tp.clone()));
         assert_eq!(layout.cursor_partition("processors/cursors/orders/x"), None);
+        assert_eq!(layout.pause("partition/orders/3"), "processors/paused/partition/orders/3");
         assert_eq!(layout.file("s3://w/t/data/a.parquet"), "processors/files/s3://w/t/data/a.parquet");
     }
 }

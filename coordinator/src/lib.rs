@@ -7,11 +7,13 @@
 //! - [`commit`] makes each commit exactly-once, with the source offsets
 //!   recorded in the snapshot ([`offsets`]);
 //! - [`gc`] deletes staged files that never got committed;
-//! - [`service`] is the gRPC endpoint workers connect to;
+//! - [`service`] is the gRPC endpoint workers connect to, [`admin`] the
+//!   operators' one (status, [`pause`], skips);
 //! - [`store`] keeps lease epochs and file intents; with etcd, [`leader`]
 //!   elects the one active coordinator and [`metadata`] reads KafScale's
 //!   topic list.
 
+pub mod admin;
 pub mod assignment;
 pub mod catalog;
 pub mod commit;
@@ -22,6 +24,7 @@ pub mod gc;
 pub mod leader;
 pub mod metadata;
 pub mod offsets;
+pub mod pause;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -34,6 +37,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
 use floe_config::{Column, ColumnType, TableName};
+use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_storage::open_segment_store;
 use floe_table::partitioning::describe as describe_spec;
@@ -47,12 +51,14 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{AdminService, TokenCheck};
 use crate::catalog::{add_missing_columns, connect_catalog, load_or_create_table};
-use crate::control::{Control, Event, LoadedDeadLetters, LoadedTable};
+use crate::control::{Control, ControlOptions, Event, LoadedDeadLetters, LoadedTable};
 use crate::discovery::{Discovery, PartitionLister};
 use crate::leader::{LeaderState, Resignation, campaign};
 use crate::metadata::KafscaleMetadata;
 use crate::offsets::OffsetMap;
+use crate::pause::Pauses;
 use crate::settings::{PartitionSource, StoreSettings, TableMapping};
 pub use crate::settings::{Settings, SettingsError};
 use crate::store::{EtcdStore, MemoryStore, SqlStore, StateStore};
@@ -172,24 +178,43 @@ pub enum StartError {
     Listen { address: SocketAddr, source: std::io::Error },
     #[error("worker endpoint TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("admin endpoint {address} (admin.listen, or FLOE_ADMIN_LISTEN): {source}")]
+    AdminListen { address: SocketAddr, source: std::io::Error },
+    #[error("admin endpoint TLS: {0}")]
+    AdminTls(tls::TlsError),
 }
 
-/// Serves the worker endpoint on `incoming` (plain TCP or TLS) until `stop`.
-async fn serve<IO, E>(
+/// Serves `router` on `listener`, with TLS when `tls` is set, until `stop`.
+fn serve(
+    what: &'static str,
     router: tonic::transport::server::Router,
-    incoming: impl tokio_stream::Stream<Item = Result<IO, E>>,
+    listener: TcpListener,
+    tls: Option<Arc<tls::TlsReloader>>,
     stop: CancellationToken,
-) where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop.cancelled()).await {
-        tracing::error!("worker endpoint stopped: {e}");
+) {
+    async fn run<IO, E>(
+        what: &'static str,
+        router: tonic::transport::server::Router,
+        incoming: impl tokio_stream::Stream<Item = Result<IO, E>>,
+        stop: CancellationToken,
+    ) where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop.cancelled()).await {
+            tracing::error!("{what} stopped: {e}");
+        }
     }
+    match tls {
+        Some(reloader) => tokio::spawn(run(what, router, tls::incoming(listener, reloader), stop)),
+        None => tokio::spawn(run(what, router, TcpListenerStream::new(listener), stop)),
+    };
 }
 
 /// The coordinator's state store, and, with etcd, its leadership.
 pub struct State {
+    /// This coordinator's name (host-pid-role).
+    id: String,
     store: Arc<dyn StateStore>,
     leadership: Option<watch::Receiver<LeaderState>>,
     resign: Option<Resignation>,
@@ -214,6 +239,7 @@ impl State {
                 let name = format!("etcd {}", etcd.endpoints.join(","));
                 let store = EtcdStore::new(client.clone(), etcd.layout.clone(), leadership.fence, name);
                 return Ok(Some(Self {
+                    id: id.to_string(),
                     store: Arc::new(store),
                     leadership: Some(leadership.state),
                     resign: Some(leadership.resign),
@@ -225,7 +251,7 @@ impl State {
             Some(etcd) if settings.partitions != PartitionSource::Listing => Some(etcd.connect().await?),
             _ => None,
         };
-        Ok(Some(Self { store, leadership: None, resign: None, etcd }))
+        Ok(Some(Self { id: id.to_string(), store, leadership: None, resign: None, etcd }))
     }
 }
 
@@ -245,6 +271,8 @@ impl Drainer {
 /// A running coordinator.
 pub struct Coordinator {
     address: SocketAddr,
+    admin_address: SocketAddr,
+    status: watch::Receiver<Arc<floe_proto::admin::ClusterStatus>>,
     events: mpsc::Sender<Event>,
     control: JoinHandle<RunSummary>,
     resign: Option<Resignation>,
@@ -311,30 +339,58 @@ impl Coordinator {
         let service = CoordinationServer::new(service::WorkerService::new(events.clone()))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
-        let server_stop = stop.clone();
         let router = tonic::transport::Server::builder().add_service(service);
-        match settings.tls.clone() {
-            Some(files) => {
-                let incoming = tls::incoming(listener, Arc::new(tls::TlsReloader::load(files)?));
-                tokio::spawn(serve(router, incoming, server_stop));
-            }
-            None => {
-                tokio::spawn(serve(router, TcpListenerStream::new(listener), server_stop));
-            }
-        }
+        let worker_tls = settings.tls.clone().map(tls::TlsReloader::load).transpose()?.map(Arc::new);
+        serve("worker endpoint", router, listener, worker_tls, stop.clone());
 
-        let control = Control::new(settings, catalog, state.store, state.leadership, events.clone(), tables, once);
+        let (status_tx, status) = watch::channel(Arc::default());
+        let admin_address = settings.admin.listen;
+        let admin_listener = TcpListener::bind(admin_address)
+            .await
+            .map_err(|source| StartError::AdminListen { address: admin_address, source })?;
+        let admin_address =
+            admin_listener.local_addr().map_err(|source| StartError::AdminListen { address: admin_address, source })?;
+        if !admin_address.ip().is_loopback() && settings.admin.token.is_none() {
+            tracing::warn!(
+                %admin_address,
+                "the admin API is reachable from other hosts without a token: anyone who can connect can pause \
+                 or skip data; set admin.token"
+            );
+        }
+        let admin_tls = settings.admin.tls.clone().map(tls::TlsReloader::load).transpose();
+        let admin_tls = admin_tls.map_err(StartError::AdminTls)?.map(Arc::new);
+        let admin = AdminServer::with_interceptor(
+            AdminService::new(events.clone(), status.clone()),
+            TokenCheck::new(settings.admin.token.clone()),
+        );
+        let router = tonic::transport::Server::builder().add_service(admin);
+        serve("admin endpoint", router, admin_listener, admin_tls, stop.clone());
+        tracing::info!(%admin_address, "admin API listening");
+
+        let pauses = Pauses::from_keys(&state.store.pauses().await?);
+        let options = ControlOptions { once, coordinator_id: state.id.clone(), pauses, status: status_tx };
+        let control = Control::new(settings, catalog, state.store, state.leadership, events.clone(), tables, options);
         let control = tokio::spawn(async move {
             let summary = control.run(inbox).await;
             stop.cancel();
             summary
         });
-        Ok(Self { address, events, control, resign: state.resign })
+        Ok(Self { address, admin_address, status, events, control, resign: state.resign })
     }
 
     /// The address workers connect to.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The address of the admin API.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
+    }
+
+    /// The cluster's status, updated every second (for metrics).
+    pub fn status(&self) -> watch::Receiver<Arc<floe_proto::admin::ClusterStatus>> {
+        self.status.clone()
     }
 
     /// A handle that asks for a clean stop, usable after [`Coordinator::finished`] took the coordinator.

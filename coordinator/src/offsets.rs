@@ -21,6 +21,8 @@ pub const OFFSETS_KEY: &str = "floe.offsets";
 pub const OPEN_TXN_KEY: &str = "floe.open-txn-start";
 pub const MAX_TIMESTAMP_KEY: &str = "floe.max-timestamp-ms";
 pub const WATERMARK_KEY: &str = "floe.watermark-ms";
+/// Offsets an operator skipped in this snapshot, and why (JSON list).
+pub const SKIPPED_KEY: &str = "floe.skipped";
 
 /// A topic and partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -90,6 +92,11 @@ impl OffsetMap {
 
     pub fn is_empty(&self) -> bool {
         self.positions.is_empty()
+    }
+
+    /// The highest committed record timestamp of `tp`.
+    pub fn max_timestamp(&self, tp: &Tp) -> Option<i64> {
+        self.max_timestamps.get(tp).copied()
     }
 
     /// Records that a record stamped `ms` of `tp` is committed.

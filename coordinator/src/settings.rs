@@ -76,6 +76,16 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// TLS on the worker endpoint of `floe coordinator`.
     pub tls: Option<ServerTlsFiles>,
+    pub admin: AdminSettings,
+}
+
+/// The admin API's endpoint.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    /// Calls must carry it as a bearer token, when set.
+    pub token: Option<String>,
+    pub tls: Option<ServerTlsFiles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +260,11 @@ impl Settings {
             heartbeat: config.coordinator.worker_heartbeat,
             listen: config.coordinator.listen,
             tls: ServerTlsFiles::from_config(&config.coordinator.tls, "coordinator.tls"),
+            admin: AdminSettings {
+                listen: config.admin.listen,
+                token: Some(config.admin.token.expose().to_string()).filter(|t| !t.is_empty()),
+                tls: ServerTlsFiles::from_config(&config.admin.tls, "admin.tls"),
+            },
         })
     }
 }

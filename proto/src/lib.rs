@@ -11,3 +11,19 @@ pub mod worker {
         }
     }
 }
+
+/// The admin API: status, pause, resume, rewind and skip, used by `floe ctl`
+/// and the console.
+pub mod admin {
+    tonic::include_proto!("floe.admin.v1");
+
+    impl std::fmt::Display for Target {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match (&self.table, &self.topic, self.partition) {
+                (table, _, _) if !table.is_empty() => write!(f, "table {table}"),
+                (_, topic, Some(partition)) => write!(f, "partition {topic}/{partition}"),
+                (_, topic, None) => write!(f, "topic {topic}"),
+            }
+        }
+    }
+}

@@ -4,14 +4,19 @@
 //! Slow work (commits, file deletion) runs in tasks that report back as
 //! events.
 
+mod admin;
 mod partition;
+mod status;
 mod table;
+
+pub use self::admin::{AdminCommand, AdminError, AdminReply};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_kfs::naming::parse_object_name;
+use floe_proto::admin::{ClusterStatus, Commit};
 use floe_proto::worker::coordinator_message::Body as ToWorker;
 use floe_proto::worker::worker_message::Body as FromWorker;
 use floe_proto::worker::{
@@ -35,6 +40,7 @@ use crate::discovery::DiscoveryEvent;
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::offsets::{OffsetMap, Tp};
+use crate::pause::Pauses;
 use crate::settings::Settings;
 use crate::store::{FileIntent, Progress, StateStore};
 use crate::summary::{PartitionIssue, RunSummary, TableSummary};
@@ -77,6 +83,11 @@ pub enum Event {
         result: Result<Box<Committed>, CommitError>,
     },
     OrphansScanned(BTreeMap<String, OrphanScan>),
+    /// An operator's command from the admin API.
+    Admin {
+        command: AdminCommand,
+        reply: AdminReply,
+    },
     /// Stop: close every open file, commit, then end the loop.
     Drain,
 }
@@ -108,6 +119,18 @@ pub struct LoadedDeadLetters {
     pub name: String,
     pub table: Table,
     pub offsets: OffsetMap,
+}
+
+/// What the control loop starts from besides its tables.
+pub struct ControlOptions {
+    /// `--once`: read what storage holds now, commit, stop.
+    pub once: bool,
+    /// This coordinator's name (host-pid-role), shown in status.
+    pub coordinator_id: String,
+    /// Operator pauses recorded in the state store.
+    pub pauses: Pauses,
+    /// Where the status is published for the admin API and metrics.
+    pub status: watch::Sender<std::sync::Arc<ClusterStatus>>,
 }
 
 /// How the loop ends.
@@ -152,6 +175,11 @@ pub struct Control {
     orphan_scan_running: bool,
     /// Orphans being deleted: a late report of one of them is refused.
     condemned: HashSet<String>,
+    coordinator_id: String,
+    pauses: Pauses,
+    status: watch::Sender<Arc<ClusterStatus>>,
+    next_status_at: Instant,
+    watermarks_at_start: HashMap<Tp, i64>,
 }
 
 impl Control {
@@ -162,7 +190,7 @@ impl Control {
         leadership: Option<watch::Receiver<LeaderState>>,
         events: mpsc::Sender<Event>,
         tables: Vec<LoadedTable>,
-        once: bool,
+        options: ControlOptions,
     ) -> Self {
         let mut control = Self {
             settings: settings.clone(),
@@ -171,7 +199,7 @@ impl Control {
             leadership,
             paused: None,
             events,
-            ending: if once { Ending::WhenCaughtUp } else { Ending::Never },
+            ending: if options.once { Ending::WhenCaughtUp } else { Ending::Never },
             finishing: false,
             workers: BTreeMap::new(),
             partitions: BTreeMap::new(),
@@ -189,10 +217,18 @@ impl Control {
             next_orphan_scan: Instant::now(),
             orphan_scan_running: false,
             condemned: HashSet::new(),
+            coordinator_id: options.coordinator_id,
+            pauses: options.pauses,
+            status: options.status,
+            next_status_at: Instant::now(),
+            watermarks_at_start: HashMap::new(),
         };
         for loaded in tables {
             for (tp, position) in loaded.offsets.iter() {
                 control.committed_at_start.insert(tp.clone(), *position);
+                if let Some(ms) = loaded.offsets.max_timestamp(tp) {
+                    control.watermarks_at_start.insert(tp.clone(), ms);
+                }
             }
             control.topic_table.insert(loaded.topic, loaded.name.clone());
             let props = &settings.catalog.file_io_props;
@@ -209,7 +245,9 @@ impl Control {
                 }
                 state.define.dead_letter_table = dead.name.clone();
                 state.dead_letters = Some(dead.name.clone());
-                control.tables.insert(dead.name.clone(), TableState::new(dead.name, dead.table, props.clone()));
+                let mut dead_state = TableState::new(dead.name.clone(), dead.table, props.clone());
+                dead_state.dead_letters_of = Some(loaded.name.clone());
+                control.tables.insert(dead.name, dead_state);
             }
             control.tables.insert(loaded.name, state);
         }
@@ -264,6 +302,7 @@ impl Control {
             Event::Discovery(event) => self.on_discovery(event),
             Event::Committed { table, files, result } => self.on_committed(&table, files, result).await,
             Event::OrphansScanned(scan) => self.on_orphans_scanned(scan).await,
+            Event::Admin { command, reply } => self.on_admin(command, reply).await,
             Event::Drain => self.start_finishing("drain requested"),
         }
     }
@@ -491,6 +530,7 @@ impl Control {
                 open_txn_start: *open_txn_start,
                 record_count: *record_count,
                 max_timestamp_ms: *max_timestamp_ms,
+                skipped: None,
             });
         }
         let data_files = staged
@@ -553,6 +593,7 @@ impl Control {
                         let committed = self.committed_at_start.get(&tp).copied();
                         let mut partition = Partition::new(table.clone(), committed);
                         partition.dead_letters_committed = self.dead_letters_at_start.get(&tp).copied().unwrap_or(0);
+                        partition.watermark_ms = self.watermarks_at_start.get(&tp).copied();
                         if let Some(reason) = self.tables.get(&table).and_then(|t| t.stopped.as_ref()) {
                             partition.failure = Some(Failure {
                                 object: table.clone(),
@@ -580,22 +621,17 @@ impl Control {
                         open_txn_start: None,
                         record_count: 0,
                         max_timestamp_ms: None,
-                    };
-                    let marker = StagedFile {
-                        data_files: Vec::new(),
-                        dead_letters: None,
-                        ranges: vec![range],
-                        record_count: 0,
-                        file_size_bytes: 0,
+                        skipped: None,
                     };
                     if let Some(table) = self.tables.get_mut(&partition.table) {
-                        table.staged.push(marker);
+                        table.staged.push(StagedFile::marker(range));
                     }
                 }
             }
             DiscoveryEvent::Segments { tp, segments } => {
                 let Some(partition) = self.partitions.get_mut(&tp) else { return };
                 for segment in segments {
+                    partition.storage_end = partition.storage_end.max(Some(segment.last_offset + 1));
                     partition.damaged.remove(&segment.base_offset);
                     partition.segments.insert(segment.base_offset, segment);
                 }
@@ -657,6 +693,7 @@ impl Control {
             return; // the next tick tries again
         }
         self.rebalance_needed = false;
+        self.apply_pending_skips();
         if self.finishing && self.ending == Ending::Never {
             return; // draining: no new work
         }
@@ -667,6 +704,8 @@ impl Control {
             .filter(|(_, p)| p.staged.is_some())
             // A table whose commits stopped gets no more readers.
             .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.stopped.is_none()))
+            // Neither is a partition an operator paused or is skipping.
+            .filter(|(tp, p)| p.pending_skip.is_none() && self.pauses.of(tp, &p.table).is_none())
             .map(|(tp, p)| (tp.clone(), p.lease.as_ref().map(|l| l.session)))
             .collect();
         let plan = assignment::plan(&workers, &holders);
@@ -764,6 +803,12 @@ impl Control {
             }
         }
         self.paused = pause;
+        // Published while paused too: that is when operators look.
+        if now >= self.next_status_at {
+            self.next_status_at = now + Duration::from_secs(1);
+            self.status.send_replace(Arc::new(self.status()));
+        }
+
         if self.paused.is_some() {
             return;
         }
@@ -839,6 +884,7 @@ impl Control {
         let Some(table) = self.tables.get_mut(name) else { return };
         let files = table.staged.clone();
         table.cycle = Cycle::Committing;
+        table.commit_started = Some(Instant::now());
         let (catalog, events, ident) = (self.catalog.clone(), self.events.clone(), table.ident.clone());
         let name = name.to_string();
         tokio::spawn(async move {
@@ -869,8 +915,10 @@ impl Control {
                 return;
             }
         };
+        let bytes: u64 = table.staged[..files].iter().map(|f| f.file_size_bytes).sum();
         let paths: Vec<String> =
             table.staged.drain(..files).flat_map(|f| f.paths().map(str::to_string).collect::<Vec<_>>()).collect();
+        let duration = table.commit_started.take().map_or(Duration::ZERO, |at| at.elapsed());
         table.failures = 0;
         table.last_error = None;
         table.table = committed.table.clone();
@@ -880,6 +928,14 @@ impl Control {
             table.totals.files += committed.appended_files as u64;
             table.totals.records += committed.appended_records;
             table.totals.last_snapshot_id = Some(snapshot_id);
+            table.remember_commit(Commit {
+                snapshot_id,
+                time_ms: now_ms(),
+                files: committed.appended_files as u64,
+                records: committed.appended_records,
+                bytes,
+                duration_ms: duration.as_millis().min(u32::MAX as u128) as u32,
+            });
             info!(
                 table = %name,
                 snapshot_id,
@@ -898,6 +954,7 @@ impl Control {
         for (tp, position) in committed.offsets.iter() {
             if let Some(partition) = self.partitions.get_mut(tp) {
                 partition.committed = Some(*position);
+                partition.watermark_ms = committed.offsets.max_timestamp(tp).or(partition.watermark_ms);
                 partition.prune_committed_segments();
             }
         }
@@ -1013,9 +1070,10 @@ impl Control {
     /// stopped.
     fn caught_up(&self) -> bool {
         self.discovery_passes > 0
-            && self.partitions.values().all(|p| {
+            && self.partitions.iter().all(|(tp, p)| {
                 let Some(end) = p.readable_end() else { return true };
                 p.failure.is_some()
+                    || (p.lease.is_none() && self.pauses.of(tp, &p.table).is_some())
                     || p.staged.is_some_and(|s| s.next >= end)
                     || p.lease.as_ref().is_some_and(|l| l.read_to >= end)
             })
@@ -1072,6 +1130,14 @@ impl Control {
                     object: Some(failure.object.clone()),
                     offset: Some(failure.offset),
                     message: failure.message.clone(),
+                    stuck: true,
+                });
+            } else if let Some(pause) = self.pauses.of(tp, &p.table) {
+                issues.push(PartitionIssue {
+                    partition: tp.to_string(),
+                    object: None,
+                    offset: p.committed.map(|c| c.next),
+                    message: format!("paused by an operator ({pause}): `floe ctl resume` reads it again"),
                     stuck: true,
                 });
             } else if let Some(waiting) = &p.waiting {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use floe_proto::worker::SegmentRef;
 
 use super::SessionId;
+use super::admin::PendingSkip;
 use crate::offsets::Position;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,12 @@ pub struct Partition {
     /// Offsets below this are recorded in the dead-letter table (it commits
     /// just before the table, so it can be ahead after a crash).
     pub dead_letters_committed: i64,
+    /// One past the newest complete segment found in storage.
+    pub storage_end: Option<i64>,
+    /// The highest committed record timestamp (ms).
+    pub watermark_ms: Option<i64>,
+    /// An operator's skip, applied once the lease is back.
+    pub pending_skip: Option<PendingSkip>,
 }
 
 impl Partition {
@@ -76,6 +83,9 @@ impl Partition {
             refusals: 0,
             discovery_cursor: None,
             dead_letters_committed: 0,
+            storage_end: None,
+            watermark_ms: None,
+            pending_skip: None,
         }
     }
 

@@ -1,9 +1,10 @@
 //! What the control loop knows of one table: its definition for workers,
 //! the files staged for it, and where its commit cycle stands.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use floe_proto::admin::Commit;
 use floe_proto::worker::DefineTable;
 use iceberg::TableIdent;
 use iceberg::table::Table;
@@ -43,6 +44,8 @@ pub struct TableState {
     pub define: DefineTable,
     /// The dead-letter table, committed just before this one.
     pub dead_letters: Option<String>,
+    /// Set on a dead-letter table: the table whose dead letters it holds.
+    pub dead_letters_of: Option<String>,
     pub staged: Vec<StagedFile>,
     pub cycle: Cycle,
     pub next_cycle_at: Instant,
@@ -51,6 +54,10 @@ pub struct TableState {
     /// Commits stopped for a reason retrying cannot fix.
     pub stopped: Option<String>,
     pub totals: TableTotals,
+    /// The last commits, newest last (for status).
+    pub recent_commits: VecDeque<Commit>,
+    /// When the running commit started.
+    pub commit_started: Option<Instant>,
 }
 
 impl TableState {
@@ -62,6 +69,7 @@ impl TableState {
             table,
             define,
             dead_letters: None,
+            dead_letters_of: None,
             staged: Vec::new(),
             cycle: Cycle::Idle,
             next_cycle_at: Instant::now(),
@@ -69,11 +77,22 @@ impl TableState {
             last_error: None,
             stopped: None,
             totals: TableTotals::default(),
+            recent_commits: VecDeque::new(),
+            commit_started: None,
         }
     }
 
     pub fn staged_bytes(&self) -> u64 {
         self.staged.iter().map(|f| f.file_size_bytes).sum()
+    }
+
+    /// Remembers a commit for status, keeping the last few.
+    pub fn remember_commit(&mut self, commit: Commit) {
+        const KEPT: usize = 20;
+        if self.recent_commits.len() == KEPT {
+            self.recent_commits.pop_front();
+        }
+        self.recent_commits.push_back(commit);
     }
 
     pub fn is_idle(&self) -> bool {

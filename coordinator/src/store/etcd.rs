@@ -167,6 +167,21 @@ impl StateStore for EtcdStore {
         Ok(())
     }
 
+    async fn pauses(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = self.layout.pauses();
+        let kvs = self.under(&prefix, "list pauses").await?;
+        Ok(kvs.iter().filter_map(|kv| kv.key_str().ok()?.strip_prefix(&prefix).map(str::to_string)).collect())
+    }
+
+    async fn set_pause(&self, key: &str, paused: bool) -> Result<(), StoreError> {
+        let key = self.layout.pause(key);
+        let op = match paused {
+            true => TxnOp::put(key, "", None),
+            false => TxnOp::delete(key, None),
+        };
+        self.fenced("record pause", Vec::new(), vec![op]).await.map(drop)
+    }
+
     async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
         let mut cursors = HashMap::new();
         for kv in self.under(&self.layout.cursors(), "read discovery cursors").await? {

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -11,6 +11,7 @@ use crate::offsets::Tp;
 pub struct MemoryStore {
     epochs: Mutex<HashMap<Tp, u64>>,
     files: Mutex<HashMap<String, FileIntent>>,
+    pauses: Mutex<BTreeSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -48,5 +49,18 @@ impl StateStore for MemoryStore {
         let mut old: Vec<_> = lock(&self.files).values().filter(|f| f.created_ms < before_ms).cloned().collect();
         old.sort_by_key(|f| f.created_ms);
         Ok(old)
+    }
+
+    async fn pauses(&self) -> Result<Vec<String>, StoreError> {
+        Ok(lock(&self.pauses).iter().cloned().collect())
+    }
+
+    async fn set_pause(&self, key: &str, paused: bool) -> Result<(), StoreError> {
+        let mut pauses = lock(&self.pauses);
+        match paused {
+            true => pauses.insert(key.to_string()),
+            false => pauses.remove(key),
+        };
+        Ok(())
     }
 }

@@ -58,6 +58,12 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
         Ok(())
     }
 
+    /// Keys of the operator pauses in force ([`crate::pause::PauseTarget::key`]).
+    async fn pauses(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Records a pause, or removes it.
+    async fn set_pause(&self, key: &str, paused: bool) -> Result<(), StoreError>;
+
     /// The discovery cursors recorded so far.
     async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
         Ok(HashMap::new())

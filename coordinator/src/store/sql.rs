@@ -47,6 +47,8 @@ impl SqlStore {
                 path VARCHAR(2048) NOT NULL PRIMARY KEY,
                 table_name VARCHAR(1024) NOT NULL,
                 created_ms BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS floe_pauses (
+                target VARCHAR(2048) NOT NULL PRIMARY KEY)",
         ] {
             sqlx::query(ddl).execute(&pool).await.map_err(|e| err("create tables", e))?;
         }
@@ -146,6 +148,23 @@ impl StateStore for SqlStore {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.error("read file intents", e))
     }
+
+    async fn pauses(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT target FROM floe_pauses ORDER BY target")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error("list pauses", e))?;
+        rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>().map_err(|e| self.error("read pauses", e))
+    }
+
+    async fn set_pause(&self, key: &str, paused: bool) -> Result<(), StoreError> {
+        let query = match paused {
+            true => "INSERT INTO floe_pauses (target) VALUES (?) ON CONFLICT (target) DO NOTHING",
+            false => "DELETE FROM floe_pauses WHERE target = ?",
+        };
+        sqlx::query(&self.sql(query)).bind(key).execute(&self.pool).await.map_err(|e| self.error("record pause", e))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +197,13 @@ mod tests {
         let store = SqlStore::connect(&uri).await.unwrap();
         assert_eq!(store.next_epochs(&tps).await.unwrap(), [3, 2]);
         assert_eq!(store.file_intents_before(100).await.unwrap().len(), 1);
+        store.set_pause("topic/orders", true).await.unwrap();
+        store.set_pause("table/a", true).await.unwrap();
+        store.set_pause("table/a", true).await.unwrap();
+        store.set_pause("table/b", false).await.unwrap();
+        assert_eq!(store.pauses().await.unwrap(), ["table/a", "topic/orders"]);
+        store.set_pause("table/a", false).await.unwrap();
+        assert_eq!(SqlStore::connect(&uri).await.unwrap().pauses().await.unwrap(), ["topic/orders"]);
     }
 
     #[test]

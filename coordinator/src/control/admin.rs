@@ -1,0 +1,267 @@
+//! Operators' commands (the admin API's pause, resume and skips), handled
+//! in the control loop like every other event.
+//!
+//! A skip never races a worker: the partition's lease is taken back first
+//! (its rows so far are staged and still committed), then the skipped range
+//! is staged as a marker without files, recorded in the next snapshot's
+//! summary (`floe.skipped`), and the partition is granted again past it.
+
+use floe_proto::worker::Revoke;
+use floe_proto::worker::coordinator_message::Body as ToWorker;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::partition::LeaseState;
+use super::{Control, proto_tp};
+use crate::commit::{StagedFile, StagedRange};
+use crate::offsets::{Position, Tp};
+use crate::pause::PauseTarget;
+
+/// Why a command was refused; maps to a gRPC status code.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub type AdminReply = oneshot::Sender<Result<String, AdminError>>;
+
+#[derive(Debug)]
+pub enum AdminCommand {
+    Pause(PauseTarget),
+    Resume(PauseTarget),
+    /// Move a partition forward to `offset`.
+    SkipTo {
+        tp: Tp,
+        offset: i64,
+        reason: String,
+    },
+    /// Go on after a damaged segment object.
+    SkipSegment {
+        object: String,
+        reason: String,
+    },
+}
+
+/// A skip waiting for the partition's lease to come back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSkip {
+    pub to: i64,
+    pub reason: String,
+}
+
+impl Control {
+    pub(super) async fn on_admin(&mut self, command: AdminCommand, reply: AdminReply) {
+        let result = match command {
+            AdminCommand::Pause(target) => self.pause(target).await,
+            AdminCommand::Resume(target) => self.resume(target).await,
+            AdminCommand::SkipTo { tp, offset, reason } => self.skip_to(&tp, offset, reason),
+            AdminCommand::SkipSegment { object, reason } => self.skip_segment(&object, reason),
+        };
+        let _ = reply.send(result);
+    }
+
+    /// Partitions a target names now.
+    fn partitions_of(&self, target: &PauseTarget) -> Vec<Tp> {
+        self.partitions
+            .iter()
+            .filter(|(tp, p)| match target {
+                PauseTarget::Table(name) => p.table == *name,
+                PauseTarget::Topic(topic) => tp.topic == *topic,
+                PauseTarget::Partition(one) => *tp == one,
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    fn check_target(&self, target: &PauseTarget) -> Result<(), AdminError> {
+        let known = match target {
+            PauseTarget::Table(name) => self.tables.get(name).is_some_and(|t| t.dead_letters_of.is_none()),
+            PauseTarget::Topic(topic) | PauseTarget::Partition(Tp { topic, .. }) => {
+                self.topic_table.contains_key(topic)
+            }
+        };
+        if known {
+            return Ok(());
+        }
+        let mut tables: Vec<&str> = self.topic_table.values().map(String::as_str).collect();
+        tables.sort();
+        Err(AdminError::NotFound(format!("no mapping reads {target}; the mapped tables are {}", tables.join(", "))))
+    }
+
+    async fn record_pause(&mut self, target: &PauseTarget, paused: bool) -> Result<(), AdminError> {
+        self.store.set_pause(&target.key(), paused).await.map_err(|e| {
+            AdminError::Unavailable(format!("could not record it in the state store, nothing changed: {e}"))
+        })
+    }
+
+    async fn pause(&mut self, target: PauseTarget) -> Result<String, AdminError> {
+        self.check_target(&target)?;
+        if self.pauses.contains(&target) {
+            return Ok(format!("{target} was already paused"));
+        }
+        self.record_pause(&target, true).await?;
+        self.pauses.insert(target.clone());
+        let tps = self.partitions_of(&target);
+        let revoked = tps.iter().filter(|tp| self.take_back(tp)).count();
+        warn!(%target, partitions = tps.len(), "paused by an operator");
+        Ok(format!(
+            "paused {target}: {} partition(s) stop reading ({revoked} being released after staging their rows; \
+             staged rows are still committed)",
+            tps.len()
+        ))
+    }
+
+    async fn resume(&mut self, target: PauseTarget) -> Result<String, AdminError> {
+        self.check_target(&target)?;
+        if !self.pauses.contains(&target) {
+            let still: Vec<String> = self
+                .partitions_of(&target)
+                .iter()
+                .filter_map(|tp| self.pauses.of(tp, &self.partitions[tp].table).map(|p| p.to_string()))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            return match still.is_empty() {
+                true => Ok(format!("{target} was not paused")),
+                false => Err(AdminError::Invalid(format!(
+                    "{target} is not paused itself but by {}: resume that instead",
+                    still.join(", ")
+                ))),
+            };
+        }
+        self.record_pause(&target, false).await?;
+        self.pauses.remove(&target);
+        self.rebalance_needed = true;
+        let tps = self.partitions_of(&target);
+        let still = tps.iter().filter(|tp| self.pauses.of(tp, &self.partitions[*tp].table).is_some()).count();
+        info!(%target, partitions = tps.len(), "resumed by an operator");
+        Ok(match still {
+            0 => format!("resumed {target}: {} partition(s) are read again", tps.len()),
+            n => format!("resumed {target}: {n} of its {} partition(s) stay paused by a wider pause", tps.len()),
+        })
+    }
+
+    /// Asks the holder of a partition to release it; true if a revoke was sent.
+    fn take_back(&mut self, tp: &Tp) -> bool {
+        let Some(lease) = self.partitions.get_mut(tp).and_then(|p| p.lease.as_mut()) else { return false };
+        if lease.state == LeaseState::Revoking {
+            return true;
+        }
+        lease.state = LeaseState::Revoking;
+        let (session, epoch) = (lease.session, lease.epoch);
+        self.send(session, ToWorker::Revoke(Revoke { tp: Some(proto_tp(tp)), epoch }));
+        true
+    }
+
+    fn skip_to(&mut self, tp: &Tp, offset: i64, reason: String) -> Result<String, AdminError> {
+        let partition = self.partitions.get(tp).ok_or_else(|| {
+            AdminError::NotFound(format!("partition {tp} is not known (not mapped, or not found in storage yet)"))
+        })?;
+        let Some(staged) = partition.staged else {
+            return Err(AdminError::Invalid(format!(
+                "partition {tp} has not started yet (no segment found): nothing to skip"
+            )));
+        };
+        if offset <= staged.next {
+            return Err(AdminError::Invalid(format!(
+                "partition {tp} has read up to offset {} already: a partition only moves forward \
+                 (rewind the whole table to an earlier snapshot to read again)",
+                staged.next
+            )));
+        }
+        let table = partition.table.clone();
+        self.partitions.get_mut(tp).expect("checked above").pending_skip =
+            Some(PendingSkip { to: offset, reason: reason.clone() });
+        let releasing = self.take_back(tp);
+        self.rebalance_needed = true;
+        warn!(partition = %tp, from = staged.next, to = offset, %reason, "an operator skips offsets");
+        Ok(format!(
+            "partition {tp} skips offsets {}..{} ({}); recorded in the next snapshot of {table} as floe.skipped",
+            staged.next,
+            offset - 1,
+            match releasing {
+                true => "once its worker has staged its rows and released it",
+                false => "now",
+            }
+        ))
+    }
+
+    fn skip_segment(&mut self, object: &str, reason: String) -> Result<String, AdminError> {
+        let found = self.partitions.iter().find_map(|(tp, p)| {
+            let damaged = p.damaged.iter().find(|(_, (key, _))| key == object).map(|(base, _)| *base);
+            let complete = p.segments.values().find(|s| s.kfs_key == object).map(|s| s.base_offset);
+            let failed_here = p.failure.as_ref().is_some_and(|f| f.object == object);
+            damaged.or(complete).map(|base| (tp.clone(), base, failed_here))
+        });
+        let Some((tp, base, _)) = found else {
+            return Err(AdminError::NotFound(format!(
+                "no partition waits on segment {object}: give the `.kfs` key exactly as status shows it"
+            )));
+        };
+        let partition = &self.partitions[&tp];
+        // Where the object ends: its index says so when it is complete;
+        // for a damaged one, where the next segment in storage starts.
+        let end = match partition.segments.get(&base).filter(|s| s.kfs_key == object) {
+            Some(segment) => Some(segment.last_offset + 1),
+            None => {
+                let next_complete = partition.segments.range(base + 1..).next().map(|(b, _)| *b);
+                let next_damaged = partition.damaged.range(base + 1..).next().map(|(b, _)| *b);
+                next_complete.into_iter().chain(next_damaged).min()
+            }
+        };
+        let Some(end) = end else {
+            return Err(AdminError::Invalid(format!(
+                "no segment after {object} is in storage yet, so where it ends is unknown: wait for the next \
+                 segment, or skip to an offset with `floe ctl skip --partition {tp} --offset N`"
+            )));
+        };
+        let reason = match reason.is_empty() {
+            true => format!("segment {object} skipped"),
+            false => format!("segment {object} skipped: {reason}"),
+        };
+        self.skip_to(&tp, end, reason)
+    }
+
+    /// Stages the skips whose partitions are free of their lease.
+    pub(super) fn apply_pending_skips(&mut self) {
+        let ready: Vec<Tp> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.pending_skip.is_some() && p.lease.is_none())
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in ready {
+            let partition = self.partitions.get_mut(&tp).expect("listed above");
+            let Some(skip) = partition.pending_skip.take() else { continue };
+            let Some(staged) = partition.staged else { continue };
+            if skip.to <= staged.next {
+                continue; // the worker read past it while releasing
+            }
+            let range = StagedRange {
+                tp: tp.clone(),
+                from: staged.next,
+                to: skip.to,
+                open_txn_start: None,
+                record_count: 0,
+                max_timestamp_ms: None,
+                skipped: Some(skip.reason.clone()),
+            };
+            partition.staged = Some(Position { next: skip.to, open_txn_start: None });
+            partition.failure = None;
+            partition.waiting = None;
+            partition.refusals = 0;
+            partition.damaged.retain(|base, _| *base >= skip.to);
+            let table = partition.table.clone();
+            warn!(partition = %tp, from = range.from, to = skip.to, reason = %skip.reason, "offsets skipped");
+            if let Some(state) = self.tables.get_mut(&table) {
+                state.staged.push(StagedFile::marker(range));
+            }
+            self.rebalance_needed = true;
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The cluster's state as the admin API shows it: built by the control loop
+//! once a second and published on a watch channel, so any number of
+//! `Status` streams (and the metrics endpoint) read it without locking the
+//! loop.
+
+use floe_proto::admin::{ClusterStatus, PartitionStatus, TableStatus, WorkerStatus};
+
+use super::partition::{LeaseState, Partition};
+use super::{Control, now_ms};
+use crate::offsets::Tp;
+
+impl Control {
+    pub(super) fn status(&self) -> ClusterStatus {
+        let now = now_ms();
+        let partitions: Vec<PartitionStatus> =
+            self.partitions.iter().map(|(tp, p)| self.partition_status(tp, p, now)).collect();
+        let tables = self
+            .tables
+            .values()
+            .map(|t| {
+                let watermark_ms =
+                    partitions.iter().filter(|p| p.table == t.name).map(|p| p.watermark_ms).min().flatten();
+                TableStatus {
+                    table: t.name.clone(),
+                    topic: self
+                        .topic_table
+                        .iter()
+                        .find(|(_, table)| **table == t.name)
+                        .map(|(topic, _)| topic.clone())
+                        .unwrap_or_default(),
+                    dead_letters_of: t.dead_letters_of.clone().unwrap_or_default(),
+                    paused: self.pauses.contains(&crate::pause::PauseTarget::Table(t.name.clone())),
+                    error: t.stopped.clone().or_else(|| t.last_error.clone()).unwrap_or_default(),
+                    watermark_ms,
+                    recent_commits: t.recent_commits.iter().cloned().collect(),
+                    staged_files: t.staged.iter().map(|f| f.data_files.len() as u64).sum(),
+                    staged_bytes: t.staged_bytes(),
+                    commits: t.totals.commits,
+                    records: t.totals.records,
+                    files: t.totals.files,
+                    snapshot_id: t.table.metadata().current_snapshot_id(),
+                }
+            })
+            .collect();
+        let workers = self
+            .workers
+            .iter()
+            .map(|(session, w)| WorkerStatus {
+                worker_id: w.worker_id.clone(),
+                session: session.to_string(),
+                leases: self
+                    .partitions
+                    .values()
+                    .filter(|p| p.lease.as_ref().is_some_and(|l| l.session == *session))
+                    .count() as u32,
+                silent_ms: w.last_seen.elapsed().as_millis().min(u32::MAX as u128) as u32,
+            })
+            .collect();
+        ClusterStatus {
+            coordinator: self.coordinator_id.clone(),
+            time_ms: now,
+            halted: self.paused.clone().unwrap_or_default(),
+            workers,
+            tables,
+            partitions,
+            list_failures: self.list_failures.iter().map(|(location, error)| format!("{location}: {error}")).collect(),
+        }
+    }
+
+    fn partition_status(&self, tp: &Tp, p: &Partition, now: i64) -> PartitionStatus {
+        let committed = p.committed.map(|c| c.next);
+        // Lag counts from what the table holds, or from the first offset in
+        // storage before the first commit.
+        let from = committed.or_else(|| p.segments.keys().next().copied());
+        let lag_records = match (from, p.storage_end) {
+            (Some(from), Some(end)) => (end - from).max(0),
+            _ => 0,
+        };
+        let behind = p.segments.values().filter(|s| from.is_none_or(|from| s.last_offset >= from));
+        let lag_bytes = behind.clone().map(|s| s.kfs_size).sum();
+        let oldest = behind.map(|s| s.created_ms).filter(|ms| *ms > 0).min();
+        let lag_seconds = match (lag_records, oldest) {
+            (1.., Some(created)) => (now - created).max(0) as f64 / 1000.0,
+            _ => 0.0,
+        };
+        let pause = self.pauses.of(tp, &p.table);
+        let (state, message, object) = if let Some(failure) = &p.failure {
+            ("failed", failure.message.clone(), failure.object.clone())
+        } else if let Some(skip) = &p.pending_skip {
+            ("skipping", format!("skipping to offset {}: {}", skip.to, skip.reason), String::new())
+        } else if let Some(pause) = pause {
+            ("paused", format!("paused by an operator ({pause})"), String::new())
+        } else if let Some(waiting) = &p.waiting {
+            ("waiting", waiting.clone(), String::new())
+        } else {
+            let state = match &p.lease {
+                None => "unassigned",
+                Some(lease) if lease.state == LeaseState::Revoking => "releasing",
+                Some(lease) if p.storage_end.is_none_or(|end| lease.read_to >= end) => "idle",
+                Some(_) => "reading",
+            };
+            (state, String::new(), String::new())
+        };
+        let worker = p.lease.as_ref().and_then(|l| self.workers.get(&l.session)).map(|w| w.worker_id.clone());
+        PartitionStatus {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            table: p.table.clone(),
+            committed,
+            storage_end: p.storage_end,
+            lag_records,
+            lag_bytes,
+            lag_seconds,
+            watermark_ms: p.watermark_ms,
+            worker: worker.unwrap_or_default(),
+            epoch: p.lease.as_ref().map_or(0, |l| l.epoch),
+            state: state.to_string(),
+            message,
+            object,
+        }
+    }
+}
