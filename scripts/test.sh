@@ -35,6 +35,9 @@ cargo fmt --all --check
 step "Lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "Helm chart"
+"$root/scripts/chart-check.sh"
+
 step "Build"
 cargo build -p floe --locked
 export FLOE_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/floe"
