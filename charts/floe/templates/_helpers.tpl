@@ -255,3 +255,15 @@ readinessProbe:
   emptyDir: {}
   {{- end }}
 {{- end -}}
+
+{{/* The admin API of every coordinator pod, by its stable DNS name. */}}
+{{- define "floe.adminUrls" -}}
+{{- $scheme := ternary "https" "http" (.Values.admin.tls.enabled | default false) -}}
+{{- $name := include "floe.coordinator.fullname" . -}}
+{{- $headless := include "floe.coordinator.headless" . -}}
+{{- $urls := list -}}
+{{- range $i := until (int .Values.coordinator.replicaCount) -}}
+{{- $urls = append $urls (printf "%s://%s-%d.%s.%s.svc:%d" $scheme $name $i $headless $.Release.Namespace (int $.Values.admin.port)) -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- end -}}
