@@ -140,10 +140,10 @@ def lint(case, values):
     check(not problems, f"{case}: helm lint --strict failed:\n    " + "\n    ".join(problems))
 
 
-def render(values):
+def render(values, release=RELEASE):
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema(values)
-        return chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        return chart.render(values, name=release, namespace=NAMESPACE, is_install=True)
 
 
 def documents(manifests):
@@ -242,6 +242,8 @@ def check_security(case, docs):
         check(pod.get("runAsUser") == 65532, f"{where}: pod securityContext.runAsUser is not 65532")
         check(dig(pod, ["seccompProfile", "type"]) == "RuntimeDefault", f"{where}: pod seccompProfile is not RuntimeDefault")
         check(spec.get("automountServiceAccountToken") is False, f"{where}: a service account token is mounted")
+        check(spec.get("enableServiceLinks") is False,
+              f"{where}: enableServiceLinks is not false (Services would add FLOE_* variables to the environment)")
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         for c in spec.get("containers", []) + spec.get("initContainers", []):
             cw = f"{where} container {c['name']}"
@@ -535,6 +537,19 @@ def main():
     check(after is not None and after != checksums.get("default-values.yaml"),
           "changing config: did not change the checksum/config annotation")
 
+    step("the longest release name (53 characters) keeps every name within Kubernetes' limits")
+    release = "a-very-long-release-name-for-floe-in-production-01234"[:53]
+    docs = documents(render(None, release=release))
+    for _, d in docs:
+        name = d["metadata"]["name"]
+        check(len(name) <= 63 and re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name),
+              f"release {release}: {d['kind']} name {name} is not a DNS label of at most 63 characters")
+    sts = one(docs, "StatefulSet", "coordinator")
+    check(sts is not None and len(sts["metadata"]["name"]) <= 52,
+          f"release {release}: the StatefulSet name is longer than 52 characters (its pods' revision label would be invalid)")
+    validate(f"release {release}", docs)
+    print(f"  {', '.join(sorted(d['metadata']['name'] for _, d in docs))}")
+
     step("bad values are refused with a clear message")
     expect_failure("catalog token written into config:", {"config": {"iceberg": {"catalog": {"token": "s3cr3t-token"}}}},
                    "iceberg.catalog.tokenSecretRef")
@@ -551,6 +566,11 @@ def main():
                    "worker.tls.secretName")
     expect_failure("coordinator TLS without a certificate", {"coordinator": {"tls": {"enabled": True}}, "worker": {"tls": {"secretName": "ca"}}},
                    "coordinator.tls.secretName")
+    expect_failure("the workers' CA without coordinator TLS", {"worker": {"tls": {"secretName": "ca"}}},
+                   "coordinator.tls.enabled is off")
+    expect_failure("mutual TLS without the workers' certificate",
+                   {"coordinator": {"tls": {"enabled": True, "secretName": "tls", "mutual": True}}, "worker": {"tls": {"secretName": "ca"}}},
+                   "worker.tls.clientCert")
     expect_failure("a misspelt value", {"worker": {"replicas": 3}}, "replicas")
 
     print(f"\n{checks - len(failures)} passed, {len(failures)} failed")

@@ -20,9 +20,17 @@ Names, labels and the pieces shared by the coordinator and worker templates.
 {{- end -}}
 {{- end -}}
 
-{{/* Pod names of the StatefulSet get "-N" appended: keep room for it. */}}
+{{/*
+Component names keep within Kubernetes' limits: the headless Service's name
+(<base>-coordinator-headless) within 63 characters, and the StatefulSet's
+within 52, as its pods' controller-revision-hash label appends a hash.
+*/}}
+{{- define "floe.base" -}}
+{{- include "floe.fullname" . | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "floe.coordinator.fullname" -}}
-{{- printf "%s-coordinator" (include "floe.fullname" . | trunc 48 | trimSuffix "-") -}}
+{{- printf "%s-coordinator" (include "floe.base" .) -}}
 {{- end -}}
 
 {{- define "floe.coordinator.headless" -}}
@@ -30,11 +38,11 @@ Names, labels and the pieces shared by the coordinator and worker templates.
 {{- end -}}
 
 {{- define "floe.worker.fullname" -}}
-{{- printf "%s-worker" (include "floe.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- printf "%s-worker" (include "floe.base" .) -}}
 {{- end -}}
 
 {{- define "floe.configMapName" -}}
-{{- printf "%s-config" (include "floe.fullname" . | trunc 56 | trimSuffix "-") -}}
+{{- printf "%s-config" (include "floe.base" .) -}}
 {{- end -}}
 
 {{- define "floe.chart" -}}
