@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the Helm chart (charts/floe) without a cluster:
 #   1. `helm lint --strict` of the chart with every values file in
-#      charts/floe/ci/ (defaults, production example, single coordinator),
-#      values checked against values.schema.json;
+#      charts/floe/ci/ (defaults, production example, single coordinator,
+#      the seed processor chart's values), checked against
+#      values.schema.json;
 #   2. `helm template` of each (release "floe", namespace "floe");
 #   3. every rendered manifest validated against the Kubernetes OpenAPI
 #      schemas (strict: an unknown field is an error) of the oldest and the
@@ -616,6 +617,7 @@ def main():
     expect_failure("mutual TLS without the workers' certificate",
                    {"coordinator": {"tls": {"enabled": True, "secretName": "tls", "mutual": True}}, "worker": {"tls": {"secretName": "ca"}}},
                    "worker.tls.clientCert")
+    expect_failure("the seed chart's config.existingConfigMap", {"config": {"existingConfigMap": "mine"}}, "existingConfigMap")
     expect_failure("a misspelt value", {"worker": {"replicas": 3}}, "replicas")
 
     print(f"\n{checks - len(failures)} passed, {len(failures)} failed")
