@@ -109,7 +109,7 @@ fn unauthenticated_text(token_given: bool) -> &'static str {
     }
 }
 
-fn status_text(status: &Status) -> String {
+pub(crate) fn status_text(status: &Status) -> String {
     match status.message() {
         "" => status.code().description().to_string(),
         message => message.to_string(),
