@@ -17,7 +17,7 @@
 //! the next attempt, and a worker reading the ranges again is told not to
 //! write those dead letters a second time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
@@ -58,6 +58,8 @@ pub struct StagedFile {
 pub struct StagedDeadLetters {
     pub data_files: Vec<DataFile>,
     pub record_count: u64,
+    /// How many for each reason code.
+    pub reasons: BTreeMap<String, u64>,
 }
 
 impl StagedFile {
@@ -97,6 +99,8 @@ pub struct DeadLettersCommitted {
     pub offsets: OffsetMap,
     pub appended_files: usize,
     pub appended_records: u64,
+    /// How many of the appended records for each reason code.
+    pub reasons: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +198,7 @@ async fn commit_dead_letters(
     let mut offsets = recorded.clone();
     let mut data_files = Vec::new();
     let mut appended_records = 0;
+    let mut reasons = BTreeMap::new();
     for file in pending {
         let Some(dead) = &file.dead_letters else { continue };
         let in_table = file.ranges.iter().all(|r| recorded.get(&r.tp).is_some_and(|p| p.next >= r.to));
@@ -207,6 +212,9 @@ async fn commit_dead_letters(
         }
         data_files.extend(dead.data_files.iter().cloned());
         appended_records += dead.record_count;
+        for (reason, count) in &dead.reasons {
+            *reasons.entry(reason.clone()).or_default() += count;
+        }
     }
     if data_files.is_empty() {
         return Ok(DeadLettersCommitted {
@@ -215,6 +223,7 @@ async fn commit_dead_letters(
             offsets: recorded,
             appended_files: 0,
             appended_records: 0,
+            reasons,
         });
     }
     let appended_files = data_files.len();
@@ -225,6 +234,7 @@ async fn commit_dead_letters(
         offsets,
         appended_files,
         appended_records,
+        reasons,
     })
 }
 
@@ -367,7 +377,11 @@ mod tests {
         };
         StagedFile {
             data_files: vec![data_file(rows, 8)],
-            dead_letters: dead.map(|path| StagedDeadLetters { data_files: vec![data_file(path, 2)], record_count: 2 }),
+            dead_letters: dead.map(|path| StagedDeadLetters {
+                data_files: vec![data_file(path, 2)],
+                record_count: 2,
+                reasons: BTreeMap::from([("not_json".to_string(), 2)]),
+            }),
             ranges: vec![range],
             record_count: 8,
             file_size_bytes: 1000,

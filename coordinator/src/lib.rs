@@ -161,6 +161,34 @@ fn arrow_schema_of(table: &Table) -> Result<ArrowSchemaRef, String> {
     Ok(Arc::new(arrow))
 }
 
+/// What `/readyz` checks on a leading coordinator.
+#[derive(Clone)]
+struct Readiness {
+    catalog: Arc<dyn Catalog>,
+    store: Arc<dyn StateStore>,
+    segments: Arc<dyn floe_storage::SegmentStore>,
+}
+
+impl Readiness {
+    async fn check(&self) -> Result<String, String> {
+        let timeout = std::time::Duration::from_secs(5);
+        let within = |what: &'static str| move |_| format!("{what}: no answer within {timeout:?}");
+        tokio::time::timeout(timeout, self.catalog.list_namespaces(None))
+            .await
+            .map_err(within("catalog"))?
+            .map_err(|e| format!("catalog: {e}"))?;
+        tokio::time::timeout(timeout, self.store.pauses())
+            .await
+            .map_err(within("state store"))?
+            .map_err(|e| e.to_string())?;
+        tokio::time::timeout(timeout, self.segments.probe())
+            .await
+            .map_err(within("segment storage"))?
+            .map_err(|e| format!("segment storage: {e}"))?;
+        Ok("leading: catalog, state store and segment storage answer".into())
+    }
+}
+
 /// Why the coordinator could not start: one clear line naming what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -273,6 +301,7 @@ pub struct Coordinator {
     address: SocketAddr,
     admin_address: SocketAddr,
     status: watch::Receiver<Arc<floe_proto::admin::ClusterStatus>>,
+    readiness: Readiness,
     events: mpsc::Sender<Event>,
     control: JoinHandle<RunSummary>,
     resign: Option<Resignation>,
@@ -318,6 +347,7 @@ impl Coordinator {
             _ => PartitionLister::Listing,
         };
         let resume_after = state.store.discovery_cursors().await?;
+        let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
         let discovery =
             Discovery::new(segments, partitions, settings.source.prefix.clone(), topics, start_offsets, resume_after);
 
@@ -375,7 +405,7 @@ impl Coordinator {
             stop.cancel();
             summary
         });
-        Ok(Self { address, admin_address, status, events, control, resign: state.resign })
+        Ok(Self { address, admin_address, status, readiness, events, control, resign: state.resign })
     }
 
     /// The address workers connect to.
@@ -391,6 +421,22 @@ impl Coordinator {
     /// The cluster's status, updated every second (for metrics).
     pub fn status(&self) -> watch::Receiver<Arc<floe_proto::admin::ClusterStatus>> {
         self.status.clone()
+    }
+
+    /// Keeps `health` up to date: ready while the catalog, the state store
+    /// and the segment storage answer (checked every few seconds), with
+    /// the per-partition gauges taken from this coordinator's status.
+    pub fn report_health(&self, health: floe_metrics::Health) {
+        health.follow_status(self.status.clone());
+        let readiness = self.readiness.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            while !events.is_closed() {
+                health.set_ready(readiness.check().await);
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+            health.set_ready(Err("the coordinator stopped".into()));
+        });
     }
 
     /// A handle that asks for a clean stop, usable after [`Coordinator::finished`] took the coordinator.

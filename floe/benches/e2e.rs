@@ -116,6 +116,8 @@ fn main() {
             .args(["run", "--once", "--workers", &workers, "--config"])
             .arg(&config)
             .env("RUST_LOG", "warn")
+            .env("FLOE_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("KAFSCALE_METRICS_ADDR", "off")
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
             .spawn()

@@ -1,8 +1,10 @@
 //! The `floe` command: turns KafScale segments into Apache Iceberg tables.
 
+mod ctl;
 mod demo;
 mod generate;
 mod logging;
+mod metrics;
 mod run;
 
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use floe_config::TlsFiles;
 
+use crate::ctl::{AdminArgs, CtlCommand};
 use crate::generate::{DataSpec, TopicSpec, parse_codec, write_data_set};
 use crate::logging::LogFormat;
 
@@ -20,6 +23,10 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Where `run`, `coordinator` and `worker` serve /metrics, /healthz and
+    /// /readyz: HOST:PORT, :PORT for every interface, or `off`.
+    #[arg(long, global = true, env = "KAFSCALE_METRICS_ADDR", default_value = ":9093")]
+    metrics_addr: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +68,18 @@ enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, env = "FLOE_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+    },
+    /// Steer a running cluster through the leading coordinator's admin API.
+    Ctl {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+    /// A live terminal view of a running cluster: lag, watermarks, commits, errors.
+    Console {
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Write sample segments, run the pipeline on them, show how to query the tables.
     Demo {
@@ -115,7 +134,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(execute(cli.command)) {
+    match runtime.block_on(execute(cli.command, &cli.metrics_addr)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -124,21 +143,33 @@ fn main() -> ExitCode {
     }
 }
 
-async fn execute(command: Command) -> anyhow::Result<ExitCode> {
+async fn execute(command: Command, metrics_addr: &str) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config, once, workers } => {
-            let summary = run::run_pipeline(&config, once, workers).await?;
+            let health = metrics::start(metrics_addr).await?;
+            let summary = run::run_pipeline(&config, once, workers, &health).await?;
             print!("{summary}");
             Ok(exit_code(summary.is_complete()))
         }
         Command::Coordinator { config } => {
-            let summary = run::run_coordinator(&config).await?;
+            let health = metrics::start(metrics_addr).await?;
+            let summary = run::run_coordinator(&config, &health).await?;
             print!("{summary}");
             Ok(exit_code(summary.is_complete()))
         }
         Command::Worker { coordinator, tls_ca, tls_cert, tls_key } => {
             let tls = TlsFiles { ca_file: tls_ca, cert_file: tls_cert, key_file: tls_key };
+            let health = metrics::start(metrics_addr).await?;
+            health.set_check(floe_metrics::worker_readiness);
             run::run_worker(coordinator, tls).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ctl { admin, command } => {
+            ctl::run(&admin, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Console { admin } => {
+            floe_console::run(admin.options()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, records } => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use floe_config::{Config, TlsFiles};
 use floe_coordinator::{Coordinator, RunSummary, Settings, State};
+use floe_metrics::Health;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -19,12 +20,19 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs the pipeline of `config_path` with `workers` in-process workers.
 /// With `once`, returns after everything storage holds now is committed;
 /// otherwise runs until Ctrl-C or SIGTERM, then drains.
-pub async fn run_pipeline(config_path: &Path, once: bool, workers: usize) -> anyhow::Result<RunSummary> {
+pub async fn run_pipeline(
+    config_path: &Path,
+    once: bool,
+    workers: usize,
+    health: &Health,
+) -> anyhow::Result<RunSummary> {
     let settings = load_settings(config_path)?;
     let id = process_id("run");
+    health.set_ready(Ok("standing by: waiting to lead".into()));
     let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
     let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the loopback worker endpoint")?;
     let coordinator = Coordinator::start(settings, state, listener, once).await?;
+    coordinator.report_health(health.clone());
     let endpoint = format!("http://{}", coordinator.address());
     let stop_workers = CancellationToken::new();
     for i in 0..workers.max(1) {
@@ -39,15 +47,18 @@ pub async fn run_pipeline(config_path: &Path, once: bool, workers: usize) -> any
 
 /// `floe coordinator`: leads (or stands by until it can), serving workers on
 /// `coordinator.listen`, until stopped or no longer the leader.
-pub async fn run_coordinator(config_path: &Path) -> anyhow::Result<RunSummary> {
+pub async fn run_coordinator(config_path: &Path, health: &Health) -> anyhow::Result<RunSummary> {
     let settings = load_settings(config_path)?;
     let id = process_id("coordinator");
+    // A standby is healthy: it takes over when the leader goes.
+    health.set_ready(Ok("standing by: waiting to lead".into()));
     let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
     let address = settings.listen;
     let listener = TcpListener::bind(address).await.with_context(|| {
         format!("binding the worker endpoint {address} (coordinator.listen in {})", config_path.display())
     })?;
     let coordinator = Coordinator::start(settings, state, listener, false).await?;
+    coordinator.report_health(health.clone());
     info!(%address, "coordinator serving workers");
     serve_until_stopped(coordinator).await
 }
@@ -65,7 +76,13 @@ pub async fn run_worker(endpoints: Vec<String>, tls: TlsFiles) {
 
 fn load_settings(config_path: &Path) -> anyhow::Result<Settings> {
     let config = Config::load(config_path)?;
-    Settings::from_config(&config).with_context(|| format!("in {}", config_path.display()))
+    let mut settings = Settings::from_config(&config).with_context(|| format!("in {}", config_path.display()))?;
+    // Several processes on one host (tests, a laptop) each need their own port.
+    if let Ok(listen) = std::env::var("FLOE_ADMIN_LISTEN") {
+        settings.admin.listen =
+            listen.parse().with_context(|| format!("FLOE_ADMIN_LISTEN `{listen}`: expected HOST:PORT"))?;
+    }
+    Ok(settings)
 }
 
 /// `host-pid-role`: names this process in logs and in the leader election.

@@ -251,16 +251,20 @@ pub fn run_once(config: &Path, timeout: Duration) -> Finished {
     wait(child, timeout)
 }
 
+/// `floe` with test logging, and its admin and metrics endpoints on ports
+/// of their own (tests run side by side).
+pub fn floe_command() -> Command {
+    let mut command = Command::new(floe_bin());
+    command
+        .env("RUST_LOG", "warn,floe=info,floe_coordinator=info,floe_worker=info")
+        .env("FLOE_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("KAFSCALE_METRICS_ADDR", "127.0.0.1:0");
+    command
+}
+
 /// Starts `floe ARGS CONFIG` with piped output.
 pub fn floe(args: &[&str], config: &Path) -> Child {
-    Command::new(floe_bin())
-        .args(args)
-        .arg(config)
-        .env("RUST_LOG", "warn,floe=info,floe_coordinator=info,floe_worker=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting floe")
+    floe_command().args(args).arg(config).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting floe")
 }
 
 /// Waits for a child, killing it after `timeout`.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::{floe_bin, repo_root};
+use crate::{floe_command, repo_root};
 
 /// Addresses of the running services.
 #[derive(Debug, Clone)]
@@ -183,15 +183,21 @@ pub struct FloeProcess {
 
 impl FloeProcess {
     pub fn start(args: &[&str], log: PathBuf) -> Self {
-        Self::spawn(floe_bin(), args, log)
+        Self::run(floe_command(), args, log)
     }
 
     /// Any program, e.g. a server a test needs of its own.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(program: impl AsRef<std::ffi::OsStr>, args: &[S], log: PathBuf) -> Self {
+        let mut command = Command::new(program);
+        command.env("RUST_LOG", "warn,floe=info,floe_coordinator=info,floe_worker=info");
+        Self::run(command, args, log)
+    }
+
+    /// `command ARGS` with its output in `log`.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(mut command: Command, args: &[S], log: PathBuf) -> Self {
         let file = std::fs::File::create(&log).expect("creating a log file");
-        let child = Command::new(program)
+        let child = command
             .args(args)
-            .env("RUST_LOG", "warn,floe=info,floe_coordinator=info,floe_worker=info")
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .stdin(Stdio::null())

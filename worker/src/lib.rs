@@ -30,7 +30,9 @@ pub use crate::session::{SessionEnd, SessionError};
 pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: String, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
     for endpoint in endpoints.iter().cycle() {
-        match session::run_session(endpoint, tls.as_ref(), &worker_id, &stop).await {
+        let ended = session::run_session(endpoint, tls.as_ref(), &worker_id, &stop).await;
+        floe_metrics::set_connected(false);
+        match ended {
             Ok(SessionEnd::Stopped) => return,
             Ok(SessionEnd::Closed) => {
                 info!(worker = %worker_id, "the coordinator closed the session");

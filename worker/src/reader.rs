@@ -280,6 +280,8 @@ impl PartitionReader {
             if next <= cursor.position {
                 continue; // before the resume point
             }
+            floe_metrics::count_batch(&self.tp.topic);
+            floe_metrics::count_decoded(&self.tp.topic, batch.header.record_count.max(0) as u64);
             let appended = cursor
                 .txn
                 .push(batch, &mut decided)

@@ -124,6 +124,7 @@ pub async fn run_session(
     let store = open_segment_store(&welcome.source.unwrap_or_default()).await;
     let spec = welcome.writer.unwrap_or_default();
     info!(worker = worker_id, session = %welcome.session_id, "registered with the coordinator");
+    floe_metrics::set_connected(true);
     let (signals, signal_rx) = mpsc::channel(1024);
     let (write_errors, write_error_rx) = mpsc::channel(16);
     let session = Session {

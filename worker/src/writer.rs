@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
 use floe_proto::worker::worker_message::Body;
 use floe_proto::worker::{DataFileRef, DeadLetterFile, OffsetRange, Staged, TopicPartition};
+use floe_table::columns::DEAD_LETTER_REASON_CODE;
 use iceberg::arrow::RecordBatchPartitionSplitter;
 use iceberg::spec::{DataContentType, Struct, serialize_data_file_to_json};
 use iceberg::writer::CurrentFileStatus;
@@ -189,6 +191,8 @@ pub struct TableWriter {
     rows: FileSlot,
     /// The dead-letter table's file, closed and reported with the rows'.
     dead_letters: Option<FileSlot>,
+    /// How many dead letters the open file holds for each reason code.
+    dead_letter_reasons: BTreeMap<String, u64>,
     ranges: BTreeMap<(String, i32), OpenRange>,
 }
 
@@ -201,7 +205,15 @@ impl TableWriter {
     ) -> Result<Self, WriteError> {
         let dead_letters = table.dead_letters.clone().map(|d| FileSlot::new(d, props.clone())).transpose()?;
         let rows = FileSlot::new(table.clone(), props)?;
-        Ok(Self { table, link, target_file_size, rows, dead_letters, ranges: BTreeMap::new() })
+        Ok(Self {
+            table,
+            link,
+            target_file_size,
+            rows,
+            dead_letters,
+            dead_letter_reasons: BTreeMap::new(),
+            ranges: BTreeMap::new(),
+        })
     }
 
     /// Runs until the command channel closes. An error ends the writer: the
@@ -252,6 +264,7 @@ impl TableWriter {
             let Some(slot) = self.dead_letters.as_mut() else {
                 return Err(write_error(&self.table, "", "dead letters came for a table without a dead-letter table"));
             };
+            count_reasons(&dead, &mut self.dead_letter_reasons);
             slot.write(&self.link, &dead).await?;
         }
         if let Some(rows) = rows.filter(|r| r.num_rows() > 0) {
@@ -274,7 +287,8 @@ impl TableWriter {
         let dead_letters = match self.dead_letters.as_mut() {
             Some(slot) => {
                 let files: Vec<DataFileRef> = slot.close().await?.into_iter().map(DataFileRef::from).collect();
-                (!files.is_empty()).then(|| DeadLetterFile { table: slot.table.name.clone(), files })
+                let reasons = std::mem::take(&mut self.dead_letter_reasons).into_iter().collect();
+                (!files.is_empty()).then(|| DeadLetterFile { table: slot.table.name.clone(), files, reasons })
             }
             None => None,
         };
@@ -294,6 +308,15 @@ impl TableWriter {
         let staged = Staged { table: self.table.name.clone(), files, ranges, dead_letters };
         self.link.send(Body::Staged(staged)).await?;
         Ok(())
+    }
+}
+
+/// Adds up a dead-letter batch's `reason_code` column.
+fn count_reasons(dead: &RecordBatch, counts: &mut BTreeMap<String, u64>) {
+    let Some(codes) = dead.column_by_name(DEAD_LETTER_REASON_CODE) else { return };
+    let Some(codes) = codes.as_string_opt::<i32>() else { return };
+    for code in codes.iter().flatten() {
+        *counts.entry(code.to_string()).or_default() += 1;
     }
 }
 

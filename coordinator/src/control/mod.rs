@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_kfs::naming::parse_object_name;
+use floe_metrics::{CommitMetrics, Stage};
 use floe_proto::admin::{ClusterStatus, Commit};
 use floe_proto::worker::coordinator_message::Body as ToWorker;
 use floe_proto::worker::worker_message::Body as FromWorker;
@@ -380,6 +381,7 @@ impl Control {
                     return; // a report from a lease that has moved on
                 }
                 error!(partition = %tp, object = %failed.object, offset = failed.offset, "partition stopped: {}", failed.message);
+                floe_metrics::count_error(Stage::Decode);
                 if let Some(partition) = self.partitions.get_mut(&tp) {
                     partition.failure =
                         Some(Failure { object: failed.object, offset: failed.offset, message: failed.message });
@@ -467,6 +469,7 @@ impl Control {
             Err(reason) => {
                 let path = staged_paths(&staged).join(", ");
                 warn!(%session, table = %staged.table, %path, "refused staged files: {reason}");
+                floe_metrics::count_error(Stage::Report);
                 let ack = StagedAck { table: staged.table.clone(), path, accepted: false, reason: reason.clone() };
                 self.send(session, ToWorker::StagedAck(ack));
                 self.delete_refused(&staged);
@@ -552,7 +555,8 @@ impl Control {
                     .map(|f| read_data_file(&dead_table.table, &f.path, &f.data_file_json))
                     .collect::<Result<Vec<_>, _>>()?;
                 let record_count = dead.files.iter().map(|f| f.record_count).sum();
-                Some(StagedDeadLetters { data_files, record_count })
+                let reasons = dead.reasons.iter().map(|(r, n)| (r.clone(), *n)).collect();
+                Some(StagedDeadLetters { data_files, record_count, reasons })
             }
             _ => None,
         };
@@ -663,6 +667,7 @@ impl Control {
             }
             DiscoveryEvent::ListFailed { location, error } => {
                 warn!(%location, "listing failed: {error}");
+                floe_metrics::count_error(Stage::List);
                 self.list_failures_this_pass.insert(location, error);
             }
             DiscoveryEvent::PassComplete { pass } => {
@@ -726,6 +731,7 @@ impl Control {
         let epochs = match self.store.next_epochs(&tps).await {
             Ok(epochs) => epochs,
             Err(e) => {
+                floe_metrics::count_error(Stage::Store);
                 error!("cannot grant leases: {e}");
                 self.rebalance_needed = true;
                 return;
@@ -901,6 +907,7 @@ impl Control {
         let committed = match result {
             Ok(committed) => committed,
             Err(e) => {
+                floe_metrics::count_error(Stage::Commit);
                 table.failures = table.failures.saturating_add(1);
                 table.last_error = Some(e.to_string());
                 if e.is_retryable() && !(once && table.failures >= 5) {
@@ -947,6 +954,20 @@ impl Control {
         if committed.already_committed_files > 0 {
             info!(table = %name, files = committed.already_committed_files, "files were already committed by an earlier attempt");
         }
+        let topic = self.topic_table.iter().find(|(_, t)| **t == name).map_or("", |(topic, _)| topic.as_str());
+        let dead_letters: Vec<(String, u64)> =
+            committed.dead_letters.iter().flat_map(|d| d.reasons.iter().map(|(r, n)| (r.clone(), *n))).collect();
+        CommitMetrics {
+            table: name,
+            topic,
+            seconds: duration.as_secs_f64(),
+            files: committed.appended_files as u64,
+            bytes,
+            records: committed.appended_records,
+            dead_letter_table: table.dead_letters.as_deref().unwrap_or(""),
+            dead_letters: &dead_letters,
+        }
+        .record();
         let dead_letters_name = table.dead_letters.clone();
         if let (Some(dead), Some(dead_name)) = (committed.dead_letters, dead_letters_name) {
             self.on_dead_letters_committed(&dead_name, *dead);
