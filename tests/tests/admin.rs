@@ -1,0 +1,207 @@
+//! Steering a running `floe run` through `floe ctl`, as an operator would:
+//! a damaged segment stops its partition and is skipped, a paused partition
+//! stops reading (and stays paused across a restart) until resumed; the
+//! metrics endpoint tells the same story. Every committed row is checked.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use floe_tests::services::free_port;
+use floe_tests::{Engine, Lakehouse, floe_command, generate_orders};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A `floe run` with its admin and metrics endpoints on known ports.
+struct Running {
+    child: Child,
+    admin: String,
+    metrics: String,
+}
+
+impl Running {
+    fn start(config: &Path, log: &Path) -> Self {
+        let (admin, metrics) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+        let child = floe_command()
+            .args(["run", "--config"])
+            .arg(config)
+            .env("FLOE_ADMIN_LISTEN", &admin)
+            .env("KAFSCALE_METRICS_ADDR", &metrics)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("starting floe run");
+        Self { child, admin: format!("http://{admin}"), metrics }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        floe_command().args(["ctl", "--coordinator", &self.admin]).args(args).output().expect("running floe ctl")
+    }
+
+    /// `floe ctl ARGS`, which must succeed; its stdout.
+    fn ctl_ok(&self, args: &[&str]) -> String {
+        let output = self.ctl(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "floe ctl {args:?} failed: {stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn status(&self) -> Value {
+        serde_json::from_str(&self.ctl_ok(&["status", "--json"])).expect("status as JSON")
+    }
+
+    /// Waits until `check` holds for the partition's status.
+    fn wait_for(&self, partition: i64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let output = self.ctl(&["status", "--json"]);
+            if output.status.success() {
+                let status: Value = serde_json::from_slice(&output.stdout).expect("status as JSON");
+                let found = status["partitions"].as_array().and_then(|ps| {
+                    ps.iter().find(|p| p["topic"] == "orders" && p["partition"].as_i64().unwrap_or(0) == partition)
+                });
+                if let Some(p) = found.filter(|p| check(p)) {
+                    return p.clone();
+                }
+                assert!(Instant::now() < deadline, "orders/{partition} never {what}; status: {status:#}");
+            }
+            assert!(Instant::now() < deadline, "floe ctl status kept failing");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn http(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.metrics).expect("the metrics endpoint");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: floe\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let code = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+        (code, body)
+    }
+
+    /// Ctrl-C: drains and commits.
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + TIMEOUT;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "floe run did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn copy_segment(from: &Path, to: &Path, base: i64) {
+    std::fs::create_dir_all(to).unwrap();
+    for ext in ["kfs", "index"] {
+        let name = format!("segment-{base:020}.{ext}");
+        std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+    }
+}
+
+/// A metric's value for the series whose labels include all of `labels`.
+fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .find(|line| labels.iter().all(|l| line.contains(l)))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn operators_skip_a_damaged_segment_and_pause_and_resume_a_partition() {
+    let data = tempfile::tempdir().unwrap();
+    // Two partitions of 4,000 records in segments of 1,000.
+    let more = ["--segment-records", "1000", "--batch-records", "100", "--codec", "zstd"];
+    let staging = generate_orders(&data.path().join("staging"), 2, 4000, &more);
+    let source = data.path().join("source");
+    let topic = source.join("bucket/production/orders");
+    for base in [0, 1000, 2000] {
+        copy_segment(&staging.join("0"), &topic.join("0"), base);
+        copy_segment(&staging.join("1"), &topic.join("1"), base);
+    }
+    // A flipped byte in the middle of orders/0's second segment.
+    let damaged_key = "production/orders/0/segment-00000000000000001000.kfs";
+    let damaged = topic.join("0/segment-00000000000000001000.kfs");
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&damaged, bytes).unwrap();
+
+    let lake = Lakehouse::new();
+    let extra = "commit:\n  interval_seconds: 1\ndiscovery:\n  poll_interval_seconds: 1\n";
+    let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], extra);
+    let log = lake.path().join("run.log");
+    let floe = Running::start(&config, &log);
+
+    // The damage stops orders/0 at offset 1000, naming the object; orders/1 goes on.
+    let failed = floe.wait_for(0, "failed", |p| p["state"] == "failed");
+    assert_eq!(failed["object"], damaged_key, "{failed:#}");
+    assert_eq!(failed["committed"], 1000, "{failed:#}");
+    floe.wait_for(1, "committed 3000", |p| p["committed"] == 3000);
+    let text = floe.ctl_ok(&["status"]);
+    assert!(text.contains("orders/0 failed: ") && text.contains(damaged_key), "{text}");
+    let (code, metrics) = floe.http("/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(metric(&metrics, "floe_partitions", &["state=\"failed\""]), Some(1.0), "{metrics}");
+    assert_eq!(metric(&metrics, "kafscale_processor_watermark_offset", &["partition=\"1\""]), Some(3000.0));
+    assert_eq!(metric(&metrics, "kafscale_processor_last_offset", &["partition=\"1\""]), Some(2999.0));
+    assert!(metric(&metrics, "kafscale_processor_errors_total", &["stage=\"decode\""]).is_some_and(|n| n >= 1.0));
+    assert_eq!(metric(&metrics, "kafscale_processor_records_total", &["result=\"written\""]), Some(4000.0));
+    assert_eq!(floe.http("/healthz"), (200, "ok".to_string()));
+    assert_eq!(floe.http("/readyz").0, 200);
+
+    // Skipping the object: orders/0 goes on at the next segment.
+    let unknown = floe.ctl(&["skip", "--segment", "production/orders/0/nope.kfs"]);
+    assert!(!unknown.status.success());
+    let said = floe.ctl_ok(&["skip", "--segment", damaged_key, "--reason", "corrupt upload"]);
+    assert!(said.contains("skips offsets 1000..1999"), "{said}");
+    floe.wait_for(0, "committed 3000 after the skip", |p| p["committed"] == 3000 && p["state"] != "failed");
+
+    // Paused, orders/1 reads nothing more, across a restart too.
+    let said = floe.ctl_ok(&["pause", "--topic", "orders", "--partition", "1"]);
+    assert!(said.starts_with("paused partition orders/1"), "{said}");
+    floe.wait_for(1, "paused", |p| p["state"] == "paused" && p["worker"] == "");
+    copy_segment(&staging.join("1"), &topic.join("1"), 3000);
+    floe.wait_for(1, "aware of the new segment", |p| p["storage_end"] == 4000 && p["lag_records"] == 1000);
+    floe.stop();
+    let floe = Running::start(&config, &log);
+    let paused = floe.wait_for(1, "paused after a restart", |p| p["state"] == "paused" && p["storage_end"] == 4000);
+    assert_eq!(paused["committed"], 3000, "{paused:#}");
+    let resumed = floe.ctl_ok(&["resume", "--topic", "orders", "--partition", "1"]);
+    assert!(resumed.starts_with("resumed partition orders/1"), "{resumed}");
+    floe.wait_for(1, "committed 4000 once resumed", |p| p["committed"] == 4000);
+    let status = floe.status();
+    assert_eq!(status["tables"][0]["paused"], false);
+    floe.stop();
+
+    // Every record once, but the skipped ones; the skip is in the table's history.
+    let mut offsets: Vec<(i64, i64)> = lake
+        .rows(Engine::PyIceberg, "prod.orders")
+        .iter()
+        .map(|r| (r["partition"].as_i64().unwrap(), r["offset"].as_i64().unwrap()))
+        .collect();
+    offsets.sort();
+    let expected: Vec<(i64, i64)> =
+        (0..1000).chain(2000..3000).map(|o| (0, o)).chain((0..4000).map(|o| (1, o))).collect();
+    assert_eq!(offsets.len(), expected.len());
+    assert_eq!(offsets, expected);
+    let skips: Vec<Value> = lake
+        .snapshots("prod.orders")
+        .iter()
+        .filter_map(|s| s["summary"]["floe.skipped"].as_str().map(|t| serde_json::from_str(t).unwrap()))
+        .collect();
+    let reason = format!("segment {damaged_key} skipped: corrupt upload");
+    assert_eq!(
+        skips,
+        [serde_json::json!([{"topic": "orders", "partition": 0, "from": 1000, "to": 2000, "reason": reason}])]
+    );
+}
