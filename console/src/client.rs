@@ -280,11 +280,24 @@ async fn probe(
     match answer {
         Err(_) => Err(Probe::NotLeading(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()))),
         Ok(Ok(_)) => Ok(client),
-        Ok(Err(status)) => match status.code() {
-            Code::Unavailable if status.message().is_empty() => Err(Probe::NotLeading("standby".to_string())),
-            Code::Unavailable => Err(Probe::NotLeading(status.message().to_string())),
-            _ => Err(Probe::Fatal(classify(&coordinator.url, status, bearer.given()))),
-        },
+        Ok(Err(status)) if status.code() == Code::Unauthenticated => {
+            Err(Probe::Fatal(classify(&coordinator.url, status, bearer.given())))
+        }
+        Ok(Err(status)) => Err(Probe::NotLeading(probe_failure(&coordinator.url, &status))),
+    }
+}
+
+/// Why an endpoint that accepted the connection did not answer the probe;
+/// the likely mistakes get a hint.
+fn probe_failure(url: &str, status: &Status) -> String {
+    match status.code() {
+        Code::Unavailable if status.message().is_empty() => "standby".to_string(),
+        Code::Unimplemented => "no admin API here: give the address of admin.listen".to_string(),
+        // What an http:// client gets from a TLS port.
+        _ if url.starts_with("http://") && status.message().contains("h2 protocol error") => {
+            format!("{} (if it serves TLS: give https:// and --tls-ca)", status_text(status))
+        }
+        _ => status_text(status),
     }
 }
 
@@ -445,6 +458,28 @@ mod tests {
         assert_eq!(refused.to_string(), "no table named orderz");
         assert_eq!(refused.code(), Some(Code::NotFound));
         assert_eq!(classify("http://a:7601", Status::internal(""), true).to_string(), "Internal error");
+    }
+
+    #[test]
+    fn probe_failures_say_what_to_check() {
+        let failure = |url, status| probe_failure(url, &status);
+        assert_eq!(failure("http://a:7601", Status::unavailable("")), "standby");
+        assert_eq!(
+            failure("http://a:7601", Status::unavailable("the coordinator is stopping")),
+            "the coordinator is stopping"
+        );
+        assert_eq!(
+            failure("http://a:7600", Status::unimplemented("")),
+            "no admin API here: give the address of admin.listen"
+        );
+        assert_eq!(
+            failure("http://a:7601", Status::internal("h2 protocol error: http2 error")),
+            "h2 protocol error: http2 error (if it serves TLS: give https:// and --tls-ca)"
+        );
+        assert_eq!(
+            failure("https://a:7601", Status::internal("h2 protocol error: http2 error")),
+            "h2 protocol error: http2 error"
+        );
     }
 
     #[test]

@@ -24,14 +24,16 @@ const DIM: Style = Style::new().add_modifier(Modifier::DIM);
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let header = header(app, area.width);
+    let status = status_lines(app, area.width);
     let tables_lines = app.tables().iter().map(|t| 1 + usize::from(!t.error.is_empty())).sum::<usize>() as u16;
     let [header_area, tables_area, partitions_area, bottom_area, status_area] = Layout::vertical([
         Constraint::Length(header.len() as u16),
         // Borders and column titles take 3 lines; tables rarely need more than a third.
         Constraint::Length((tables_lines + 3).clamp(4, (area.height / 3).max(4))),
         Constraint::Min(4),
-        Constraint::Length((area.height / 4).clamp(5, 12)),
-        Constraint::Length(1),
+        // Workers and commits give way first on a short terminal: partitions matter more.
+        Constraint::Length(if area.height < 20 { 0 } else { (area.height / 4).clamp(5, 12) }),
+        Constraint::Length(status.len() as u16),
     ])
     .areas(area);
     let [workers_area, commits_area] =
@@ -42,7 +44,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_partitions(frame, app, partitions_area);
     draw_workers(frame, app, workers_area);
     draw_commits(frame, app, commits_area);
-    frame.render_widget(Paragraph::new(status_line(app)), status_area);
+    frame.render_widget(Paragraph::new(status), status_area);
     match &app.mode {
         Mode::Confirm(mutation) => popup(frame, "Confirm", &mutation.question(), "y: yes   n: no"),
         Mode::Prompt(prompt) => {
@@ -149,41 +151,53 @@ fn summary(status: &ClusterStatus) -> Line<'static> {
     Line::from(spans)
 }
 
-fn status_line(app: &App) -> Line<'static> {
+/// The bottom line: the filter being typed, what the last change did (on
+/// two lines if need be: it is the coordinator's answer), or the keys.
+fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     if app.mode == Mode::Filter {
-        return Line::from(vec![
+        return vec![Line::from(vec![
             format!("filter: {}▏", app.filter).bold(),
             Span::styled("  Enter: keep  Esc: clear", DIM),
-        ]);
+        ])];
     }
     match &app.notice {
-        Some(notice) if notice.error => Line::styled(notice.text.clone(), FAILED.bold()),
-        Some(notice) => Line::raw(notice.text.clone()),
+        Some(notice) => {
+            let style = if notice.error { FAILED.bold() } else { Style::new() };
+            wrap(&notice.text, width as usize, 2).into_iter().map(|line| Line::styled(line, style)).collect()
+        }
         None => {
             let keys = [("Tab", "panel"), ("↑↓", "select"), ("/", "filter"), ("s", "sort"), ("p", "pause")];
             let keys = keys.into_iter().chain([("r", "resume"), ("w", "rewind"), ("?", "help"), ("q", "quit")]);
-            Line::from(
-                keys.flat_map(|(key, what)| [key.bold(), Span::styled(format!(" {what} "), DIM)]).collect::<Vec<_>>(),
-            )
+            let spans = keys.flat_map(|(key, what)| [key.bold(), Span::styled(format!(" {what} "), DIM)]);
+            vec![Line::from(spans.collect::<Vec<_>>())]
         }
     }
 }
 
 /// A column of a panel: its minimum width, and how readily it is dropped
 /// when the panel is narrow (higher goes first).
+#[derive(Clone, Copy)]
 struct Column {
     title: &'static str,
     width: u16,
     drop: u8,
     right: bool,
+    /// Too long a value is cut in the middle, not at the end: names that
+    /// differ only at the end (`host-run-worker-0`, `-1`) stay apart.
+    middle: bool,
 }
 
 const fn left(title: &'static str, width: u16, drop: u8) -> Column {
-    Column { title, width, drop, right: false }
+    Column { title, width, drop, right: false, middle: false }
 }
 
 const fn right(title: &'static str, width: u16, drop: u8) -> Column {
-    Column { title, width, drop, right: true }
+    Column { title, width, drop, right: true, middle: false }
+}
+
+/// A left-aligned name, cut in the middle.
+const fn name(title: &'static str, width: u16, drop: u8) -> Column {
+    Column { middle: true, ..left(title, width, drop) }
 }
 
 /// Which columns fit in `width` (one space between two), and how wide each
@@ -213,7 +227,8 @@ fn layout_line(columns: &[Column], plan: &[(usize, u16)], cells: &[String]) -> S
         if n > 0 {
             line.push(' ');
         }
-        let cell = fit(&cells[i], width as usize);
+        let cell =
+            if columns[i].middle { fit_middle(&cells[i], width as usize) } else { fit(&cells[i], width as usize) };
         let pad = " ".repeat(width as usize - cell.chars().count());
         if columns[i].right {
             line.push_str(&pad);
@@ -238,6 +253,20 @@ fn fit(text: &str, width: usize) -> String {
     }
 }
 
+/// `text` in at most `width` characters, its middle cut out: a third of
+/// the room for the start, the rest for the end.
+fn fit_middle(text: &str, width: usize) -> String {
+    let length = text.chars().count();
+    if length <= width || width < 3 {
+        return fit(text, width);
+    }
+    let head = (width - 1) / 3;
+    let tail = width - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(length - tail).collect();
+    format!("{start}…{end}")
+}
+
 /// One entry of a panel: its row, and lines under it saying what is wrong.
 struct Row {
     cells: Vec<String>,
@@ -245,17 +274,20 @@ struct Row {
     details: Vec<String>,
 }
 
-/// A bordered panel of rows in columns; the selected row is highlighted
-/// when the panel has the focus.
-fn draw_panel(
-    frame: &mut Frame,
-    area: Rect,
+/// A bordered panel of rows in columns.
+struct Listing<'a> {
     title: String,
-    focused: bool,
-    columns: &[Column],
+    columns: &'a [Column],
     rows: Vec<Row>,
+    /// Shown in place of rows when there are none.
+    empty: &'a str,
+    /// With the focus, the selected row is highlighted.
+    focused: bool,
     selected: Option<usize>,
-) {
+}
+
+fn draw_listing(frame: &mut Frame, area: Rect, listing: Listing) {
+    let Listing { title, columns, rows, empty, focused, selected } = listing;
     let border = if focused { Style::new().fg(Color::Cyan) } else { DIM };
     let block = Block::bordered().border_style(border).title(Span::styled(title, Style::new().bold()));
     let inner = block.inner(area);
@@ -264,6 +296,10 @@ fn draw_panel(
     let plan = plan(columns, inner.width);
     let titles: Vec<String> = columns.iter().map(|c| c.title.to_string()).collect();
     frame.render_widget(Paragraph::new(layout_line(columns, &plan, &titles)).style(DIM.bold()), titles_area);
+    if rows.is_empty() {
+        frame.render_widget(Paragraph::new(Span::styled(empty.to_string(), DIM)), rows_area);
+        return;
+    }
     let detail_width = (inner.width as usize).saturating_sub(4);
     let items: Vec<ListItem> = rows
         .iter()
@@ -284,7 +320,7 @@ fn width_of(plan: &[(usize, u16)], column: usize) -> Option<u16> {
 }
 
 const TABLE_COLUMNS: [Column; 11] = [
-    left("table", 12, 0),
+    name("table", 12, 0),
     left("state", 6, 0),
     right("lag", 7, 0),
     left("lag trend", 12, 1),
@@ -304,8 +340,18 @@ fn draw_tables(frame: &mut Frame, app: &App, area: Rect) {
     // Known before the rows are made: the sparkline is as wide as its column.
     let trend_width = width_of(&plan(&TABLE_COLUMNS, area.width.saturating_sub(2)), TREND).unwrap_or(0);
     let rows = tables.iter().map(|table| table_row(app, table, now, trend_width as usize)).collect();
-    let title = format!("Tables ({}){}", tables.len(), filter_label(app));
-    draw_panel(frame, area, title, app.focus == Panel::Tables, &TABLE_COLUMNS, rows, app.selected(Panel::Tables));
+    draw_listing(
+        frame,
+        area,
+        Listing {
+            title: format!("Tables ({}){}", tables.len(), filter_label(app)),
+            columns: &TABLE_COLUMNS,
+            rows,
+            empty: nothing(app, "no table"),
+            focused: app.focus == Panel::Tables,
+            selected: app.selected(Panel::Tables),
+        },
+    );
 }
 
 fn table_row(app: &App, table: &TableStatus, now: i64, trend_width: usize) -> Row {
@@ -334,15 +380,15 @@ fn table_row(app: &App, table: &TableStatus, now: i64, trend_width: usize) -> Ro
 }
 
 const PARTITION_COLUMNS: [Column; 10] = [
-    left("partition", 11, 0),
-    left("table", 12, 3),
+    name("partition", 11, 0),
+    name("table", 12, 3),
     right("committed", 10, 2),
     right("end", 10, 4),
     right("lag", 7, 0),
     right("bytes", 8, 3),
     right("behind", 6, 1),
     right("wm age", 6, 2),
-    left("worker#epoch", 12, 1),
+    name("worker#epoch", 12, 1),
     left("state", 10, 0),
 ];
 
@@ -350,9 +396,18 @@ fn draw_partitions(frame: &mut Frame, app: &App, area: Rect) {
     let partitions = app.partitions();
     let now = app.status.as_ref().map_or(0, |s| s.time_ms);
     let rows = partitions.iter().map(|p| partition_row(p, now)).collect();
-    let title = format!("Partitions ({}) · sort: {}{}", partitions.len(), app.sort.label(), filter_label(app));
-    let focused = app.focus == Panel::Partitions;
-    draw_panel(frame, area, title, focused, &PARTITION_COLUMNS, rows, app.selected(Panel::Partitions));
+    draw_listing(
+        frame,
+        area,
+        Listing {
+            title: format!("Partitions ({}) · sort: {}{}", partitions.len(), app.sort.label(), filter_label(app)),
+            columns: &PARTITION_COLUMNS,
+            rows,
+            empty: nothing(app, "no partition found in storage yet"),
+            focused: app.focus == Panel::Partitions,
+            selected: app.selected(Panel::Partitions),
+        },
+    );
 }
 
 fn partition_row(partition: &PartitionStatus, now: i64) -> Row {
@@ -389,14 +444,23 @@ fn partition_row(partition: &PartitionStatus, now: i64) -> Row {
 }
 
 const WORKER_COLUMNS: [Column; 4] =
-    [left("worker", 8, 0), right("leases", 6, 0), right("silent", 6, 1), left("session", 10, 2)];
+    [name("worker", 8, 0), right("leases", 6, 0), right("silent", 6, 1), left("session", 10, 2)];
 
 fn draw_workers(frame: &mut Frame, app: &App, area: Rect) {
     let workers = app.workers();
     let rows = workers.iter().map(|w| worker_row(w)).collect();
-    let title = format!("Workers ({})", workers.len());
-    let focused = app.focus == Panel::Workers;
-    draw_panel(frame, area, title, focused, &WORKER_COLUMNS, rows, app.selected(Panel::Workers));
+    draw_listing(
+        frame,
+        area,
+        Listing {
+            title: format!("Workers ({})", workers.len()),
+            columns: &WORKER_COLUMNS,
+            rows,
+            empty: nothing(app, "no worker connected"),
+            focused: app.focus == Panel::Workers,
+            selected: app.selected(Panel::Workers),
+        },
+    );
 }
 
 fn worker_row(worker: &WorkerStatus) -> Row {
@@ -440,7 +504,27 @@ fn draw_commits(frame: &mut Frame, app: &App, area: Rect) {
         Some(t) => format!("Commits of {} ({} since start)", t.table, t.commits),
         None => "Commits".to_string(),
     };
-    draw_panel(frame, area, title, false, &COMMIT_COLUMNS, rows, None);
+    draw_listing(
+        frame,
+        area,
+        Listing {
+            title,
+            columns: &COMMIT_COLUMNS,
+            rows,
+            empty: nothing(app, "no commit since this coordinator started"),
+            focused: false,
+            selected: None,
+        },
+    );
+}
+
+/// What an empty panel says: why it is empty.
+fn nothing<'a>(app: &App, otherwise: &'a str) -> &'a str {
+    match (&app.status, app.filter.is_empty()) {
+        (None, _) => "waiting for the first update",
+        (Some(_), false) => "nothing matches the filter",
+        (Some(_), true) => otherwise,
+    }
 }
 
 fn filter_label(app: &App) -> String {
@@ -493,14 +577,15 @@ fn utc(ms: i64, format: &str) -> String {
     DateTime::from_timestamp_millis(ms).map_or_else(dash, |t| t.format(format).to_string())
 }
 
-/// A duration the way people say it: 12s, 4m05s, 3h20m, 2d04h.
+/// A duration the way people say it: 12s, 4m05s, 3h20m, 2d04h, 335d.
 fn age_ms(ms: i64) -> String {
     let s = ms.max(0) / 1000;
     match s {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+        86400..864_000 => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+        _ => format!("{}d", s / 86400),
     }
 }
 
@@ -558,8 +643,15 @@ mod tests {
     #[test]
     fn numbers_and_durations_are_short() {
         assert_eq!(
-            [age_ms(-5), age_ms(12_400), age_ms(245_000), age_ms(12_000_000), age_ms(190_000_000)],
-            ["0s", "12s", "4m05s", "3h20m", "2d04h"]
+            [
+                age_ms(-5),
+                age_ms(12_400),
+                age_ms(245_000),
+                age_ms(12_000_000),
+                age_ms(190_000_000),
+                age_ms(28_944_000_000)
+            ],
+            ["0s", "12s", "4m05s", "3h20m", "2d04h", "335d"]
         );
         assert_eq!(
             [count(987), count(12_345), count(4_500_000), count(6_700_000_000)],
@@ -568,6 +660,13 @@ mod tests {
         assert_eq!([bytes(512), bytes(1300), bytes(3 << 20), bytes(5 << 30)], ["512B", "1.3KiB", "3.0MiB", "5.0GiB"]);
         assert_eq!([millis(350), millis(2_500), millis(75_000)], ["350ms", "2.5s", "1m15s"]);
         assert_eq!(utc(1_764_661_901_000, "%Y-%m-%d %H:%M:%S"), "2025-12-02 07:51:41");
+    }
+
+    #[test]
+    fn names_are_cut_in_the_middle_to_keep_what_tells_them_apart() {
+        assert_eq!(fit_middle("local-25333-run-worker-1#2", 12), "loc…rker-1#2");
+        assert_eq!(fit_middle("orders/3", 12), "orders/3");
+        assert_eq!(fit_middle("orders/3", 2), "o…");
     }
 
     #[test]

@@ -263,6 +263,13 @@ fn pausing_asks_in_a_popup_and_shows_the_answer() {
     let buffer = render(&app, 80, 24);
     let (row, _) = find(&buffer, "paused partition orders/2: leases are taken back once staged");
     assert_eq!(row, 23);
+    // A long answer takes two lines rather than losing its end.
+    app.on_changed(Err("partition orders/2 has read up to offset 122800 already: a partition only moves forward, \
+                        to an offset above what it has read"
+        .into()));
+    let buffer = render(&app, 80, 24);
+    assert_eq!(find(&buffer, "partition orders/2 has read up to offset 122800").0, 22);
+    assert_eq!(find(&buffer, "to an offset above what it has read").0, 23);
 }
 
 #[test]
@@ -306,6 +313,10 @@ fn tiny_terminals_do_not_break_the_drawing() {
     for (width, height) in [(1, 1), (10, 3), (40, 10), (79, 23)] {
         render(&app, width, height);
     }
+    // Short: partitions keep their room, workers and commits go.
+    let buffer = render(&app_after(healthy(1)), 60, 18);
+    assert!(!text(&buffer).contains("Workers"));
+    assert!(find(&buffer, "payments/1").1.contains("reading"));
     key(&mut app, KeyCode::Char('?'));
     render(&app, 20, 6);
 }
@@ -313,5 +324,7 @@ fn tiny_terminals_do_not_break_the_drawing() {
 #[test]
 fn before_the_first_update() {
     let buffer = render(&App::new("http://coordinator-0.floe:7601"), 80, 24);
-    assert!(find(&buffer, "waiting for the first update from http://coordinator-0.floe:7601").0 == 0);
+    assert_eq!(find(&buffer, "waiting for the first update from http://coordinator-0.floe:7601").0, 0);
+    // Every panel says why it is empty.
+    assert_eq!(text(&buffer).matches("│waiting for the first update").count(), 4);
 }
