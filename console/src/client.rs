@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use floe_proto::admin::admin_client::AdminClient;
@@ -122,7 +123,7 @@ type Client = AdminClient<InterceptedService<Channel, Bearer>>;
 /// connection, and each follows a failover on its own.
 #[derive(Clone)]
 pub struct Admin {
-    coordinators: Vec<Coordinator>,
+    coordinators: Arc<[Coordinator]>,
     bearer: Bearer,
     endpoint: String,
     client: Client,
@@ -143,7 +144,7 @@ impl Admin {
         let coordinators = parse_endpoints(&options)?;
         let bearer = Bearer::new(options.token.as_deref())?;
         let (endpoint, client) = find_leader(&coordinators, &bearer).await?;
-        Ok(Admin { coordinators, bearer, endpoint, client })
+        Ok(Admin { coordinators: coordinators.into(), bearer, endpoint, client })
     }
 
     /// The endpoint of the coordinator in use.
@@ -154,14 +155,16 @@ impl Admin {
     /// The cluster's state now.
     pub async fn status_once(&mut self, request: StatusRequest) -> Result<ClusterStatus, ClientError> {
         let request = StatusRequest { once: true, ..request };
-        let mut stream = self.status_stream(request).await?;
-        match stream.message().await {
-            Ok(Some(status)) => Ok(status),
-            Ok(None) => {
-                Err(self.refused(Status::unavailable("the coordinator ended the status stream without an update")))
+        // The update is awaited inside the call, so that a coordinator that
+        // goes away before sending it is retried like any other.
+        self.call(request, async |client, request| {
+            let mut stream = client.status(request).await?.into_inner();
+            match stream.message().await? {
+                Some(status) => Ok(tonic::Response::new(status)),
+                None => Err(Status::unavailable("the coordinator ended the status stream without an update")),
             }
-            Err(status) => Err(self.refused(status)),
-        }
+        })
+        .await
     }
 
     /// The cluster's state now, then every `interval_ms` until dropped. Only

@@ -21,6 +21,8 @@ const FAILED: Style = Style::new().fg(Color::Red);
 const WARNING: Style = Style::new().fg(Color::Yellow);
 const DIM: Style = Style::new().add_modifier(Modifier::DIM);
 
+/// Draws the whole screen: header, tables, partitions, workers and commits,
+/// the status line, and the popup of the current mode on top.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let header = header(app, area.width);
