@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use floe_proto::admin::admin_server::Admin;
 use floe_proto::admin::rewind_request::To;
+use floe_proto::admin::table_snapshot::At;
 use floe_proto::admin::{
-    Changed, ClusterStatus, RewindRequest, SkipSegmentRequest, StatusRequest, TableStatus, Target,
+    Changed, ClusterStatus, RewindRequest, SkipSegmentRequest, StatusRequest, TableSnapshot, TableStatus, Target,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,6 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::control::{AdminCommand, AdminError, Event};
 use crate::offsets::Tp;
 use crate::pause::PauseTarget;
+use crate::rollback::RollbackTarget;
 
 /// Shortest time between two updates of one stream.
 const MIN_INTERVAL: Duration = Duration::from_millis(200);
@@ -159,11 +161,18 @@ impl Admin for AdminService {
                 };
                 self.command(AdminCommand::SkipTo { tp: Tp::new(p.topic, p.partition), offset: p.offset, reason }).await
             }
-            Some(To::Table(_)) => Err(Status::unimplemented(
-                "rewinding a table to a snapshot is not supported by this build: roll the table back with an \
-                 engine (Spark: CALL system.rollback_to_snapshot), then restart the coordinator, which resumes \
-                 from the offsets recorded in that snapshot",
-            )),
+            Some(To::Table(TableSnapshot { table, at })) => {
+                let target = match at {
+                    Some(At::SnapshotId(id)) => RollbackTarget::SnapshotId(id),
+                    Some(At::TimestampMs(ms)) => RollbackTarget::AsOf(ms),
+                    None => return Err(Status::invalid_argument("give the snapshot id or the time to go back to")),
+                };
+                let reason = match request.reason.is_empty() {
+                    true => "rewound by an operator".to_string(),
+                    false => request.reason,
+                };
+                self.command(AdminCommand::RewindTable { table, target, reason }).await
+            }
             None => {
                 Err(Status::invalid_argument("say where to rewind: a partition and offset, or a table and snapshot"))
             }

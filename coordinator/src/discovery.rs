@@ -47,6 +47,14 @@ pub enum DiscoveryEvent {
     PassComplete { pass: u64 },
 }
 
+/// A partition to list again from the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rescan {
+    pub tp: Tp,
+    /// Its committed offset, if any.
+    pub from: Option<i64>,
+}
+
 #[derive(Debug, Default)]
 struct PendingSegment {
     has_kfs: bool,
@@ -109,9 +117,12 @@ impl Discovery {
     }
 
     /// Polls until cancelled; with `once`, stops after the first pass.
+    /// A rescan (a table rolled back) lists its partitions again from the
+    /// start, at once.
     pub async fn run(
         mut self,
         events: mpsc::Sender<DiscoveryEvent>,
+        mut rescans: mpsc::UnboundedReceiver<Vec<Rescan>>,
         interval: Duration,
         once: bool,
         cancel: CancellationToken,
@@ -123,6 +134,25 @@ impl Discovery {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(interval) => {}
+                Some(rescan) = rescans.recv() => self.rescan(rescan),
+            }
+        }
+    }
+
+    /// Forgets what was listed of these partitions; they start at `from`
+    /// (or by their topic's start rule when `None`).
+    fn rescan(&mut self, partitions: Vec<Rescan>) {
+        for Rescan { tp, from } in partitions {
+            self.cursors.remove(&tp);
+            match from {
+                Some(offset) => {
+                    self.start_offsets.insert(tp.clone(), offset);
+                    self.started.insert(tp);
+                }
+                None => {
+                    self.start_offsets.remove(&tp);
+                    self.started.remove(&tp);
+                }
             }
         }
     }

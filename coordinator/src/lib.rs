@@ -25,6 +25,7 @@ pub mod leader;
 pub mod metadata;
 pub mod offsets;
 pub mod pause;
+pub mod rollback;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -356,7 +357,8 @@ impl Coordinator {
         let stop = CancellationToken::new();
 
         let (found_tx, mut found) = mpsc::channel(1024);
-        tokio::spawn(discovery.run(found_tx, settings.poll_interval, once, stop.clone()));
+        let (rescans, rescan_rx) = mpsc::unbounded_channel();
+        tokio::spawn(discovery.run(found_tx, rescan_rx, settings.poll_interval, once, stop.clone()));
         let forward = events.clone();
         tokio::spawn(async move {
             while let Some(event) = found.recv().await {
@@ -398,7 +400,7 @@ impl Coordinator {
         tracing::info!(%admin_address, "admin API listening");
 
         let pauses = Pauses::from_keys(&state.store.pauses().await?);
-        let options = ControlOptions { once, coordinator_id: state.id.clone(), pauses, status: status_tx };
+        let options = ControlOptions { once, coordinator_id: state.id.clone(), pauses, status: status_tx, rescans };
         let control = Control::new(settings, catalog, state.store, state.leadership, events.clone(), tables, options);
         let control = tokio::spawn(async move {
             let summary = control.run(inbox).await;

@@ -205,3 +205,65 @@ fn operators_skip_a_damaged_segment_and_pause_and_resume_a_partition() {
         [serde_json::json!([{"topic": "orders", "partition": 0, "from": 1000, "to": 2000, "reason": reason}])]
     );
 }
+
+/// `floe ctl rewind --table`: the table goes back to an earlier snapshot and
+/// its partitions are read again from the offsets that snapshot records, so
+/// the rows after it come back exactly once.
+#[test]
+fn a_table_rewound_to_a_snapshot_reads_again_from_its_offsets() {
+    let data = tempfile::tempdir().unwrap();
+    let more = ["--segment-records", "1000", "--batch-records", "100"];
+    let staging = generate_orders(&data.path().join("staging"), 1, 3000, &more);
+    let source = data.path().join("source");
+    let partition = source.join("bucket/production/orders/0");
+    copy_segment(&staging.join("0"), &partition, 0);
+
+    let lake = Lakehouse::new();
+    let extra = "commit:\n  interval_seconds: 1\ndiscovery:\n  poll_interval_seconds: 1\n";
+    let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], extra);
+    let floe = Running::start(&config, &lake.path().join("run.log"));
+    // One snapshot per segment: offsets 1000, then 2000, then 3000.
+    floe.wait_for(0, "committed 1000", |p| p["committed"] == 1000);
+    copy_segment(&staging.join("0"), &partition, 1000);
+    floe.wait_for(0, "committed 2000", |p| p["committed"] == 2000);
+    copy_segment(&staging.join("0"), &partition, 2000);
+    floe.wait_for(0, "committed 3000", |p| p["committed"] == 3000);
+
+    let at_1000 = lake
+        .snapshots("prod.orders")
+        .into_iter()
+        .find(|s| s["summary"]["floe.offsets"] == r#"{"orders":{"0":1000}}"#)
+        .expect("a snapshot recording offset 1000");
+    let id = at_1000["snapshot_id"].as_i64().unwrap().to_string();
+    let unknown = floe.ctl(&["rewind", "--table", "prod.orders", "--snapshot", "42"]);
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(said.contains("snapshot 42 is not in the table's current history"), "{said}");
+
+    let said = floe.ctl_ok(&["rewind", "--table", "prod.orders", "--snapshot", &id, "--reason", "bad deploy"]);
+    assert!(said.contains(&format!("table prod.orders rewound to snapshot {id}")), "{said}");
+    // Read again from 1000, and committed again up to 3000.
+    floe.wait_for(0, "read again to 3000", |p| p["committed"] == 3000);
+    floe.stop();
+
+    let mut offsets: Vec<i64> =
+        lake.rows(Engine::PyIceberg, "prod.orders").iter().map(|r| r["offset"].as_i64().unwrap()).collect();
+    offsets.sort();
+    assert_eq!(offsets, (0..3000).collect::<Vec<_>>(), "every offset once");
+    let duck: Vec<Value> = lake.rows(Engine::DuckDb, "prod.orders");
+    assert_eq!(duck.len(), 3000);
+    // The rows after the snapshot were committed again on top of it: the
+    // first commits of 1000..2999 are no longer in the table's history.
+    let snapshots = lake.snapshots("prod.orders");
+    let by_id = |id: &Value| snapshots.iter().find(|s| s["snapshot_id"] == *id);
+    let mut history = Vec::new();
+    let mut next = snapshots.last();
+    while let Some(snapshot) = next {
+        history.push(snapshot["summary"]["floe.offsets"].as_str().unwrap_or_default().to_string());
+        next = by_id(&snapshot["parent_id"]);
+    }
+    history.reverse();
+    let offsets_of = |next: i64| format!(r#"{{"orders":{{"0":{next}}}}}"#);
+    assert_eq!(history.iter().filter(|o| **o == offsets_of(1000)).count(), 1, "{history:?}");
+    assert_eq!(history.iter().filter(|o| **o == offsets_of(3000)).count(), 1, "{history:?}");
+    assert_eq!(snapshots.iter().filter(|s| s["summary"]["floe.offsets"] == offsets_of(3000)).count(), 2);
+}

@@ -5,6 +5,13 @@
 //! (its rows so far are staged and still committed), then the skipped range
 //! is staged as a marker without files, recorded in the next snapshot's
 //! summary (`floe.skipped`), and the partition is granted again past it.
+//!
+//! A table's rewind takes every lease of the table back and waits for its
+//! commit cycle to be idle; then what is staged is dropped, `main` is moved
+//! to the snapshot ([`crate::rollback`]), the partitions take the offsets
+//! that snapshot records, and discovery lists them again from there. Rows
+//! are read again from those offsets: exactly once still holds, because
+//! the table and its offsets went back together.
 
 use floe_proto::worker::Revoke;
 use floe_proto::worker::coordinator_message::Body as ToWorker;
@@ -12,10 +19,13 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::partition::LeaseState;
-use super::{Control, proto_tp};
+use super::table::Cycle;
+use super::{Control, Event, proto_tp};
 use crate::commit::{StagedFile, StagedRange};
-use crate::offsets::{Position, Tp};
+use crate::discovery::Rescan;
+use crate::offsets::{OffsetMap, Position, Tp};
 use crate::pause::PauseTarget;
+use crate::rollback::{RollbackTarget, resolve, roll_back};
 
 /// Why a command was refused; maps to a gRPC status code.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +55,29 @@ pub enum AdminCommand {
         object: String,
         reason: String,
     },
+    /// Take a table back to an earlier snapshot.
+    RewindTable {
+        table: String,
+        target: RollbackTarget,
+        reason: String,
+    },
+}
+
+/// A table's rewind, waiting for its leases and commit cycle.
+#[derive(Debug)]
+pub struct PendingRewind {
+    target: RollbackTarget,
+    reason: String,
+    reply: Option<AdminReply>,
+    started: bool,
+}
+
+/// The table after a rollback, and the offsets its snapshot records.
+#[derive(Debug)]
+pub struct RolledBack {
+    snapshot_id: i64,
+    table: iceberg::table::Table,
+    offsets: OffsetMap,
 }
 
 /// A skip waiting for the partition's lease to come back.
@@ -57,6 +90,13 @@ pub struct PendingSkip {
 impl Control {
     pub(super) async fn on_admin(&mut self, command: AdminCommand, reply: AdminReply) {
         let result = match command {
+            AdminCommand::RewindTable { table, target, reason } => {
+                // Answered once the rollback is done.
+                if let Err(e) = self.rewind_table(&table, target, reason, reply) {
+                    warn!(%table, "rewind refused: {e}");
+                }
+                return;
+            }
             AdminCommand::Pause(target) => self.pause(target).await,
             AdminCommand::Resume(target) => self.resume(target).await,
             AdminCommand::SkipTo { tp, offset, reason } => self.skip_to(&tp, offset, reason),
@@ -225,6 +265,123 @@ impl Control {
             false => format!("segment {object} skipped: {reason}"),
         };
         self.skip_to(&tp, end, reason)
+    }
+
+    /// Starts a rewind: the table's leases are taken back; the rollback
+    /// itself waits for them ([`Control::start_rollback`]). `reply` is
+    /// answered when it is done, or now if refused (the error is returned
+    /// for the log).
+    fn rewind_table(
+        &mut self,
+        table: &str,
+        target: RollbackTarget,
+        reason: String,
+        reply: AdminReply,
+    ) -> Result<(), String> {
+        let refusal = match self.tables.get(table) {
+            None => Some(AdminError::NotFound(format!("no mapping writes table {table}"))),
+            Some(state) if state.dead_letters_of.is_some() => Some(AdminError::Invalid(format!(
+                "{table} holds the dead letters of {}: rewind that table",
+                state.dead_letters_of.as_deref().unwrap_or_default()
+            ))),
+            Some(state) if state.rewind.is_some() => {
+                Some(AdminError::Invalid(format!("{table} is being rewound already: wait for it")))
+            }
+            Some(_) => None,
+        };
+        if let Some(refusal) = refusal {
+            let message = refusal.to_string();
+            let _ = reply.send(Err(refusal));
+            return Err(message);
+        }
+        let tps = self.partitions_of(&PauseTarget::Table(table.to_string()));
+        let releasing = tps.iter().filter(|tp| self.take_back(tp)).count();
+        warn!(%table, ?target, %reason, releasing, "an operator rewinds the table");
+        if let Some(state) = self.tables.get_mut(table) {
+            state.rewind = Some(PendingRewind { target, reason, reply: Some(reply), started: false });
+        }
+        Ok(())
+    }
+
+    /// Rolls a rewinding table back once no worker holds its partitions
+    /// and no commit of it is running. Called when its cycle is idle.
+    pub(super) fn start_rollback(&mut self, name: &str) {
+        let held = self.partitions.values().any(|p| p.table == name && p.lease.is_some());
+        let Some(state) = self.tables.get_mut(name) else { return };
+        let Some(rewind) = state.rewind.as_mut().filter(|r| !r.started && !held) else { return };
+        rewind.started = true;
+        let target = rewind.target;
+        // Rows staged since the last commit are read again from the
+        // snapshot's offsets; their files become orphans, collected later.
+        state.staged.clear();
+        state.cycle = Cycle::Committing;
+        let (catalog, settings, events, ident) =
+            (self.catalog.clone(), self.settings.clone(), self.events.clone(), state.ident.clone());
+        let name = name.to_string();
+        tokio::spawn(async move {
+            let result = async {
+                let table = catalog.load_table(&ident).await.map_err(|e| format!("loading the table: {e}"))?;
+                let snapshot_id = resolve(table.metadata(), target)?;
+                roll_back(&settings.catalog, &table, snapshot_id).await?;
+                let table = catalog.load_table(&ident).await.map_err(|e| format!("loading the table: {e}"))?;
+                let offsets = OffsetMap::committed(table.metadata()).map_err(|e| e.to_string())?;
+                Ok(Box::new(RolledBack { snapshot_id, table, offsets }))
+            }
+            .await;
+            let _ = events.send(Event::RolledBack { table: name, result }).await;
+        });
+    }
+
+    /// Sets the table's partitions to the offsets of the snapshot it went
+    /// back to, and answers the operator.
+    pub(super) async fn on_rolled_back(&mut self, name: &str, result: Result<Box<RolledBack>, String>) {
+        let Some(state) = self.tables.get_mut(name) else { return };
+        state.cycle = Cycle::Idle;
+        let Some(mut rewind) = state.rewind.take() else { return };
+        self.rebalance_needed = true;
+        let reply = rewind.reply.take();
+        let rolled = match result {
+            Ok(rolled) => rolled,
+            Err(e) => {
+                warn!(table = %name, "rewind failed: {e}");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(AdminError::Invalid(format!("table {name} was not rewound: {e}"))));
+                }
+                return;
+            }
+        };
+        state.table = rolled.table;
+        let tps = self.partitions_of(&PauseTarget::Table(name.to_string()));
+        let mut rescans = Vec::with_capacity(tps.len());
+        for tp in &tps {
+            let Some(partition) = self.partitions.get_mut(tp) else { continue };
+            let committed = rolled.offsets.get(tp);
+            partition.committed = committed;
+            partition.staged = committed;
+            partition.watermark_ms = rolled.offsets.max_timestamp(tp);
+            partition.segments.clear();
+            partition.damaged.clear();
+            partition.failure = None;
+            partition.waiting = None;
+            partition.pending_skip = None;
+            partition.discovery_cursor = None;
+            partition.refusals = 0;
+            rescans.push(Rescan { tp: tp.clone(), from: committed.map(|c| c.resume_from()) });
+        }
+        // A new leader must not list after cursors the table went back past.
+        if let Err(e) = self.store.forget_discovery_cursors(&tps).await {
+            warn!(table = %name, "could not forget discovery cursors: {e}");
+        }
+        let _ = self.rescans.send(rescans);
+        warn!(table = %name, snapshot_id = rolled.snapshot_id, reason = %rewind.reason, "table rewound");
+        if let Some(reply) = reply {
+            let _ = reply.send(Ok(format!(
+                "table {name} rewound to snapshot {}: its {} partition(s) are read again from the offsets that \
+                 snapshot records",
+                rolled.snapshot_id,
+                tps.len()
+            )));
+        }
     }
 
     /// Stages the skips whose partitions are free of their lease.

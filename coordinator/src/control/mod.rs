@@ -9,7 +9,7 @@ mod partition;
 mod status;
 mod table;
 
-pub use self::admin::{AdminCommand, AdminError, AdminReply};
+pub use self::admin::{AdminCommand, AdminError, AdminReply, RolledBack};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use crate::assignment;
 use crate::commit::{
     CommitError, Committed, DeadLettersCommitted, StagedDeadLetters, StagedFile, StagedRange, commit_staged,
 };
-use crate::discovery::DiscoveryEvent;
+use crate::discovery::{DiscoveryEvent, Rescan};
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::offsets::{OffsetMap, Tp};
@@ -89,6 +89,11 @@ pub enum Event {
         command: AdminCommand,
         reply: AdminReply,
     },
+    /// A table's rollback (an operator's rewind) ended.
+    RolledBack {
+        table: String,
+        result: Result<Box<RolledBack>, String>,
+    },
     /// Stop: close every open file, commit, then end the loop.
     Drain,
 }
@@ -132,6 +137,8 @@ pub struct ControlOptions {
     pub pauses: Pauses,
     /// Where the status is published for the admin API and metrics.
     pub status: watch::Sender<std::sync::Arc<ClusterStatus>>,
+    /// Asks discovery to list partitions again (a table rolled back).
+    pub rescans: mpsc::UnboundedSender<Vec<Rescan>>,
 }
 
 /// How the loop ends.
@@ -179,6 +186,7 @@ pub struct Control {
     coordinator_id: String,
     pauses: Pauses,
     status: watch::Sender<Arc<ClusterStatus>>,
+    rescans: mpsc::UnboundedSender<Vec<Rescan>>,
     next_status_at: Instant,
     watermarks_at_start: HashMap<Tp, i64>,
 }
@@ -221,6 +229,7 @@ impl Control {
             coordinator_id: options.coordinator_id,
             pauses: options.pauses,
             status: options.status,
+            rescans: options.rescans,
             next_status_at: Instant::now(),
             watermarks_at_start: HashMap::new(),
         };
@@ -304,6 +313,7 @@ impl Control {
             Event::Committed { table, files, result } => self.on_committed(&table, files, result).await,
             Event::OrphansScanned(scan) => self.on_orphans_scanned(scan).await,
             Event::Admin { command, reply } => self.on_admin(command, reply).await,
+            Event::RolledBack { table, result } => self.on_rolled_back(&table, result).await,
             Event::Drain => self.start_finishing("drain requested"),
         }
     }
@@ -711,6 +721,7 @@ impl Control {
             .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.stopped.is_none()))
             // Neither is a partition an operator paused or is skipping.
             .filter(|(tp, p)| p.pending_skip.is_none() && self.pauses.of(tp, &p.table).is_none())
+            .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.rewind.is_none()))
             .map(|(tp, p)| (tp.clone(), p.lease.as_ref().map(|l| l.session)))
             .collect();
         let plan = assignment::plan(&workers, &holders);
@@ -827,6 +838,7 @@ impl Control {
                     warn!(table = %name, "flush timed out; committing what is staged");
                     self.after_flush(&name);
                 }
+                Cycle::Idle if table.rewind.is_some() => self.start_rollback(&name),
                 Cycle::Idle if table.stopped.is_some() => {}
                 Cycle::Idle if table.staged_bytes() >= self.settings.max_staged_bytes => self.commit_now(&name),
                 Cycle::Idle if now >= table.next_cycle_at => self.start_cycle(&name),

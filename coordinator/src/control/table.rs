@@ -58,6 +58,8 @@ pub struct TableState {
     pub recent_commits: VecDeque<Commit>,
     /// When the running commit started.
     pub commit_started: Option<Instant>,
+    /// An operator's rewind, waiting for the table's leases to come back.
+    pub rewind: Option<super::admin::PendingRewind>,
 }
 
 impl TableState {
@@ -79,6 +81,7 @@ impl TableState {
             totals: TableTotals::default(),
             recent_commits: VecDeque::new(),
             commit_started: None,
+            rewind: None,
         }
     }
 

@@ -182,6 +182,14 @@ impl StateStore for EtcdStore {
         self.fenced("record pause", Vec::new(), vec![op]).await.map(drop)
     }
 
+    async fn forget_discovery_cursors(&self, tps: &[Tp]) -> Result<(), StoreError> {
+        for chunk in tps.chunks(TXN_CHUNK) {
+            let deletes = chunk.iter().map(|tp| TxnOp::delete(self.layout.cursor(tp), None)).collect();
+            self.fenced("forget discovery cursors", Vec::new(), deletes).await?;
+        }
+        Ok(())
+    }
+
     async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
         let mut cursors = HashMap::new();
         for kv in self.under(&self.layout.cursors(), "read discovery cursors").await? {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 pub use etcd::EtcdStore;
 pub use memory::MemoryStore;
-pub use sql::SqlStore;
+pub use sql::{SqlStore, numbered_params};
 
 use crate::offsets::Tp;
 
@@ -63,6 +63,12 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
 
     /// Records a pause, or removes it.
     async fn set_pause(&self, key: &str, paused: bool) -> Result<(), StoreError>;
+
+    /// Forgets the discovery cursors of partitions whose table went back
+    /// to an earlier snapshot.
+    async fn forget_discovery_cursors(&self, _tps: &[Tp]) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// The discovery cursors recorded so far.
     async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {

@@ -55,28 +55,32 @@ impl SqlStore {
         Ok(Self { pool, name, dollar_params: !sqlite })
     }
 
-    /// Writes `?` placeholders as `$1, $2...` for PostgreSQL.
     fn sql(&self, text: &str) -> String {
-        if !self.dollar_params {
-            return text.to_string();
-        }
-        let mut out = String::with_capacity(text.len() + 8);
-        let mut n = 0;
-        for c in text.chars() {
-            if c == '?' {
-                n += 1;
-                out.push('$');
-                out.push_str(&n.to_string());
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        numbered_params(text, self.dollar_params)
     }
 
     fn error(&self, operation: &'static str, e: sqlx::Error) -> StoreError {
         StoreError { store: self.name.clone(), operation, message: e.to_string() }
     }
+}
+
+/// Writes `?` placeholders as `$1, $2...` (PostgreSQL) when `dollar` is set.
+pub fn numbered_params(text: &str, dollar: bool) -> String {
+    if !dollar {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut n = 0;
+    for c in text.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The URI without a password, for messages.
