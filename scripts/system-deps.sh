@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the build needs: protoc, for etcd-client's generated code.
+# Debian packages the build and tests need: protoc, for etcd-client's
+# generated code; tmux, to drive `floe console` in tests/tests/console.rs.
 # Installs only what is missing, so repeated runs stay fast.
 set -euo pipefail
 
 missing=()
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
+command -v tmux >/dev/null || missing+=(tmux)
 if [ "${#missing[@]}" -gt 0 ]; then
     if ! command -v apt-get >/dev/null; then
         echo "missing ${missing[*]} and apt-get is not available: install them by hand" >&2
