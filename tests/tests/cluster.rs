@@ -480,3 +480,90 @@ fn segments_are_read_from_the_replica_bucket_first_and_the_primary_on_a_miss() {
     assert_eq!(gets(&cluster.name, "orders"), 0, "orders was read from the primary");
     assert!(gets(&cluster.name, "clicks") > 0, "clicks was not read from the primary");
 }
+
+/// Operators' commands against the production set-up: a table rewound
+/// through the REST catalog, and a pause kept in etcd that the standby
+/// coordinator honours after the leader is killed.
+#[test]
+fn a_rewind_through_the_rest_catalog_and_a_pause_survive_failover() {
+    const PARTITIONS: u32 = 2;
+    let Some(services) = services("operator commands across a failover") else { return };
+    let cluster = Cluster::new(services, "admin-failover", CatalogChoice::Rest);
+    let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 4000);
+    let ends = ends(&topic_dir, PARTITIONS);
+    let (ports, admin_ports) = ([free_port(), free_port()], [free_port(), free_port()]);
+    let coordinators: Vec<FloeProcess> = (0..2)
+        .map(|n| {
+            let config = cluster.config(&["orders"], ports[n], "");
+            let mut command = floe_tests::floe_command();
+            command.env("FLOE_ADMIN_LISTEN", format!("127.0.0.1:{}", admin_ports[n]));
+            let args = ["coordinator", "--config", config.to_str().unwrap()];
+            FloeProcess::run(command, &args, cluster.dir.path().join(format!("coordinator-{n}.log")))
+        })
+        .collect();
+    // Either may lead.
+    let deadline = Instant::now() + TIMEOUT;
+    let leader = loop {
+        if let Some(n) = coordinators.iter().position(|c| c.log().contains("coordinator serving workers")) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no coordinator leads");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let workers: Vec<FloeProcess> = (0..2).map(|n| cluster.worker(&ports, n)).collect();
+    // Slowly enough for several commits, so that early snapshots lack the last segments.
+    cluster.feed(&topic_dir, Duration::from_millis(500)).join().unwrap();
+    let admin = admin_ports.map(|p| format!("http://127.0.0.1:{p}")).join(",");
+    let ctl = |args: &[&str]| {
+        let output = floe_tests::floe_command().args(["ctl", "--coordinator", &admin]).args(args).output().unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    };
+    let committed = |partition: u32| -> (Option<i64>, String) {
+        let (ok, out, _) = ctl(&["status", "--json"]);
+        let status: Value = if ok { serde_json::from_str(&out).unwrap_or_default() } else { Value::Null };
+        let found = status["partitions"].as_array().into_iter().flatten().find(|p| p["partition"] == partition);
+        found.map_or((None, String::new()), |p| (p["committed"].as_i64(), p["state"].as_str().unwrap_or("").into()))
+    };
+    let log_files: Vec<PathBuf> = coordinators.iter().map(|c| c.log.clone()).collect();
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + TIMEOUT;
+        while !done() {
+            let logs: Vec<String> = log_files.iter().map(|f| std::fs::read_to_string(f).unwrap_or_default()).collect();
+            assert!(Instant::now() < deadline, "{what} did not happen in time:\n{}", logs.join("\n"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    wait("every segment committed", &|| (0..PARTITIONS).all(|p| committed(p).0 == Some(ends[p as usize])));
+
+    // orders/1 paused, then the table back to a snapshot that lacks the
+    // end of orders/1, through the REST catalog.
+    let (ok, said, error) = ctl(&["pause", "--topic", "orders", "--partition", "1"]);
+    assert!(ok, "{said}{error}");
+    let key = format!("{}/paused/partition/orders/1", cluster.key_prefix());
+    assert!(cluster.services.etcd_get(&key).is_some(), "the pause is kept in etcd under {key}");
+    let table = cluster.table("orders");
+    let snapshots = cluster.access().snapshots(&table);
+    let offset_of_1 = |s: &Value| -> Option<i64> {
+        let offsets: Value = serde_json::from_str(s["summary"]["floe.offsets"].as_str()?).ok()?;
+        offsets["orders"]["1"].as_i64()
+    };
+    let early = snapshots.iter().find(|s| offset_of_1(s).is_some_and(|o| o < ends[1])).expect("an early snapshot");
+    let id = early["snapshot_id"].as_i64().unwrap().to_string();
+    let (ok, said, error) = ctl(&["rewind", "--table", &table, "--snapshot", &id, "--reason", "test"]);
+    assert!(ok && said.contains(&format!("rewound to snapshot {id}")), "{said}{error}");
+    assert_eq!(committed(1).0, offset_of_1(early), "orders/1 is back at the snapshot's offset");
+    wait("orders/0 read again", &|| committed(0).0 == Some(ends[0]));
+
+    // The leader dies; the standby leads, with the pause.
+    let mut coordinators = coordinators;
+    coordinators[leader].kill();
+    coordinators[1 - leader].wait_for_log("coordinator serving workers", TIMEOUT);
+    wait("the standby shows orders/1 paused", &|| committed(1).1 == "paused");
+    assert!(committed(1).0 < Some(ends[1]), "a paused partition reads nothing");
+    let (ok, said, error) = ctl(&["resume", "--topic", "orders", "--partition", "1"]);
+    assert!(ok && said.contains("resumed partition orders/1"), "{said}{error}");
+    wait("orders/1 read again", &|| committed(1).0 == Some(ends[1]));
+    drop(workers);
+    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
+}
