@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 
 /// How long a call waits for a new leader after its coordinator went away:
@@ -44,6 +44,9 @@ pub struct ClientOptions {
     /// The PEM file of the CA that signed the coordinators' certificates,
     /// for https endpoints.
     pub tls_ca: Option<PathBuf>,
+    /// This client's certificate and key (PEM), when the admin endpoint
+    /// requires one (`admin.tls.ca_file`).
+    pub tls_identity: Option<(PathBuf, PathBuf)>,
 }
 
 // By hand, so that the token never ends up in a log.
@@ -53,6 +56,7 @@ impl fmt::Debug for ClientOptions {
             .field("endpoints", &self.endpoints)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("tls_ca", &self.tls_ca)
+            .field("tls_identity", &self.tls_identity)
             .finish()
     }
 }
@@ -65,8 +69,8 @@ pub enum ClientError {
     InvalidEndpoint { endpoint: String, reason: String },
     #[error("the admin token cannot be sent in a header: it must be printable ASCII")]
     InvalidToken,
-    #[error("cannot read the CA certificate {}: {source}", path.display())]
-    TlsCa { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the TLS file {}: {source}", path.display())]
+    TlsFile { path: PathBuf, source: std::io::Error },
     /// Every endpoint was tried; each with why it is not the leader.
     #[error("no coordinator at {} is leading: {}", endpoint_list(tried), reason_list(tried))]
     NoLeader { tried: Vec<(String, String)> },
@@ -324,14 +328,17 @@ fn parse_endpoints(options: &ClientOptions) -> Result<Vec<Coordinator>, ClientEr
     if options.endpoints.is_empty() {
         return Err(ClientError::NoEndpoints);
     }
-    let ca = match &options.tls_ca {
-        Some(path) => Some(std::fs::read(path).map_err(|source| ClientError::TlsCa { path: path.clone(), source })?),
+    let read =
+        |path: &PathBuf| std::fs::read(path).map_err(|source| ClientError::TlsFile { path: path.clone(), source });
+    let ca = options.tls_ca.as_ref().map(read).transpose()?;
+    let identity = match &options.tls_identity {
+        Some((cert, key)) => Some(Identity::from_pem(read(cert)?, read(key)?)),
         None => None,
     };
-    options.endpoints.iter().map(|endpoint| parse_endpoint(endpoint, ca.as_deref())).collect()
+    options.endpoints.iter().map(|endpoint| parse_endpoint(endpoint, ca.as_deref(), identity.as_ref())).collect()
 }
 
-fn parse_endpoint(text: &str, ca: Option<&[u8]>) -> Result<Coordinator, ClientError> {
+fn parse_endpoint(text: &str, ca: Option<&[u8]>, identity: Option<&Identity>) -> Result<Coordinator, ClientError> {
     let invalid = |reason: String| ClientError::InvalidEndpoint { endpoint: text.to_string(), reason };
     let url = url_of(text.trim(), ca.is_some()).map_err(|reason| invalid(reason.to_string()))?;
     let mut endpoint = Endpoint::from_shared(url.clone())
@@ -347,7 +354,10 @@ fn parse_endpoint(text: &str, ca: Option<&[u8]>) -> Result<Coordinator, ClientEr
         let Some(ca) = ca else {
             return Err(invalid("https needs the CA certificate that signed the coordinator's: pass --tls-ca".into()));
         };
-        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+        if let Some(identity) = identity {
+            tls = tls.identity(identity.clone());
+        }
         endpoint = endpoint.tls_config(tls).map_err(|e| invalid(transport_reason(&e)))?;
     }
     Ok(Coordinator { url, endpoint })
@@ -439,7 +449,7 @@ mod tests {
             ..Default::default()
         };
         let error = parse_endpoints(&options).err().unwrap();
-        assert!(error.to_string().starts_with("cannot read the CA certificate /nonexistent/ca.pem: "), "{error}");
+        assert!(error.to_string().starts_with("cannot read the TLS file /nonexistent/ca.pem: "), "{error}");
     }
 
     #[test]

@@ -28,11 +28,22 @@ pub struct AdminArgs {
     /// PEM file of the CA that signed the coordinators' certificates (https URLs).
     #[arg(long, env = "FLOE_ADMIN_TLS_CA")]
     tls_ca: Option<PathBuf>,
+    /// This client's certificate (PEM), when the admin endpoint requires one.
+    #[arg(long, env = "FLOE_ADMIN_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "FLOE_ADMIN_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 impl AdminArgs {
     pub fn options(&self) -> ClientOptions {
-        ClientOptions { endpoints: self.coordinator.clone(), token: self.token.clone(), tls_ca: self.tls_ca.clone() }
+        ClientOptions {
+            endpoints: self.coordinator.clone(),
+            token: self.token.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_identity: self.tls_cert.clone().zip(self.tls_key.clone()),
+        }
     }
 }
 

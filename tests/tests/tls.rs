@@ -168,3 +168,54 @@ fn leases_in_an_etcd_that_requires_client_certificates() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, etcd.log());
     assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders").len(), 2000);
 }
+
+/// The admin endpoint with mutual TLS and a token: `floe ctl` with the CA,
+/// a client certificate and the token gets the status; without the token,
+/// or without a certificate, it is refused with a message that says what to
+/// give.
+#[test]
+fn the_admin_api_over_mutual_tls_needs_a_certificate_and_the_token() {
+    let lake = Lakehouse::new();
+    let pki = make_pki(&lake.path().join("pki"), "admin");
+    let data = tempfile::tempdir().unwrap();
+    generate_orders(data.path(), 1, 100, &[]);
+    let admin_port = free_port();
+    let extra = format!(
+        "admin:\n  listen: 127.0.0.1:{admin_port}\n  token: ${{FLOE_TEST_ADMIN_TOKEN}}\n  tls:\n    cert_file: {}\n    key_file: {}\n    ca_file: {}\n",
+        path(&pki.server_cert),
+        path(&pki.server_key),
+        path(&pki.ca)
+    );
+    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
+    let mut command = floe_tests::floe_command();
+    command.env_remove("FLOE_ADMIN_LISTEN").env("FLOE_TEST_ADMIN_TOKEN", "s3cr3t-token");
+    let run = FloeProcess::run(command, &["run", "--config", &path(&config)], lake.path().join("run.log"));
+    run.wait_for_log("admin API listening", TIMEOUT);
+
+    let url = format!("https://127.0.0.1:{admin_port}");
+    let ctl = |extra: &[&str]| {
+        let mut args = vec!["ctl", "--coordinator", &url, "--tls-ca"];
+        let ca = path(&pki.ca);
+        args.push(&ca);
+        let output = floe_tests::floe_command().args(&args).args(extra).arg("status").output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    };
+    let (cert, key) = (path(&pki.client_cert), path(&pki.client_key));
+    let identity = ["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (ok, out) = ctl(&[&identity[..], &["--token", "s3cr3t-token"]].concat());
+        if ok && out.contains("orders/0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ctl over mutual TLS never worked: {out}\n{}", run.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (ok, out) = ctl(&identity);
+    assert!(!ok && out.contains("requires an admin token"), "{out}");
+    let (ok, out) = ctl(&[&identity[..], &["--token", "guess"]].concat());
+    assert!(!ok && out.contains("refused the admin token"), "{out}");
+    let (ok, out) = ctl(&["--token", "s3cr3t-token"]);
+    assert!(!ok, "no client certificate, no admin API: {out}");
+}
