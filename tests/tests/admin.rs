@@ -4,101 +4,10 @@
 //! metrics endpoint tells the same story. Every committed row is checked.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use floe_tests::services::free_port;
-use floe_tests::{Engine, Lakehouse, floe_command, generate_orders};
+use floe_tests::running::{RunningFloe as Running, partition_of};
+use floe_tests::{Engine, Lakehouse, generate_orders};
 use serde_json::Value;
-
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A `floe run` with its admin and metrics endpoints on known ports.
-struct Running {
-    child: Child,
-    admin: String,
-    metrics: String,
-}
-
-impl Running {
-    fn start(config: &Path, log: &Path) -> Self {
-        let (admin, metrics) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
-        let child = floe_command()
-            .args(["run", "--config"])
-            .arg(config)
-            .env("FLOE_ADMIN_LISTEN", &admin)
-            .env("KAFSCALE_METRICS_ADDR", &metrics)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .expect("starting floe run");
-        Self { child, admin: format!("http://{admin}"), metrics }
-    }
-
-    fn ctl(&self, args: &[&str]) -> Output {
-        floe_command().args(["ctl", "--coordinator", &self.admin]).args(args).output().expect("running floe ctl")
-    }
-
-    /// `floe ctl ARGS`, which must succeed; its stdout.
-    fn ctl_ok(&self, args: &[&str]) -> String {
-        let output = self.ctl(args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "floe ctl {args:?} failed: {stderr}");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_str(&self.ctl_ok(&["status", "--json"])).expect("status as JSON")
-    }
-
-    /// Waits until `check` holds for the partition's status.
-    fn wait_for(&self, partition: i64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let output = self.ctl(&["status", "--json"]);
-            if output.status.success() {
-                let status: Value = serde_json::from_slice(&output.stdout).expect("status as JSON");
-                let found = status["partitions"].as_array().and_then(|ps| {
-                    ps.iter().find(|p| p["topic"] == "orders" && p["partition"].as_i64().unwrap_or(0) == partition)
-                });
-                if let Some(p) = found.filter(|p| check(p)) {
-                    return p.clone();
-                }
-                assert!(Instant::now() < deadline, "orders/{partition} never {what}; status: {status:#}");
-            }
-            assert!(Instant::now() < deadline, "floe ctl status kept failing");
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-
-    fn http(&self, path: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&self.metrics).expect("the metrics endpoint");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: floe\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let code = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
-        (code, body)
-    }
-
-    /// Ctrl-C: drains and commits.
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + TIMEOUT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "floe run did not stop on SIGINT");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn copy_segment(from: &Path, to: &Path, base: i64) {
     std::fs::create_dir_all(to).unwrap();
@@ -143,10 +52,11 @@ fn operators_skip_a_damaged_segment_and_pause_and_resume_a_partition() {
     let floe = Running::start(&config, &log);
 
     // The damage stops orders/0 at offset 1000, naming the object; orders/1 goes on.
-    let failed = floe.wait_for(0, "failed", |p| p["state"] == "failed");
+    let status = floe.wait_for("orders", 0, "failed", |p| p["state"] == "failed");
+    let failed = partition_of(&status, "orders", 0);
     assert_eq!(failed["object"], damaged_key, "{failed:#}");
     assert_eq!(failed["committed"], 1000, "{failed:#}");
-    floe.wait_for(1, "committed 3000", |p| p["committed"] == 3000);
+    floe.wait_for("orders", 1, "committed 3000", |p| p["committed"] == 3000);
     let text = floe.ctl_ok(&["status"]);
     assert!(text.contains("orders/0 failed: ") && text.contains(damaged_key), "{text}");
     let (code, metrics) = floe.http("/metrics");
@@ -164,22 +74,24 @@ fn operators_skip_a_damaged_segment_and_pause_and_resume_a_partition() {
     assert!(!unknown.status.success());
     let said = floe.ctl_ok(&["skip", "--segment", damaged_key, "--reason", "corrupt upload"]);
     assert!(said.contains("skips offsets 1000..1999"), "{said}");
-    floe.wait_for(0, "committed 3000 after the skip", |p| p["committed"] == 3000 && p["state"] != "failed");
+    floe.wait_for("orders", 0, "committed 3000 after the skip", |p| p["committed"] == 3000 && p["state"] != "failed");
 
     // Paused, orders/1 reads nothing more, across a restart too.
     let said = floe.ctl_ok(&["pause", "--topic", "orders", "--partition", "1"]);
     assert!(said.starts_with("paused partition orders/1"), "{said}");
-    floe.wait_for(1, "paused", |p| p["state"] == "paused" && p["worker"] == "");
+    floe.wait_for("orders", 1, "paused", |p| p["state"] == "paused" && p["worker"] == "");
     copy_segment(&staging.join("1"), &topic.join("1"), 3000);
-    floe.wait_for(1, "aware of the new segment", |p| p["storage_end"] == 4000 && p["lag_records"] == 1000);
+    floe.wait_for("orders", 1, "aware of the new segment", |p| p["storage_end"] == 4000 && p["lag_records"] == 1000);
     floe.stop();
     let floe = Running::start(&config, &log);
-    let paused = floe.wait_for(1, "paused after a restart", |p| p["state"] == "paused" && p["storage_end"] == 4000);
+    let status =
+        floe.wait_for("orders", 1, "paused after a restart", |p| p["state"] == "paused" && p["storage_end"] == 4000);
+    let paused = partition_of(&status, "orders", 1);
     assert_eq!(paused["committed"], 3000, "{paused:#}");
     let resumed = floe.ctl_ok(&["resume", "--topic", "orders", "--partition", "1"]);
     assert!(resumed.starts_with("resumed partition orders/1"), "{resumed}");
-    floe.wait_for(1, "committed 4000 once resumed", |p| p["committed"] == 4000);
-    let status = floe.status();
+    floe.wait_for("orders", 1, "committed 4000 once resumed", |p| p["committed"] == 4000);
+    let status = floe.status().expect("status");
     assert_eq!(status["tables"][0]["paused"], false);
     floe.stop();
 
@@ -223,11 +135,11 @@ fn a_table_rewound_to_a_snapshot_reads_again_from_its_offsets() {
     let config = lake.write_config(&source, "bucket", "production", &[("orders", "prod.orders")], extra);
     let floe = Running::start(&config, &lake.path().join("run.log"));
     // One snapshot per segment: offsets 1000, then 2000, then 3000.
-    floe.wait_for(0, "committed 1000", |p| p["committed"] == 1000);
+    floe.wait_for("orders", 0, "committed 1000", |p| p["committed"] == 1000);
     copy_segment(&staging.join("0"), &partition, 1000);
-    floe.wait_for(0, "committed 2000", |p| p["committed"] == 2000);
+    floe.wait_for("orders", 0, "committed 2000", |p| p["committed"] == 2000);
     copy_segment(&staging.join("0"), &partition, 2000);
-    floe.wait_for(0, "committed 3000", |p| p["committed"] == 3000);
+    floe.wait_for("orders", 0, "committed 3000", |p| p["committed"] == 3000);
 
     let at_1000 = lake
         .snapshots("prod.orders")
@@ -242,7 +154,7 @@ fn a_table_rewound_to_a_snapshot_reads_again_from_its_offsets() {
     let said = floe.ctl_ok(&["rewind", "--table", "prod.orders", "--snapshot", &id, "--reason", "bad deploy"]);
     assert!(said.contains(&format!("table prod.orders rewound to snapshot {id}")), "{said}");
     // Read again from 1000, and committed again up to 3000.
-    floe.wait_for(0, "read again to 3000", |p| p["committed"] == 3000);
+    floe.wait_for("orders", 0, "read again to 3000", |p| p["committed"] == 3000);
     floe.stop();
 
     let mut offsets: Vec<i64> =

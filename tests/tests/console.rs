@@ -4,93 +4,16 @@
 //! answer and the new state, and gives the terminal back when it quits.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use floe_tests::services::free_port;
-use floe_tests::{Lakehouse, floe_bin, floe_command, generate_orders};
-use serde_json::Value;
+use floe_tests::running::{RunningFloe as Running, partition_of};
+use floe_tests::{Lakehouse, floe_bin, generate_orders};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(200);
 /// Records per partition.
 const RECORDS: i64 = 2000;
-
-/// A `floe run` with its admin endpoint on a known port.
-struct Running {
-    child: Child,
-    admin: String,
-    log: PathBuf,
-}
-
-impl Running {
-    fn start(config: &Path, log: &Path) -> Self {
-        let admin = format!("127.0.0.1:{}", free_port());
-        let child = floe_command()
-            .args(["run", "--config"])
-            .arg(config)
-            .env("FLOE_ADMIN_LISTEN", &admin)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .expect("starting floe run");
-        Self { child, admin: format!("http://{admin}"), log: log.to_path_buf() }
-    }
-
-    /// `floe ctl status --json`, once it answers.
-    fn status(&self) -> Option<Value> {
-        let output = floe_command()
-            .args(["ctl", "--coordinator", &self.admin, "status", "--json"])
-            .output()
-            .expect("running floe ctl");
-        output.status.success().then(|| serde_json::from_slice(&output.stdout).expect("status as JSON"))
-    }
-
-    /// Waits until `check` holds for orders/`partition`; the whole status.
-    fn wait_for(&self, partition: i64, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        let mut last = None;
-        loop {
-            if let Some(status) = self.status() {
-                if check(orders(&status, partition)) {
-                    return status;
-                }
-                last = Some(status);
-            }
-            assert!(Instant::now() < deadline, "orders/{partition} never {what}; last status: {last:#?}");
-            std::thread::sleep(POLL);
-        }
-    }
-
-    /// Ctrl-C: drains, commits and exits.
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + TIMEOUT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "floe run did not stop on SIGINT");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("floe run's log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
-        }
-    }
-}
-
-/// orders/`partition` in a status.
-fn orders(status: &Value, partition: i64) -> &Value {
-    status["partitions"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["topic"] == "orders" && p["partition"] == partition))
-        .unwrap_or(&Value::Null)
-}
 
 /// A tmux server of its own (its socket in a temporary directory, no user
 /// config) with one 80x24 session running a program; killed when dropped.
@@ -207,7 +130,9 @@ fn an_operator_pauses_and_resumes_a_partition_from_the_console() {
     let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], extra);
     let floe = Running::start(&config, &lake.path().join("run.log"));
     for partition in [0, 1] {
-        floe.wait_for(partition, "committed to the end", |p| p["committed"] == RECORDS && p["lag_records"] == 0);
+        floe.wait_for("orders", partition, "committed to the end", |p| {
+            p["committed"] == RECORDS && p["lag_records"] == 0
+        });
     }
     let status = floe.status().expect("status");
     let coordinator = status["coordinator"].as_str().expect("the coordinator's name").to_string();
@@ -253,8 +178,8 @@ fn an_operator_pauses_and_resumes_a_partition_from_the_console() {
     tmux.keys(&["y"]);
     let screen = tmux.wait_for("the coordinator's answer", |s| status_line(s).starts_with("paused partition orders/1"));
     assert!(!screen.contains(question), "{screen}");
-    let status = floe.wait_for(1, "paused", |p| p["state"] == "paused" && p["worker"] == "");
-    assert_eq!(orders(&status, 0)["state"], "idle", "only orders/1 is paused: {status:#}");
+    let status = floe.wait_for("orders", 1, "paused", |p| p["state"] == "paused" && p["worker"] == "");
+    assert_eq!(partition_of(&status, "orders", 0)["state"], "idle", "only orders/1 is paused: {status:#}");
     let screen = tmux.wait_for("orders/1 paused", |s| partition_row(s, "orders/1").is_some_and(|r| r.2 == "paused"));
     assert_eq!(partition_row(&screen, "orders/1"), Some((committed.as_str(), "-", "paused")), "{screen}");
     assert_eq!(partition_row(&screen, "orders/0").map(|r| r.2), Some("idle"), "{screen}");
@@ -264,7 +189,7 @@ fn an_operator_pauses_and_resumes_a_partition_from_the_console() {
     tmux.wait_for("the resume confirmation", |s| s.contains("Resume partition orders/1?"));
     tmux.keys(&["y"]);
     tmux.wait_for("the coordinator's answer", |s| status_line(s).starts_with("resumed partition orders/1"));
-    floe.wait_for(1, "read again", |p| p["state"] != "paused" && p["worker"] != "");
+    floe.wait_for("orders", 1, "read again", |p| p["state"] != "paused" && p["worker"] != "");
     tmux.wait_for("orders/1 read again", |s| {
         partition_row(s, "orders/1").is_some_and(|(_, worker, state)| worker != "-" && state != "paused")
     });

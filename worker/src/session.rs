@@ -75,6 +75,13 @@ struct Writer {
     commands: mpsc::Sender<WriterCommand>,
 }
 
+/// Which read positions a heartbeat carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Report {
+    All,
+    Changed,
+}
+
 struct Session {
     link: Arc<CoordinatorLink>,
     store: Arc<dyn SegmentStore>,
@@ -82,6 +89,8 @@ struct Session {
     tables: HashMap<String, Arc<TableDef>>,
     writers: HashMap<String, Writer>,
     leases: HashMap<(String, i32), Lease>,
+    /// The read position last reported of each lease (epoch, offset).
+    reported: HashMap<(String, i32), (u64, i64)>,
     decode_permits: Arc<Semaphore>,
     memory: MemoryBudget,
     signals: mpsc::Sender<ReaderSignal>,
@@ -136,6 +145,7 @@ pub async fn run_session(
         tables: HashMap::new(),
         writers: HashMap::new(),
         leases: HashMap::new(),
+        reported: HashMap::new(),
         signals,
         write_errors,
     };
@@ -171,7 +181,7 @@ impl Session {
                 },
                 Some(signal) = signals.recv() => self.on_signal(signal).await,
                 Some(error) = write_errors.recv() => break Err(error.into()),
-                _ = ticks.tick() => self.send_heartbeat().await,
+                _ = ticks.tick() => self.send_heartbeat(Report::All).await,
             }
         };
         self.end();
@@ -302,7 +312,7 @@ impl Session {
     async fn on_signal(&mut self, signal: ReaderSignal) {
         match signal {
             // The coordinator learns of it at once (`--once` waits on it).
-            ReaderSignal::CaughtUp => self.send_heartbeat().await,
+            ReaderSignal::CaughtUp => self.send_heartbeat(Report::Changed).await,
             ReaderSignal::Failed { tp, epoch, object, offset, message } => {
                 warn!(partition = %tp, %object, offset, "partition stopped: {message}");
                 let failed = PartitionFailed { tp: Some(tp), epoch, object, offset, message };
@@ -311,16 +321,28 @@ impl Session {
         }
     }
 
-    async fn send_heartbeat(&self) {
-        let progress = self
-            .leases
-            .iter()
-            .map(|((topic, partition), lease)| ReadProgress {
-                tp: Some(TopicPartition { topic: topic.clone(), partition: *partition }),
-                epoch: lease.epoch,
-                read_to: lease.read_to.load(Ordering::Acquire),
-            })
-            .collect();
+    /// Reports read positions: every lease's on the heartbeat tick, only
+    /// those that moved when a partition catches up. (A full list on every
+    /// catch-up made a worker holding thousands of partitions send
+    /// thousands of thousand-entry heartbeats while catching up, queueing
+    /// gigabytes in the coordinator.)
+    async fn send_heartbeat(&mut self, report: Report) {
+        let mut progress = Vec::new();
+        for ((topic, partition), lease) in &self.leases {
+            let now = (lease.epoch, lease.read_to.load(Ordering::Acquire));
+            let last = self.reported.insert((topic.clone(), *partition), now);
+            if report == Report::All || last != Some(now) {
+                progress.push(ReadProgress {
+                    tp: Some(TopicPartition { topic: topic.clone(), partition: *partition }),
+                    epoch: now.0,
+                    read_to: now.1,
+                });
+            }
+        }
+        self.reported.retain(|key, _| self.leases.contains_key(key));
+        if report == Report::Changed && progress.is_empty() {
+            return;
+        }
         let _ = self.link.send(ToCoordinator::Heartbeat(Heartbeat { progress })).await;
     }
 
