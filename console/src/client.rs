@@ -131,6 +131,8 @@ pub struct Admin {
     bearer: Bearer,
     endpoint: String,
     client: Client,
+    /// The leader's connection, for other services on its admin endpoint.
+    channel: Channel,
 }
 
 /// One endpoint, parsed and with its TLS settings, ready to connect.
@@ -147,13 +149,19 @@ impl Admin {
     pub async fn connect(options: ClientOptions) -> Result<Self, ClientError> {
         let coordinators = parse_endpoints(&options)?;
         let bearer = Bearer::new(options.token.as_deref())?;
-        let (endpoint, client) = find_leader(&coordinators, &bearer).await?;
-        Ok(Admin { coordinators: coordinators.into(), bearer, endpoint, client })
+        let (endpoint, client, channel) = find_leader(&coordinators, &bearer).await?;
+        Ok(Admin { coordinators: coordinators.into(), bearer, endpoint, client, channel })
     }
 
     /// The endpoint of the coordinator in use.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The connection to the leading coordinator's admin endpoint (which
+    /// also serves `floe tail`'s Arrow Flight), without the token.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The cluster's state now.
@@ -229,9 +237,10 @@ impl Admin {
         let mut backoff = FIRST_BACKOFF;
         loop {
             match find_leader(&self.coordinators, &self.bearer).await {
-                Ok((endpoint, client)) => {
+                Ok((endpoint, client, channel)) => {
                     self.endpoint = endpoint;
                     self.client = client;
+                    self.channel = channel;
                     return Ok(());
                 }
                 Err(ClientError::NoLeader { .. }) if Instant::now() + backoff < deadline => {
@@ -257,11 +266,11 @@ fn classify(endpoint: &str, status: Status, token_given: bool) -> ClientError {
 
 /// One pass over `coordinators` in order: the first that accepts a connection and
 /// answers the probe is the leader.
-async fn find_leader(coordinators: &[Coordinator], bearer: &Bearer) -> Result<(String, Client), ClientError> {
+async fn find_leader(coordinators: &[Coordinator], bearer: &Bearer) -> Result<(String, Client, Channel), ClientError> {
     let mut tried = Vec::with_capacity(coordinators.len());
     for coordinator in coordinators {
         match probe(coordinator, bearer).await {
-            Ok(client) => return Ok((coordinator.url.clone(), client)),
+            Ok((client, channel)) => return Ok((coordinator.url.clone(), client, channel)),
             Err(Probe::NotLeading(reason)) => tried.push((coordinator.url.clone(), reason)),
             Err(Probe::Fatal(error)) => return Err(error),
         }
@@ -277,9 +286,9 @@ enum Probe {
 }
 
 /// Connects and asks for one status update: only the leader answers it.
-async fn probe(coordinator: &Coordinator, bearer: &Bearer) -> Result<Client, Probe> {
+async fn probe(coordinator: &Coordinator, bearer: &Bearer) -> Result<(Client, Channel), Probe> {
     let channel = coordinator.endpoint.connect().await.map_err(|e| Probe::NotLeading(transport_reason(&e)))?;
-    let mut client = AdminClient::with_interceptor(channel, bearer.clone())
+    let mut client = AdminClient::with_interceptor(channel.clone(), bearer.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let request = StatusRequest { once: true, ..Default::default() };
@@ -290,7 +299,7 @@ async fn probe(coordinator: &Coordinator, bearer: &Bearer) -> Result<Client, Pro
     .await;
     match answer {
         Err(_) => Err(Probe::NotLeading(format!("no answer within {}s", PROBE_TIMEOUT.as_secs()))),
-        Ok(Ok(_)) => Ok(client),
+        Ok(Ok(_)) => Ok((client, channel)),
         Ok(Err(status)) if status.code() == Code::Unauthenticated => {
             Err(Probe::Fatal(classify(&coordinator.url, status, bearer.given())))
         }

@@ -30,12 +30,14 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod summary;
+pub mod tail;
 pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_schema::SchemaRef as ArrowSchemaRef;
 use floe_config::{Column, ColumnType, TableName};
 use floe_proto::admin::admin_server::AdminServer;
@@ -64,6 +66,7 @@ use crate::settings::{PartitionSource, StoreSettings, TableMapping};
 pub use crate::settings::{Settings, SettingsError};
 use crate::store::{EtcdStore, MemoryStore, SqlStore, StateStore};
 pub use crate::summary::RunSummary;
+use crate::tail::{TailService, TailTable};
 
 /// Loads (or creates) a mapping's table and, for a typed table, adds the
 /// mapping's new columns and loads its dead-letter table.
@@ -162,6 +165,21 @@ fn arrow_schema_of(table: &Table) -> Result<ArrowSchemaRef, String> {
     Ok(Arc::new(arrow))
 }
 
+/// Each mapped topic's table as `floe tail` shows it.
+fn tail_tables(tables: &[LoadedTable]) -> Result<HashMap<String, TailTable>, StartError> {
+    let schema = |table: &Table, name: &str| {
+        arrow_schema_of(table).map_err(|message| StartError::Table { table: name.to_string(), message })
+    };
+    tables
+        .iter()
+        .map(|t| {
+            let dead_letters = t.dead_letters.as_ref().map(|d| schema(&d.table, &d.name)).transpose()?;
+            let table = TailTable { schema: schema(&t.table, &t.name)?, columns: t.columns.clone(), dead_letters };
+            Ok((t.topic.clone(), table))
+        })
+        .collect()
+}
+
 /// What `/readyz` checks on a leading coordinator.
 #[derive(Clone)]
 struct Readiness {
@@ -198,7 +216,7 @@ pub enum StartError {
     #[error("{0}")]
     Etcd(#[from] etcd::EtcdError),
     #[error("Iceberg catalog `{name}`: {source}")]
-    Catalog { name: String, source: iceberg::Error },
+    Catalog { name: String, source: Box<iceberg::Error> },
     #[error("table {table}: {message}")]
     Table { table: String, message: String },
     #[error("segment source: {0}")]
@@ -328,7 +346,7 @@ impl Coordinator {
         segments.probe().await?;
         let catalog = connect_catalog(&settings.catalog)
             .await
-            .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source })?;
+            .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source: Box::new(source) })?;
 
         let mut tables = Vec::new();
         let mut start_offsets = HashMap::new();
@@ -349,6 +367,7 @@ impl Coordinator {
         };
         let resume_after = state.store.discovery_cursors().await?;
         let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
+        let tail = TailService::new(segments.clone(), tail_tables(&tables)?);
         let discovery =
             Discovery::new(segments, partitions, settings.source.prefix.clone(), topics, start_offsets, resume_after);
 
@@ -395,7 +414,8 @@ impl Coordinator {
             AdminService::new(events.clone(), status.clone()),
             TokenCheck::new(settings.admin.token.clone()),
         );
-        let router = tonic::transport::Server::builder().add_service(admin);
+        let flight = FlightServiceServer::with_interceptor(tail, TokenCheck::new(settings.admin.token.clone()));
+        let router = tonic::transport::Server::builder().add_service(admin).add_service(flight);
         serve("admin endpoint", router, admin_listener, admin_tls, stop.clone());
         tracing::info!(%admin_address, "admin API listening");
 

@@ -37,6 +37,10 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     pub fn options(&self) -> ClientOptions {
         ClientOptions {
             endpoints: self.coordinator.clone(),

@@ -6,6 +6,7 @@ mod generate;
 mod logging;
 mod metrics;
 mod run;
+mod tail;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,24 @@ enum Command {
     Console {
         #[command(flatten)]
         admin: AdminArgs,
+    },
+    /// Print what a table would receive from a partition (JSON lines),
+    /// decoded from storage by the leading coordinator; nothing is committed.
+    Tail {
+        #[command(flatten)]
+        admin: AdminArgs,
+        topic: String,
+        #[arg(long, default_value_t = 0)]
+        partition: i32,
+        /// From this offset (the first in storage when absent).
+        #[arg(long)]
+        from: Option<i64>,
+        /// At most this many rows; 0 for all.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// The records that would be dead letters, with why, instead of the rows.
+        #[arg(long)]
+        dead_letters: bool,
     },
     /// Write sample segments, run the pipeline on them, show how to query the tables.
     Demo {
@@ -166,6 +185,10 @@ async fn execute(command: Command, metrics_addr: &str) -> anyhow::Result<ExitCod
         }
         Command::Ctl { admin, command } => {
             ctl::run(&admin, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tail { admin, topic, partition, from, limit, dead_letters } => {
+            tail::run(&admin, tail::TailRequest { topic, partition, from, limit, dead_letters }).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Console { admin } => {

@@ -179,3 +179,47 @@ fn a_table_rewound_to_a_snapshot_reads_again_from_its_offsets() {
     assert_eq!(history.iter().filter(|o| **o == offsets_of(3000)).count(), 1, "{history:?}");
     assert_eq!(snapshots.iter().filter(|s| s["summary"]["floe.offsets"] == offsets_of(3000)).count(), 2);
 }
+
+/// `floe tail` shows what a typed table receives from a partition, and which
+/// records would be dead letters and why, decoded from storage over Arrow
+/// Flight (the corpus case json_columns, with its own mapping).
+#[test]
+fn tail_shows_the_rows_and_the_dead_letters_a_table_receives() {
+    let case = floe_tests::corpus_dir().join("json_columns");
+    let lake = Lakehouse::new();
+    let mapping = std::fs::read_to_string(case.join("mapping.yaml")).expect("mapping.yaml");
+    let mappings = mapping.strip_prefix("mappings:\n").expect("mapping.yaml starts with `mappings:`");
+    let config = lake.write_config(&case, "bucket", "production", &[], mappings);
+    let floe = Running::start(&config, &lake.path().join("run.log"));
+    floe.wait_for("orders", 0, "listed", |p| p["storage_end"] == 46);
+    let tail = |args: &[&str]| -> Vec<Value> {
+        let output =
+            floe_tests::floe_command().args(["tail", "--coordinator", &floe.admin]).args(args).output().unwrap();
+        assert!(output.status.success(), "floe tail {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON row")).collect()
+    };
+
+    let want: Vec<Value> = std::fs::read_to_string(case.join("expected_rows.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rows = tail(&["orders", "--limit", "0"]);
+    let pick = |row: &Value| serde_json::json!([row["offset"], row["order_id"], row["qty"], row["status"], row["vip"]]);
+    assert_eq!(rows.iter().map(pick).collect::<Vec<_>>(), want.iter().map(pick).collect::<Vec<_>>());
+    // Longs beyond 2^53 come through exactly.
+    assert_eq!(rows[0]["order_id"].as_u64(), Some(9_007_199_254_740_993));
+    let from_two: Vec<Value> =
+        tail(&["orders", "--from", "2", "--limit", "2"]).iter().map(|r| r["offset"].clone()).collect();
+    assert_eq!(from_two, [2, 6], "offsets 3 to 5 are dead letters");
+
+    let dead = tail(&["orders", "--dead-letters", "--limit", "0"]);
+    let reasons: Vec<(i64, &str)> =
+        dead.iter().map(|r| (r["offset"].as_i64().unwrap(), r["reason_code"].as_str().unwrap())).collect();
+    assert_eq!(reasons, [(3, "missing_required"), (4, "not_object"), (5, "not_json")]);
+
+    let unknown = floe_tests::floe_command().args(["tail", "--coordinator", &floe.admin, "nope"]).output().unwrap();
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(said.contains("topic nope is not mapped; mapped topics: orders"), "{said}");
+    floe.stop();
+}
