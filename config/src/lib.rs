@@ -17,6 +17,7 @@ mod etcd;
 mod keyword;
 mod load;
 mod mapping;
+mod metrics;
 mod offsets;
 mod partition;
 mod schema;
@@ -41,6 +42,7 @@ pub use load::{load_mappings, mappings_from_yaml_str};
 pub use mapping::{
     Column, ColumnSource, EVENT_TIME_COLUMN, Mapping, MappingSchema, StartOffset, StartPosition, WriteMode,
 };
+pub use metrics::{MetricsAddress, MetricsConfig};
 pub use offsets::{OffsetsBackend, OffsetsConfig, StateStore};
 pub use partition::{InvalidPartitionField, PartitionField, PartitionTransform};
 pub use schema::{RegistryConfig, SchemaConfig, ValidationMode};
@@ -68,4 +70,5 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub coordinator: CoordinatorConfig,
     pub admin: AdminConfig,
+    pub metrics: MetricsConfig,
 }

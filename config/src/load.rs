@@ -12,6 +12,7 @@ use crate::coordinator::CoordinatorConfig;
 use crate::discovery::{DiscoverySection, ProcessorSection};
 use crate::error::{ConfigError, Problem};
 use crate::mapping::{Mapping, validate_mappings};
+use crate::metrics::MetricsConfig;
 use crate::{Config, EtcdConfig, IcebergConfig, OffsetsConfig, S3Config, SchemaConfig, WorkerConfig, WriterConfig};
 
 /// The top level of a config file as written. Seed keys first: the order
@@ -40,6 +41,8 @@ struct ConfigDocument {
     coordinator: CoordinatorConfig,
     #[serde(default)]
     admin: AdminConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
     #[serde(default)]
     processor: ProcessorSection,
 }
@@ -80,6 +83,7 @@ impl Config {
             worker: document.worker,
             coordinator: document.coordinator,
             admin: document.admin,
+            metrics: document.metrics,
         };
         config.validate()?;
         Ok(config)

@@ -36,7 +36,7 @@ fn unknown_top_level_key() {
         message(&minimal_with("mapings: []\n")),
         "config error in /etc/floe/floe.yaml: unknown key `mapings` (line 11, column 1); \
          accepted keys at the top level: s3, iceberg, offsets, discovery, etcd, schema, \
-         mappings, commit, writer, worker, coordinator, admin, processor"
+         mappings, commit, writer, worker, coordinator, admin, metrics, processor"
     );
 }
 

@@ -25,9 +25,10 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Where `run`, `coordinator` and `worker` serve /metrics, /healthz and
-    /// /readyz: HOST:PORT, :PORT for every interface, or `off`.
-    #[arg(long, global = true, env = "KAFSCALE_METRICS_ADDR", default_value = ":9093")]
-    metrics_addr: String,
+    /// /readyz: HOST:PORT, :PORT for every interface, or `off` (default: the
+    /// config's metrics.listen, else :9093).
+    #[arg(long, global = true, env = "KAFSCALE_METRICS_ADDR")]
+    metrics_addr: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -153,7 +154,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(execute(cli.command, &cli.metrics_addr)) {
+    match runtime.block_on(execute(cli.command, cli.metrics_addr.as_deref())) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -162,23 +163,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn execute(command: Command, metrics_addr: &str) -> anyhow::Result<ExitCode> {
+async fn execute(command: Command, metrics_addr: Option<&str>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config, once, workers } => {
-            let health = metrics::start(metrics_addr).await?;
-            let summary = run::run_pipeline(&config, once, workers, &health).await?;
+            let summary = run::run_pipeline(&config, once, workers, metrics_addr).await?;
             print!("{summary}");
             Ok(exit_code(summary.is_complete()))
         }
         Command::Coordinator { config } => {
-            let health = metrics::start(metrics_addr).await?;
-            let summary = run::run_coordinator(&config, &health).await?;
+            let summary = run::run_coordinator(&config, metrics_addr).await?;
             print!("{summary}");
             Ok(exit_code(summary.is_complete()))
         }
         Command::Worker { coordinator, tls_ca, tls_cert, tls_key } => {
             let tls = TlsFiles { ca_file: tls_ca, cert_file: tls_cert, key_file: tls_key };
-            let health = metrics::start(metrics_addr).await?;
+            let health = metrics::start(metrics::address(metrics_addr, None)?).await?;
             health.set_check(floe_metrics::worker_readiness);
             run::run_worker(coordinator, tls).await;
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,8 @@ use anyhow::Context;
 use floe_config::{Config, TlsFiles};
 use floe_coordinator::{Coordinator, RunSummary, Settings, State};
 use floe_metrics::Health;
+
+use crate::metrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -24,9 +26,9 @@ pub async fn run_pipeline(
     config_path: &Path,
     once: bool,
     workers: usize,
-    health: &Health,
+    metrics_addr: Option<&str>,
 ) -> anyhow::Result<RunSummary> {
-    let settings = load_settings(config_path)?;
+    let (settings, health) = load(config_path, metrics_addr).await?;
     let id = process_id("run");
     health.set_ready(Ok("standing by: waiting to lead".into()));
     let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
@@ -47,8 +49,8 @@ pub async fn run_pipeline(
 
 /// `floe coordinator`: leads (or stands by until it can), serving workers on
 /// `coordinator.listen`, until stopped or no longer the leader.
-pub async fn run_coordinator(config_path: &Path, health: &Health) -> anyhow::Result<RunSummary> {
-    let settings = load_settings(config_path)?;
+pub async fn run_coordinator(config_path: &Path, metrics_addr: Option<&str>) -> anyhow::Result<RunSummary> {
+    let (settings, health) = load(config_path, metrics_addr).await?;
     let id = process_id("coordinator");
     // A standby is healthy: it takes over when the leader goes.
     health.set_ready(Ok("standing by: waiting to lead".into()));
@@ -74,9 +76,17 @@ pub async fn run_worker(endpoints: Vec<String>, tls: TlsFiles) {
     let _ = worker.await;
 }
 
-fn load_settings(config_path: &Path) -> anyhow::Result<Settings> {
+/// Loads the config, then serves metrics where the command line or the file
+/// says.
+async fn load(config_path: &Path, metrics_addr: Option<&str>) -> anyhow::Result<(Settings, Health)> {
     let config = Config::load(config_path)?;
-    let mut settings = Settings::from_config(&config).with_context(|| format!("in {}", config_path.display()))?;
+    let settings = settings_of(&config, config_path)?;
+    let health = metrics::start(metrics::address(metrics_addr, Some(config.metrics.listen))?).await?;
+    Ok((settings, health))
+}
+
+fn settings_of(config: &Config, config_path: &Path) -> anyhow::Result<Settings> {
+    let mut settings = Settings::from_config(config).with_context(|| format!("in {}", config_path.display()))?;
     // Several processes on one host (tests, a laptop) each need their own port.
     if let Ok(listen) = std::env::var("FLOE_ADMIN_LISTEN") {
         settings.admin.listen =

@@ -197,7 +197,9 @@ fn an_operator_pauses_and_resumes_a_partition_from_the_console() {
     // `q` quits cleanly and gives the terminal back.
     tmux.keys(&["q"]);
     let deadline = Instant::now() + TIMEOUT;
-    while tmux.pane().starts_with('0') {
+    // tmux marks the pane dead when the terminal closes, and records the
+    // exit status a moment later, when it reaps the process.
+    while !tmux.pane().starts_with("1 ") {
         assert!(Instant::now() < deadline, "the console did not quit on q; its screen:\n{}", tmux.screen());
         std::thread::sleep(POLL);
     }
