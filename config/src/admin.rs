@@ -33,14 +33,6 @@ impl Default for AdminConfig {
 
 impl AdminConfig {
     pub(crate) fn validate(&self) -> Result<(), Problem> {
-        self.tls.validate("admin.tls")?;
-        if self.tls.ca_file.is_some() && self.tls.cert_file.is_none() {
-            return Err(Problem::invalid(
-                "admin.tls.cert_file",
-                "is missing while ca_file is set",
-                "give the coordinator's certificate and key (cert_file, key_file) to serve TLS",
-            ));
-        }
-        Ok(())
+        self.tls.validate_server("admin.tls")
     }
 }

@@ -40,15 +40,7 @@ impl Default for CoordinatorConfig {
 
 impl CoordinatorConfig {
     pub(crate) fn validate(&self) -> Result<(), Problem> {
-        self.tls.validate("coordinator.tls")?;
-        if self.tls.ca_file.is_some() && self.tls.cert_file.is_none() {
-            return Err(Problem::invalid(
-                "coordinator.tls.cert_file",
-                "is missing while ca_file is set",
-                "give the coordinator's certificate and key (cert_file, key_file) to serve TLS",
-            ));
-        }
-        Ok(())
+        self.tls.validate_server("coordinator.tls")
     }
 }
 

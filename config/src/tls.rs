@@ -22,6 +22,20 @@ impl TlsFiles {
         self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
     }
 
+    /// A server's files: as [`TlsFiles::validate`], and a CA (to check
+    /// clients) only with the server's own certificate.
+    pub(crate) fn validate_server(&self, section: &str) -> Result<(), Problem> {
+        self.validate(section)?;
+        if self.ca_file.is_some() && self.cert_file.is_none() {
+            return Err(Problem::invalid(
+                format!("{section}.cert_file"),
+                "is missing while ca_file is set",
+                "give the coordinator's certificate and key (cert_file, key_file) to serve TLS",
+            ));
+        }
+        Ok(())
+    }
+
     /// `section` is the key path of this block, e.g. `etcd.tls`.
     pub(crate) fn validate(&self, section: &str) -> Result<(), Problem> {
         match (&self.cert_file, &self.key_file) {

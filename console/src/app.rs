@@ -10,7 +10,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use floe_proto::admin::rewind_request::To;
 use floe_proto::admin::table_snapshot::At;
 use floe_proto::admin::{
-    ClusterStatus, PartitionOffset, PartitionStatus, RewindRequest, TableSnapshot, TableStatus, Target, WorkerStatus,
+    ClusterStatus, PartitionOffset, PartitionStatus, RewindRequest, SkipSegmentRequest, TableSnapshot, TableStatus,
+    Target, WorkerStatus,
 };
 
 /// Updates of lag kept per table for its sparkline: a minute at the default
@@ -117,6 +118,8 @@ pub enum Mutation {
     Pause(Target),
     Resume(Target),
     Rewind(RewindRequest),
+    /// Go on after a failed partition's damaged segment.
+    SkipSegment(SkipSegmentRequest),
 }
 
 impl Mutation {
@@ -139,6 +142,10 @@ impl Mutation {
                 Some(To::Table(TableSnapshot { table, at: None })) => format!("Rewind table {table}?"),
                 None => "Rewind?".to_string(),
             },
+            Mutation::SkipSegment(request) => format!(
+                "Skip segment {}? Its records are not read; the skip is recorded in the next snapshot.",
+                request.object
+            ),
         }
     }
 
@@ -148,6 +155,7 @@ impl Mutation {
             Mutation::Pause(target) => format!("pausing {target}…"),
             Mutation::Resume(target) => format!("resuming {target}…"),
             Mutation::Rewind(_) => "rewinding…".to_string(),
+            Mutation::SkipSegment(_) => "skipping the segment…".to_string(),
         }
     }
 }
@@ -362,6 +370,7 @@ impl App {
             KeyCode::Char('p') => self.confirm_with(Mutation::Pause),
             KeyCode::Char('r') => self.confirm_with(Mutation::Resume),
             KeyCode::Char('w') => self.start_rewind(),
+            KeyCode::Char('x') => self.start_skip(),
             _ => {}
         }
         None
@@ -456,6 +465,24 @@ impl App {
         match rewind {
             Some(rewind) => self.mode = Mode::Prompt(Prompt { rewind, input: String::new() }),
             None => self.notice_nothing_selected(),
+        }
+    }
+
+    /// Skipping needs a partition stopped at a named object.
+    fn start_skip(&mut self) {
+        let object = match self.focus {
+            Panel::Partitions => self.selected_partition().map(|p| p.object.clone()).filter(|o| !o.is_empty()),
+            _ => None,
+        };
+        match object {
+            Some(object) => {
+                let request = SkipSegmentRequest { object, reason: "skipped from floe console".into() };
+                self.mode = Mode::Confirm(Mutation::SkipSegment(request));
+            }
+            None => {
+                let text = "select a failed partition whose segment is named: x skips that segment".to_string();
+                self.notice = Some(Notice { text, error: true });
+            }
         }
     }
 
@@ -762,5 +789,26 @@ mod tests {
         app.on_key(key(KeyCode::Tab));
         app.on_key(key(KeyCode::Down)); // payments/0
         assert_eq!(app.commits_table().map(|t| t.table.as_str()), Some("payments"));
+    }
+
+    #[test]
+    fn x_skips_the_segment_a_failed_partition_names_after_asking() {
+        let mut app = App::new("http://a:7601");
+        let mut failed = partition("orders", 1, 0, "failed");
+        failed.object = "production/orders/1/segment-00000000000000000100.kfs".into();
+        app.on_status(cluster(vec![partition("orders", 0, 10, "reading"), failed]));
+        app.on_key(key(KeyCode::Tab));
+        // orders/0 (most lag) is selected first: nothing to skip there.
+        assert_eq!(press(&mut app, "x"), []);
+        assert!(app.notice.as_ref().is_some_and(|n| n.error && n.text.contains("x skips")));
+        app.on_key(key(KeyCode::Down));
+        assert_eq!(press(&mut app, "x"), []);
+        let request = SkipSegmentRequest {
+            object: "production/orders/1/segment-00000000000000000100.kfs".into(),
+            reason: "skipped from floe console".into(),
+        };
+        let Mode::Confirm(mutation) = &app.mode else { panic!("no confirmation: {:?}", app.mode) };
+        assert!(mutation.question().starts_with("Skip segment production/orders/1/"), "{}", mutation.question());
+        assert_eq!(press(&mut app, "y"), [Command::Send(Mutation::SkipSegment(request))]);
     }
 }

@@ -161,6 +161,7 @@ async fn send(mut admin: Admin, mutation: Mutation, updates: mpsc::Sender<Update
         Mutation::Pause(target) => admin.pause(target).await,
         Mutation::Resume(target) => admin.resume(target).await,
         Mutation::Rewind(request) => admin.rewind(request).await,
+        Mutation::SkipSegment(request) => admin.skip_segment(request).await,
     };
     // Nobody to tell when the console has quit meanwhile.
     let _ = updates.send(Update::Changed(result)).await;

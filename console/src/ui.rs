@@ -66,6 +66,7 @@ s               sort by lag, name or state
 p  r            pause, resume the selected table or partition
 w               rewind: a partition forward to an offset,
                 a table back to a snapshot
+x               skip the damaged segment a partition failed at
 q  Esc  Ctrl-C  quit
 
 red: failed   yellow: paused, waiting or unassigned";

@@ -192,3 +192,65 @@ pub fn observe_status(status: &ClusterStatus) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use floe_proto::admin::{PartitionStatus, TableStatus, WorkerStatus};
+
+    use super::*;
+
+    fn text() -> String {
+        prometheus::TextEncoder::new().encode_to_string(&prometheus::gather()).unwrap()
+    }
+
+    #[test]
+    fn gauges_follow_the_status_and_forget_what_is_gone() {
+        let partition = |n: i32| PartitionStatus {
+            topic: "gauges".into(),
+            partition: n,
+            committed: Some(40),
+            storage_end: Some(100),
+            lag_records: 60,
+            watermark_ms: Some(1_767_225_600_000),
+            state: "reading".into(),
+            ..Default::default()
+        };
+        let mut status = ClusterStatus {
+            partitions: vec![partition(0), partition(1)],
+            workers: vec![WorkerStatus { worker_id: "gauge-worker".into(), leases: 2, ..Default::default() }],
+            tables: vec![TableStatus { table: "t.gauges".into(), watermark_ms: Some(5), ..Default::default() }],
+            ..Default::default()
+        };
+        observe_status(&status);
+        let all = text();
+        assert!(all.contains(r#"kafscale_processor_last_offset{partition="1",topic="gauges"} 99"#), "{all}");
+        assert!(all.contains(r#"kafscale_processor_watermark_offset{partition="0",topic="gauges"} 40"#));
+        assert!(all.contains(r#"floe_lag_records{partition="0",topic="gauges"} 60"#));
+        assert!(all.contains(r#"floe_worker_leases{worker="gauge-worker"} 2"#));
+        assert!(all.contains(r#"floe_table_watermark_timestamp_ms{table="t.gauges"} 5"#));
+        status.partitions.pop();
+        observe_status(&status);
+        assert!(!text().contains(r#"floe_lag_records{partition="1",topic="gauges"}"#), "a partition gone is dropped");
+    }
+
+    #[test]
+    fn a_commit_counts_rows_and_dead_letters_by_reason() {
+        let reasons = [("not_json".to_string(), 2), ("type_mismatch".to_string(), 1)];
+        let commit = CommitMetrics {
+            table: "t.counted",
+            topic: "counted",
+            seconds: 0.25,
+            files: 2,
+            bytes: 3 << 20,
+            records: 500,
+            dead_letter_table: "t.counted_dlq",
+            dead_letters: &reasons,
+        };
+        commit.record();
+        let all = text();
+        assert!(all.contains(r#"kafscale_processor_records_total{result="written",topic="counted"} 500"#), "{all}");
+        assert!(all.contains(r#"kafscale_processor_records_total{result="dead_letter",topic="counted"} 3"#));
+        assert!(all.contains(r#"floe_dead_letters_total{reason="not_json",table="t.counted_dlq"} 2"#));
+        assert!(all.contains(r#"kafscale_processor_write_latency_seconds_count{topic="counted"} 1"#));
+    }
+}
