@@ -13,6 +13,9 @@ pub struct DiscoveryConfig {
     pub mode: DiscoveryMode,
     /// How often the bucket is listed for new segments.
     pub poll_interval: Duration,
+    /// The longest a partition that stays quiet goes unlisted: each quiet
+    /// listing doubles its interval, up to this; new objects reset it.
+    pub idle_poll_interval: Duration,
 }
 
 keyword_enum! {
@@ -30,6 +33,7 @@ keyword_enum! {
 }
 
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_IDLE_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The `discovery` section as written.
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +42,8 @@ pub(crate) struct DiscoverySection {
     mode: DiscoveryMode,
     #[serde(rename = "poll_interval_seconds", deserialize_with = "value::some_seconds")]
     poll_interval: Option<Duration>,
+    #[serde(rename = "idle_poll_interval_seconds", deserialize_with = "value::some_seconds")]
+    idle_poll_interval: Option<Duration>,
 }
 
 /// The seed processor's `processor` section, which held the poll interval
@@ -62,6 +68,18 @@ impl DiscoverySection {
             (Some(interval), None) | (None, Some(interval)) => interval,
             (None, None) => DEFAULT_POLL_INTERVAL,
         };
-        Ok(DiscoveryConfig { mode: self.mode, poll_interval })
+        let idle_poll_interval = self.idle_poll_interval.unwrap_or(DEFAULT_IDLE_POLL_INTERVAL.max(poll_interval));
+        if idle_poll_interval < poll_interval {
+            return Err(Problem::invalid(
+                "discovery.idle_poll_interval_seconds",
+                format!(
+                    "({}) is shorter than the poll interval ({})",
+                    idle_poll_interval.as_secs(),
+                    poll_interval.as_secs()
+                ),
+                "make it at least the poll interval (equal turns the idle back-off off)",
+            ));
+        }
+        Ok(DiscoveryConfig { mode: self.mode, poll_interval, idle_poll_interval })
     }
 }

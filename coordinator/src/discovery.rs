@@ -67,6 +67,26 @@ struct PendingSegment {
 struct PartitionCursor {
     start_after: Option<String>,
     pending: BTreeMap<i64, PendingSegment>,
+    /// Listings in a row that found nothing new.
+    quiet: u32,
+    /// Passes left before the partition is listed again.
+    skip: u32,
+}
+
+impl PartitionCursor {
+    /// After a listing: a partition that stays quiet is listed ever less
+    /// often (1, 2, 4... passes apart, up to `max_skip` + 1), so thousands
+    /// of idle partitions do not cost thousands of listings a second; one
+    /// with news, or with a segment still uploading, every pass.
+    fn listed(&mut self, news: bool, max_skip: u32) {
+        if news || !self.pending.is_empty() {
+            self.quiet = 0;
+            self.skip = 0;
+        } else {
+            self.quiet = self.quiet.saturating_add(1);
+            self.skip = (1u32 << self.quiet.min(16)).saturating_sub(1).min(max_skip);
+        }
+    }
 }
 
 /// Where the partitions of a topic come from.
@@ -92,6 +112,8 @@ pub struct Discovery {
     started: HashSet<Tp>,
     cursors: HashMap<Tp, PartitionCursor>,
     pass: u64,
+    /// Passes a quiet partition may be skipped (idle poll / poll - 1).
+    max_skip: u32,
 }
 
 impl Discovery {
@@ -102,6 +124,7 @@ impl Discovery {
         topics: Vec<(String, StartPosition)>,
         start_offsets: HashMap<Tp, i64>,
         resume_after: HashMap<Tp, String>,
+        max_skip: u32,
     ) -> Self {
         let started = start_offsets.keys().cloned().collect();
         let start_rules = topics.iter().cloned().collect();
@@ -113,7 +136,7 @@ impl Discovery {
                 (tp, PartitionCursor { start_after: Some(key), ..PartitionCursor::default() })
             })
             .collect();
-        Self { store, partitions, prefix, topics, start_offsets, start_rules, started, cursors, pass: 0 }
+        Self { store, partitions, prefix, topics, start_offsets, start_rules, started, cursors, pass: 0, max_skip }
     }
 
     /// Polls until cancelled; with `once`, stops after the first pass.
@@ -202,20 +225,26 @@ impl Discovery {
             // Partitions are listed concurrently (bounded): a topic with
             // thousands of them must not take thousands of round trips per poll.
             let rule = self.start_rules.get(&topic).copied().unwrap_or(StartPosition::Earliest);
-            let work: Vec<(Tp, PartitionCursor, StartPosition)> = partitions
-                .into_iter()
-                .map(|p| {
-                    let tp = Tp::new(topic.clone(), p);
-                    let cursor = self.cursors.remove(&tp).unwrap_or_default();
-                    let rule = if self.started.contains(&tp) { StartPosition::Earliest } else { rule };
-                    (tp, cursor, rule)
-                })
-                .collect();
+            let mut work: Vec<(Tp, PartitionCursor, StartPosition)> = Vec::with_capacity(partitions.len());
+            for p in partitions {
+                let tp = Tp::new(topic.clone(), p);
+                let mut cursor = self.cursors.remove(&tp).unwrap_or_default();
+                if cursor.skip > 0 {
+                    cursor.skip -= 1;
+                    self.cursors.insert(tp, cursor);
+                    continue;
+                }
+                let rule = if self.started.contains(&tp) { StartPosition::Earliest } else { rule };
+                work.push((tp, cursor, rule));
+            }
+            let max_skip = self.max_skip;
             let (store, prefix, start_offsets) = (&self.store, &self.prefix, &self.start_offsets);
             let polled: Vec<_> = futures::stream::iter(work)
                 .map(|(tp, mut cursor, rule)| async move {
                     let start = start_offsets.get(&tp).copied().unwrap_or(0);
+                    let before = cursor.start_after.clone();
                     let sent = poll_partition(store.as_ref(), prefix, &tp, start, rule, &mut cursor, events).await;
+                    cursor.listed(cursor.start_after != before, max_skip);
                     (tp, cursor, sent)
                 })
                 .buffer_unordered(LIST_CONCURRENCY)
@@ -439,4 +468,26 @@ async fn check_segment(
 
 fn list_failed(location: String, e: StorageError) -> DiscoveryEvent {
     DiscoveryEvent::ListFailed { location, error: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_partition_is_listed_ever_less_often_until_news() {
+        let mut cursor = PartitionCursor::default();
+        let skips: Vec<u32> = (0..6)
+            .map(|_| {
+                cursor.listed(false, 29);
+                cursor.skip
+            })
+            .collect();
+        assert_eq!(skips, [1, 3, 7, 15, 29, 29]);
+        cursor.listed(true, 29);
+        assert_eq!((cursor.quiet, cursor.skip), (0, 0));
+        cursor.pending.insert(100, PendingSegment::default());
+        cursor.listed(false, 29);
+        assert_eq!(cursor.skip, 0, "a segment still uploading is looked at every pass");
+    }
 }

@@ -368,8 +368,18 @@ impl Coordinator {
         let resume_after = state.store.discovery_cursors().await?;
         let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
         let tail = TailService::new(segments.clone(), tail_tables(&tables)?);
-        let discovery =
-            Discovery::new(segments, partitions, settings.source.prefix.clone(), topics, start_offsets, resume_after);
+        let max_skip = (settings.idle_poll_interval.as_millis() / settings.poll_interval.as_millis().max(1))
+            .saturating_sub(1)
+            .min(u32::MAX as u128) as u32;
+        let discovery = Discovery::new(
+            segments,
+            partitions,
+            settings.source.prefix.clone(),
+            topics,
+            start_offsets,
+            resume_after,
+            max_skip,
+        );
 
         let settings = Arc::new(settings);
         let (events, inbox) = mpsc::channel(8192);
