@@ -966,7 +966,7 @@ impl Control {
         if committed.already_committed_files > 0 {
             info!(table = %name, files = committed.already_committed_files, "files were already committed by an earlier attempt");
         }
-        let topic = self.topic_table.iter().find(|(_, t)| **t == name).map_or("", |(topic, _)| topic.as_str());
+        let topic = topic_feeding(&self.topic_table, name).unwrap_or_default();
         let dead_letters: Vec<(String, u64)> =
             committed.dead_letters.iter().flat_map(|d| d.reasons.iter().map(|(r, n)| (r.clone(), *n))).collect();
         CommitMetrics {
@@ -1196,6 +1196,11 @@ impl Control {
         }
         RunSummary { tables, issues, leadership_lost: None }
     }
+}
+
+/// The topic feeding a table (none for a dead-letter table).
+fn topic_feeding<'a>(topic_table: &'a HashMap<String, String>, table: &str) -> Option<&'a str> {
+    topic_table.iter().find(|(_, t)| *t == table).map(|(topic, _)| topic.as_str())
 }
 
 /// Every data file a report names, its dead letters' included.

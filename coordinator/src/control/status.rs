@@ -5,8 +5,10 @@
 
 use floe_proto::admin::{ClusterStatus, PartitionStatus, TableStatus, WorkerStatus};
 
+use std::collections::HashMap;
+
 use super::partition::{LeaseState, Partition};
-use super::{Control, now_ms};
+use super::{Control, SessionId, now_ms, topic_feeding};
 use crate::offsets::Tp;
 
 impl Control {
@@ -14,20 +16,26 @@ impl Control {
         let now = now_ms();
         let partitions: Vec<PartitionStatus> =
             self.partitions.iter().map(|(tp, p)| self.partition_status(tp, p, now)).collect();
+        // One pass over the partitions for what tables and workers sum up
+        // (at 10,000 partitions, not one pass per table and per worker).
+        // A table's watermark is unknown while one of its partitions' is.
+        let mut watermarks: HashMap<&str, Option<i64>> = HashMap::new();
+        let mut leases: HashMap<SessionId, u32> = HashMap::new();
+        for (p, status) in self.partitions.values().zip(&partitions) {
+            let watermark = watermarks.entry(p.table.as_str()).or_insert(status.watermark_ms);
+            *watermark = (*watermark).min(status.watermark_ms);
+            if let Some(lease) = &p.lease {
+                *leases.entry(lease.session).or_default() += 1;
+            }
+        }
         let tables = self
             .tables
             .values()
             .map(|t| {
-                let watermark_ms =
-                    partitions.iter().filter(|p| p.table == t.name).map(|p| p.watermark_ms).min().flatten();
+                let watermark_ms = watermarks.get(t.name.as_str()).copied().flatten();
                 TableStatus {
                     table: t.name.clone(),
-                    topic: self
-                        .topic_table
-                        .iter()
-                        .find(|(_, table)| **table == t.name)
-                        .map(|(topic, _)| topic.clone())
-                        .unwrap_or_default(),
+                    topic: topic_feeding(&self.topic_table, &t.name).unwrap_or_default().to_string(),
                     dead_letters_of: t.dead_letters_of.clone().unwrap_or_default(),
                     paused: self.pauses.contains(&crate::pause::PauseTarget::Table(t.name.clone())),
                     error: t.stopped.clone().or_else(|| t.last_error.clone()).unwrap_or_default(),
@@ -48,11 +56,7 @@ impl Control {
             .map(|(session, w)| WorkerStatus {
                 worker_id: w.worker_id.clone(),
                 session: session.to_string(),
-                leases: self
-                    .partitions
-                    .values()
-                    .filter(|p| p.lease.as_ref().is_some_and(|l| l.session == *session))
-                    .count() as u32,
+                leases: leases.get(session).copied().unwrap_or(0),
                 silent_ms: w.last_seen.elapsed().as_millis().min(u32::MAX as u128) as u32,
             })
             .collect();
