@@ -124,14 +124,7 @@ impl RestAccess<'_> {
             None => request,
         };
         // The catalog may serve its tables under a prefix (`/v1/config`).
-        let config: serde_json::Value = with_auth(http.get(format!("{}/v1/config", self.uri)))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("GET /v1/config: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("GET /v1/config: {e}"))?;
+        let config = json_answer(with_auth(http.get(format!("{}/v1/config", self.uri))), "GET /v1/config").await?;
         let prefix = config["overrides"]["prefix"].as_str().map(|p| format!("{p}/")).unwrap_or_default();
         let ident = table.identifier();
         let mut url = url::Url::parse(&format!("{}/v1/{prefix}namespaces", self.uri)).map_err(|e| e.to_string())?;
@@ -168,16 +161,14 @@ impl RestAccess<'_> {
         let form =
             [("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret), ("scope", "catalog")];
         let url = format!("{}/v1/oauth/tokens", self.uri);
-        let answer: serde_json::Value = http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("POST {url}: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
+        let answer = json_answer(http.post(&url).form(&form), &format!("POST {url}")).await?;
         answer["access_token"].as_str().map(|t| Some(t.to_string())).ok_or(format!("POST {url}: no access_token"))
     }
+}
+
+/// Sends `request` and reads its JSON answer; errors start with `what`.
+async fn json_answer(request: reqwest::RequestBuilder, what: &str) -> Result<serde_json::Value, String> {
+    let response = request.send().await.and_then(reqwest::Response::error_for_status);
+    let response = response.map_err(|e| format!("{what}: {e}"))?;
+    response.json().await.map_err(|e| format!("{what}: {e}"))
 }

@@ -77,30 +77,29 @@ async fn tail(
 ) -> Result<(), String> {
     let (topic, partition) = (ticket.topic.clone(), ticket.partition);
     let listed = store.list_partition(&topic, partition, None).await.map_err(|e| e.to_string())?;
-    let mut segments: Vec<(i64, String, u64)> = listed
+    let mut segments: Vec<(i64, String)> = listed
         .into_iter()
         .filter_map(|o| match parse_object_name(&o.key)? {
-            (base, ObjectKind::Segment) => Some((base, o.key, o.size)),
+            (base, ObjectKind::Segment) => Some((base, o.key)),
             _ => None,
         })
         .collect();
     segments.sort();
     // The segment holding `from` is the last one starting at or before it.
     let from = ticket.from.unwrap_or(i64::MIN);
-    let first = segments.iter().rposition(|(base, _, _)| *base <= from).unwrap_or(0);
+    let first = segments.iter().rposition(|(base, _)| *base <= from).unwrap_or(0);
     let mut remaining = if ticket.limit == 0 { u64::MAX } else { ticket.limit };
     let mut txn = ReadCommitted::new(from.max(0), MAX_PENDING_TXN_BYTES);
-    for (_, key, size) in segments.into_iter().skip(first) {
+    for (_, key) in segments.into_iter().skip(first) {
         if out.is_closed() {
             break; // the client went away
         }
         let bytes = store.get(&key).await.map_err(|e| e.to_string())?;
         let (table, ticket, out) = (table.clone(), ticket.clone(), out.clone());
-        let (sent, state) = tokio::task::spawn_blocking(move || {
-            decode_segment(&key, bytes, size, &table, &ticket, txn, remaining, &out)
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let (sent, state) =
+            tokio::task::spawn_blocking(move || decode_segment(&key, bytes, &table, &ticket, txn, remaining, &out))
+                .await
+                .map_err(|e| e.to_string())??;
         txn = state;
         remaining -= sent;
         if remaining == 0 {
@@ -112,17 +111,16 @@ async fn tail(
 
 /// One segment's rows (or dead letters), in batches of [`BATCH_ROWS`];
 /// how many were sent, and the transaction state to carry on with.
-#[allow(clippy::too_many_arguments)]
 fn decode_segment(
     key: &str,
     bytes: bytes::Bytes,
-    size: u64,
     table: &TailTable,
     ticket: &TailTicket,
     mut txn: ReadCommitted,
     limit: u64,
     out: &mpsc::Sender<Result<arrow_array::RecordBatch, FlightError>>,
 ) -> Result<(u64, ReadCommitted), String> {
+    let size = bytes.len() as u64;
     let mut reader =
         SegmentReader::new(Cursor::new(bytes), key, size, ReaderOptions::default()).map_err(|e| e.to_string())?;
     let mut rows = RowBuilder::new(table.schema.clone(), &table.columns).map_err(|e| e.to_string())?;
