@@ -59,3 +59,15 @@ pub fn open_transaction_after_each_segment(partition_dir: &Path) -> Vec<(std::pa
     }
     out
 }
+
+/// Copies the segments (`.kfs` and `.index`) with these base offsets from
+/// one partition folder to another, as a broker uploading them would.
+pub fn copy_segments(from: &Path, to: &Path, bases: &[i64]) {
+    std::fs::create_dir_all(to).unwrap();
+    for base in bases {
+        for ext in ["kfs", "index"] {
+            let name = format!("segment-{base:020}.{ext}");
+            std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+        }
+    }
+}

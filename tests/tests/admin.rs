@@ -3,19 +3,10 @@
 //! stops reading (and stays paused across a restart) until resumed; the
 //! metrics endpoint tells the same story. Every committed row is checked.
 
-use std::path::Path;
-
 use floe_tests::running::{RunningFloe as Running, partition_of};
+use floe_tests::segments::copy_segments;
 use floe_tests::{Engine, Lakehouse, generate_orders};
 use serde_json::Value;
-
-fn copy_segment(from: &Path, to: &Path, base: i64) {
-    std::fs::create_dir_all(to).unwrap();
-    for ext in ["kfs", "index"] {
-        let name = format!("segment-{base:020}.{ext}");
-        std::fs::copy(from.join(&name), to.join(&name)).unwrap();
-    }
-}
 
 /// A metric's value for the series whose labels include all of `labels`.
 fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
@@ -33,9 +24,8 @@ fn operators_skip_a_damaged_segment_and_pause_and_resume_a_partition() {
     let staging = generate_orders(&data.path().join("staging"), 2, 4000, &more);
     let source = data.path().join("source");
     let topic = source.join("bucket/production/orders");
-    for base in [0, 1000, 2000] {
-        copy_segment(&staging.join("0"), &topic.join("0"), base);
-        copy_segment(&staging.join("1"), &topic.join("1"), base);
+    for partition in ["0", "1"] {
+        copy_segments(&staging.join(partition), &topic.join(partition), &[0, 1000, 2000]);
     }
     // A flipped byte in the middle of orders/0's second segment.
     let damaged_key = "production/orders/0/segment-00000000000000001000.kfs";
@@ -80,7 +70,7 @@ fn operators_skip_a_damaged_segment_and_pause_and_resume_a_partition() {
     let said = floe.ctl_ok(&["pause", "--topic", "orders", "--partition", "1"]);
     assert!(said.starts_with("paused partition orders/1"), "{said}");
     floe.wait_for("orders", 1, "paused", |p| p["state"] == "paused" && p["worker"] == "");
-    copy_segment(&staging.join("1"), &topic.join("1"), 3000);
+    copy_segments(&staging.join("1"), &topic.join("1"), &[3000]);
     floe.wait_for("orders", 1, "aware of the new segment", |p| p["storage_end"] == 4000 && p["lag_records"] == 1000);
     floe.stop();
     let floe = Running::start(&config, &log);
@@ -128,7 +118,7 @@ fn a_table_rewound_to_a_snapshot_reads_again_from_its_offsets() {
     let staging = generate_orders(&data.path().join("staging"), 1, 3000, &more);
     let source = data.path().join("source");
     let partition = source.join("bucket/production/orders/0");
-    copy_segment(&staging.join("0"), &partition, 0);
+    copy_segments(&staging.join("0"), &partition, &[0]);
 
     let lake = Lakehouse::new();
     let extra = "commit:\n  interval_seconds: 1\ndiscovery:\n  poll_interval_seconds: 1\n";
@@ -136,9 +126,9 @@ fn a_table_rewound_to_a_snapshot_reads_again_from_its_offsets() {
     let floe = Running::start(&config, &lake.path().join("run.log"));
     // One snapshot per segment: offsets 1000, then 2000, then 3000.
     floe.wait_for("orders", 0, "committed 1000", |p| p["committed"] == 1000);
-    copy_segment(&staging.join("0"), &partition, 1000);
+    copy_segments(&staging.join("0"), &partition, &[1000]);
     floe.wait_for("orders", 0, "committed 2000", |p| p["committed"] == 2000);
-    copy_segment(&staging.join("0"), &partition, 2000);
+    copy_segments(&staging.join("0"), &partition, &[2000]);
     floe.wait_for("orders", 0, "committed 3000", |p| p["committed"] == 3000);
 
     let at_1000 = lake

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use floe_tests::segments::copy_segments;
 use floe_tests::{Engine, Lakehouse, generate_orders, run_once};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -15,17 +16,6 @@ const START_MS: i64 = 1_767_225_600_000;
 fn generate(dir: &Path) -> std::path::PathBuf {
     let more = ["--segment-records", "500", "--batch-records", "100", "--codec", "lz4"];
     generate_orders(dir, 1, 3000, &more).join("0")
-}
-
-/// Copies the segments with these base offsets into the source.
-fn copy_segments(from: &Path, to: &Path, bases: &[i64]) {
-    std::fs::create_dir_all(to).unwrap();
-    for base in bases {
-        for ext in ["kfs", "index"] {
-            let name = format!("segment-{base:020}.{ext}");
-            std::fs::copy(from.join(&name), to.join(&name)).unwrap();
-        }
-    }
 }
 
 fn offsets(lake: &Lakehouse) -> Vec<i64> {
