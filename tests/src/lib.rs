@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod http_files;
 pub mod running;
 pub mod segments;
 pub mod services;
