@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use floe_tests::http_files::HttpFiles;
-use floe_tests::running::RunningFloe;
+use floe_tests::running::{RunningFloe, partition_of};
 use floe_tests::segments::write_json_segment;
 use floe_tests::{Engine, Lakehouse, floe, run_once, wait};
 use serde_json::{Value, json};
@@ -152,7 +152,11 @@ fn a_property_added_to_the_schema_becomes_a_column_while_floe_runs() {
     let schema = r#"{"properties": {"id": {"type": "integer"}, "qty": {"type": "integer"}}, "required": ["id"]}"#;
     std::fs::write(setup.registry.root().join("orders.json"), schema).unwrap();
     let deadline = Instant::now() + TIMEOUT;
-    while !setup.rows("prod.orders").first().is_some_and(|r| r.get("qty").is_some()) {
+    loop {
+        let has_qty = setup.rows("prod.orders").first().is_some_and(|r| r.get("qty").is_some());
+        if has_qty {
+            break;
+        }
         assert!(Instant::now() < deadline, "qty never became a column");
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -168,6 +172,37 @@ fn a_property_added_to_the_schema_becomes_a_column_while_floe_runs() {
             json!({"offset": 2, "id": 3, "qty": 7}),
             json!({"offset": 3, "id": 4, "qty": null}),
         ]
+    );
+}
+
+#[test]
+fn a_type_change_holds_the_table_with_what_changed_until_the_schema_is_put_back() {
+    let integer = r#"{"properties": {"id": {"type": "integer"}}}"#;
+    let setup = Setup::new(&[("orders", integer)]);
+    let config = setup.config(&["orders"], REGISTRY_COLUMNS, 1);
+    let partition = setup.partition("orders");
+    let next = write_json_segment(&partition, 0, &[Some(r#"{"id": 1}"#)], 10);
+    let log = setup.lake.path().join("floe.log");
+    let floe = RunningFloe::start(&config, &log);
+    floe.wait_for("orders", 0, "committed offset 1", |p| p["committed"] == 1);
+
+    let schema_file = setup.registry.root().join("orders.json");
+    std::fs::write(&schema_file, r#"{"properties": {"id": {"type": "string"}}}"#).unwrap();
+    let status = floe.wait_for("orders", 0, "held", |p| p["state"] == "stopped");
+    assert_eq!(
+        partition_of(&status, "orders", 0)["message"],
+        "the schema of topic `orders` changed: column `id` is long in the table but string in the registry \
+         schema; the two types are incompatible: keep the table's type in the registry schema, or put the field \
+         in a new column"
+    );
+
+    std::fs::write(&schema_file, integer).unwrap();
+    write_json_segment(&partition, next, &[Some(r#"{"id": 2}"#)], 10);
+    floe.wait_for("orders", 0, "committed offset 2", |p| p["committed"] == 2);
+    floe.stop();
+    assert_eq!(
+        typed(&setup.rows("prod.orders"), &["offset", "id"]),
+        [json!({"offset": 0, "id": 1}), json!({"offset": 1, "id": 2})]
     );
 }
 
