@@ -10,6 +10,7 @@
 //!   cannot become rows.
 //! - [`dead_letters`]: why a record could not become a row.
 //! - [`partitioning`]: a mapping's `partition_by` as an Iceberg partition spec.
+//! - [`json_schema`]: typed columns from a topic's JSON Schema.
 //!
 //! The coordinator creates tables from these schemas; workers fill them. Both
 //! sides use this crate so they cannot disagree on a column.
@@ -17,10 +18,12 @@
 pub mod columns;
 pub mod dead_letters;
 pub mod json;
+pub mod json_schema;
 pub mod partitioning;
 pub mod rows;
 
 pub use columns::{MappedColumn, SourceColumn, dead_letter_schema, iceberg_type, source_schema, table_schema};
 pub use dead_letters::{Rejection, RejectionCode};
+pub use json_schema::{SchemaColumnsError, columns_from_json_schema};
 pub use partitioning::partition_spec;
 pub use rows::{Rejected, RowBuilder, RowError};

@@ -71,3 +71,35 @@ pub fn copy_segments(from: &Path, to: &Path, bases: &[i64]) {
         }
     }
 }
+
+/// Writes one complete segment of JSON values to a partition folder, one
+/// record per value (`None`: a tombstone), `per_batch` records per batch,
+/// the first at `base_offset`; record n is stamped 1767225600000 + n ms.
+/// The `.kfs` lands last, as an upload completes. Returns the next offset.
+pub fn write_json_segment(partition_dir: &Path, base_offset: i64, values: &[Option<&str>], per_batch: usize) -> i64 {
+    use floe_kfs::batch::Compression;
+    use floe_kfs::naming::{index_object_name, segment_object_name};
+    use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
+
+    std::fs::create_dir_all(partition_dir).unwrap();
+    let mut segment = SegmentWriter::new(base_offset, 1_767_225_600_000, 100);
+    for chunk in values.chunks(per_batch.max(1)) {
+        let mut batch = BatchBuilder::new(Compression::None);
+        let first = segment.next_offset();
+        for (n, value) in chunk.iter().enumerate() {
+            batch.push(NewRecord {
+                timestamp_ms: 1_767_225_600_000 + first + n as i64,
+                key: None,
+                value: value.map(|v| v.as_bytes().to_vec()),
+                headers: Vec::new(),
+            });
+        }
+        segment.push_batch(&batch.encode(first).expect("encoding a batch")).expect("a valid batch");
+    }
+    let next = segment.next_offset();
+    let (kfs, index) = segment.finish();
+    std::fs::write(partition_dir.join(index_object_name(base_offset)), index).unwrap();
+    // A half-written `.kfs` lacks its footer: floe waits for the rest.
+    std::fs::write(partition_dir.join(segment_object_name(base_offset)), kfs).unwrap();
+    next
+}
