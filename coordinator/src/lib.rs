@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::{Column, ColumnType, TableName};
+use floe_config::TableName;
 use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_storage::open_segment_store;
@@ -72,7 +72,7 @@ use crate::tail::{TailService, TailTable};
 /// mapping's new columns and loads its dead-letter table.
 async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<LoadedTable, StartError> {
     let name = mapping.table.to_string();
-    let schema = table_schema(&mapping.columns, mapping.record_time);
+    let schema = table_schema(&mapping.columns, &mapping.optional_columns());
     let spec = partition_spec(&schema, &mapping.partition_by)
         .map_err(|message| StartError::Table { table: name.clone(), message })?;
     let (table, offsets) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
@@ -96,7 +96,8 @@ async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<Loa
             Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
         }
     };
-    Ok(LoadedTable { name, topic: mapping.topic.clone(), table, offsets, columns, dead_letters, paused })
+    let lfs = mapping.lfs_policy();
+    Ok(LoadedTable { name, topic: mapping.topic.clone(), table, offsets, columns, dead_letters, paused, lfs })
 }
 
 /// Adds the mapping's new columns to an existing table and checks that
@@ -108,14 +109,7 @@ async fn fit_to_mapping(
     columns: &[MappedColumn],
 ) -> Result<Table, String> {
     let mut wanted = mapping.columns.clone();
-    if mapping.record_time {
-        wanted.push(Column {
-            name: SourceColumn::RecordTime.name().to_string(),
-            column_type: ColumnType::TimestampTz,
-            required: false,
-            path: None,
-        });
-    }
+    wanted.extend(mapping.optional_columns().into_iter().filter_map(SourceColumn::as_column));
     let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening).await?;
     // iceberg-rust cannot change a table's partitioning: say so rather
     // than write with a spec other than the one asked for.

@@ -6,8 +6,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+use floe_kfs::batch::Compression;
+use floe_kfs::naming::{index_object_name, segment_object_name};
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::txn::ReadCommitted;
+use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
 
 /// The offsets a read-committed reader emits from one partition's folder.
 pub fn committed_offsets(partition_dir: &Path) -> Vec<i64> {
@@ -70,4 +73,22 @@ pub fn copy_segments(from: &Path, to: &Path, bases: &[i64]) {
             std::fs::copy(from.join(&name), to.join(&name)).unwrap();
         }
     }
+}
+
+/// Writes one segment (and its index) of `values` at offsets from `base`
+/// into a partition folder, `per_batch` records to a batch.
+pub fn write_segment(partition_dir: &Path, base: i64, values: &[Vec<u8>], per_batch: usize) {
+    std::fs::create_dir_all(partition_dir).unwrap();
+    let created_ms = 1_767_225_600_000;
+    let mut segment = SegmentWriter::new(base, created_ms, 100);
+    for (chunk, first) in values.chunks(per_batch.max(1)).zip((base..).step_by(per_batch.max(1))) {
+        let mut batch = BatchBuilder::new(Compression::None);
+        for (value, offset) in chunk.iter().zip(first..) {
+            batch.push(NewRecord { timestamp_ms: created_ms + offset, value: Some(value.clone()), ..NewRecord::default() });
+        }
+        segment.push_batch(&batch.encode(segment.next_offset()).expect("encoding a batch")).expect("a valid batch");
+    }
+    let (kfs, index) = segment.finish();
+    std::fs::write(partition_dir.join(segment_object_name(base)), kfs).unwrap();
+    std::fs::write(partition_dir.join(index_object_name(base)), index).unwrap();
 }

@@ -118,6 +118,8 @@ pub struct LoadedTable {
     /// Why the table cannot be written as the mapping asks; its
     /// partitions wait, the other tables go on.
     pub paused: Option<String>,
+    /// What workers do with LFS envelopes; `None` when the mode is off.
+    pub lfs: Option<floe_proto::worker::LfsPolicy>,
 }
 
 /// A typed table's dead-letter table, with the offsets its snapshots record.
@@ -244,6 +246,7 @@ impl Control {
             let props = &settings.catalog.file_io_props;
             let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
             state.stopped = loaded.paused;
+            state.define.lfs = loaded.lfs;
             state.define.columns = loaded
                 .columns
                 .into_iter()
@@ -327,6 +330,7 @@ impl Control {
             heartbeat_interval_ms: self.settings.heartbeat.as_millis() as u32,
             source: Some(self.settings.source.clone()),
             writer: Some(self.settings.writer.clone()),
+            lfs: self.settings.lfs.clone(),
         });
         self.assign_after.get_or_insert_with(|| Instant::now() + ASSIGNMENT_SETTLE);
         self.workers
