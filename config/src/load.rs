@@ -11,8 +11,8 @@ use crate::commit::CommitConfig;
 use crate::coordinator::CoordinatorConfig;
 use crate::discovery::{DiscoverySection, ProcessorSection};
 use crate::error::{ConfigError, Problem};
-use crate::mapping::{Mapping, validate_mappings};
 use crate::lfs::LfsService;
+use crate::mapping::{Mapping, validate_mappings};
 use crate::metrics::MetricsConfig;
 use crate::{Config, EtcdConfig, IcebergConfig, OffsetsConfig, S3Config, SchemaConfig, WorkerConfig, WriterConfig};
 

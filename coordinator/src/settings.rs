@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe_config::{
-    CatalogType, Column, ColumnSource, Config, DiscoveryMode, LfsConfig, LfsMode, Mapping, OffsetsBackend, PartitionField, ReadReplica,
-    S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
+    CatalogType, Column, ColumnSource, Config, DiscoveryMode, LfsConfig, LfsMode, Mapping, OffsetsBackend,
+    PartitionField, ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice,
+    TableName, ValidationMode,
 };
 use floe_proto::worker::{LfsPolicy, LfsService, SourceSpec, WriterSpec};
 use floe_table::SourceColumn;

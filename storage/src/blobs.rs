@@ -14,7 +14,9 @@ pub enum Blob {
     Complete(Bytes),
     /// Not read past the limit: `size` is its length, or at least the bytes
     /// received when the service did not say.
-    TooLarge { size: u64 },
+    TooLarge {
+        size: u64,
+    },
 }
 
 /// Reads blobs from one S3 service. Errors are classified like segment

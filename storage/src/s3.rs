@@ -56,7 +56,8 @@ impl ServiceLocation {
 /// from the default AWS chain (environment, profile, web identity, container
 /// and instance roles) and are resolved on the first request.
 pub(crate) async fn s3_client(service: &ServiceLocation) -> Client {
-    let shared = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(service.region.clone())).load().await;
+    let shared =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(service.region.clone())).load().await;
     let mut config = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(service.path_style)
         .retry_config(

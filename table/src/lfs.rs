@@ -51,7 +51,9 @@ impl Envelope {
         let invalid = |what: String| Rejection::new(RejectionCode::LfsEnvelope, format!("LFS envelope {what}"));
         let raw: RawEnvelope = match serde_json::from_slice::<serde_json::Value>(value) {
             Ok(serde_json::Value::Object(object)) if !object.contains_key("kfs_lfs") => return Ok(None),
-            Ok(json) => serde_json::from_value(json).map_err(|e| invalid(format!("has a field of the wrong type: {e}")))?,
+            Ok(json) => {
+                serde_json::from_value(json).map_err(|e| invalid(format!("has a field of the wrong type: {e}")))?
+            }
             Err(e) => return Err(invalid(format!("is not valid JSON: {e}"))),
         };
         match raw.kfs_lfs {
@@ -133,11 +135,15 @@ fn shown(value: Option<serde_json::Value>) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LfsAction {
     /// Fetch the blob (at most this many bytes) and make it the value.
-    Resolve { limit: u64 },
+    Resolve {
+        limit: u64,
+    },
     Reference,
     Skip,
     /// Declared larger than `lfs.max_blob_bytes`: a dead letter, unfetched.
-    TooLarge { size: u64 },
+    TooLarge {
+        size: u64,
+    },
 }
 
 /// The mode's decision for one envelope. `off` never gets here: its values
@@ -242,10 +248,10 @@ mod tests {
         let envelope = Envelope::parse(envelope_json("").as_bytes()).unwrap().unwrap();
         assert_eq!(envelope.verify(b"hello"), Ok(()));
         let short = envelope.verify(b"hell").unwrap_err();
-        assert_eq!((short.code, short.message.as_str()), (
-            RejectionCode::LfsSize,
-            "s3://b/ns/t/lfs/abc: the blob is 4 bytes, the envelope says 5"
-        ));
+        assert_eq!(
+            (short.code, short.message.as_str()),
+            (RejectionCode::LfsSize, "s3://b/ns/t/lfs/abc: the blob is 4 bytes, the envelope says 5")
+        );
         let wrong = envelope.verify(b"HELLO").unwrap_err();
         assert_eq!(wrong.code, RejectionCode::LfsChecksum);
         assert!(wrong.message.ends_with(&format!("the envelope says {SHA}")), "{}", wrong.message);

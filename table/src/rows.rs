@@ -526,7 +526,12 @@ mod tests {
             Header { key: Bytes::from_static(b"bin"), value: None },
         ];
         let rejected = rows
-            .append("orders", 3, &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])], &[])
+            .append(
+                "orders",
+                3,
+                &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])],
+                &[],
+            )
             .unwrap();
         assert!(rejected.is_empty());
         assert_eq!(rows.len(), 2);
@@ -583,7 +588,11 @@ mod tests {
                 {"name": "customer_id", "type": "string", "path": "customer.id"}]"#,
         )
         .unwrap();
-        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns, &[crate::SourceColumn::RecordTime])).unwrap();
+        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(
+            &columns,
+            &[crate::SourceColumn::RecordTime],
+        ))
+        .unwrap();
         (Arc::new(schema), columns.iter().map(MappedColumn::from).collect())
     }
 
@@ -675,13 +684,8 @@ mod tests {
         let schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema).unwrap());
         let mapped: Vec<_> = columns.iter().map(MappedColumn::from).collect();
         let mut rows = RowBuilder::new(schema, &mapped).unwrap();
-        let envelope = Envelope {
-            bucket: "b".into(),
-            key: "k".into(),
-            size: Some(7),
-            sha256: "0".repeat(64),
-            content_type: None,
-        };
+        let envelope =
+            Envelope { bucket: "b".into(), key: "k".into(), size: Some(7), sha256: "0".repeat(64), content_type: None };
         let records = [
             record(0, None, Some(br#"{"order_id": 1}"#), vec![]),
             record(1, None, Some(br#"{"kfs_lfs": 1}"#), vec![]),

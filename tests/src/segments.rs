@@ -84,7 +84,11 @@ pub fn write_segment(partition_dir: &Path, base: i64, values: &[Vec<u8>], per_ba
     for (chunk, first) in values.chunks(per_batch.max(1)).zip((base..).step_by(per_batch.max(1))) {
         let mut batch = BatchBuilder::new(Compression::None);
         for (value, offset) in chunk.iter().zip(first..) {
-            batch.push(NewRecord { timestamp_ms: created_ms + offset, value: Some(value.clone()), ..NewRecord::default() });
+            batch.push(NewRecord {
+                timestamp_ms: created_ms + offset,
+                value: Some(value.clone()),
+                ..NewRecord::default()
+            });
         }
         segment.push_batch(&batch.encode(segment.next_offset()).expect("encoding a batch")).expect("a valid batch");
     }

@@ -135,16 +135,19 @@ fn every_mode_against_real_s3() {
             sha256_hex(b"something else")
         )
     );
-    assert!(dead[1].2.starts_with(&format!("s3://{bucket}/ns/docs/lfs/gone: the blob does not exist")), "{}", dead[1].2);
+    assert!(
+        dead[1].2.starts_with(&format!("s3://{bucket}/ns/docs/lfs/gone: the blob does not exist")),
+        "{}",
+        dead[1].2
+    );
     assert_eq!(dead[2].2, "LFS envelope lacks `key`");
 
     // reference: no fetch; the envelope stays the value and fills the columns.
     let rows = by_offset(lake.all_columns(Engine::PyIceberg, "lfs.reference"));
     assert_eq!(keys(&rows), [0, 1, 2, 3, 4, 5, 7]);
     assert_eq!(value_bytes(&rows[&2]), values[2]);
-    let lfs_columns = |row: &Value| {
-        ["lfs_bucket", "lfs_key", "lfs_size", "lfs_sha256", "lfs_content_type"].map(|c| row[c].clone())
-    };
+    let lfs_columns =
+        |row: &Value| ["lfs_bucket", "lfs_key", "lfs_size", "lfs_sha256", "lfs_content_type"].map(|c| row[c].clone());
     assert_eq!(
         lfs_columns(&rows[&2]),
         [
@@ -179,8 +182,10 @@ fn every_mode_against_real_s3() {
     // Every offset is accounted for exactly once (skipped envelopes aside),
     // and the tables say so.
     let skip: &[i64] = &[1, 2, 3, 4];
-    for (table, skipped) in [("lfs.resolve", &[][..]), ("lfs.reference", &[]), ("lfs.hybrid", &[]), ("lfs.skip", skip)] {
-        let mut offsets: Vec<i64> = lake.rows(Engine::PyIceberg, table).iter().map(|r| r["offset"].as_i64().unwrap()).collect();
+    for (table, skipped) in [("lfs.resolve", &[][..]), ("lfs.reference", &[]), ("lfs.hybrid", &[]), ("lfs.skip", skip)]
+    {
+        let mut offsets: Vec<i64> =
+            lake.rows(Engine::PyIceberg, table).iter().map(|r| r["offset"].as_i64().unwrap()).collect();
         offsets.extend(dead_letters(&lake, &format!("{table}_dlq")).into_iter().map(|(offset, _, _)| offset));
         offsets.sort_unstable();
         let expected: Vec<i64> = (0..8).filter(|o| !skipped.contains(o)).collect();

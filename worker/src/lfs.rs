@@ -114,9 +114,7 @@ pub async fn prepare(
             Some(Ok(Some(envelope))) => match decide(config, &envelope) {
                 LfsAction::Reference => LfsRecord::Referenced(envelope),
                 LfsAction::Skip => LfsRecord::Skipped,
-                LfsAction::TooLarge { size } => {
-                    LfsRecord::Rejected(envelope.too_large(size, config.max_blob_bytes))
-                }
+                LfsAction::TooLarge { size } => LfsRecord::Rejected(envelope.too_large(size, config.max_blob_bytes)),
                 LfsAction::Resolve { limit } => {
                     // Decided once fetched.
                     wanted.push((index, envelope, limit));

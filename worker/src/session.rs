@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 use tracing::{info, warn};
 
-use crate::link::CoordinatorLink;
 use crate::lfs::LfsFetcher;
+use crate::link::CoordinatorLink;
 use crate::memory::MemoryBudget;
 use crate::reader::{PartitionReader, ReaderSignal};
 use crate::table::{TableDef, writer_properties};

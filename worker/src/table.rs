@@ -58,7 +58,10 @@ impl TableDef {
             None => LfsConfig::default(),
             Some(policy) => LfsConfig {
                 mode: LfsMode::from_keyword(&policy.mode).ok_or_else(|| {
-                    format!("table {}: unknown LFS mode `{}` (a coordinator of a newer version?)", define.table, policy.mode)
+                    format!(
+                        "table {}: unknown LFS mode `{}` (a coordinator of a newer version?)",
+                        define.table, policy.mode
+                    )
                 })?,
                 max_inline_bytes: policy.max_inline_bytes,
                 max_blob_bytes: policy.max_blob_bytes,
