@@ -4,18 +4,22 @@
 //! as a row or as a dead letter.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use floe_tests::segments::write_segment;
-use floe_tests::services::{Services, services};
+use floe_tests::services::{FloeProcess, Services, services};
 use floe_tests::{Engine, Lakehouse, run_once};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 const NAMESPACE: &str = "production";
+
+/// The test that stops S3 holds this exclusively; the others share it.
+static SERVICE_USE: RwLock<()> = RwLock::new(());
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -66,6 +70,47 @@ impl Fixture {
         // Three records to a batch: a batch holds envelopes of every kind.
         write_segment(&source.join(format!("segments/{NAMESPACE}/{topic}/0")), 0, &self.values, 3);
     }
+
+    /// A config mapping each (topic, mode) to table `lfs.<topic>`, with the
+    /// segments (written here) in the lakehouse's folder and the blobs in S3.
+    fn config(&self, services: &Services, lake: &Lakehouse, topics: &[(&str, &str)]) -> PathBuf {
+        let source = lake.path().join("source");
+        let mut mappings = String::new();
+        for (topic, mode) in topics {
+            self.write_topic(&source, topic);
+            mappings.push_str(&format!(
+                "  - topic: {topic}\n    table: lfs.{topic}\n    lfs:\n      mode: {mode}\n      max_inline_bytes: 100\n"
+            ));
+        }
+        let extra = format!("{mappings}lfs:\n  endpoint: {}\n  path_style: true\n", services.s3);
+        lake.write_config(&source, "segments", NAMESPACE, &[], &extra)
+    }
+
+    /// Checks a `resolve` table: the blobs as values, the failures as dead
+    /// letters with their reasons.
+    fn assert_resolved(&self, lake: &Lakehouse, table: &str) {
+        let (bucket, small) = (&self.bucket, &self.small);
+        let rows = by_offset(lake.all_columns(Engine::PyIceberg, table));
+        assert_eq!(keys(&rows), [0, 1, 2, 5, 7]);
+        assert_eq!(value_bytes(&rows[&1]), *small);
+        assert_eq!(value_bytes(&rows[&2]), self.large);
+        assert_eq!(value_bytes(&rows[&5]), self.values[5]);
+        assert!(rows[&1].get("lfs_key").is_none(), "resolve adds no lfs_* columns: {}", rows[&1]);
+        let dead = dead_letters(lake, &format!("{table}_dlq"));
+        let codes: Vec<_> = dead.iter().map(|(offset, code, _)| (*offset, code.as_str())).collect();
+        assert_eq!(codes, [(3, "lfs_checksum"), (4, "lfs_missing"), (6, "lfs_envelope")]);
+        assert_eq!(
+            dead[0].2,
+            format!(
+                "s3://{bucket}/ns/docs/lfs/small: the blob's sha256 is {}, the envelope says {}",
+                sha256_hex(small),
+                sha256_hex(b"something else")
+            )
+        );
+        let gone = format!("s3://{bucket}/ns/docs/lfs/gone: the blob does not exist");
+        assert!(dead[1].2.starts_with(&gone), "{}", dead[1].2);
+        assert_eq!(dead[2].2, "LFS envelope lacks `key`");
+    }
 }
 
 /// Rows by offset.
@@ -96,51 +141,16 @@ fn keys<V>(map: &BTreeMap<i64, V>) -> Vec<i64> {
 #[test]
 fn every_mode_against_real_s3() {
     let Some(services) = services("every_mode_against_real_s3") else { return };
+    let _shared = SERVICE_USE.read().unwrap_or_else(PoisonError::into_inner);
     let fixture = Fixture::new(&services, "lfs_modes");
     let lake = Lakehouse::new();
-    let source = lake.path().join("source");
     let topics = [("resolve", "resolve"), ("reference", "reference"), ("hybrid", "hybrid"), ("skip", "skip")];
-    let mut mappings = String::new();
-    for (topic, mode) in topics {
-        fixture.write_topic(&source, &format!("docs_{topic}"));
-        mappings.push_str(&format!(
-            "  - topic: docs_{topic}\n    table: lfs.{topic}\n    lfs:\n      mode: {mode}\n      max_inline_bytes: 100\n"
-        ));
-    }
-    let extra = format!("{mappings}lfs:\n  endpoint: {}\n  path_style: true\n", services.s3);
-    let config = lake.write_config(&source, "segments", NAMESPACE, &[], &extra);
+    let config = fixture.config(&services, &lake, &topics);
     let run = run_once(&config, TIMEOUT);
     assert_eq!(run.code, Some(0), "floe failed:\n{}", run.stderr);
+    let (bucket, values, small, large) = (&fixture.bucket, &fixture.values, &fixture.small, &fixture.large);
 
-    let small = &fixture.small;
-    let large = &fixture.large;
-    let (bucket, values) = (&fixture.bucket, &fixture.values);
-
-    // resolve: the blobs become the values, byte for byte; failures are
-    // dead letters with their reasons.
-    let rows = by_offset(lake.all_columns(Engine::PyIceberg, "lfs.resolve"));
-    assert_eq!(keys(&rows), [0, 1, 2, 5, 7]);
-    assert_eq!(value_bytes(&rows[&1]), *small);
-    assert_eq!(value_bytes(&rows[&2]), *large);
-    assert_eq!(value_bytes(&rows[&5]), values[5]);
-    assert!(rows[&1].get("lfs_key").is_none(), "resolve adds no lfs_* columns: {}", rows[&1]);
-    let dead = dead_letters(&lake, "lfs.resolve_dlq");
-    let codes: Vec<_> = dead.iter().map(|(offset, code, _)| (*offset, code.as_str())).collect();
-    assert_eq!(codes, [(3, "lfs_checksum"), (4, "lfs_missing"), (6, "lfs_envelope")]);
-    assert_eq!(
-        dead[0].2,
-        format!(
-            "s3://{bucket}/ns/docs/lfs/small: the blob's sha256 is {}, the envelope says {}",
-            sha256_hex(small),
-            sha256_hex(b"something else")
-        )
-    );
-    assert!(
-        dead[1].2.starts_with(&format!("s3://{bucket}/ns/docs/lfs/gone: the blob does not exist")),
-        "{}",
-        dead[1].2
-    );
-    assert_eq!(dead[2].2, "LFS envelope lacks `key`");
+    fixture.assert_resolved(&lake, "lfs.resolve");
 
     // reference: no fetch; the envelope stays the value and fills the columns.
     let rows = by_offset(lake.all_columns(Engine::PyIceberg, "lfs.reference"));
@@ -185,7 +195,7 @@ fn every_mode_against_real_s3() {
     for (table, skipped) in [("lfs.resolve", &[][..]), ("lfs.reference", &[]), ("lfs.hybrid", &[]), ("lfs.skip", skip)]
     {
         let mut offsets: Vec<i64> =
-            lake.rows(Engine::PyIceberg, table).iter().map(|r| r["offset"].as_i64().unwrap()).collect();
+            lake.all_columns(Engine::PyIceberg, table).iter().map(|r| r["offset"].as_i64().unwrap()).collect();
         offsets.extend(dead_letters(&lake, &format!("{table}_dlq")).into_iter().map(|(offset, _, _)| offset));
         offsets.sort_unstable();
         let expected: Vec<i64> = (0..8).filter(|o| !skipped.contains(o)).collect();
@@ -193,7 +203,36 @@ fn every_mode_against_real_s3() {
         let snapshots = lake.snapshots(table);
         let last = snapshots.last().unwrap_or_else(|| panic!("{table} has no snapshot"));
         let offsets: Value = serde_json::from_str(last["summary"]["floe.offsets"].as_str().unwrap()).unwrap();
-        let topic = format!("docs_{}", table.trim_start_matches("lfs."));
+        let topic = table.trim_start_matches("lfs.");
         assert_eq!(offsets[&topic]["0"], 8, "{table}: {last}");
     }
+}
+
+#[test]
+fn an_s3_outage_makes_the_partition_wait_not_dead_letter() {
+    let Some(services) = services("an_s3_outage_makes_the_partition_wait_not_dead_letter") else { return };
+    let _exclusive = SERVICE_USE.write().unwrap_or_else(PoisonError::into_inner);
+    let fixture = Fixture::new(&services, "lfs_outage");
+    let lake = Lakehouse::new();
+    let config = fixture.config(&services, &lake, &[("outage", "resolve")]);
+
+    services.ctl("stop", "s3");
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut floe = FloeProcess::start(&["run", "--once", "--config", config], lake.path().join("floe.log"));
+    floe.wait_for_log("LFS blob store unavailable", TIMEOUT);
+    std::thread::sleep(Duration::from_secs(2));
+    services.ctl("start", "s3");
+
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = floe.child.try_wait().expect("waiting for floe") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "floe did not finish:\n{}", floe.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "floe failed:\n{}", floe.log());
+    // The same rows and dead letters as without the outage: nothing lost,
+    // no outage turned into a dead letter.
+    fixture.assert_resolved(&lake, "lfs.outage");
 }
