@@ -10,7 +10,6 @@
 //! without end) and the partition waits; a failure that needs a config
 //! change (credentials, endpoint) stops the partition with the reason.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
