@@ -176,10 +176,13 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
 }
 
 impl Mapping {
-    /// The table has a dead-letter table: it has typed columns, or an LFS
-    /// mode whose failures (a missing blob, a bad envelope) are dead letters.
+    /// The table has a dead-letter table: it has typed columns (listed, or
+    /// from the registry), or an LFS mode whose failures (a missing blob, a
+    /// bad envelope) are dead letters.
     pub fn has_dead_letters(&self) -> bool {
-        !self.typed_columns().is_empty() || self.lfs.mode != crate::lfs::LfsMode::Off
+        !self.typed_columns().is_empty()
+            || self.schema.source == ColumnSource::Registry
+            || self.lfs.mode != crate::lfs::LfsMode::Off
     }
 
     /// The dead-letter table, when [`Mapping::has_dead_letters`].

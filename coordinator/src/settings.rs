@@ -56,6 +56,9 @@ pub struct TableMapping {
     pub partition_by: Vec<PartitionField>,
     /// The table has the `record_time` column (its spec uses it).
     pub record_time: bool,
+    /// The typed columns come from the topic's schema in the registry
+    /// (`schema.source: registry`), besides `columns`.
+    pub registry_columns: bool,
     /// What workers do with LFS envelopes.
     pub lfs: LfsConfig,
 }
@@ -76,6 +79,15 @@ impl TableMapping {
             max_blob_bytes: self.lfs.max_blob_bytes,
         })
     }
+}
+
+/// The schema registry (`schema.registry`).
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub base_url: String,
+    pub timeout: Duration,
+    /// How long a fetched schema is used before it is fetched again.
+    pub cache: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +113,8 @@ pub struct Settings {
     /// TLS on the worker endpoint of `floe coordinator`.
     pub tls: Option<ServerTlsFiles>,
     pub admin: AdminSettings,
+    /// Set when a registry is configured.
+    pub registry: Option<RegistrySettings>,
 }
 
 /// The admin API's endpoint.
@@ -124,14 +138,9 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
 }
 
 /// Refuses what this build cannot do with a mapping's schema, and column
-/// names that would clash with the columns floe fills itself.
+/// names that would clash with the columns floe fills itself (config
+/// validation checked that a registry is there when needed).
 fn check_typed_columns(index: usize, mapping: &Mapping, schema: &SchemaConfig) -> Result<(), SettingsError> {
-    if mapping.schema.source == ColumnSource::Registry {
-        return Err(unsupported(
-            &format!("mappings[{index}].schema.source"),
-            "is registry, which this build does not support yet: list the columns under `schema.columns`",
-        ));
-    }
     if schema.mode != ValidationMode::Off {
         return Err(unsupported(
             "schema.mode",
@@ -247,6 +256,7 @@ impl Settings {
                 ));
             }
             check_typed_columns(i, mapping, &config.schema)?;
+            let registry_columns = mapping.schema.source == ColumnSource::Registry;
             mappings.push(TableMapping {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
@@ -257,6 +267,7 @@ impl Settings {
                 start: mapping.start_position(),
                 partition_by: mapping.partition_by.clone(),
                 record_time: mapping.partition_by.iter().any(|f| f.column == SourceColumn::RecordTime.name()),
+                registry_columns,
                 lfs: mapping.lfs.clone(),
             });
         }
@@ -300,6 +311,11 @@ impl Settings {
                 token: Some(config.admin.token.expose().to_string()).filter(|t| !t.is_empty()),
                 tls: ServerTlsFiles::from_config(&config.admin.tls, "admin.tls"),
             },
+            registry: (!config.schema.registry.base_url.is_empty()).then(|| RegistrySettings {
+                base_url: config.schema.registry.base_url.clone(),
+                timeout: config.schema.registry.timeout,
+                cache: config.schema.registry.cache,
+            }),
         })
     }
 }
@@ -346,6 +362,21 @@ mappings:
         assert_eq!(settings.source.read_endpoint, "http://minio:9000");
         assert!(matches!(settings.store, StoreSettings::Etcd(_)));
         assert_eq!(settings.partitions, PartitionSource::Metadata { strict: false });
+    }
+
+    #[test]
+    fn registry_columns_come_with_a_dead_letter_table() {
+        let yaml = format!(
+            "{S3_SOURCE}  - topic: payments\n    table: prod.payments\n    schema:\n      source: registry\n\
+             schema:\n  registry:\n    base_url: http://schemas:8080\n    cache_seconds: 60\n"
+        );
+        let both = settings(&yaml);
+        let registry = both.registry.expect("a registry");
+        assert_eq!((registry.base_url.as_str(), registry.cache), ("http://schemas:8080", Duration::from_secs(60)));
+        let [orders, payments] = &both.mappings[..] else { panic!("two mappings") };
+        assert!(!orders.registry_columns && payments.registry_columns);
+        assert_eq!(orders.dead_letter_table, None, "records as they are");
+        assert_eq!(payments.dead_letter_table.as_ref().map(ToString::to_string).as_deref(), Some("prod.payments_dlq"));
     }
 
     #[test]

@@ -68,7 +68,8 @@ impl Fixture {
 
     fn write_topic(&self, source: &Path, topic: &str) {
         // Three records to a batch: a batch holds envelopes of every kind.
-        write_segment(&source.join(format!("segments/{NAMESPACE}/{topic}/0")), 0, &self.values, 3);
+        let values: Vec<Option<&[u8]>> = self.values.iter().map(|v| Some(v.as_slice())).collect();
+        write_segment(&source.join(format!("segments/{NAMESPACE}/{topic}/0")), 0, &values, 3);
     }
 
     /// A config mapping each (topic, mode) to table `lfs.<topic>`, with the

@@ -201,6 +201,13 @@ impl Session {
             FromCoordinator::Welcome(_) => {}
             FromCoordinator::DefineTable(define) => match TableDef::from_proto(&define, &self.tables) {
                 Ok(table) => {
+                    // A new definition (the table's schema evolved): the
+                    // coordinator took back its leases first, so the old
+                    // writer has nothing left to report; the next grant
+                    // starts one with the new schema.
+                    if let Some(old) = self.writers.remove(&define.table) {
+                        tokio::spawn(async move { flush_writer(&old.commands).await });
+                    }
                     self.tables.insert(define.table.clone(), Arc::new(table));
                 }
                 Err(e) => warn!("cannot use table definition: {e}"),
