@@ -38,7 +38,8 @@ macro_rules! keyword_enum {
                 }
             }
 
-            fn from_keyword(text: &str) -> Option<Self> {
+            /// The value spelled `text` (as written in YAML, or sent to workers).
+            pub fn from_keyword(text: &str) -> Option<Self> {
                 match text {
                     $( $keyword $(| $alias)* => Some(Self::$variant), )+
                     _ => None,

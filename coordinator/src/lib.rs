@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::{Column, ColumnType, TableName};
+use floe_config::{Column, TableName};
 use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_registry::RegistryClient;
@@ -107,7 +107,7 @@ async fn load_table(
         Some((_, source_columns)) => source_columns.iter().chain(&mapping.columns).cloned().collect(),
         None => mapping.columns.clone(),
     };
-    let schema = table_schema(&columns, mapping.record_time);
+    let schema = table_schema(&columns, &mapping.optional_columns());
     let spec = partition_spec(&schema, &mapping.partition_by).map_err(|message| StartError::Table {
         table: name.clone(),
         message: match &held {
@@ -146,6 +146,7 @@ async fn load_table(
         paused,
         sourced: sourced.map(|(sourced, _)| sourced),
         held,
+        lfs: mapping.lfs_policy(),
     })
 }
 
@@ -159,7 +160,7 @@ async fn fit_to_mapping(
     columns: &[Column],
     asked_by: &str,
 ) -> Result<Table, String> {
-    let wanted = with_record_time(mapping, columns);
+    let wanted = with_optional_columns(mapping, columns);
     let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening, asked_by).await?;
     // iceberg-rust cannot change a table's partitioning: say so rather
     // than write with a spec other than the one asked for.
@@ -181,19 +182,12 @@ async fn fit_to_mapping(
     Ok(table)
 }
 
-/// The typed columns a table has: `columns`, and `record_time` when its
-/// partition spec uses it.
-pub(crate) fn with_record_time(mapping: &TableMapping, columns: &[Column]) -> Vec<Column> {
-    let mut wanted = columns.to_vec();
-    if mapping.record_time {
-        wanted.push(Column {
-            name: SourceColumn::RecordTime.name().to_string(),
-            column_type: ColumnType::TimestampTz,
-            required: false,
-            path: None,
-        });
-    }
-    wanted
+/// The columns a table has beyond the default ones: `columns`, and the
+/// optional source columns (`record_time` when its partition spec uses it,
+/// `lfs_*` when its LFS mode fills them).
+pub(crate) fn with_optional_columns(mapping: &TableMapping, columns: &[Column]) -> Vec<Column> {
+    let optional = mapping.optional_columns().into_iter().filter_map(SourceColumn::as_column);
+    columns.iter().cloned().chain(optional).collect()
 }
 
 /// Loads or creates one table, with the offsets it records.

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe_config::{
-    CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, PartitionField, ReadReplica,
-    S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
+    CatalogType, Column, ColumnSource, Config, DiscoveryMode, LfsConfig, LfsMode, Mapping, OffsetsBackend,
+    PartitionField, ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice,
+    TableName, ValidationMode,
 };
-use floe_proto::worker::{SourceSpec, WriterSpec};
+use floe_proto::worker::{LfsPolicy, LfsService, SourceSpec, WriterSpec};
 use floe_table::SourceColumn;
 
 use crate::catalog::{CatalogKind, CatalogSettings};
@@ -58,6 +59,26 @@ pub struct TableMapping {
     /// The typed columns come from the topic's schema in the registry
     /// (`schema.source: registry`), besides `columns`.
     pub registry_columns: bool,
+    /// What workers do with LFS envelopes.
+    pub lfs: LfsConfig,
+}
+
+impl TableMapping {
+    /// The source columns this table has beyond the default ones.
+    pub fn optional_columns(&self) -> Vec<SourceColumn> {
+        let record_time = self.record_time.then_some(SourceColumn::RecordTime);
+        let lfs = if self.lfs.mode.has_columns() { &SourceColumn::LFS[..] } else { &[] };
+        record_time.into_iter().chain(lfs.iter().copied()).collect()
+    }
+
+    /// The LFS policy sent to workers with the table; `None` when off.
+    pub fn lfs_policy(&self) -> Option<LfsPolicy> {
+        (self.lfs.mode != LfsMode::Off).then(|| LfsPolicy {
+            mode: self.lfs.mode.as_str().to_string(),
+            max_inline_bytes: self.lfs.max_inline_bytes,
+            max_blob_bytes: self.lfs.max_blob_bytes,
+        })
+    }
 }
 
 /// The schema registry (`schema.registry`).
@@ -73,6 +94,8 @@ pub struct RegistrySettings {
 pub struct Settings {
     pub source: SourceSpec,
     pub writer: WriterSpec,
+    /// Where LFS blobs are fetched from, when some table fetches them.
+    pub lfs: Option<LfsService>,
     pub catalog: CatalogSettings,
     pub store: StoreSettings,
     /// etcd, when configured: state store, leader election, metadata.
@@ -234,18 +257,18 @@ impl Settings {
             }
             check_typed_columns(i, mapping, &config.schema)?;
             let registry_columns = mapping.schema.source == ColumnSource::Registry;
-            let dead_letters = registry_columns || !mapping.typed_columns().is_empty();
             mappings.push(TableMapping {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
                 create_if_missing: mapping.create_table_if_missing,
                 columns: mapping.typed_columns(),
                 allow_type_widening: mapping.schema.allow_type_widening,
-                dead_letter_table: dead_letters.then(|| mapping.dead_letter_table()),
+                dead_letter_table: mapping.has_dead_letters().then(|| mapping.dead_letter_table()),
                 start: mapping.start_position(),
                 partition_by: mapping.partition_by.clone(),
                 record_time: mapping.partition_by.iter().any(|f| f.column == SourceColumn::RecordTime.name()),
                 registry_columns,
+                lfs: mapping.lfs.clone(),
             });
         }
         let writer = WriterSpec {
@@ -257,9 +280,18 @@ impl Settings {
             max_pending_txn_bytes: config.worker.max_pending_txn_bytes,
             memory_limit_bytes: config.worker.memory_limit_bytes,
         };
+        // Validation refused a fetching mode without a service to fetch from.
+        let fetches = config.mappings.iter().any(|m| m.lfs.mode.fetches());
+        let lfs = config.lfs.location(s3).filter(|_| fetches).map(|location| LfsService {
+            endpoint: location.endpoint.unwrap_or_default(),
+            region: location.region,
+            path_style: location.path_style,
+            max_concurrent_fetches: u32::try_from(config.lfs.max_concurrent_fetches).unwrap_or(u32::MAX),
+        });
         Ok(Settings {
             source,
             writer,
+            lfs,
             catalog: catalog_settings,
             store,
             etcd,
@@ -358,5 +390,33 @@ mappings:
         assert_eq!(props.get("s3.path-style-access").map(String::as_str), Some("false"));
         assert_eq!(props.get("s3.sse.type").map(String::as_str), Some("kms"));
         assert_eq!(props.get("s3.sse.key").map(String::as_str), Some("arn:aws:kms:eu-west-1:1:key/k"));
+    }
+
+    #[test]
+    fn lfs_modes_shape_the_table_and_reach_workers() {
+        let with_lfs = |block: &str| {
+            S3_SOURCE.replace("    table: prod.orders\n", &format!("    table: prod.orders\n    lfs: {block}\n"))
+        };
+        let off = settings(S3_SOURCE);
+        assert!(off.lfs.is_none());
+        assert_eq!((off.mappings[0].lfs_policy(), off.mappings[0].dead_letter_table.is_some()), (None, false));
+
+        let hybrid = settings(&with_lfs("{mode: hybrid, max_inline_bytes: 10}"));
+        let mapping = &hybrid.mappings[0];
+        assert_eq!(mapping.optional_columns(), SourceColumn::LFS);
+        assert_eq!(mapping.dead_letter_table.as_ref().map(ToString::to_string).as_deref(), Some("prod.orders_dlq"));
+        let policy = mapping.lfs_policy().expect("a policy");
+        assert_eq!((policy.mode.as_str(), policy.max_inline_bytes, policy.max_blob_bytes), ("hybrid", 10, 64 << 20));
+        // The blobs' service is the segments' unless `lfs` says otherwise.
+        let service = hybrid.lfs.expect("a service for a fetching mode");
+        assert_eq!(
+            (service.endpoint.as_str(), service.region.as_str(), service.path_style, service.max_concurrent_fetches),
+            ("http://minio:9000", "eu-west-1", true, 8)
+        );
+
+        // Referencing fetches nothing: no service is sent.
+        let reference = settings(&with_lfs("{mode: reference}"));
+        assert!(reference.lfs.is_none());
+        assert!(settings(&with_lfs("{mode: resolve}")).mappings[0].optional_columns().is_empty());
     }
 }

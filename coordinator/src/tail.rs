@@ -141,7 +141,7 @@ fn decode_segment(
     while let Some(batch) = reader.next_batch().map_err(|e| e.to_string())? {
         txn.push(batch, &mut decided).map_err(|e| e.to_string())?;
         decided.retain(|r| r.offset >= from);
-        let rejected = rows.append(&ticket.topic, ticket.partition, &decided).map_err(|e| e.to_string())?;
+        let rejected = rows.append(&ticket.topic, ticket.partition, &decided, &[]).map_err(|e| e.to_string())?;
         if let Some(dead) = dead.as_mut() {
             for rejected in &rejected {
                 let record = &decided[rejected.index];

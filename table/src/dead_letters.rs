@@ -16,6 +16,16 @@ pub enum RejectionCode {
     MissingRequired,
     /// A field whose value does not convert to its column's type.
     TypeMismatch,
+    /// An LFS envelope that is not valid JSON or lacks a required field.
+    LfsEnvelope,
+    /// The blob an LFS envelope names does not exist.
+    LfsMissing,
+    /// The blob's length is not the envelope's `size`.
+    LfsSize,
+    /// The blob's sha256 is not the envelope's.
+    LfsChecksum,
+    /// The blob is over the mapping's `lfs.max_blob_bytes`.
+    LfsTooLarge,
 }
 
 impl RejectionCode {
@@ -26,6 +36,11 @@ impl RejectionCode {
             RejectionCode::NotObject => "not_object",
             RejectionCode::MissingRequired => "missing_required",
             RejectionCode::TypeMismatch => "type_mismatch",
+            RejectionCode::LfsEnvelope => "lfs_envelope",
+            RejectionCode::LfsMissing => "lfs_missing",
+            RejectionCode::LfsSize => "lfs_size",
+            RejectionCode::LfsChecksum => "lfs_checksum",
+            RejectionCode::LfsTooLarge => "lfs_too_large",
         }
     }
 }

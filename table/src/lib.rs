@@ -9,8 +9,10 @@
 //!   table's schema, ready for the Parquet writer, and says which records
 //!   cannot become rows.
 //! - [`dead_letters`]: why a record could not become a row.
-//! - [`partitioning`]: a mapping's `partition_by` as an Iceberg partition spec.
 //! - [`json_schema`]: typed columns from a topic's JSON Schema.
+//! - [`lfs`]: KafScale LFS envelopes, what a table's LFS mode does with them,
+//!   and the check of a fetched blob.
+//! - [`partitioning`]: a mapping's `partition_by` as an Iceberg partition spec.
 //!
 //! The coordinator creates tables from these schemas; workers fill them. Both
 //! sides use this crate so they cannot disagree on a column.
@@ -19,11 +21,13 @@ pub mod columns;
 pub mod dead_letters;
 pub mod json;
 pub mod json_schema;
+pub mod lfs;
 pub mod partitioning;
 pub mod rows;
 
 pub use columns::{MappedColumn, SourceColumn, dead_letter_schema, iceberg_type, source_schema, table_schema};
 pub use dead_letters::{Rejection, RejectionCode};
 pub use json_schema::{SchemaColumnsError, columns_from_json_schema};
+pub use lfs::{Envelope, LfsAction, LfsRecord};
 pub use partitioning::partition_spec;
 pub use rows::{Rejected, RowBuilder, RowError};

@@ -6,8 +6,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+use floe_kfs::batch::Compression;
+use floe_kfs::naming::{index_object_name, segment_object_name};
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::txn::ReadCommitted;
+use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
 
 /// The offsets a read-committed reader emits from one partition's folder.
 pub fn committed_offsets(partition_dir: &Path) -> Vec<i64> {
@@ -72,15 +75,11 @@ pub fn copy_segments(from: &Path, to: &Path, bases: &[i64]) {
     }
 }
 
-/// Writes one complete segment of JSON values to a partition folder, one
-/// record per value (`None`: a tombstone), `per_batch` records per batch,
-/// the first at `base_offset`; record n is stamped 1767225600000 + n ms.
-/// The `.kfs` lands last, as an upload completes. Returns the next offset.
-pub fn write_json_segment(partition_dir: &Path, base_offset: i64, values: &[Option<&str>], per_batch: usize) -> i64 {
-    use floe_kfs::batch::Compression;
-    use floe_kfs::naming::{index_object_name, segment_object_name};
-    use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
-
+/// Writes one complete segment to a partition folder, one record per value
+/// (`None`: a tombstone), `per_batch` records per batch, the first at
+/// `base_offset`; record n is stamped 1767225600000 + n ms. The `.kfs`
+/// lands last, as an upload completes. Returns the next offset.
+pub fn write_segment(partition_dir: &Path, base_offset: i64, values: &[Option<&[u8]>], per_batch: usize) -> i64 {
     std::fs::create_dir_all(partition_dir).unwrap();
     let mut segment = SegmentWriter::new(base_offset, 1_767_225_600_000, 100);
     for chunk in values.chunks(per_batch.max(1)) {
@@ -90,7 +89,7 @@ pub fn write_json_segment(partition_dir: &Path, base_offset: i64, values: &[Opti
             batch.push(NewRecord {
                 timestamp_ms: 1_767_225_600_000 + first + n as i64,
                 key: None,
-                value: value.map(|v| v.as_bytes().to_vec()),
+                value: value.map(<[u8]>::to_vec),
                 headers: Vec::new(),
             });
         }
@@ -102,4 +101,11 @@ pub fn write_json_segment(partition_dir: &Path, base_offset: i64, values: &[Opti
     // A half-written `.kfs` lacks its footer: floe waits for the rest.
     std::fs::write(partition_dir.join(segment_object_name(base_offset)), kfs).unwrap();
     next
+}
+
+/// [`write_segment`] with JSON text values.
+pub fn write_json_segment(partition_dir: &Path, base_offset: i64, values: &[Option<&str>], per_batch: usize) -> i64 {
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| v.map(str::as_bytes)).collect();
+    write_segment(partition_dir, base_offset, &values, per_batch)
+}
 }

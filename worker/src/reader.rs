@@ -25,6 +25,7 @@ use floe_table::{Rejected, RowBuilder};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::lfs::{LfsFetcher, LfsHalt};
 use crate::memory::MemoryBudget;
 use crate::table::TableDef;
 use crate::writer::{Chunk, WriterCommand};
@@ -60,6 +61,8 @@ pub struct PartitionReader {
     pub permits: Arc<Semaphore>,
     /// Bounds the rows in flight to writers.
     pub memory: MemoryBudget,
+    /// Reads LFS blobs, when the table resolves them.
+    pub lfs: Option<Arc<LfsFetcher>>,
     pub max_pending_txn_bytes: usize,
     /// Dead letters decided by batches ending at or below this offset are
     /// committed already: not written again.
@@ -282,11 +285,26 @@ impl PartitionReader {
             }
             floe_metrics::count_batch(&self.tp.topic);
             floe_metrics::count_decoded(&self.tp.topic, batch.header.record_count.max(0) as u64);
-            let appended = cursor
+            let pushed = cursor
                 .txn
                 .push(batch, &mut decided)
-                .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"))
-                .and_then(|()| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()))
+                .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"));
+            let lfs = match pushed.map(|()| self.prepare_lfs(&mut decided)) {
+                Ok(Ok(lfs)) => Ok(lfs),
+                Ok(Err(LfsHalt::Failed(message))) | Err(message) => Err(message),
+                Ok(Err(LfsHalt::Stopped)) => {
+                    // This batch is read again by the next lease.
+                    decided.clear();
+                    return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
+                        Ok(()) => Outcome::Stopped,
+                        Err(message) => failed(cursor.position, message),
+                    };
+                }
+            };
+            let appended = lfs
+                .and_then(|lfs| {
+                    rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs).map_err(|e| e.to_string())
+                })
                 .and_then(|rejected| self.keep_dead_letters(&decided, rejected, next, dead.as_mut()));
             if let Err(message) = appended {
                 // Rows before this batch are good: hand them over first.
@@ -309,6 +327,14 @@ impl PartitionReader {
             Ok(()) => Outcome::Done(cursor),
             Err(message) => failed(cursor.position, message),
         }
+    }
+
+    /// Decides the batch's LFS envelopes, fetching blobs on the runtime
+    /// (this runs on a blocking thread) before the rows are built.
+    fn prepare_lfs(&self, records: &mut [Record]) -> Result<Vec<floe_table::LfsRecord>, LfsHalt> {
+        let table = &self.table;
+        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &table.name, records, &self.stop);
+        tokio::runtime::Handle::current().block_on(prepare)
     }
 
     /// Sends the records that could not become rows to the dead-letter

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 use tracing::{info, warn};
 
+use crate::lfs::LfsFetcher;
 use crate::link::CoordinatorLink;
 use crate::memory::MemoryBudget;
 use crate::reader::{PartitionReader, ReaderSignal};
@@ -93,6 +94,8 @@ struct Session {
     reported: HashMap<(String, i32), (u64, i64)>,
     decode_permits: Arc<Semaphore>,
     memory: MemoryBudget,
+    /// Reads LFS blobs, when a table resolves them.
+    lfs: Option<Arc<LfsFetcher>>,
     signals: mpsc::Sender<ReaderSignal>,
     write_errors: mpsc::Sender<WriteError>,
 }
@@ -132,6 +135,10 @@ pub async fn run_session(
     };
     let store = open_segment_store(&welcome.source.unwrap_or_default()).await;
     let spec = welcome.writer.unwrap_or_default();
+    let lfs = match &welcome.lfs {
+        Some(service) => Some(Arc::new(LfsFetcher::connect(service).await)),
+        None => None,
+    };
     info!(worker = worker_id, session = %welcome.session_id, "registered with the coordinator");
     floe_metrics::set_connected(true);
     let (signals, signal_rx) = mpsc::channel(1024);
@@ -141,6 +148,7 @@ pub async fn run_session(
         store,
         decode_permits: Arc::new(Semaphore::new(spec.fetch_concurrency.max(1) as usize)),
         memory: MemoryBudget::new(spec.memory_limit_bytes),
+        lfs,
         spec,
         tables: HashMap::new(),
         writers: HashMap::new(),
@@ -284,6 +292,7 @@ impl Session {
             signals: self.signals.clone(),
             permits: self.decode_permits.clone(),
             memory: self.memory.clone(),
+            lfs: self.lfs.clone(),
             max_pending_txn_bytes: self.spec.max_pending_txn_bytes as usize,
             dead_letters_from: grant.dead_letters_from,
             read_to: read_to.clone(),

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
+use floe_config::{LfsConfig, LfsMode};
 use floe_proto::worker::DefineTable;
 use floe_table::{MappedColumn, SourceColumn};
 use iceberg::io::FileIO;
@@ -26,6 +27,8 @@ pub struct TableDef {
     pub columns: Vec<MappedColumn>,
     /// Where records that cannot become rows go.
     pub dead_letters: Option<Arc<TableDef>>,
+    /// What to do with LFS envelopes.
+    pub lfs: LfsConfig,
 }
 
 impl TableDef {
@@ -51,6 +54,19 @@ impl TableDef {
                 format!("table {}: its dead-letter table {name} was not defined first", define.table)
             })?),
         };
+        let lfs = match &define.lfs {
+            None => LfsConfig::default(),
+            Some(policy) => LfsConfig {
+                mode: LfsMode::from_keyword(&policy.mode).ok_or_else(|| {
+                    format!(
+                        "table {}: unknown LFS mode `{}` (a coordinator of a newer version?)",
+                        define.table, policy.mode
+                    )
+                })?,
+                max_inline_bytes: policy.max_inline_bytes,
+                max_blob_bytes: policy.max_blob_bytes,
+            },
+        };
         let columns = define
             .columns
             .iter()
@@ -66,6 +82,7 @@ impl TableDef {
             file_io: floe_storage::warehouse_file_io(&define.file_io_props),
             columns,
             dead_letters,
+            lfs,
         })
     }
 }

@@ -130,6 +130,8 @@ pub struct LoadedTable {
     pub sourced: Option<Sourced>,
     /// Why the schema source gave nothing usable at start.
     pub held: Option<FetchError>,
+    /// What workers do with LFS envelopes; `None` when the mode is off.
+    pub lfs: Option<floe_proto::worker::LfsPolicy>,
 }
 
 /// A typed table's dead-letter table, with the offsets its snapshots record.
@@ -259,6 +261,7 @@ impl Control {
             state.columns = loaded.columns;
             state.sourced = loaded.sourced;
             state.held = loaded.held;
+            state.lfs = loaded.lfs;
             if let Some(dead) = loaded.dead_letters {
                 for (tp, position) in dead.offsets.iter() {
                     control.dead_letters_at_start.insert(tp.clone(), position.next);
@@ -338,6 +341,7 @@ impl Control {
             heartbeat_interval_ms: self.settings.heartbeat.as_millis() as u32,
             source: Some(self.settings.source.clone()),
             writer: Some(self.settings.writer.clone()),
+            lfs: self.settings.lfs.clone(),
         });
         self.assign_after.get_or_insert_with(|| Instant::now() + ASSIGNMENT_SETTLE);
         self.workers

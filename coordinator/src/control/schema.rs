@@ -13,7 +13,7 @@ use super::partition::LeaseState;
 use super::proto_tp;
 use crate::catalog::add_missing_columns;
 use crate::schema_source::{FetchError, FetchedSchema};
-use crate::with_record_time;
+use crate::with_optional_columns;
 
 impl Control {
     pub(super) fn on_schema_fetched(&mut self, name: &str, result: Result<FetchedSchema, FetchError>) {
@@ -45,7 +45,7 @@ impl Control {
         let topic = mapping.topic.clone();
         let mut columns = fetched.columns;
         columns.extend(state.sourced.iter().flat_map(|s| s.mapping_columns.iter().cloned()));
-        let wanted = with_record_time(mapping, &columns);
+        let wanted = with_optional_columns(mapping, &columns);
         let widening = mapping.allow_type_widening;
         let ident = state.ident.clone();
         let fitted = async {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use floe_config::Column;
 use floe_proto::admin::Commit;
-use floe_proto::worker::{DefineTable, MappedColumn};
+use floe_proto::worker::{DefineTable, LfsPolicy, MappedColumn};
 use floe_table::MappedColumn as Mapped;
 use iceberg::TableIdent;
 use iceberg::table::Table;
@@ -70,6 +70,8 @@ pub struct TableState {
     /// Why the schema source keeps the table from being read: no leases
     /// until it answers with a schema floe can use; staged rows still commit.
     pub held: Option<FetchError>,
+    /// What workers do with LFS envelopes; `None` when the mode is off.
+    pub lfs: Option<LfsPolicy>,
 }
 
 /// What a table takes from its schema source.
@@ -104,6 +106,7 @@ impl TableState {
             columns: Vec::new(),
             sourced: None,
             held: None,
+            lfs: None,
         }
     }
 
@@ -118,6 +121,7 @@ impl TableState {
             .map(|c| MappedColumn { name: c.name, path: c.path, required: c.required })
             .collect();
         define.dead_letter_table = self.dead_letters.clone().unwrap_or_default();
+        define.lfs = self.lfs.clone();
         self.define = define;
     }
 
@@ -157,5 +161,6 @@ pub fn define_table(name: &str, table: &Table, file_io_props: HashMap<String, St
         format_version: metadata.format_version() as i32,
         columns: Vec::new(),
         dead_letter_table: String::new(),
+        lfs: None,
     }
 }
