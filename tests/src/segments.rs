@@ -108,4 +108,3 @@ pub fn write_json_segment(partition_dir: &Path, base_offset: i64, values: &[Opti
     let values: Vec<Option<&[u8]>> = values.iter().map(|v| v.map(str::as_bytes)).collect();
     write_segment(partition_dir, base_offset, &values, per_batch)
 }
-}
