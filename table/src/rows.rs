@@ -250,6 +250,16 @@ pub struct RowBuilder {
     record_id: String,
 }
 
+/// What a row carries besides its record and cells.
+#[derive(Clone, Copy)]
+enum RowExtra<'a> {
+    None,
+    /// The `lfs_*` columns come from this envelope.
+    Envelope(&'a Envelope),
+    /// A dead letter's reason.
+    Rejection(&'a Rejection),
+}
+
 /// A record of an [`RowBuilder::append`] call that did not become a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
@@ -329,7 +339,7 @@ impl RowBuilder {
                     // The value is the envelope: the typed columns' fields
                     // are in the blob, not fetched. They stay null.
                     cells.resize(self.mapped.len(), Cell::Null);
-                    self.append_one(topic, partition, record, prefix_len, &cells, Some(envelope), None);
+                    self.append_one(topic, partition, record, prefix_len, &cells, RowExtra::Envelope(envelope));
                     continue;
                 }
                 LfsRecord::Skipped => continue,
@@ -342,7 +352,14 @@ impl RowBuilder {
                 rejected.push(Rejected { index, rejection });
                 continue;
             }
-            self.append_one(topic, partition, record, prefix_len, &cells, envelope, None);
+            self.append_one(
+                topic,
+                partition,
+                record,
+                prefix_len,
+                &cells,
+                envelope.map_or(RowExtra::None, RowExtra::Envelope),
+            );
         }
         Ok(rejected)
     }
@@ -357,7 +374,7 @@ impl RowBuilder {
     ) -> Result<(), RowError> {
         check_header_keys(std::slice::from_ref(record))?;
         let prefix_len = self.start_partition(topic, partition);
-        self.append_one(topic, partition, record, prefix_len, &[], None, Some(rejection));
+        self.append_one(topic, partition, record, prefix_len, &[], RowExtra::Rejection(rejection));
         Ok(())
     }
 
@@ -403,9 +420,13 @@ impl RowBuilder {
         record: &Record,
         prefix_len: usize,
         cells: &[Cell],
-        envelope: Option<&Envelope>,
-        rejection: Option<&Rejection>,
+        extra: RowExtra,
     ) {
+        let (envelope, rejection) = match extra {
+            RowExtra::None => (None, None),
+            RowExtra::Envelope(envelope) => (Some(envelope), None),
+            RowExtra::Rejection(rejection) => (None, Some(rejection)),
+        };
         let key = record.key.as_deref();
         let value = record.value.as_deref();
         for column in &mut self.columns {
