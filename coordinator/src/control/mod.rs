@@ -194,7 +194,9 @@ pub struct Control {
     /// a share instead of the first one getting everything, then moving half.
     assign_after: Option<Instant>,
     next_orphan_scan: Instant,
-    orphan_scan_running: bool,
+    /// While an orphan scan runs: the files committed since it started. The
+    /// scan read the tables before they were, and would call them orphans.
+    orphan_scan: Option<HashSet<String>>,
     /// Orphans being deleted: a late report of one of them is refused.
     condemned: HashSet<String>,
     coordinator_id: String,
@@ -238,7 +240,7 @@ impl Control {
             last_progress_log: Instant::now(),
             assign_after: None,
             next_orphan_scan: Instant::now(),
-            orphan_scan_running: false,
+            orphan_scan: None,
             condemned: HashSet::new(),
             coordinator_id: options.coordinator_id,
             pauses: options.pauses,
@@ -865,7 +867,7 @@ impl Control {
             }
         }
 
-        if now >= self.next_orphan_scan && !self.orphan_scan_running {
+        if now >= self.next_orphan_scan && self.orphan_scan.is_none() {
             self.start_orphan_scan();
         }
 
@@ -1022,6 +1024,9 @@ impl Control {
         if let Err(e) = self.store.record_progress(&progress).await {
             warn!(table = %name, "could not record progress in the state store: {e}");
         }
+        if let Some(committed_meanwhile) = self.orphan_scan.as_mut() {
+            committed_meanwhile.extend(paths.iter().cloned());
+        }
         if let Err(e) = self.store.forget_files(&paths).await {
             // Harmless: orphan collection finds them committed and forgets them.
             warn!(table = %name, "could not forget committed files: {e}");
@@ -1057,7 +1062,7 @@ impl Control {
 
     fn start_orphan_scan(&mut self) {
         let grace = self.settings.orphan_grace;
-        self.orphan_scan_running = true;
+        self.orphan_scan = Some(HashSet::new());
         self.next_orphan_scan = Instant::now() + (grace / 4).clamp(Duration::from_secs(10), Duration::from_secs(600));
         let before_ms = now_ms() - grace.as_millis() as i64;
         let tables: BTreeMap<String, iceberg::TableIdent> =
@@ -1071,7 +1076,7 @@ impl Control {
 
     /// Deletes the orphans that are not staged right now.
     async fn on_orphans_scanned(&mut self, scan: BTreeMap<String, OrphanScan>) {
-        self.orphan_scan_running = false;
+        let committed_meanwhile = self.orphan_scan.take().unwrap_or_default();
         for (name, found) in scan {
             let Some(table) = self.tables.get(&name) else { continue };
             if let Err(e) = self.store.forget_files(&found.committed).await {
@@ -1080,7 +1085,11 @@ impl Control {
             // A dead-letter table's files are staged with its table's.
             let staged: HashSet<&str> =
                 self.tables.values().flat_map(|t| &t.staged).flat_map(StagedFile::paths).collect();
-            let doomed: Vec<String> = found.orphans.into_iter().filter(|p| !staged.contains(p.as_str())).collect();
+            let doomed: Vec<String> = found
+                .orphans
+                .into_iter()
+                .filter(|p| !staged.contains(p.as_str()) && !committed_meanwhile.contains(p))
+                .collect();
             if doomed.is_empty() {
                 continue;
             }
@@ -1134,7 +1143,7 @@ impl Control {
 
     fn is_finished(&self) -> bool {
         self.finishing
-            && !self.orphan_scan_running
+            && self.orphan_scan.is_none()
             && self.tables.values().all(|t| t.is_idle() && (t.staged.is_empty() || t.stopped.is_some()))
             && self.partitions.values().all(|p| {
                 p.failure.is_some()
