@@ -49,7 +49,8 @@ impl ConfluentRegistryConfig {
             ));
         }
         if self.username.is_empty() != self.password.is_empty() {
-            let (set, unset) = if self.username.is_empty() { ("password", "username") } else { ("username", "password") };
+            let (set, unset) =
+                if self.username.is_empty() { ("password", "username") } else { ("username", "password") };
             return Err(Problem::invalid(
                 format!("{KEY}.{unset}"),
                 format!("is empty but {KEY}.{set} is set"),

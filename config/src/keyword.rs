@@ -38,7 +38,8 @@ macro_rules! keyword_enum {
                 }
             }
 
-            fn from_keyword(text: &str) -> Option<Self> {
+            /// The value a spelling (or alias) names.
+            pub fn from_keyword(text: &str) -> Option<Self> {
                 match text {
                     $( $keyword $(| $alias)* => Some(Self::$variant), )+
                     _ => None,

@@ -180,8 +180,7 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
                 ));
             }
             // One table has one schema, whichever topic feeds it.
-            let shape =
-                |m: &Mapping| (m.format, m.schema.clone(), m.partition_by.clone(), m.event_time_field.clone());
+            let shape = |m: &Mapping| (m.format, m.schema.clone(), m.partition_by.clone(), m.event_time_field.clone());
             if shape(earlier) != shape(mapping) {
                 return Err(Problem::invalid(
                     format!("mappings[{index}].schema"),
@@ -296,14 +295,18 @@ impl Mapping {
             if !self.schema.columns.is_empty() {
                 return Err(Problem::invalid(
                     key("schema.columns"),
-                    format!("are listed, but format is {format}, which takes the columns from schema.confluent_registry"),
+                    format!(
+                        "are listed, but format is {format}, which takes the columns from schema.confluent_registry"
+                    ),
                     "remove the columns, or set format to json",
                 ));
             }
             if self.schema.source == ColumnSource::Registry {
                 return Err(Problem::invalid(
                     key("schema.source"),
-                    format!("is registry (schema.registry's JSON Schemas), but format is {format}, whose schemas are in schema.confluent_registry"),
+                    format!(
+                        "is registry (schema.registry's JSON Schemas), but format is {format}, whose schemas are in schema.confluent_registry"
+                    ),
                     "remove schema.source, or set format to json",
                 ));
             }

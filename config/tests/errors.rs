@@ -321,10 +321,17 @@ fn semantic_errors_name_the_key_and_the_fix() {
 
 #[test]
 fn confluent_formats_need_their_registry_and_take_columns_from_it() {
-    let avro = |extra: &str| MINIMAL.replace("    table: prod.orders
-", &format!("    table: prod.orders
+    let avro = |extra: &str| {
+        MINIMAL.replace(
+            "    table: prod.orders
+",
+            &format!(
+                "    table: prod.orders
     format: avro
-{extra}"));
+{extra}"
+            ),
+        )
+    };
     let registry = "schema:\n  confluent_registry:\n    url: http://registry:8081\n";
     let cases: &[(String, &str)] = &[
         (
@@ -362,7 +369,10 @@ fn confluent_formats_need_their_registry_and_take_columns_from_it() {
     let config = Config::from_yaml_str(&format!("{}{registry}", avro("")), FILE).expect("valid");
     assert_eq!(config.mappings[0].format, floe_config::PayloadFormat::Avro);
     let registry = &config.schema.confluent_registry;
-    assert_eq!((registry.url.as_str(), registry.timeout, registry.cache), ("http://registry:8081", std::time::Duration::from_secs(5), std::time::Duration::from_secs(300)));
+    assert_eq!(
+        (registry.url.as_str(), registry.timeout, registry.cache),
+        ("http://registry:8081", std::time::Duration::from_secs(5), std::time::Duration::from_secs(300))
+    );
 }
 
 #[test]

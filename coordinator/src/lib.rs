@@ -6,6 +6,8 @@
 //!   runs one serialized commit cycle per table;
 //! - [`commit`] makes each commit exactly-once, with the source offsets
 //!   recorded in the snapshot ([`offsets`]);
+//! - [`confluent`] takes the columns of wire-format mappings from the
+//!   registry;
 //! - [`gc`] deletes staged files that never got committed;
 //! - [`service`] is the gRPC endpoint workers connect to, [`admin`] the
 //!   operators' one (status, [`pause`], skips);
@@ -17,6 +19,7 @@ pub mod admin;
 pub mod assignment;
 pub mod catalog;
 pub mod commit;
+pub mod confluent;
 pub mod control;
 pub mod discovery;
 pub mod etcd;
@@ -42,6 +45,7 @@ use arrow_schema::SchemaRef as ArrowSchemaRef;
 use floe_config::{Column, ColumnType, TableName};
 use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
+use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::open_segment_store;
 use floe_table::partitioning::describe as describe_spec;
 use floe_table::{MappedColumn, RowBuilder, SourceColumn, dead_letter_schema, partition_spec, table_schema};
@@ -96,7 +100,16 @@ async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<Loa
             Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
         }
     };
-    Ok(LoadedTable { name, topic: mapping.topic.clone(), table, offsets, columns, dead_letters, paused })
+    Ok(LoadedTable {
+        name,
+        topic: mapping.topic.clone(),
+        format: mapping.format,
+        table,
+        offsets,
+        columns,
+        dead_letters,
+        paused,
+    })
 }
 
 /// Adds the mapping's new columns to an existing table and checks that
@@ -132,7 +145,9 @@ async fn fit_to_mapping(
         ));
     }
     // Workers fill rows with the same builder: check now that they can.
-    RowBuilder::new(arrow_schema_of(&table)?, columns).map_err(|e| e.to_string())?;
+    RowBuilder::new(arrow_schema_of(&table)?, columns)
+        .and_then(|rows| rows.with_format(mapping.format))
+        .map_err(|e| e.to_string())?;
     Ok(table)
 }
 
@@ -174,7 +189,12 @@ fn tail_tables(tables: &[LoadedTable]) -> Result<HashMap<String, TailTable>, Sta
         .iter()
         .map(|t| {
             let dead_letters = t.dead_letters.as_ref().map(|d| schema(&d.table, &d.name)).transpose()?;
-            let table = TailTable { schema: schema(&t.table, &t.name)?, columns: t.columns.clone(), dead_letters };
+            let table = TailTable {
+                schema: schema(&t.table, &t.name)?,
+                columns: t.columns.clone(),
+                format: t.format,
+                dead_letters,
+            };
             Ok((t.topic.clone(), table))
         })
         .collect()
@@ -219,6 +239,13 @@ pub enum StartError {
     Catalog { name: String, source: Box<iceberg::Error> },
     #[error("table {table}: {message}")]
     Table { table: String, message: String },
+    #[error(
+        "schema.confluent_registry, for topic `{topic}`: {source}; check the registry and that the topic's value \
+         subject has a schema"
+    )]
+    Registry { topic: String, source: confluent::ColumnsError },
+    #[error("schema.confluent_registry: {0}")]
+    RegistryClient(floe_registry::RegistryError),
     #[error("segment source: {0}")]
     Source(#[from] floe_storage::StorageError),
     #[error("worker endpoint {address}: {source}")]
@@ -348,10 +375,23 @@ impl Coordinator {
             .await
             .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source: Box::new(source) })?;
 
+        let registry = settings
+            .confluent_registry
+            .as_ref()
+            .map(ConfluentRegistry::from_spec)
+            .transpose()
+            .map_err(StartError::RegistryClient)?
+            .map(Arc::new);
         let mut tables = Vec::new();
         let mut start_offsets = HashMap::new();
         for mapping in &settings.mappings {
-            let loaded = load_table(catalog.as_ref(), mapping).await?;
+            let mut mapping = mapping.clone();
+            if let (true, Some(registry)) = (mapping.format.is_confluent(), &registry) {
+                mapping.columns = confluent::current_columns(registry, &mapping.topic)
+                    .await
+                    .map_err(|source| StartError::Registry { topic: mapping.topic.clone(), source })?;
+            }
+            let loaded = load_table(catalog.as_ref(), &mapping).await?;
             for (tp, position) in loaded.offsets.iter() {
                 start_offsets.insert(tp.clone(), position.resume_from());
             }
@@ -367,7 +407,7 @@ impl Coordinator {
         };
         let resume_after = state.store.discovery_cursors().await?;
         let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
-        let tail = TailService::new(segments.clone(), tail_tables(&tables)?);
+        let tail = TailService::new(segments.clone(), tail_tables(&tables)?, registry);
         let max_skip = (settings.idle_poll_interval.as_millis() / settings.poll_interval.as_millis().max(1))
             .saturating_sub(1)
             .min(u32::MAX as u128) as u32;

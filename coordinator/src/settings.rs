@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe_config::{
-    CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, PartitionField, ReadReplica,
-    S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName, ValidationMode,
+    CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, PartitionField, PayloadFormat,
+    ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName,
+    ValidationMode,
 };
-use floe_proto::worker::{SourceSpec, WriterSpec};
+use floe_proto::worker::{ConfluentRegistrySpec, SourceSpec, WriterSpec};
 use floe_table::SourceColumn;
 
 use crate::catalog::{CatalogKind, CatalogSettings};
@@ -43,8 +44,10 @@ pub struct TableMapping {
     pub topic: String,
     pub table: TableName,
     pub create_if_missing: bool,
-    /// Typed columns read from the record's JSON value; none for records as
-    /// they are.
+    /// How record values are encoded.
+    pub format: PayloadFormat,
+    /// Typed columns read from the record's value; none for records as
+    /// they are. With a Confluent format, filled from the registry at start.
     pub columns: Vec<Column>,
     pub allow_type_widening: bool,
     /// Set for a typed table: where records that cannot become rows go.
@@ -61,6 +64,8 @@ pub struct TableMapping {
 pub struct Settings {
     pub source: SourceSpec,
     pub writer: WriterSpec,
+    /// The registry of wire-format tables, when the config has one.
+    pub confluent_registry: Option<ConfluentRegistrySpec>,
     pub catalog: CatalogSettings,
     pub store: StoreSettings,
     /// etcd, when configured: state store, leader election, metadata.
@@ -103,6 +108,12 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
 /// Refuses what this build cannot do with a mapping's schema, and column
 /// names that would clash with the columns floe fills itself.
 fn check_typed_columns(index: usize, mapping: &Mapping, schema: &SchemaConfig) -> Result<(), SettingsError> {
+    if matches!(mapping.format, PayloadFormat::Protobuf | PayloadFormat::JsonSchema) {
+        return Err(unsupported(
+            &format!("mappings[{index}].format"),
+            format!("is {}, which this build does not support yet: use avro or json", mapping.format),
+        ));
+    }
     if mapping.schema.source == ColumnSource::Registry {
         return Err(unsupported(
             &format!("mappings[{index}].schema.source"),
@@ -228,9 +239,11 @@ impl Settings {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
                 create_if_missing: mapping.create_table_if_missing,
+                format: mapping.format,
                 columns: mapping.typed_columns(),
                 allow_type_widening: mapping.schema.allow_type_widening,
-                dead_letter_table: (!mapping.typed_columns().is_empty()).then(|| mapping.dead_letter_table()),
+                dead_letter_table: (!mapping.typed_columns().is_empty() || mapping.format.is_confluent())
+                    .then(|| mapping.dead_letter_table()),
                 start: mapping.start_position(),
                 partition_by: mapping.partition_by.clone(),
                 record_time: mapping.partition_by.iter().any(|f| f.column == SourceColumn::RecordTime.name()),
@@ -245,9 +258,18 @@ impl Settings {
             max_pending_txn_bytes: config.worker.max_pending_txn_bytes,
             memory_limit_bytes: config.worker.memory_limit_bytes,
         };
+        let registry = &config.schema.confluent_registry;
+        let confluent_registry = (!registry.url.is_empty()).then(|| ConfluentRegistrySpec {
+            url: registry.url.clone(),
+            timeout_ms: registry.timeout.as_millis().min(u32::MAX.into()) as u32,
+            cache_ms: registry.cache.as_millis().min(u32::MAX.into()) as u32,
+            username: registry.username.clone(),
+            password: registry.password.expose().to_string(),
+        });
         Ok(Settings {
             source,
             writer,
+            confluent_registry,
             catalog: catalog_settings,
             store,
             etcd,
@@ -313,6 +335,41 @@ mappings:
         assert_eq!(settings.source.read_endpoint, "http://minio:9000");
         assert!(matches!(settings.store, StoreSettings::Etcd(_)));
         assert_eq!(settings.partitions, PartitionSource::Metadata { strict: false });
+    }
+
+    fn with_format(format: &str) -> Config {
+        let yaml = S3_SOURCE
+            .replace("    table: prod.orders\n", &format!("    table: prod.orders\n    format: {format}\n"))
+            + "schema:\n  confluent_registry:\n    url: http://registry:8081\n    username: key\n    password: secret\n";
+        Config::from_yaml_str(&yaml, "/etc/floe/floe.yaml").expect("a valid config")
+    }
+
+    #[test]
+    fn avro_mappings_have_a_dead_letter_table_and_workers_get_the_registry() {
+        let settings = Settings::from_config(&with_format("avro")).unwrap();
+        let mapping = &settings.mappings[0];
+        assert_eq!(mapping.format, PayloadFormat::Avro);
+        assert!(mapping.columns.is_empty(), "filled from the registry at start");
+        assert_eq!(mapping.dead_letter_table.as_ref().map(ToString::to_string).as_deref(), Some("prod.orders_dlq"));
+        let registry = settings.confluent_registry.unwrap();
+        assert_eq!(
+            (registry.url.as_str(), registry.timeout_ms, registry.cache_ms),
+            ("http://registry:8081", 5000, 300_000)
+        );
+        assert_eq!((registry.username.as_str(), registry.password.as_str()), ("key", "secret"));
+    }
+
+    #[test]
+    fn other_wire_formats_are_refused_for_now() {
+        for format in ["protobuf", "json_schema"] {
+            let error = Settings::from_config(&with_format(format)).err().expect("refused");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "config `mappings[0].format`: is {format}, which this build does not support yet: use avro or json"
+                )
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,12 @@ pub enum RejectionCode {
     MissingRequired,
     /// A field whose value does not convert to its column's type.
     TypeMismatch,
+    /// The table reads the Confluent wire format; the value is not in it.
+    NotWireFormat,
+    /// The registry has no schema with the value's id.
+    UnknownSchemaId,
+    /// The payload does not decode with its writer schema.
+    Undecodable,
 }
 
 impl RejectionCode {
@@ -26,6 +32,9 @@ impl RejectionCode {
             RejectionCode::NotObject => "not_object",
             RejectionCode::MissingRequired => "missing_required",
             RejectionCode::TypeMismatch => "type_mismatch",
+            RejectionCode::NotWireFormat => "not_wire_format",
+            RejectionCode::UnknownSchemaId => "unknown_schema_id",
+            RejectionCode::Undecodable => "undecodable",
         }
     }
 }

@@ -8,13 +8,17 @@
 //! - [`rows`]: turns decoded Kafka records into Arrow record batches of a
 //!   table's schema, ready for the Parquet writer, and says which records
 //!   cannot become rows.
+//! - [`confluent`]: the Confluent wire format of a record value, and
+//!   [`avro`]: the columns of an Avro writer schema and the cells of a datum.
 //! - [`dead_letters`]: why a record could not become a row.
 //! - [`partitioning`]: a mapping's `partition_by` as an Iceberg partition spec.
 //!
 //! The coordinator creates tables from these schemas; workers fill them. Both
 //! sides use this crate so they cannot disagree on a column.
 
+pub mod avro;
 pub mod columns;
+pub mod confluent;
 pub mod dead_letters;
 pub mod json;
 pub mod partitioning;

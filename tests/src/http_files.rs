@@ -75,7 +75,9 @@ fn answer(stream: TcpStream, root: &Path, down: &AtomicBool, requests: &Mutex<BT
     } else {
         match file_under(root, &path).and_then(|file| std::fs::read(file).ok()) {
             Some(body) => ("200 OK", body),
-            None => ("404 Not Found", format!("{{\"error_code\":40403,\"message\":\"{path} not found\"}}").into_bytes()),
+            None => {
+                ("404 Not Found", format!("{{\"error_code\":40403,\"message\":\"{path} not found\"}}").into_bytes())
+            }
         }
     };
     let mut stream = reader.into_inner();

@@ -6,8 +6,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+use floe_kfs::batch::Compression;
+use floe_kfs::naming::{index_object_name, segment_object_name};
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::txn::ReadCommitted;
+use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
 
 /// The offsets a read-committed reader emits from one partition's folder.
 pub fn committed_offsets(partition_dir: &Path) -> Vec<i64> {
@@ -70,4 +73,20 @@ pub fn copy_segments(from: &Path, to: &Path, bases: &[i64]) {
             std::fs::copy(from.join(&name), to.join(&name)).unwrap();
         }
     }
+}
+
+/// Writes one complete segment (`.kfs` and `.index`) of `records` into a
+/// partition folder, starting at offset `base`, one batch per record.
+pub fn write_segment(partition_dir: &Path, base: i64, records: Vec<NewRecord>) {
+    std::fs::create_dir_all(partition_dir).unwrap();
+    let created_ms = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0);
+    let mut segment = SegmentWriter::new(base, created_ms, 1);
+    for record in records {
+        let mut batch = BatchBuilder::new(Compression::None);
+        batch.push(record);
+        segment.push_batch(&batch.encode(segment.next_offset()).unwrap()).unwrap();
+    }
+    let (kfs, index) = segment.finish();
+    std::fs::write(partition_dir.join(segment_object_name(base)), kfs).unwrap();
+    std::fs::write(partition_dir.join(index_object_name(base)), index).unwrap();
 }

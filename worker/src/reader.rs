@@ -12,14 +12,15 @@
 
 use std::collections::VecDeque;
 use std::io::BufReader;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use floe_kfs::index::SegmentIndex;
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::record::Record;
 use floe_kfs::txn::ReadCommitted;
 use floe_proto::worker::{SegmentRef, TopicPartition};
+use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::{LocalObject, SegmentStore, StorageErrorKind};
 use floe_table::{Rejected, RowBuilder};
 use tokio::sync::{Semaphore, mpsc};
@@ -66,6 +67,10 @@ pub struct PartitionReader {
     pub dead_letters_from: i64,
     /// Offsets below this have been handed to the writer.
     pub read_to: Arc<AtomicI64>,
+    /// The writer schemas of wire-format records.
+    pub registry: Option<Arc<ConfluentRegistry>>,
+    /// Why reading is held up, "" when it is not; sent with heartbeats.
+    pub waiting: Arc<Mutex<String>>,
     pub stop: CancellationToken,
 }
 
@@ -78,6 +83,13 @@ struct Cursor {
     /// restarts earlier to pick up an open transaction.
     reported_to: i64,
     txn: ReadCommitted,
+}
+
+/// How looking up writer schemas ended.
+enum Resolved {
+    Done,
+    /// The lease stopped while the registry was unreachable.
+    Stopped,
 }
 
 /// How a segment pass ended.
@@ -253,7 +265,9 @@ impl PartitionReader {
             Ok(reader) => reader,
             Err(message) => return failed(cursor.position, message),
         };
-        let builders = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns).and_then(|rows| {
+        let rows = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns)
+            .and_then(|rows| rows.with_format(self.table.format));
+        let builders = rows.and_then(|rows| {
             let dead = self.table.dead_letters.as_ref().map(|d| RowBuilder::for_dead_letters(d.arrow_schema.clone()));
             Ok((rows, dead.transpose()?))
         });
@@ -282,11 +296,18 @@ impl PartitionReader {
             }
             floe_metrics::count_batch(&self.tp.topic);
             floe_metrics::count_decoded(&self.tp.topic, batch.header.record_count.max(0) as u64);
-            let appended = cursor
+            let pushed = cursor
                 .txn
                 .push(batch, &mut decided)
                 .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"))
-                .and_then(|()| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()))
+                .and_then(|()| self.add_writer_schemas(&mut rows, &decided));
+            if let Ok(Resolved::Stopped) = pushed {
+                // Nothing of this batch was handed over: the next holder
+                // reads it again from the last chunk's end.
+                return Outcome::Stopped;
+            }
+            let appended = pushed
+                .and_then(|_| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()))
                 .and_then(|rejected| self.keep_dead_letters(&decided, rejected, next, dead.as_mut()));
             if let Err(message) = appended {
                 // Rows before this batch are good: hand them over first.
@@ -309,6 +330,55 @@ impl PartitionReader {
             Ok(()) => Outcome::Done(cursor),
             Err(message) => failed(cursor.position, message),
         }
+    }
+
+    /// Gives the row builder the writer schemas of `records` it has not
+    /// seen. A registry outage is waited out (the partition says so), never
+    /// turned into dead letters; an id the registry does not have is
+    /// recorded as such, and its records become dead letters.
+    fn add_writer_schemas(&self, rows: &mut RowBuilder, records: &[Record]) -> Result<Resolved, String> {
+        let ids = rows.unknown_schema_ids(records);
+        if ids.is_empty() {
+            return Ok(Resolved::Done);
+        }
+        let Some(registry) = &self.registry else {
+            return Err(format!(
+                "table {} reads the Confluent wire format but the coordinator named no schema registry",
+                self.table.name
+            ));
+        };
+        let runtime = tokio::runtime::Handle::current();
+        for id in ids {
+            let mut backoff = RETRY_BACKOFF_START;
+            let schema = loop {
+                match runtime.block_on(registry.writer_schema(id)) {
+                    Ok(schema) => break schema,
+                    Err(e) if e.is_outage() => {
+                        tracing::warn!(
+                            topic = %self.tp.topic,
+                            partition = self.tp.partition,
+                            "schema registry unavailable, retrying in {backoff:?}: {e}"
+                        );
+                        *self.waiting.lock().unwrap() =
+                            format!("waiting for the schema registry (schema id {id}): {e}");
+                        let stopped = runtime.block_on(async {
+                            tokio::select! {
+                                _ = self.stop.cancelled() => true,
+                                _ = tokio::time::sleep(backoff) => false,
+                            }
+                        });
+                        if stopped {
+                            return Ok(Resolved::Stopped);
+                        }
+                        backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                    }
+                    Err(e) => return Err(format!("writer schema id {id}: {e}")),
+                }
+            };
+            self.waiting.lock().unwrap().clear();
+            rows.add_writer_schema(id, schema);
+        }
+        Ok(Resolved::Done)
     }
 
     /// Sends the records that could not become rows to the dead-letter

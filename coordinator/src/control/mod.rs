@@ -110,9 +110,11 @@ struct WorkerSession {
 pub struct LoadedTable {
     pub name: String,
     pub topic: String,
+    /// How record values are encoded.
+    pub format: floe_config::PayloadFormat,
     pub table: Table,
     pub offsets: OffsetMap,
-    /// Typed columns workers read from the record's JSON value.
+    /// Typed columns workers read from the record's value.
     pub columns: Vec<MappedColumn>,
     pub dead_letters: Option<LoadedDeadLetters>,
     /// Why the table cannot be written as the mapping asks; its
@@ -249,6 +251,7 @@ impl Control {
                 .into_iter()
                 .map(|c| floe_proto::worker::MappedColumn { name: c.name, path: c.path, required: c.required })
                 .collect();
+            state.define.format = loaded.format.as_str().to_string();
             if let Some(dead) = loaded.dead_letters {
                 for (tp, position) in dead.offsets.iter() {
                     control.dead_letters_at_start.insert(tp.clone(), position.next);
@@ -327,6 +330,7 @@ impl Control {
             heartbeat_interval_ms: self.settings.heartbeat.as_millis() as u32,
             source: Some(self.settings.source.clone()),
             writer: Some(self.settings.writer.clone()),
+            confluent_registry: self.settings.confluent_registry.clone(),
         });
         self.assign_after.get_or_insert_with(|| Instant::now() + ASSIGNMENT_SETTLE);
         self.workers
@@ -378,6 +382,7 @@ impl Control {
                 for progress in heartbeat.progress {
                     if let Some(lease) = self.lease_of(session, progress.tp.as_ref(), progress.epoch) {
                         lease.read_to = lease.read_to.max(progress.read_to);
+                        lease.waiting = Some(progress.waiting).filter(|w| !w.is_empty());
                     }
                 }
             }
@@ -767,6 +772,7 @@ impl Control {
             state: LeaseState::Active,
             sent_to: staged.resume_from(),
             read_to: staged.next,
+            waiting: None,
         });
         let dead_letters_from = partition.dead_letters_committed;
         // A table's dead-letter table is defined first: the table names it.

@@ -94,7 +94,7 @@ impl Control {
             ("skipping", format!("skipping to offset {}: {}", skip.to, skip.reason), String::new())
         } else if let Some(pause) = pause {
             ("paused", format!("paused by an operator ({pause})"), String::new())
-        } else if let Some(waiting) = &p.waiting {
+        } else if let Some(waiting) = p.waiting_reason() {
             ("waiting", waiting.clone(), String::new())
         } else {
             let state = match &p.lease {

@@ -121,5 +121,6 @@ pub fn define_table(name: &str, table: &Table, file_io_props: HashMap<String, St
         format_version: metadata.format_version() as i32,
         columns: Vec::new(),
         dead_letter_table: String::new(),
+        format: String::new(),
     }
 }
