@@ -38,7 +38,7 @@ macro_rules! keyword_enum {
                 }
             }
 
-            /// The value a spelling (or alias) names.
+            /// The value spelled `text` (as written in YAML, or sent to workers).
             pub fn from_keyword(text: &str) -> Option<Self> {
                 match text {
                     $( $keyword $(| $alias)* => Some(Self::$variant), )+

@@ -16,6 +16,7 @@ mod env;
 mod error;
 mod etcd;
 mod keyword;
+mod lfs;
 mod load;
 mod mapping;
 mod metrics;
@@ -40,6 +41,7 @@ pub use coordinator::CoordinatorConfig;
 pub use discovery::{DiscoveryConfig, DiscoveryMode};
 pub use error::{ConfigError, Location, Problem};
 pub use etcd::EtcdConfig;
+pub use lfs::{LfsConfig, LfsLocation, LfsMode, LfsService};
 pub use load::{load_mappings, mappings_from_yaml_str};
 pub use mapping::{
     Column, ColumnSource, EVENT_TIME_COLUMN, Mapping, MappingSchema, PayloadFormat, StartOffset, StartPosition,
@@ -74,4 +76,7 @@ pub struct Config {
     pub coordinator: CoordinatorConfig,
     pub admin: AdminConfig,
     pub metrics: MetricsConfig,
+    /// Where LFS blobs are fetched from; each mapping's `lfs` says what to
+    /// do with envelopes.
+    pub lfs: LfsService,
 }

@@ -11,6 +11,7 @@ use crate::commit::CommitConfig;
 use crate::coordinator::CoordinatorConfig;
 use crate::discovery::{DiscoverySection, ProcessorSection};
 use crate::error::{ConfigError, Problem};
+use crate::lfs::LfsService;
 use crate::mapping::{Mapping, validate_mappings};
 use crate::metrics::MetricsConfig;
 use crate::{Config, EtcdConfig, IcebergConfig, OffsetsConfig, S3Config, SchemaConfig, WorkerConfig, WriterConfig};
@@ -43,6 +44,8 @@ struct ConfigDocument {
     admin: AdminConfig,
     #[serde(default)]
     metrics: MetricsConfig,
+    #[serde(default)]
+    lfs: LfsService,
     #[serde(default)]
     processor: ProcessorSection,
 }
@@ -84,6 +87,7 @@ impl Config {
             coordinator: document.coordinator,
             admin: document.admin,
             metrics: document.metrics,
+            lfs: document.lfs,
         };
         config.validate()?;
         Ok(config)

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use crate::column_type::ColumnType;
 use crate::error::Problem;
 use crate::keyword::keyword_enum;
+use crate::lfs::LfsConfig;
 use crate::partition::PartitionField;
 use crate::table_name::TableName;
 
@@ -22,8 +23,9 @@ pub struct Mapping {
     pub create_table_if_missing: bool,
     #[serde(default)]
     pub schema: MappingSchema,
-    /// Where records that cannot become rows of a typed table go; default
-    /// `<table>_dlq` in the table's namespace.
+    /// Where records that cannot become rows of a typed table (or of a table
+    /// with an LFS mode other than off) go; default `<table>_dlq` in the
+    /// table's namespace.
     #[serde(default)]
     pub dead_letter_table: Option<TableName>,
     /// Where reading starts in a partition the table has no offset for yet.
@@ -40,6 +42,9 @@ pub struct Mapping {
     /// column, to partition by.
     #[serde(default)]
     pub event_time_field: Option<String>,
+    /// What to do with values the KafScale LFS proxy replaced by envelopes.
+    #[serde(default)]
+    pub lfs: LfsConfig,
 }
 
 keyword_enum! {
@@ -180,15 +185,17 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
                 ));
             }
             // One table has one schema, whichever topic feeds it.
-            let shape = |m: &Mapping| (m.format, m.schema.clone(), m.partition_by.clone(), m.event_time_field.clone());
+            let shape = |m: &Mapping| {
+                (m.format, m.schema.clone(), m.partition_by.clone(), m.event_time_field.clone(), m.lfs.clone())
+            };
             if shape(earlier) != shape(mapping) {
                 return Err(Problem::invalid(
                     format!("mappings[{index}].schema"),
                     format!(
-                        "differs from mappings[{earlier_index}].schema (or format, partition_by, event_time_field), which writes the same table `{}`",
+                        "differs from mappings[{earlier_index}].schema (or format, partition_by, event_time_field, lfs), which writes the same table `{}`",
                         mapping.table
                     ),
-                    "give every mapping of one table the same format, schema, partition_by and event_time_field",
+                    "give every mapping of one table the same format, schema, partition_by, event_time_field and lfs",
                 ));
             }
         }
@@ -197,7 +204,17 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
 }
 
 impl Mapping {
-    /// The dead-letter table of a typed table.
+    /// The table has a dead-letter table: it has typed columns (listed, or
+    /// from a registry), or an LFS mode whose failures (a missing blob, a
+    /// bad envelope) are dead letters.
+    pub fn has_dead_letters(&self) -> bool {
+        !self.typed_columns().is_empty()
+            || self.schema.source == ColumnSource::Registry
+            || self.format.is_confluent()
+            || self.lfs.mode != crate::lfs::LfsMode::Off
+    }
+
+    /// The dead-letter table, when [`Mapping::has_dead_letters`].
     pub fn dead_letter_table(&self) -> TableName {
         self.dead_letter_table.clone().unwrap_or_else(|| TableName {
             namespace: self.table.namespace.clone(),
@@ -258,6 +275,7 @@ impl Mapping {
         if self.topic.is_empty() {
             return Err(Problem::invalid(key("topic"), "is empty", "set the Kafka topic to read"));
         }
+        self.lfs.validate(&key("lfs"))?;
         if let Some(path) = &self.event_time_field {
             if path.split('.').any(str::is_empty) {
                 return Err(Problem::invalid(

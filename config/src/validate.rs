@@ -20,6 +20,7 @@ impl Config {
         self.worker.validate()?;
         self.coordinator.validate()?;
         self.admin.validate()?;
+        self.lfs.validate(&self.s3, self.mappings.iter().map(|m| m.lfs.mode).enumerate())?;
         self.check_etcd_is_there()?;
         self.check_sql_backend_has_sql_catalog()?;
         self.check_registry_is_there()?;

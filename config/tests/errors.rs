@@ -36,7 +36,7 @@ fn unknown_top_level_key() {
         message(&minimal_with("mapings: []\n")),
         "config error in /etc/floe/floe.yaml: unknown key `mapings` (line 11, column 1); \
          accepted keys at the top level: s3, iceberg, offsets, discovery, etcd, schema, \
-         mappings, commit, writer, worker, coordinator, admin, metrics, processor"
+         mappings, commit, writer, worker, coordinator, admin, metrics, lfs, processor"
     );
 }
 
@@ -60,7 +60,7 @@ fn unknown_key_in_a_list_item() {
     assert_eq!(
         message(&text),
         "config error in /etc/floe/floe.yaml: unknown key `mappings[0].sink` (line 11, column 5); \
-         accepted keys under `mappings[0]`: topic, table, mode, create_table_if_missing, schema, dead_letter_table, start_offset, start_timestamp, partition_by, event_time_field"
+         accepted keys under `mappings[0]`: topic, table, mode, create_table_if_missing, schema, dead_letter_table, start_offset, start_timestamp, partition_by, event_time_field, lfs"
     );
 }
 
@@ -383,4 +383,43 @@ fn empty_mappings() {
         "config error in /etc/floe/floe.yaml: `mappings` is empty; add at least one mapping, \
          e.g. `- {topic: orders, table: prod.orders}`"
     );
+}
+
+#[test]
+fn unknown_lfs_mode() {
+    let text = MINIMAL.replace("    table: prod.orders\n", "    table: prod.orders\n    lfs: {mode: fetch}\n");
+    assert_eq!(
+        message(&text),
+        "config error in /etc/floe/floe.yaml: invalid value for `mappings[0].lfs.mode` (line 11, column 17): \
+         found string \"fetch\", expected one of off, resolve, reference, skip, hybrid"
+    );
+}
+
+#[test]
+fn lfs_inline_limit_over_the_blob_limit() {
+    let text = MINIMAL.replace(
+        "    table: prod.orders\n",
+        "    table: prod.orders\n    lfs: {mode: hybrid, max_inline_bytes: 2000, max_blob_bytes: 1000}\n",
+    );
+    assert_eq!(
+        message(&text),
+        "config error in /etc/floe/floe.yaml: `mappings[0].lfs.max_inline_bytes` (2000) is larger than \
+         mappings[0].lfs.max_blob_bytes (1000); lower max_inline_bytes or raise max_blob_bytes"
+    );
+}
+
+#[test]
+fn lfs_resolve_needs_an_s3_service() {
+    let text = MINIMAL
+        .replace("  bucket: kafscale-data\n", "  bucket: kafscale-data\n  endpoint: file:///var/lib/kafscale\n")
+        .replace("    table: prod.orders\n", "    table: prod.orders\n    lfs: {mode: resolve}\n");
+    assert_eq!(
+        message(&text),
+        "config error in /etc/floe/floe.yaml: `lfs.endpoint` is empty and s3.endpoint is a local directory, \
+         but mappings[0].lfs.mode is resolve, which fetches blobs from S3; set lfs.endpoint to the S3 service \
+         holding the LFS blobs (e.g. http://minio:9000), or set the mapping's lfs.mode to reference, skip or off"
+    );
+    // Referencing needs no service.
+    let referencing = text.replace("{mode: resolve}", "{mode: reference}");
+    assert!(Config::from_yaml_str(&referencing, FILE).is_ok());
 }

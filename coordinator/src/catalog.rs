@@ -138,14 +138,16 @@ pub async fn load_or_create_table(
     }
 }
 
-/// Adds the mapping's columns a table lacks (as optional columns), in one
-/// schema change. A column whose type differs from the mapping's is refused
-/// with what to do: iceberg-rust cannot change a column's type.
+/// Adds the columns a table lacks (as optional columns), in one schema
+/// change. A column whose type differs from the one `asked_by` (the
+/// mapping, the registry schema) gives is refused with what to do:
+/// iceberg-rust cannot change a column's type.
 pub async fn add_missing_columns(
     catalog: &dyn Catalog,
     table: Table,
     columns: &[Column],
     allow_type_widening: bool,
+    asked_by: &str,
 ) -> std::result::Result<Table, String> {
     let schema = table.metadata().current_schema().clone();
     let mut missing = Vec::new();
@@ -161,22 +163,20 @@ pub async fn add_missing_columns(
                         | (Type::Primitive(PrimitiveType::Float), Type::Primitive(PrimitiveType::Double))
                 );
                 let how = match (widening, allow_type_widening) {
-                    (true, true) => {
-                        "floe cannot widen a column's type itself yet: widen it with an engine \
+                    (true, true) => "floe cannot widen a column's type itself yet: widen it with an engine \
                                      (e.g. Spark's ALTER TABLE ... ALTER COLUMN ... TYPE), then restart"
-                    }
-                    (true, false) => {
-                        "set schema.allow_type_widening and widen the column with an engine \
-                                      (e.g. Spark's ALTER TABLE ... ALTER COLUMN ... TYPE), or keep the table's type \
-                                      in the mapping"
-                    }
-                    (false, _) => {
-                        "the two types are incompatible: keep the table's type in the mapping, or map \
-                                   the field to a new column"
-                    }
+                        .to_string(),
+                    (true, false) => format!(
+                        "set schema.allow_type_widening and widen the column with an engine (e.g. Spark's \
+                         ALTER TABLE ... ALTER COLUMN ... TYPE), or keep the table's type in {asked_by}"
+                    ),
+                    (false, _) => format!(
+                        "the two types are incompatible: keep the table's type in {asked_by}, or put the field \
+                         in a new column"
+                    ),
                 };
                 return Err(format!(
-                    "column `{}` is {} in the table but {} in the mapping; {how}",
+                    "column `{}` is {} in the table but {} in {asked_by}; {how}",
                     column.name, field.field_type, column.column_type
                 ));
             }
@@ -192,7 +192,7 @@ pub async fn add_missing_columns(
     });
     let table =
         async { update.apply(tx)?.commit(catalog).await }.await.map_err(|e| format!("adding columns {added}: {e}"))?;
-    tracing::info!(table = %table.identifier(), columns = %added, "added the mapping's new columns");
+    tracing::info!(table = %table.identifier(), columns = %added, "added new columns from {asked_by}");
     Ok(table)
 }
 

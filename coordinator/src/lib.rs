@@ -6,11 +6,12 @@
 //!   runs one serialized commit cycle per table;
 //! - [`commit`] makes each commit exactly-once, with the source offsets
 //!   recorded in the snapshot ([`offsets`]);
-//! - [`confluent`] takes the columns of wire-format mappings from the
-//!   registry;
 //! - [`gc`] deletes staged files that never got committed;
 //! - [`service`] is the gRPC endpoint workers connect to, [`admin`] the
 //!   operators' one (status, [`pause`], skips);
+//! - [`schema_source`] fetches tables' columns from a schema registry (a
+//!   JSON Schema one, or a Confluent one for wire-format mappings), at
+//!   start and every `cache_seconds`;
 //! - [`store`] keeps lease epochs and file intents; with etcd, [`leader`]
 //!   elects the one active coordinator and [`metadata`] reads KafScale's
 //!   topic list.
@@ -19,7 +20,6 @@ pub mod admin;
 pub mod assignment;
 pub mod catalog;
 pub mod commit;
-pub mod confluent;
 pub mod control;
 pub mod discovery;
 pub mod etcd;
@@ -29,6 +29,7 @@ pub mod metadata;
 pub mod offsets;
 pub mod pause;
 pub mod rollback;
+pub mod schema_source;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -39,12 +40,14 @@ pub mod tls;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::{Column, ColumnType, TableName};
+use floe_config::{Column, TableName};
 use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
+use floe_registry::RegistryClient;
 use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::open_segment_store;
 use floe_table::partitioning::describe as describe_spec;
@@ -60,12 +63,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{AdminService, TokenCheck};
 use crate::catalog::{add_missing_columns, connect_catalog, load_or_create_table};
-use crate::control::{Control, ControlOptions, Event, LoadedDeadLetters, LoadedTable};
+use crate::control::{Control, ControlOptions, Event, LoadedDeadLetters, LoadedTable, Sourced};
 use crate::discovery::{Discovery, PartitionLister};
 use crate::leader::{LeaderState, Resignation, campaign};
 use crate::metadata::KafscaleMetadata;
 use crate::offsets::OffsetMap;
 use crate::pause::Pauses;
+use crate::schema_source::{Refresh, SchemaSource};
 use crate::settings::{PartitionSource, StoreSettings, TableMapping};
 pub use crate::settings::{Settings, SettingsError};
 use crate::store::{EtcdStore, MemoryStore, SqlStore, StateStore};
@@ -73,17 +77,51 @@ pub use crate::summary::RunSummary;
 use crate::tail::{TailService, TailTable};
 
 /// Loads (or creates) a mapping's table and, for a typed table, adds the
-/// mapping's new columns and loads its dead-letter table.
-async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<LoadedTable, StartError> {
+/// mapping's new columns and loads its dead-letter table. With a schema
+/// source, the columns are the source's too; a source that cannot answer
+/// holds the table (no leases) until it does, and the others go on.
+async fn load_table(
+    catalog: &dyn Catalog,
+    mapping: &TableMapping,
+    source: Option<&SchemaSource>,
+) -> Result<LoadedTable, StartError> {
     let name = mapping.table.to_string();
-    let schema = table_schema(&mapping.columns, mapping.record_time);
-    let spec = partition_spec(&schema, &mapping.partition_by)
-        .map_err(|message| StartError::Table { table: name.clone(), message })?;
+    let fetched = match source {
+        Some(source) => Some(source.fetch().await),
+        None => None,
+    };
+    let (sourced, held) = match fetched {
+        None => (None, None),
+        Some(result) => {
+            let (schema, held) = match result {
+                Ok(schema) => (Some(schema), None),
+                Err(e) => {
+                    tracing::warn!(table = %name, "{e}");
+                    (None, Some(e))
+                }
+            };
+            let sourced = Sourced { mapping_columns: mapping.columns.clone(), pending: None };
+            let columns = schema.map(|s| s.columns).unwrap_or_default();
+            (Some((sourced, columns)), held)
+        }
+    };
+    let columns: Vec<Column> = match &sourced {
+        Some((_, source_columns)) => source_columns.iter().chain(&mapping.columns).cloned().collect(),
+        None => mapping.columns.clone(),
+    };
+    let schema = table_schema(&columns, &mapping.optional_columns());
+    let spec = partition_spec(&schema, &mapping.partition_by).map_err(|message| StartError::Table {
+        table: name.clone(),
+        message: match &held {
+            Some(e) => format!("{message}; the columns come from the schema registry, which gave none: {e}"),
+            None => message,
+        },
+    })?;
     let (table, offsets) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
-    let columns: Vec<MappedColumn> = mapping.columns.iter().map(MappedColumn::from).collect();
     // A table the mapping no longer fits pauses alone, with the reason;
     // the others go on (a start error would crash-loop them all).
-    let (table, paused) = match fit_to_mapping(catalog, table.clone(), mapping, &columns).await {
+    let asked_by = if source.is_some() { "the registry schema" } else { "the mapping" };
+    let (table, paused) = match fit_to_mapping(catalog, table.clone(), mapping, &columns, asked_by).await {
         Ok(table) => (table, None),
         Err(message) => {
             tracing::error!(table = %name, "paused: {message}");
@@ -109,27 +147,24 @@ async fn load_table(catalog: &dyn Catalog, mapping: &TableMapping) -> Result<Loa
         columns,
         dead_letters,
         paused,
+        sourced: sourced.map(|(sourced, _)| sourced),
+        held,
+        lfs: mapping.lfs_policy(),
     })
 }
 
-/// Adds the mapping's new columns to an existing table and checks that
-/// workers can write it: same partitioning, columns they can fill.
+/// Adds the table's new columns (`asked_by` says whose they are) to an
+/// existing table and checks that workers can write it: same partitioning,
+/// columns they can fill.
 async fn fit_to_mapping(
     catalog: &dyn Catalog,
     table: Table,
     mapping: &TableMapping,
-    columns: &[MappedColumn],
+    columns: &[Column],
+    asked_by: &str,
 ) -> Result<Table, String> {
-    let mut wanted = mapping.columns.clone();
-    if mapping.record_time {
-        wanted.push(Column {
-            name: SourceColumn::RecordTime.name().to_string(),
-            column_type: ColumnType::TimestampTz,
-            required: false,
-            path: None,
-        });
-    }
-    let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening).await?;
+    let wanted = with_optional_columns(mapping, columns);
+    let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening, asked_by).await?;
     // iceberg-rust cannot change a table's partitioning: say so rather
     // than write with a spec other than the one asked for.
     let current = table.metadata().current_schema();
@@ -145,10 +180,19 @@ async fn fit_to_mapping(
         ));
     }
     // Workers fill rows with the same builder: check now that they can.
-    RowBuilder::new(arrow_schema_of(&table)?, columns)
+    let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
+    RowBuilder::new(arrow_schema_of(&table)?, &mapped)
         .and_then(|rows| rows.with_format(mapping.format))
         .map_err(|e| e.to_string())?;
     Ok(table)
+}
+
+/// The columns a table has beyond the default ones: `columns`, and the
+/// optional source columns (`record_time` when its partition spec uses it,
+/// `lfs_*` when its LFS mode fills them).
+pub(crate) fn with_optional_columns(mapping: &TableMapping, columns: &[Column]) -> Vec<Column> {
+    let optional = mapping.optional_columns().into_iter().filter_map(SourceColumn::as_column);
+    columns.iter().cloned().chain(optional).collect()
 }
 
 /// Loads or creates one table, with the offsets it records.
@@ -189,12 +233,8 @@ fn tail_tables(tables: &[LoadedTable]) -> Result<HashMap<String, TailTable>, Sta
         .iter()
         .map(|t| {
             let dead_letters = t.dead_letters.as_ref().map(|d| schema(&d.table, &d.name)).transpose()?;
-            let table = TailTable {
-                schema: schema(&t.table, &t.name)?,
-                columns: t.columns.clone(),
-                format: t.format,
-                dead_letters,
-            };
+            let columns = t.columns.iter().map(MappedColumn::from).collect();
+            let table = TailTable { schema: schema(&t.table, &t.name)?, columns, format: t.format, dead_letters };
             Ok((t.topic.clone(), table))
         })
         .collect()
@@ -239,13 +279,8 @@ pub enum StartError {
     Catalog { name: String, source: Box<iceberg::Error> },
     #[error("table {table}: {message}")]
     Table { table: String, message: String },
-    #[error(
-        "schema.confluent_registry, for topic `{topic}`: {source}; check the registry and that the topic's value \
-         subject has a schema"
-    )]
-    Registry { topic: String, source: confluent::ColumnsError },
     #[error("schema.confluent_registry: {0}")]
-    RegistryClient(floe_registry::RegistryError),
+    ConfluentRegistry(floe_registry::RegistryError),
     #[error("segment source: {0}")]
     Source(#[from] floe_storage::StorageError),
     #[error("worker endpoint {address}: {source}")]
@@ -256,6 +291,8 @@ pub enum StartError {
     AdminListen { address: SocketAddr, source: std::io::Error },
     #[error("admin endpoint TLS: {0}")]
     AdminTls(tls::TlsError),
+    #[error("schema registry (schema.registry.base_url): {0}")]
+    Registry(#[from] floe_registry::RegistryError),
 }
 
 /// Serves `router` on `listener`, with TLS when `tls` is set, until `stop`.
@@ -375,23 +412,37 @@ impl Coordinator {
             .await
             .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source: Box::new(source) })?;
 
-        let registry = settings
+        let registry = match &settings.registry {
+            Some(registry) => {
+                Some(Arc::new(RegistryClient::new(&registry.base_url, registry.timeout, registry.cache)?))
+            }
+            None => None,
+        };
+        let confluent_registry = settings
             .confluent_registry
             .as_ref()
             .map(ConfluentRegistry::from_spec)
             .transpose()
-            .map_err(StartError::RegistryClient)?
+            .map_err(StartError::ConfluentRegistry)?
             .map(Arc::new);
         let mut tables = Vec::new();
+        let mut refreshes = Vec::new();
         let mut start_offsets = HashMap::new();
         for mapping in &settings.mappings {
-            let mut mapping = mapping.clone();
-            if let (true, Some(registry)) = (mapping.format.is_confluent(), &registry) {
-                mapping.columns = confluent::current_columns(registry, &mapping.topic)
-                    .await
-                    .map_err(|source| StartError::Registry { topic: mapping.topic.clone(), source })?;
+            let topic = mapping.topic.clone();
+            let source = match (&registry, &confluent_registry) {
+                (_, Some(registry)) if mapping.format.is_confluent() => {
+                    Some(SchemaSource::Confluent { registry: registry.clone(), topic })
+                }
+                (Some(registry), _) if mapping.registry_columns => {
+                    Some(SchemaSource::JsonSchema { registry: registry.clone(), topic })
+                }
+                _ => None,
+            };
+            let loaded = load_table(catalog.as_ref(), mapping, source.as_ref()).await?;
+            if let Some(source) = source {
+                refreshes.push(Refresh { table: loaded.name.clone(), source, retry_soon: loaded.held.is_some() });
             }
-            let loaded = load_table(catalog.as_ref(), &mapping).await?;
             for (tp, position) in loaded.offsets.iter() {
                 start_offsets.insert(tp.clone(), position.resume_from());
             }
@@ -428,6 +479,10 @@ impl Coordinator {
         let (found_tx, mut found) = mpsc::channel(1024);
         let (rescans, rescan_rx) = mpsc::unbounded_channel();
         tokio::spawn(discovery.run(found_tx, rescan_rx, settings.poll_interval, once, stop.clone()));
+        let refresh_period = settings.registry.as_ref().map_or(Duration::ZERO, |r| r.cache);
+        for refresh in refreshes {
+            tokio::spawn(schema_source::refresh(refresh, refresh_period, events.clone(), stop.clone()));
+        }
         let forward = events.clone();
         tokio::spawn(async move {
             while let Some(event) = found.recv().await {

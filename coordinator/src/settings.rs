@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use floe_config::{
-    CatalogType, Column, ColumnSource, Config, DiscoveryMode, Mapping, OffsetsBackend, PartitionField, PayloadFormat,
-    ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice, TableName,
-    ValidationMode,
+    CatalogType, Column, ColumnSource, Config, DiscoveryMode, LfsConfig, LfsMode, Mapping, OffsetsBackend,
+    PartitionField, PayloadFormat, ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition,
+    StateStore as StoreChoice, TableName, ValidationMode,
 };
-use floe_proto::worker::{ConfluentRegistrySpec, SourceSpec, WriterSpec};
+use floe_proto::worker::{ConfluentRegistrySpec, LfsPolicy, LfsService, SourceSpec, WriterSpec};
 use floe_table::SourceColumn;
 
 use crate::catalog::{CatalogKind, CatalogSettings};
@@ -58,6 +58,38 @@ pub struct TableMapping {
     pub partition_by: Vec<PartitionField>,
     /// The table has the `record_time` column (its spec uses it).
     pub record_time: bool,
+    /// The typed columns come from the topic's schema in the registry
+    /// (`schema.source: registry`), besides `columns`.
+    pub registry_columns: bool,
+    /// What workers do with LFS envelopes.
+    pub lfs: LfsConfig,
+}
+
+impl TableMapping {
+    /// The source columns this table has beyond the default ones.
+    pub fn optional_columns(&self) -> Vec<SourceColumn> {
+        let record_time = self.record_time.then_some(SourceColumn::RecordTime);
+        let lfs = if self.lfs.mode.has_columns() { &SourceColumn::LFS[..] } else { &[] };
+        record_time.into_iter().chain(lfs.iter().copied()).collect()
+    }
+
+    /// The LFS policy sent to workers with the table; `None` when off.
+    pub fn lfs_policy(&self) -> Option<LfsPolicy> {
+        (self.lfs.mode != LfsMode::Off).then(|| LfsPolicy {
+            mode: self.lfs.mode.as_str().to_string(),
+            max_inline_bytes: self.lfs.max_inline_bytes,
+            max_blob_bytes: self.lfs.max_blob_bytes,
+        })
+    }
+}
+
+/// The schema registry (`schema.registry`).
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub base_url: String,
+    pub timeout: Duration,
+    /// How long a fetched schema is used before it is fetched again.
+    pub cache: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +98,8 @@ pub struct Settings {
     pub writer: WriterSpec,
     /// The registry of wire-format tables, when the config has one.
     pub confluent_registry: Option<ConfluentRegistrySpec>,
+    /// Where LFS blobs are fetched from, when some table fetches them.
+    pub lfs: Option<LfsService>,
     pub catalog: CatalogSettings,
     pub store: StoreSettings,
     /// etcd, when configured: state store, leader election, metadata.
@@ -83,6 +117,8 @@ pub struct Settings {
     /// TLS on the worker endpoint of `floe coordinator`.
     pub tls: Option<ServerTlsFiles>,
     pub admin: AdminSettings,
+    /// Set when a registry is configured.
+    pub registry: Option<RegistrySettings>,
 }
 
 /// The admin API's endpoint.
@@ -106,18 +142,13 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
 }
 
 /// Refuses what this build cannot do with a mapping's schema, and column
-/// names that would clash with the columns floe fills itself.
+/// names that would clash with the columns floe fills itself (config
+/// validation checked that a registry is there when needed).
 fn check_typed_columns(index: usize, mapping: &Mapping, schema: &SchemaConfig) -> Result<(), SettingsError> {
     if matches!(mapping.format, PayloadFormat::Protobuf | PayloadFormat::JsonSchema) {
         return Err(unsupported(
             &format!("mappings[{index}].format"),
             format!("is {}, which this build does not support yet: use avro or json", mapping.format),
-        ));
-    }
-    if mapping.schema.source == ColumnSource::Registry {
-        return Err(unsupported(
-            &format!("mappings[{index}].schema.source"),
-            "is registry, which this build does not support yet: list the columns under `schema.columns`",
         ));
     }
     if schema.mode != ValidationMode::Off {
@@ -235,6 +266,7 @@ impl Settings {
                 ));
             }
             check_typed_columns(i, mapping, &config.schema)?;
+            let registry_columns = mapping.schema.source == ColumnSource::Registry;
             mappings.push(TableMapping {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
@@ -242,11 +274,12 @@ impl Settings {
                 format: mapping.format,
                 columns: mapping.typed_columns(),
                 allow_type_widening: mapping.schema.allow_type_widening,
-                dead_letter_table: (!mapping.typed_columns().is_empty() || mapping.format.is_confluent())
-                    .then(|| mapping.dead_letter_table()),
+                dead_letter_table: mapping.has_dead_letters().then(|| mapping.dead_letter_table()),
                 start: mapping.start_position(),
                 partition_by: mapping.partition_by.clone(),
                 record_time: mapping.partition_by.iter().any(|f| f.column == SourceColumn::RecordTime.name()),
+                registry_columns,
+                lfs: mapping.lfs.clone(),
             });
         }
         let writer = WriterSpec {
@@ -266,10 +299,19 @@ impl Settings {
             username: registry.username.clone(),
             password: registry.password.expose().to_string(),
         });
+        // Validation refused a fetching mode without a service to fetch from.
+        let fetches = config.mappings.iter().any(|m| m.lfs.mode.fetches());
+        let lfs = config.lfs.location(s3).filter(|_| fetches).map(|location| LfsService {
+            endpoint: location.endpoint.unwrap_or_default(),
+            region: location.region,
+            path_style: location.path_style,
+            max_concurrent_fetches: u32::try_from(config.lfs.max_concurrent_fetches).unwrap_or(u32::MAX),
+        });
         Ok(Settings {
             source,
             writer,
             confluent_registry,
+            lfs,
             catalog: catalog_settings,
             store,
             etcd,
@@ -289,6 +331,11 @@ impl Settings {
                 token: Some(config.admin.token.expose().to_string()).filter(|t| !t.is_empty()),
                 tls: ServerTlsFiles::from_config(&config.admin.tls, "admin.tls"),
             },
+            registry: (!config.schema.registry.base_url.is_empty()).then(|| RegistrySettings {
+                base_url: config.schema.registry.base_url.clone(),
+                timeout: config.schema.registry.timeout,
+                cache: config.schema.registry.cache,
+            }),
         })
     }
 }
@@ -373,6 +420,21 @@ mappings:
     }
 
     #[test]
+    fn registry_columns_come_with_a_dead_letter_table() {
+        let yaml = format!(
+            "{S3_SOURCE}  - topic: payments\n    table: prod.payments\n    schema:\n      source: registry\n\
+             schema:\n  registry:\n    base_url: http://schemas:8080\n    cache_seconds: 60\n"
+        );
+        let both = settings(&yaml);
+        let registry = both.registry.expect("a registry");
+        assert_eq!((registry.base_url.as_str(), registry.cache), ("http://schemas:8080", Duration::from_secs(60)));
+        let [orders, payments] = &both.mappings[..] else { panic!("two mappings") };
+        assert!(!orders.registry_columns && payments.registry_columns);
+        assert_eq!(orders.dead_letter_table, None, "records as they are");
+        assert_eq!(payments.dead_letter_table.as_ref().map(ToString::to_string).as_deref(), Some("prod.payments_dlq"));
+    }
+
+    #[test]
     fn warehouse_overrides_and_kms() {
         let yaml = S3_SOURCE.replace(
             "  warehouse: s3://tables/prod\n",
@@ -383,5 +445,33 @@ mappings:
         assert_eq!(props.get("s3.path-style-access").map(String::as_str), Some("false"));
         assert_eq!(props.get("s3.sse.type").map(String::as_str), Some("kms"));
         assert_eq!(props.get("s3.sse.key").map(String::as_str), Some("arn:aws:kms:eu-west-1:1:key/k"));
+    }
+
+    #[test]
+    fn lfs_modes_shape_the_table_and_reach_workers() {
+        let with_lfs = |block: &str| {
+            S3_SOURCE.replace("    table: prod.orders\n", &format!("    table: prod.orders\n    lfs: {block}\n"))
+        };
+        let off = settings(S3_SOURCE);
+        assert!(off.lfs.is_none());
+        assert_eq!((off.mappings[0].lfs_policy(), off.mappings[0].dead_letter_table.is_some()), (None, false));
+
+        let hybrid = settings(&with_lfs("{mode: hybrid, max_inline_bytes: 10}"));
+        let mapping = &hybrid.mappings[0];
+        assert_eq!(mapping.optional_columns(), SourceColumn::LFS);
+        assert_eq!(mapping.dead_letter_table.as_ref().map(ToString::to_string).as_deref(), Some("prod.orders_dlq"));
+        let policy = mapping.lfs_policy().expect("a policy");
+        assert_eq!((policy.mode.as_str(), policy.max_inline_bytes, policy.max_blob_bytes), ("hybrid", 10, 64 << 20));
+        // The blobs' service is the segments' unless `lfs` says otherwise.
+        let service = hybrid.lfs.expect("a service for a fetching mode");
+        assert_eq!(
+            (service.endpoint.as_str(), service.region.as_str(), service.path_style, service.max_concurrent_fetches),
+            ("http://minio:9000", "eu-west-1", true, 8)
+        );
+
+        // Referencing fetches nothing: no service is sent.
+        let reference = settings(&with_lfs("{mode: reference}"));
+        assert!(reference.lfs.is_none());
+        assert!(settings(&with_lfs("{mode: resolve}")).mappings[0].optional_columns().is_empty());
     }
 }

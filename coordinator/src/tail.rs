@@ -180,7 +180,7 @@ fn decode_segment(
         txn.push(batch, &mut decided).map_err(|e| e.to_string())?;
         decided.retain(|r| r.offset >= from);
         add_writer_schemas(&mut rows, &decided, registry)?;
-        let rejected = rows.append(&ticket.topic, ticket.partition, &decided).map_err(|e| e.to_string())?;
+        let rejected = rows.append(&ticket.topic, ticket.partition, &decided, &[]).map_err(|e| e.to_string())?;
         if let Some(dead) = dead.as_mut() {
             for rejected in &rejected {
                 let record = &decided[rejected.index];

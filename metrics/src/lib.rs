@@ -13,7 +13,7 @@ mod worker;
 
 pub use coordinator::{CommitMetrics, count_error, observe_status};
 pub use server::{Health, serve};
-pub use worker::{count_batch, count_decoded, set_connected, worker_readiness};
+pub use worker::{count_batch, count_decoded, count_lfs, set_connected, worker_readiness};
 
 /// Where errors happened, for `kafscale_processor_errors_total{stage}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

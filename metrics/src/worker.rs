@@ -23,6 +23,18 @@ static DECODED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric names are unique")
 });
 
+static LFS_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        Opts::new(
+            "floe_lfs_records_total",
+            "Records holding a KafScale LFS envelope, by table and outcome (resolved, referenced, skipped, \
+             dead_letter); re-reads after a failover count again"
+        ),
+        &["table", "outcome"]
+    )
+    .expect("metric names are unique")
+});
+
 static CONNECTED: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!("floe_worker_connected", "1 while the worker has a session with the leading coordinator")
         .expect("metric names are unique")
@@ -34,6 +46,14 @@ pub fn count_batch(topic: &str) {
 
 pub fn count_decoded(topic: &str, records: u64) {
     DECODED.with_label_values(&[topic]).inc_by(records);
+}
+
+/// Counts what a table's LFS mode made of envelope records. `skipped` is
+/// the only trace of records a `skip` table drops on purpose.
+pub fn count_lfs(table: &str, outcome: &str, records: u64) {
+    if records > 0 {
+        LFS_RECORDS.with_label_values(&[table, outcome]).inc_by(records);
+    }
 }
 
 pub fn set_connected(connected: bool) {

@@ -36,6 +36,48 @@ pub struct BucketLocation {
     pub path_style: bool,
 }
 
+/// An S3 service, whatever the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceLocation {
+    pub region: String,
+    /// An S3-compatible service's URL; `None` for AWS.
+    pub endpoint: Option<String>,
+    pub path_style: bool,
+}
+
+impl ServiceLocation {
+    /// Where the service is, for messages.
+    pub(crate) fn describe(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| format!("AWS {}", self.region))
+    }
+}
+
+/// A client of `service` with floe's retries and timeouts. Credentials come
+/// from the default AWS chain (environment, profile, web identity, container
+/// and instance roles) and are resolved on the first request.
+pub(crate) async fn s3_client(service: &ServiceLocation) -> Client {
+    let shared =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(service.region.clone())).load().await;
+    let mut config = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(service.path_style)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(10)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(endpoint) = &service.endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    Client::from_conf(config.build())
+}
+
 #[derive(Debug, Clone)]
 struct Bucket {
     client: Client,
@@ -46,27 +88,12 @@ struct Bucket {
 
 impl Bucket {
     async fn connect(location: &BucketLocation) -> Self {
-        let shared =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(location.region.clone())).load().await;
-        let mut config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(location.path_style)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(MAX_ATTEMPTS)
-                    .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(10)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            );
-        if let Some(endpoint) = &location.endpoint {
-            config = config.endpoint_url(endpoint);
-        }
-        let endpoint = location.endpoint.clone().unwrap_or_else(|| format!("AWS {}", location.region));
-        Self { client: Client::from_conf(config.build()), name: location.bucket.clone(), endpoint }
+        let service = ServiceLocation {
+            region: location.region.clone(),
+            endpoint: location.endpoint.clone(),
+            path_style: location.path_style,
+        };
+        Self { client: s3_client(&service).await, name: location.bucket.clone(), endpoint: service.describe() }
     }
 
     /// `s3://bucket/key at endpoint`: errors say which service was asked.
@@ -288,13 +315,13 @@ impl SegmentStore for S3Store {
     }
 }
 
-fn transient(op: &'static str, url: &str, err: impl std::fmt::Display) -> StorageError {
+pub(crate) fn transient(op: &'static str, url: &str, err: impl std::fmt::Display) -> StorageError {
     StorageError::new(StorageErrorKind::Transient, op, url, err)
 }
 
 /// Classifies an SDK error after the SDK's own retries: what is worth
 /// retrying later, what is missing, and what needs a config change.
-fn sdk_error<E>(op: &'static str, url: impl Into<String>, err: SdkError<E, HttpResponse>) -> StorageError
+pub(crate) fn sdk_error<E>(op: &'static str, url: impl Into<String>, err: SdkError<E, HttpResponse>) -> StorageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

@@ -18,6 +18,13 @@ pub enum SourceColumn {
     /// The record timestamp as a `timestamptz`, to partition by time. Not in
     /// the default schema: a table has it when its partition spec uses it.
     RecordTime,
+    /// An LFS envelope's fields, on tables whose LFS mode references blobs;
+    /// null for records that are not envelopes.
+    LfsBucket,
+    LfsKey,
+    LfsSize,
+    LfsSha256,
+    LfsContentType,
 }
 
 impl SourceColumn {
@@ -32,6 +39,25 @@ impl SourceColumn {
         SourceColumn::Headers,
     ];
 
+    /// Columns a table has only when its mapping needs them.
+    pub const OPTIONAL: [SourceColumn; 6] = [
+        SourceColumn::RecordTime,
+        SourceColumn::LfsBucket,
+        SourceColumn::LfsKey,
+        SourceColumn::LfsSize,
+        SourceColumn::LfsSha256,
+        SourceColumn::LfsContentType,
+    ];
+
+    /// The columns of a table whose LFS mode references blobs.
+    pub const LFS: [SourceColumn; 5] = [
+        SourceColumn::LfsBucket,
+        SourceColumn::LfsKey,
+        SourceColumn::LfsSize,
+        SourceColumn::LfsSha256,
+        SourceColumn::LfsContentType,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             SourceColumn::RecordId => "record_id",
@@ -43,11 +69,30 @@ impl SourceColumn {
             SourceColumn::Value => "value",
             SourceColumn::Headers => "headers",
             SourceColumn::RecordTime => "record_time",
+            SourceColumn::LfsBucket => "lfs_bucket",
+            SourceColumn::LfsKey => "lfs_key",
+            SourceColumn::LfsSize => "lfs_size",
+            SourceColumn::LfsSha256 => "lfs_sha256",
+            SourceColumn::LfsContentType => "lfs_content_type",
         }
     }
 
+    /// An optional column as a table column to add (nullable, typed); `None`
+    /// for the columns every table has.
+    pub fn as_column(self) -> Option<Column> {
+        let column_type = match self {
+            SourceColumn::RecordTime => ColumnType::TimestampTz,
+            SourceColumn::LfsSize => ColumnType::Long,
+            SourceColumn::LfsBucket | SourceColumn::LfsKey | SourceColumn::LfsSha256 | SourceColumn::LfsContentType => {
+                ColumnType::String
+            }
+            _ => return None,
+        };
+        Some(Column { name: self.name().to_string(), column_type, required: false, path: None })
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().chain([SourceColumn::RecordTime]).find(|c| c.name() == name)
+        Self::ALL.into_iter().chain(Self::OPTIONAL).find(|c| c.name() == name)
     }
 }
 
@@ -118,7 +163,11 @@ fn source_fields() -> Vec<NestedFieldRef> {
                 NestedField::optional(id, column.name(), Type::Primitive(PrimitiveType::Binary))
             }
             SourceColumn::Headers => NestedField::required(id, column.name(), Type::List(headers.clone())),
-            SourceColumn::RecordTime => record_time_field(id),
+            // Not in ALL: `table_schema` adds them after the typed columns.
+            optional => {
+                let column_type = optional.as_column().map_or(ColumnType::String, |c| c.column_type);
+                NestedField::optional(id, optional.name(), iceberg_type(column_type))
+            }
         };
         field.into()
     });
@@ -134,22 +183,16 @@ pub fn source_schema() -> Schema {
     build_schema(source_fields())
 }
 
-fn record_time_field(id: i32) -> NestedField {
-    NestedField::optional(id, SourceColumn::RecordTime.name(), Type::Primitive(PrimitiveType::Timestamptz))
-}
-
 /// The Iceberg schema of a new table: the source columns, then the mapping's
-/// typed columns, then `record_time` when asked for. Typed columns are
-/// optional in the table: `required` is enforced on the way in (dead
-/// letters), and a later mapping may relax it.
-pub fn table_schema(columns: &[Column], record_time: bool) -> Schema {
+/// typed columns, then the `optional` source columns the mapping needs
+/// (`record_time`, `lfs_*`). Typed columns are optional in the table:
+/// `required` is enforced on the way in (dead letters), and a later mapping
+/// may relax it.
+pub fn table_schema(columns: &[Column], optional: &[SourceColumn]) -> Schema {
     let mut fields = source_fields();
-    let mut ids = FIRST_TYPED_ID..;
-    for (column, id) in columns.iter().zip(&mut ids) {
+    let optional = optional.iter().filter_map(|c| c.as_column());
+    for (column, id) in columns.iter().cloned().chain(optional).zip(FIRST_TYPED_ID..) {
         fields.push(NestedField::optional(id, &column.name, iceberg_type(column.column_type)).into());
-    }
-    if record_time {
-        fields.push(record_time_field(ids.next().unwrap_or(FIRST_TYPED_ID)).into());
     }
     build_schema(fields)
 }
@@ -190,7 +233,7 @@ mod tests {
                 {"name": "customer_id", "type": "string", "path": "customer.id"}]"#,
         )
         .unwrap();
-        let schema = table_schema(&columns, true);
+        let schema = table_schema(&columns, &[SourceColumn::RecordTime, SourceColumn::LfsSize]);
         let order_id = schema.field_by_name("order_id").unwrap();
         assert_eq!((order_id.id, order_id.required), (12, false));
         assert_eq!(*schema.field_by_name("amount").unwrap().field_type, Type::decimal(10, 2).unwrap());
@@ -198,6 +241,10 @@ mod tests {
         assert_eq!(MappedColumn::from(&columns[2]).path, ["customer", "id"]);
         let record_time = schema.field_by_name("record_time").unwrap();
         assert_eq!((record_time.id, &*record_time.field_type), (15, &Type::Primitive(PrimitiveType::Timestamptz)));
+        let lfs_size = schema.field_by_name("lfs_size").unwrap();
+        assert_eq!((lfs_size.id, &*lfs_size.field_type), (16, &Type::Primitive(PrimitiveType::Long)));
+        assert_eq!(SourceColumn::from_name("lfs_sha256"), Some(SourceColumn::LfsSha256));
+        assert_eq!(SourceColumn::Key.as_column(), None);
 
         let dead = dead_letter_schema();
         assert_eq!(dead.field_by_name("reason").unwrap().id, 13);

@@ -22,6 +22,16 @@ pub enum RejectionCode {
     UnknownSchemaId,
     /// The payload does not decode with its writer schema.
     Undecodable,
+    /// An LFS envelope that is not valid JSON or lacks a required field.
+    LfsEnvelope,
+    /// The blob an LFS envelope names does not exist.
+    LfsMissing,
+    /// The blob's length is not the envelope's `size`.
+    LfsSize,
+    /// The blob's sha256 is not the envelope's.
+    LfsChecksum,
+    /// The blob is over the mapping's `lfs.max_blob_bytes`.
+    LfsTooLarge,
 }
 
 impl RejectionCode {
@@ -35,6 +45,11 @@ impl RejectionCode {
             RejectionCode::NotWireFormat => "not_wire_format",
             RejectionCode::UnknownSchemaId => "unknown_schema_id",
             RejectionCode::Undecodable => "undecodable",
+            RejectionCode::LfsEnvelope => "lfs_envelope",
+            RejectionCode::LfsMissing => "lfs_missing",
+            RejectionCode::LfsSize => "lfs_size",
+            RejectionCode::LfsChecksum => "lfs_checksum",
+            RejectionCode::LfsTooLarge => "lfs_too_large",
         }
     }
 }

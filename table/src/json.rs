@@ -174,13 +174,41 @@ pub fn convert<'a>(value: Option<&'a RawValue>, target: ColumnType) -> Result<Ce
             _ => Err(format!("{text} (a boolean) does not convert to {target}")),
         },
         Some(b'{' | b'[') => match target {
-            // Nested data kept as its JSON text, as written.
-            ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
+            // Nested data kept as its JSON text, compact, so every row holds
+            // the same text for the same value whatever the producer's layout.
+            ColumnType::String => Ok(Cell::String(compact(text))),
             _ => Err(format!("{} ({}) does not convert to {target}", abbreviate(text), describe(text))),
         },
         _ if target == ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
         _ => from_number(text, target).map_err(|e| e.unwrap_or_else(|| format!("{text} does not convert to {target}"))),
     }
+}
+
+/// JSON text without the whitespace between tokens; strings and numbers
+/// are kept byte for byte (a parse would round long numbers).
+fn compact(text: &str) -> Cow<'_, str> {
+    let (mut in_string, mut escaped) = (false, false);
+    let insignificant = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    if !text.bytes().any(insignificant) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c.is_ascii() && insignificant(c as u8) {
+            continue;
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
 }
 
 fn from_string(string: Cow<'_, str>, target: ColumnType) -> Result<Cell<'_>, String> {
@@ -470,7 +498,11 @@ mod tests {
     fn strings_booleans_binary_and_nulls() {
         assert_eq!(cell("\"a\\\"b\"", ColumnType::String), Ok(Cell::String("a\"b".into())));
         assert_eq!(cell("42", ColumnType::String), Ok(Cell::String("42".into())));
-        assert_eq!(cell("{\"a\": [1]}", ColumnType::String), Ok(Cell::String("{\"a\": [1]}".into())));
+        assert_eq!(cell("{\"a\": [1]}", ColumnType::String), Ok(Cell::String("{\"a\":[1]}".into())));
+        assert_eq!(
+            cell("[ 12345678901234567890 , {\"k\" :\n \"a \\\" b\"} ]", ColumnType::String),
+            Ok(Cell::String("[12345678901234567890,{\"k\":\"a \\\" b\"}]".into()))
+        );
         assert_eq!(cell("\"TRUE\"", ColumnType::Boolean), Ok(Cell::Boolean(true)));
         assert_eq!(cell("1", ColumnType::Boolean).unwrap_err(), "1 does not convert to boolean");
         assert_eq!(cell("\"aGk=\"", ColumnType::Binary), Ok(Cell::Binary(b"hi".to_vec())));

@@ -11,6 +11,9 @@
 //! - [`confluent`]: the Confluent wire format of a record value, and
 //!   [`avro`]: the columns of an Avro writer schema and the cells of a datum.
 //! - [`dead_letters`]: why a record could not become a row.
+//! - [`json_schema`]: typed columns from a topic's JSON Schema.
+//! - [`lfs`]: KafScale LFS envelopes, what a table's LFS mode does with them,
+//!   and the check of a fetched blob.
 //! - [`partitioning`]: a mapping's `partition_by` as an Iceberg partition spec.
 //!
 //! The coordinator creates tables from these schemas; workers fill them. Both
@@ -21,10 +24,14 @@ pub mod columns;
 pub mod confluent;
 pub mod dead_letters;
 pub mod json;
+pub mod json_schema;
+pub mod lfs;
 pub mod partitioning;
 pub mod rows;
 
 pub use columns::{MappedColumn, SourceColumn, dead_letter_schema, iceberg_type, source_schema, table_schema};
 pub use dead_letters::{Rejection, RejectionCode};
+pub use json_schema::{SchemaColumnsError, columns_from_json_schema};
+pub use lfs::{Envelope, LfsAction, LfsRecord};
 pub use partitioning::partition_spec;
 pub use rows::{Rejected, RowBuilder, RowError};

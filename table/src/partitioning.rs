@@ -59,7 +59,7 @@ mod tests {
         let columns: Vec<floe_config::Column> =
             serde_json::from_str(r#"[{"name": "customer_id", "type": "long"}, {"name": "status", "type": "string"}]"#)
                 .unwrap();
-        let schema = table_schema(&columns, true);
+        let schema = table_schema(&columns, &[crate::SourceColumn::RecordTime]);
         let fields: Vec<PartitionField> =
             ["day(record_time)", "bucket(16, customer_id)", "status"].iter().map(|f| f.parse().unwrap()).collect();
         let spec = partition_spec(&schema, &fields).unwrap();

@@ -14,6 +14,7 @@ use crate::avro::{DatumError, WriterSchema};
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
 use crate::dead_letters::{Rejection, RejectionCode};
 use crate::json::{Cell, JsonObject, NestedObjects, convert};
+use crate::lfs::{Envelope, LfsRecord};
 
 /// Why records could not become rows of a table.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,9 @@ enum ColumnBuilder {
     Value(LargeBinaryBuilder),
     Headers(ListBuilder<StructBuilder>),
     RecordTime(TimestampMicrosecondBuilder),
+    /// `lfs_bucket`, `lfs_key`, `lfs_sha256`, `lfs_content_type`.
+    LfsText(SourceColumn, StringBuilder),
+    LfsSize(Int64Builder),
     /// A typed column: the record's `cells[cell]`.
     Mapped {
         cell: usize,
@@ -181,6 +185,19 @@ impl ColumnBuilder {
                 ColumnBuilder::RecordTime(TimestampMicrosecondBuilder::new().with_timezone_opt(zone.clone()))
             }
             (SourceColumn::RecordTime, _) => return Err(wrong_type("timestamptz")),
+            (SourceColumn::LfsSize, DataType::Int64) => ColumnBuilder::LfsSize(Int64Builder::new()),
+            (SourceColumn::LfsSize, _) => return Err(wrong_type("long")),
+            (
+                lfs @ (SourceColumn::LfsBucket
+                | SourceColumn::LfsKey
+                | SourceColumn::LfsSha256
+                | SourceColumn::LfsContentType),
+                DataType::Utf8,
+            ) => ColumnBuilder::LfsText(lfs, StringBuilder::new()),
+            (
+                SourceColumn::LfsBucket | SourceColumn::LfsKey | SourceColumn::LfsSha256 | SourceColumn::LfsContentType,
+                _,
+            ) => return Err(wrong_type("string")),
             (SourceColumn::RecordId | SourceColumn::Topic, _) => return Err(wrong_type("string")),
             (SourceColumn::Partition, _) => return Err(wrong_type("int")),
             (SourceColumn::Offset | SourceColumn::TimestampMs, _) => return Err(wrong_type("long")),
@@ -195,11 +212,14 @@ impl ColumnBuilder {
             ColumnBuilder::RecordId(b)
             | ColumnBuilder::Topic(b)
             | ColumnBuilder::ReasonCode(b)
-            | ColumnBuilder::Reason(b) => Arc::new(b.finish()),
+            | ColumnBuilder::Reason(b)
+            | ColumnBuilder::LfsText(_, b) => Arc::new(b.finish()),
             ColumnBuilder::Mapped { builder, .. } => builder.finish(),
             ColumnBuilder::Absent(data_type) => new_null_array(data_type, rows),
             ColumnBuilder::Partition(b) => Arc::new(b.finish()),
-            ColumnBuilder::Offset(b) | ColumnBuilder::TimestampMs(b) => Arc::new(b.finish()),
+            ColumnBuilder::Offset(b) | ColumnBuilder::TimestampMs(b) | ColumnBuilder::LfsSize(b) => {
+                Arc::new(b.finish())
+            }
             ColumnBuilder::Key(b) | ColumnBuilder::Value(b) => Arc::new(b.finish()),
             ColumnBuilder::Headers(b) => Arc::new(b.finish()),
             ColumnBuilder::RecordTime(b) => Arc::new(b.finish()),
@@ -241,6 +261,16 @@ enum Payload {
     /// Avro in the Confluent wire format: the writer schemas of the ids
     /// seen, or why an id has none.
     Avro(HashMap<u32, Result<WriterSchema, String>>),
+}
+
+/// What a row carries besides its record and cells.
+#[derive(Clone, Copy)]
+enum RowExtra<'a> {
+    None,
+    /// The `lfs_*` columns come from this envelope.
+    Envelope(&'a Envelope),
+    /// A dead letter's reason.
+    Rejection(&'a Rejection),
 }
 
 /// A record of an [`RowBuilder::append`] call that did not become a row.
@@ -341,21 +371,52 @@ impl RowBuilder {
     }
 
     /// Appends records of one partition as rows. Records that cannot become
-    /// rows (their value does not fit the typed columns) are returned, for
-    /// the dead-letter table. On error nothing of this call is kept in a
+    /// rows (their value does not fit the typed columns, or their LFS blob
+    /// failed) are returned, for the dead-letter table. `lfs` says, record
+    /// by record, what the table's LFS mode made of them; empty when the
+    /// table's mode is off. On error nothing of this call is kept in a
     /// column that another column lacks: the check runs before appending.
-    pub fn append(&mut self, topic: &str, partition: i32, records: &[Record]) -> Result<Vec<Rejected>, RowError> {
+    pub fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: &[Record],
+        lfs: &[LfsRecord],
+    ) -> Result<Vec<Rejected>, RowError> {
         check_header_keys(records)?;
         let prefix_len = self.start_partition(topic, partition);
         let mut rejected = Vec::new();
         let mut cells = Vec::with_capacity(self.mapped.len());
         for (index, record) in records.iter().enumerate() {
             cells.clear();
+            let envelope = match lfs.get(index).unwrap_or(&LfsRecord::Plain) {
+                LfsRecord::Plain => None,
+                LfsRecord::Resolved(envelope) => Some(envelope),
+                LfsRecord::Referenced(envelope) => {
+                    // The value is the envelope: the typed columns' fields
+                    // are in the blob, not fetched. They stay null.
+                    cells.resize(self.mapped.len(), Cell::Null);
+                    self.append_one(topic, partition, record, prefix_len, &cells, RowExtra::Envelope(envelope));
+                    continue;
+                }
+                LfsRecord::Skipped => continue,
+                LfsRecord::Rejected(rejection) => {
+                    rejected.push(Rejected { index, rejection: rejection.clone() });
+                    continue;
+                }
+            };
             if let Err(rejection) = self.extract(record, &mut cells) {
                 rejected.push(Rejected { index, rejection });
                 continue;
             }
-            self.append_one(topic, partition, record, prefix_len, &cells, None);
+            self.append_one(
+                topic,
+                partition,
+                record,
+                prefix_len,
+                &cells,
+                envelope.map_or(RowExtra::None, RowExtra::Envelope),
+            );
         }
         Ok(rejected)
     }
@@ -370,7 +431,7 @@ impl RowBuilder {
     ) -> Result<(), RowError> {
         check_header_keys(std::slice::from_ref(record))?;
         let prefix_len = self.start_partition(topic, partition);
-        self.append_one(topic, partition, record, prefix_len, &[], Some(rejection));
+        self.append_one(topic, partition, record, prefix_len, &[], RowExtra::Rejection(rejection));
         Ok(())
     }
 
@@ -443,8 +504,13 @@ impl RowBuilder {
         record: &Record,
         prefix_len: usize,
         cells: &[Cell],
-        rejection: Option<&Rejection>,
+        extra: RowExtra,
     ) {
+        let (envelope, rejection) = match extra {
+            RowExtra::None => (None, None),
+            RowExtra::Envelope(envelope) => (Some(envelope), None),
+            RowExtra::Rejection(rejection) => (None, Some(rejection)),
+        };
         let key = record.key.as_deref();
         let value = record.value.as_deref();
         for column in &mut self.columns {
@@ -476,6 +542,10 @@ impl RowBuilder {
                     b.append(true);
                 }
                 ColumnBuilder::RecordTime(b) => b.append_value(record.timestamp_ms.saturating_mul(1000)),
+                ColumnBuilder::LfsText(column, b) => b.append_option(envelope.and_then(|e| e.text(*column))),
+                ColumnBuilder::LfsSize(b) => {
+                    b.append_option(envelope.and_then(|e| e.size).map(|size| i64::try_from(size).unwrap_or(i64::MAX)))
+                }
                 ColumnBuilder::Mapped { cell, builder } => builder.append(&cells[*cell]),
                 ColumnBuilder::Absent(_) => {}
                 ColumnBuilder::ReasonCode(b) => b.append_option(rejection.map(|r| r.code.as_str())),
@@ -561,7 +631,12 @@ mod tests {
             Header { key: Bytes::from_static(b"bin"), value: None },
         ];
         let rejected = rows
-            .append("orders", 3, &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])])
+            .append(
+                "orders",
+                3,
+                &[record(41, Some("k"), Some(&[0xff, 0]), headers), record(42, None, None, vec![])],
+                &[],
+            )
             .unwrap();
         assert!(rejected.is_empty());
         assert_eq!(rows.len(), 2);
@@ -592,7 +667,7 @@ mod tests {
     fn refuses_non_utf8_header_keys_without_partial_rows() {
         let mut rows = RowBuilder::new(arrow_schema(), &[]).unwrap();
         let bad = vec![Header { key: Bytes::from_static(&[0xc3, 0x28]), value: None }];
-        let err = rows.append("t", 0, &[record(1, None, None, vec![]), record(2, None, None, bad)]).unwrap_err();
+        let err = rows.append("t", 0, &[record(1, None, None, vec![]), record(2, None, None, bad)], &[]).unwrap_err();
         assert_eq!(err.to_string(), "record at offset 2: header #0 has a key that is not UTF-8");
         assert_eq!(rows.len(), 0);
     }
@@ -618,7 +693,11 @@ mod tests {
                 {"name": "customer_id", "type": "string", "path": "customer.id"}]"#,
         )
         .unwrap();
-        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns, true)).unwrap();
+        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(
+            &columns,
+            &[crate::SourceColumn::RecordTime],
+        ))
+        .unwrap();
         (Arc::new(schema), columns.iter().map(MappedColumn::from).collect())
     }
 
@@ -636,7 +715,7 @@ mod tests {
             record(4, None, None, vec![]),
             record(5, None, Some(br#"{"order_id": "5", "vip": "false"}"#), vec![]),
         ];
-        let rejected = rows.append("orders", 0, &records).unwrap();
+        let rejected = rows.append("orders", 0, &records, &[]).unwrap();
         let codes: Vec<_> = rejected.iter().map(|r| (r.index, r.rejection.code)).collect();
         assert_eq!(
             codes,
@@ -750,11 +829,52 @@ mod tests {
         let (schema, mapped) = typed_table();
         let mut rows = RowBuilder::new(schema, &mapped[..1]).unwrap();
         assert!(
-            rows.append("orders", 0, &[record(0, None, Some(br#"{"order_id": 1, "day": 3}"#), vec![])])
+            rows.append("orders", 0, &[record(0, None, Some(br#"{"order_id": 1, "day": 3}"#), vec![])], &[])
                 .unwrap()
                 .is_empty()
         );
         let batch = rows.finish().unwrap();
         assert!(batch.column_by_name("day").unwrap().is_null(0));
+    }
+
+    #[test]
+    fn lfs_outcomes_fill_rows_and_rejections() {
+        let columns: Vec<floe_config::Column> =
+            serde_json::from_str(r#"[{"name": "order_id", "type": "long", "required": true}]"#).unwrap();
+        let optional = [SourceColumn::LfsKey, SourceColumn::LfsSize];
+        let schema = crate::columns::table_schema(&columns, &optional);
+        let schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema).unwrap());
+        let mapped: Vec<_> = columns.iter().map(MappedColumn::from).collect();
+        let mut rows = RowBuilder::new(schema, &mapped).unwrap();
+        let envelope =
+            Envelope { bucket: "b".into(), key: "k".into(), size: Some(7), sha256: "0".repeat(64), content_type: None };
+        let records = [
+            record(0, None, Some(br#"{"order_id": 1}"#), vec![]),
+            record(1, None, Some(br#"{"kfs_lfs": 1}"#), vec![]),
+            record(2, None, Some(br#"{"kfs_lfs": 1}"#), vec![]),
+            record(3, None, Some(br#"{"order_id": 4}"#), vec![]),
+            record(4, None, Some(br#"{"kfs_lfs": 1}"#), vec![]),
+        ];
+        let missing = Rejection::new(RejectionCode::LfsMissing, "s3://b/k: the blob does not exist");
+        let lfs = [
+            LfsRecord::Plain,
+            // Referenced: the required typed column stays null, no dead letter.
+            LfsRecord::Referenced(envelope.clone()),
+            LfsRecord::Skipped,
+            LfsRecord::Resolved(envelope),
+            LfsRecord::Rejected(missing.clone()),
+        ];
+        let rejected = rows.append("docs", 0, &records, &lfs).unwrap();
+        assert_eq!(rejected, [Rejected { index: 4, rejection: missing }]);
+        let batch = rows.finish().unwrap();
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        assert_eq!(column("offset").as_primitive::<Int64Type>().values(), &[0, 1, 3]);
+        let keys = column("lfs_key");
+        let keys = keys.as_string::<i32>();
+        assert_eq!((keys.is_null(0), keys.value(1), keys.value(2)), (true, "k", "k"));
+        assert_eq!(column("lfs_size").as_primitive::<Int64Type>().value(1), 7);
+        let order_id = column("order_id");
+        let order_id = order_id.as_primitive::<Int64Type>();
+        assert_eq!((order_id.value(0), order_id.is_null(1), order_id.value(2)), (1, true, 4));
     }
 }

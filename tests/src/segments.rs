@@ -75,18 +75,36 @@ pub fn copy_segments(from: &Path, to: &Path, bases: &[i64]) {
     }
 }
 
-/// Writes one complete segment (`.kfs` and `.index`) of `records` into a
-/// partition folder, starting at offset `base`, one batch per record.
-pub fn write_segment(partition_dir: &Path, base: i64, records: Vec<NewRecord>) {
+/// Writes one complete segment to a partition folder, one record per value
+/// (`None`: a tombstone), `per_batch` records per batch, the first at
+/// `base_offset`; record n is stamped 1767225600000 + n ms. The `.kfs`
+/// lands last, as an upload completes. Returns the next offset.
+pub fn write_segment(partition_dir: &Path, base_offset: i64, values: &[Option<&[u8]>], per_batch: usize) -> i64 {
     std::fs::create_dir_all(partition_dir).unwrap();
-    let created_ms = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(0);
-    let mut segment = SegmentWriter::new(base, created_ms, 1);
-    for record in records {
+    let mut segment = SegmentWriter::new(base_offset, 1_767_225_600_000, 100);
+    for chunk in values.chunks(per_batch.max(1)) {
         let mut batch = BatchBuilder::new(Compression::None);
-        batch.push(record);
-        segment.push_batch(&batch.encode(segment.next_offset()).unwrap()).unwrap();
+        let first = segment.next_offset();
+        for (n, value) in chunk.iter().enumerate() {
+            batch.push(NewRecord {
+                timestamp_ms: 1_767_225_600_000 + first + n as i64,
+                key: None,
+                value: value.map(<[u8]>::to_vec),
+                headers: Vec::new(),
+            });
+        }
+        segment.push_batch(&batch.encode(first).expect("encoding a batch")).expect("a valid batch");
     }
+    let next = segment.next_offset();
     let (kfs, index) = segment.finish();
-    std::fs::write(partition_dir.join(segment_object_name(base)), kfs).unwrap();
-    std::fs::write(partition_dir.join(index_object_name(base)), index).unwrap();
+    std::fs::write(partition_dir.join(index_object_name(base_offset)), index).unwrap();
+    // A half-written `.kfs` lacks its footer: floe waits for the rest.
+    std::fs::write(partition_dir.join(segment_object_name(base_offset)), kfs).unwrap();
+    next
+}
+
+/// [`write_segment`] with JSON text values.
+pub fn write_json_segment(partition_dir: &Path, base_offset: i64, values: &[Option<&str>], per_batch: usize) -> i64 {
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| v.map(str::as_bytes)).collect();
+    write_segment(partition_dir, base_offset, &values, per_batch)
 }

@@ -153,6 +153,10 @@ impl S3Session {
 
     pub fn put(&self, bucket: &str, key: &str, file: &Path) {
         let body = std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        self.put_bytes(bucket, key, body);
+    }
+
+    pub fn put_bytes(&self, bucket: &str, key: &str, body: Vec<u8>) {
         let put = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(body)).send();
         self.runtime.block_on(put).unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
     }

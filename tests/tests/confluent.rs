@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use apache_avro::types::Value as Avro;
 use apache_avro::{Decimal, Schema};
-use floe_kfs::writer::NewRecord;
 use floe_table::confluent::frame;
 use floe_tests::http_files::HttpFiles;
 use floe_tests::segments::write_segment;
@@ -85,9 +84,7 @@ fn created_ms(order_id: i64) -> i64 {
     START_MS + order_id % 1000
 }
 
-fn record(offset: i64, value: Vec<u8>) -> NewRecord {
-    NewRecord { timestamp_ms: START_MS + offset, key: None, value: Some(value), headers: Vec::new() }
-}
+
 
 fn offsets(rows: &[Value]) -> Vec<i64> {
     rows.iter().map(|r| r["offset"].as_i64().unwrap()).collect()
@@ -106,19 +103,17 @@ fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
 
     let data = tempfile::tempdir().unwrap();
     let partition = data.path().join("bucket/production/orders/0");
-    write_segment(
-        &partition,
-        0,
-        vec![
-            record(0, order(&v1, 1, 1, 1250, None)),
-            record(1, order(&v2, 2, 2, -5, Some("gift"))),
-            record(2, br#"{"id": 3}"#.to_vec()),
-            record(3, frame(99, b"\x02")),
-            record(4, order(&v1, 1, 9_007_199_254_740_993, 99_999_999_99, None)),
-            // A varint longer than any long.
-            record(5, frame(1, &[0xff; 11])),
-        ],
-    );
+    let values = [
+        order(&v1, 1, 1, 1250, None),
+        order(&v2, 2, 2, -5, Some("gift")),
+        br#"{"id": 3}"#.to_vec(),
+        frame(99, b"\x02"),
+        order(&v1, 1, 9_007_199_254_740_993, 99_999_999_99, None),
+        // A varint longer than any long.
+        frame(1, &[0xff; 11]),
+    ];
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
+    write_segment(&partition, 0, &values, 1);
     let lake = Lakehouse::new();
     let extra = format!(
         "    format: avro\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
@@ -196,7 +191,7 @@ fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
     // The subject moves to id 2: the next start adds its new field as a
     // column, filled from then on.
     write_registry(registry_dir.path(), 2);
-    write_segment(&partition, 6, vec![record(6, order(&v2, 2, 7, 700, Some("second")))]);
+    write_segment(&partition, 6, &[Some(&order(&v2, 2, 7, 700, Some("second")))], 1);
     let run = run_once(&config, TIMEOUT);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let schema = lake.schema("prod.orders");

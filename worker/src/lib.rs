@@ -2,11 +2,13 @@
 //!
 //! A worker connects to the coordinator ([`session`]), receives partition
 //! leases with the segments to read, and for each lease runs a
-//! [`reader`]: fetch, verify, decode, read-committed filter, Arrow rows. The
+//! [`reader`]: fetch, verify, decode, read-committed filter, LFS envelopes
+//! ([`lfs`]), Arrow rows. The
 //! rows of every partition of a table go to that table's [`writer`], which
 //! rolls Parquet files and reports each one with the exact offset ranges it
 //! holds. The coordinator commits them.
 
+mod lfs;
 mod link;
 mod memory;
 mod reader;

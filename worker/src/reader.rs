@@ -26,6 +26,7 @@ use floe_table::{Rejected, RowBuilder};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::lfs::LfsFetcher;
 use crate::memory::MemoryBudget;
 use crate::table::TableDef;
 use crate::writer::{Chunk, WriterCommand};
@@ -61,6 +62,8 @@ pub struct PartitionReader {
     pub permits: Arc<Semaphore>,
     /// Bounds the rows in flight to writers.
     pub memory: MemoryBudget,
+    /// Reads LFS blobs, when the table resolves them.
+    pub lfs: Option<Arc<LfsFetcher>>,
     pub max_pending_txn_bytes: usize,
     /// Dead letters decided by batches ending at or below this offset are
     /// committed already: not written again.
@@ -86,10 +89,14 @@ struct Cursor {
 }
 
 /// How looking up writer schemas ended.
-enum Resolved {
-    Done,
-    /// The lease stopped while the registry was unreachable.
+/// Why a batch's rows could not be built: what they need from elsewhere
+/// (a writer schema, an LFS blob) did not come.
+#[derive(Debug)]
+pub enum Halt {
+    /// The lease stopped while waiting for it.
     Stopped,
+    /// Retrying will not help: the message says what to change.
+    Failed(String),
 }
 
 /// How a segment pass ended.
@@ -299,15 +306,23 @@ impl PartitionReader {
             let pushed = cursor
                 .txn
                 .push(batch, &mut decided)
-                .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"))
-                .and_then(|()| self.add_writer_schemas(&mut rows, &decided));
-            if let Ok(Resolved::Stopped) = pushed {
-                // Nothing of this batch was handed over: the next holder
-                // reads it again from the last chunk's end.
-                return Outcome::Stopped;
-            }
-            let appended = pushed
-                .and_then(|_| rows.append(&self.tp.topic, self.tp.partition, &decided).map_err(|e| e.to_string()))
+                .map_err(|e| Halt::Failed(format!("{e}; raise worker.max_pending_txn_bytes or check the producer")));
+            // What the rows need from elsewhere (writer schemas, LFS blobs)
+            // is fetched first. A lease that ends meanwhile hands nothing of
+            // the chunk over: the next holder reads it again from the last
+            // chunk's end, with the transactions open there.
+            let prepared = pushed
+                .and_then(|()| self.add_writer_schemas(&mut rows, &decided))
+                .and_then(|()| self.prepare_lfs(&mut decided));
+            let appended = match prepared {
+                Ok(lfs) => Ok(lfs),
+                Err(Halt::Failed(message)) => Err(message),
+                Err(Halt::Stopped) => return Outcome::Stopped,
+            };
+            let appended = appended
+                .and_then(|lfs| {
+                    rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs).map_err(|e| e.to_string())
+                })
                 .and_then(|rejected| self.keep_dead_letters(&decided, rejected, next, dead.as_mut()));
             if let Err(message) = appended {
                 // Rows before this batch are good: hand them over first.
@@ -336,16 +351,16 @@ impl PartitionReader {
     /// seen. A registry outage is waited out (the partition says so), never
     /// turned into dead letters; an id the registry does not have is
     /// recorded as such, and its records become dead letters.
-    fn add_writer_schemas(&self, rows: &mut RowBuilder, records: &[Record]) -> Result<Resolved, String> {
+    fn add_writer_schemas(&self, rows: &mut RowBuilder, records: &[Record]) -> Result<(), Halt> {
         let ids = rows.unknown_schema_ids(records);
         if ids.is_empty() {
-            return Ok(Resolved::Done);
+            return Ok(());
         }
         let Some(registry) = &self.registry else {
-            return Err(format!(
+            return Err(Halt::Failed(format!(
                 "table {} reads the Confluent wire format but the coordinator named no schema registry",
                 self.table.name
-            ));
+            )));
         };
         let runtime = tokio::runtime::Handle::current();
         for id in ids {
@@ -368,17 +383,25 @@ impl PartitionReader {
                             }
                         });
                         if stopped {
-                            return Ok(Resolved::Stopped);
+                            return Err(Halt::Stopped);
                         }
                         backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
                     }
-                    Err(e) => return Err(format!("writer schema id {id}: {e}")),
+                    Err(e) => return Err(Halt::Failed(format!("writer schema id {id}: {e}"))),
                 }
             };
             self.waiting.lock().unwrap().clear();
             rows.add_writer_schema(id, schema);
         }
-        Ok(Resolved::Done)
+        Ok(())
+    }
+
+    /// Decides the batch's LFS envelopes, fetching blobs on the runtime
+    /// (this runs on a blocking thread) before the rows are built.
+    fn prepare_lfs(&self, records: &mut [Record]) -> Result<Vec<floe_table::LfsRecord>, Halt> {
+        let table = &self.table;
+        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &table.name, records, &self.stop);
+        tokio::runtime::Handle::current().block_on(prepare)
     }
 
     /// Sends the records that could not become rows to the dead-letter

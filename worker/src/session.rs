@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 use tracing::{info, warn};
 
+use crate::lfs::LfsFetcher;
 use crate::link::CoordinatorLink;
 use crate::memory::MemoryBudget;
 use crate::reader::{PartitionReader, ReaderSignal};
@@ -96,6 +97,8 @@ struct Session {
     reported: HashMap<(String, i32), (u64, i64)>,
     decode_permits: Arc<Semaphore>,
     memory: MemoryBudget,
+    /// Reads LFS blobs, when a table resolves them.
+    lfs: Option<Arc<LfsFetcher>>,
     signals: mpsc::Sender<ReaderSignal>,
     write_errors: mpsc::Sender<WriteError>,
     /// The writer schemas of wire-format tables, shared by their readers.
@@ -145,6 +148,10 @@ pub async fn run_session(
             None
         }
     });
+    let lfs = match &welcome.lfs {
+        Some(service) => Some(Arc::new(LfsFetcher::connect(service).await)),
+        None => None,
+    };
     info!(worker = worker_id, session = %welcome.session_id, "registered with the coordinator");
     floe_metrics::set_connected(true);
     let (signals, signal_rx) = mpsc::channel(1024);
@@ -154,6 +161,7 @@ pub async fn run_session(
         store,
         decode_permits: Arc::new(Semaphore::new(spec.fetch_concurrency.max(1) as usize)),
         memory: MemoryBudget::new(spec.memory_limit_bytes),
+        lfs,
         spec,
         tables: HashMap::new(),
         writers: HashMap::new(),
@@ -207,6 +215,13 @@ impl Session {
             FromCoordinator::Welcome(_) => {}
             FromCoordinator::DefineTable(define) => match TableDef::from_proto(&define, &self.tables) {
                 Ok(table) => {
+                    // A new definition (the table's schema evolved): the
+                    // coordinator took back its leases first, so the old
+                    // writer has nothing left to report; the next grant
+                    // starts one with the new schema.
+                    if let Some(old) = self.writers.remove(&define.table) {
+                        tokio::spawn(async move { flush_writer(&old.commands).await });
+                    }
                     self.tables.insert(define.table.clone(), Arc::new(table));
                 }
                 Err(e) => warn!("cannot use table definition: {e}"),
@@ -292,6 +307,7 @@ impl Session {
             signals: self.signals.clone(),
             permits: self.decode_permits.clone(),
             memory: self.memory.clone(),
+            lfs: self.lfs.clone(),
             max_pending_txn_bytes: self.spec.max_pending_txn_bytes as usize,
             dead_letters_from: grant.dead_letters_from,
             read_to: read_to.clone(),

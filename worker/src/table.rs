@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::PayloadFormat;
+use floe_config::{LfsConfig, LfsMode, PayloadFormat};
 use floe_proto::worker::DefineTable;
 use floe_table::{MappedColumn, SourceColumn};
 use iceberg::io::FileIO;
@@ -29,6 +29,8 @@ pub struct TableDef {
     pub format: PayloadFormat,
     /// Where records that cannot become rows go.
     pub dead_letters: Option<Arc<TableDef>>,
+    /// What to do with LFS envelopes.
+    pub lfs: LfsConfig,
 }
 
 impl TableDef {
@@ -59,6 +61,19 @@ impl TableDef {
             text => PayloadFormat::from_keyword(text)
                 .ok_or_else(|| format!("table {}: unknown payload format `{text}`", define.table))?,
         };
+        let lfs = match &define.lfs {
+            None => LfsConfig::default(),
+            Some(policy) => LfsConfig {
+                mode: LfsMode::from_keyword(&policy.mode).ok_or_else(|| {
+                    format!(
+                        "table {}: unknown LFS mode `{}` (a coordinator of a newer version?)",
+                        define.table, policy.mode
+                    )
+                })?,
+                max_inline_bytes: policy.max_inline_bytes,
+                max_blob_bytes: policy.max_blob_bytes,
+            },
+        };
         let columns = define
             .columns
             .iter()
@@ -75,6 +90,7 @@ impl TableDef {
             columns,
             format,
             dead_letters,
+            lfs,
         })
     }
 }

@@ -6,15 +6,18 @@
 
 mod admin;
 mod partition;
+mod schema;
 mod status;
 mod table;
 
 pub use self::admin::{AdminCommand, AdminError, AdminReply, RolledBack};
+pub use self::table::Sourced;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use floe_config::Column;
 use floe_kfs::naming::parse_object_name;
 use floe_metrics::{CommitMetrics, Stage};
 use floe_proto::admin::{ClusterStatus, Commit};
@@ -24,7 +27,6 @@ use floe_proto::worker::{
     CoordinatorMessage, FileOpened, Flush, Grant, OffsetRange, Revoke, Segments, Staged, StagedAck, TopicPartition,
     Welcome,
 };
-use floe_table::MappedColumn;
 use iceberg::Catalog;
 use iceberg::spec::{DataFile, deserialize_data_file_from_json};
 use iceberg::table::Table;
@@ -42,6 +44,7 @@ use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::offsets::{OffsetMap, Tp};
 use crate::pause::Pauses;
+use crate::schema_source::{FetchError, FetchedSchema};
 use crate::settings::Settings;
 use crate::store::{FileIntent, Progress, StateStore};
 use crate::summary::{PartitionIssue, RunSummary, TableSummary};
@@ -94,6 +97,11 @@ pub enum Event {
         table: String,
         result: Result<Box<RolledBack>, String>,
     },
+    /// A table's schema source answered (or did not).
+    SchemaFetched {
+        table: String,
+        result: Result<FetchedSchema, FetchError>,
+    },
     /// Stop: close every open file, commit, then end the loop.
     Drain,
 }
@@ -115,11 +123,17 @@ pub struct LoadedTable {
     pub table: Table,
     pub offsets: OffsetMap,
     /// Typed columns workers read from the record's value.
-    pub columns: Vec<MappedColumn>,
+    pub columns: Vec<Column>,
     pub dead_letters: Option<LoadedDeadLetters>,
     /// Why the table cannot be written as the mapping asks; its
     /// partitions wait, the other tables go on.
     pub paused: Option<String>,
+    /// Set when the columns come from a schema source.
+    pub sourced: Option<Sourced>,
+    /// Why the schema source gave nothing usable at start.
+    pub held: Option<FetchError>,
+    /// What workers do with LFS envelopes; `None` when the mode is off.
+    pub lfs: Option<floe_proto::worker::LfsPolicy>,
 }
 
 /// A typed table's dead-letter table, with the offsets its snapshots record.
@@ -246,22 +260,21 @@ impl Control {
             let props = &settings.catalog.file_io_props;
             let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
             state.stopped = loaded.paused;
-            state.define.columns = loaded
-                .columns
-                .into_iter()
-                .map(|c| floe_proto::worker::MappedColumn { name: c.name, path: c.path, required: c.required })
-                .collect();
-            state.define.format = loaded.format.as_str().to_string();
+            state.columns = loaded.columns;
+            state.format = loaded.format;
+            state.sourced = loaded.sourced;
+            state.held = loaded.held;
+            state.lfs = loaded.lfs;
             if let Some(dead) = loaded.dead_letters {
                 for (tp, position) in dead.offsets.iter() {
                     control.dead_letters_at_start.insert(tp.clone(), position.next);
                 }
-                state.define.dead_letter_table = dead.name.clone();
                 state.dead_letters = Some(dead.name.clone());
                 let mut dead_state = TableState::new(dead.name.clone(), dead.table, props.clone());
                 dead_state.dead_letters_of = Some(loaded.name.clone());
                 control.tables.insert(dead.name, dead_state);
             }
+            state.redefine(props.clone());
             control.tables.insert(loaded.name, state);
         }
         control
@@ -317,6 +330,7 @@ impl Control {
             Event::OrphansScanned(scan) => self.on_orphans_scanned(scan).await,
             Event::Admin { command, reply } => self.on_admin(command, reply).await,
             Event::RolledBack { table, result } => self.on_rolled_back(&table, result).await,
+            Event::SchemaFetched { table, result } => self.on_schema_fetched(&table, result),
             Event::Drain => self.start_finishing("drain requested"),
         }
     }
@@ -331,6 +345,7 @@ impl Control {
             source: Some(self.settings.source.clone()),
             writer: Some(self.settings.writer.clone()),
             confluent_registry: self.settings.confluent_registry.clone(),
+            lfs: self.settings.lfs.clone(),
         });
         self.assign_after.get_or_insert_with(|| Instant::now() + ASSIGNMENT_SETTLE);
         self.workers
@@ -722,8 +737,9 @@ impl Control {
             .partitions
             .iter()
             .filter(|(_, p)| p.staged.is_some())
-            // A table whose commits stopped gets no more readers.
-            .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.stopped.is_none()))
+            // A table whose commits stopped gets no more readers, nor one
+            // whose schema source has no usable schema.
+            .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.stopped.is_none() && t.held.is_none()))
             // Neither is a partition an operator paused or is skipping.
             .filter(|(tp, p)| p.pending_skip.is_none() && self.pauses.of(tp, &p.table).is_none())
             .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.rewind.is_none()))
@@ -845,6 +861,9 @@ impl Control {
                     self.after_flush(&name);
                 }
                 Cycle::Idle if table.rewind.is_some() => self.start_rollback(&name),
+                Cycle::Idle if table.sourced.as_ref().is_some_and(|s| s.pending.is_some()) => {
+                    self.apply_schema(&name).await
+                }
                 Cycle::Idle if table.stopped.is_some() => {}
                 Cycle::Idle if table.staged_bytes() >= self.settings.max_staged_bytes => self.commit_now(&name),
                 Cycle::Idle if now >= table.next_cycle_at => self.start_cycle(&name),
@@ -1113,6 +1132,7 @@ impl Control {
                 let Some(end) = p.readable_end() else { return true };
                 p.failure.is_some()
                     || (p.lease.is_none() && self.pauses.of(tp, &p.table).is_some())
+                    || (p.lease.is_none() && self.stuck_on_schema(&p.table).is_some())
                     || p.staged.is_some_and(|s| s.next >= end)
                     || p.lease.as_ref().is_some_and(|l| l.read_to >= end)
             })
@@ -1125,6 +1145,7 @@ impl Control {
             && self.partitions.values().all(|p| {
                 p.failure.is_some()
                     || self.tables.get(&p.table).is_some_and(|t| t.stopped.is_some())
+                    || self.stuck_on_schema(&p.table).is_some()
                     || p.staged.is_none_or(|s| p.committed.is_some_and(|c| c.next >= s.next))
             })
             && (self.ending == Ending::Never || self.caught_up())
@@ -1158,7 +1179,11 @@ impl Control {
                 commits: t.totals.commits,
                 snapshot_id: t.table.metadata().current_snapshot_id(),
                 metadata_location: t.table.metadata_location().map(str::to_string),
-                error: t.stopped.clone().or_else(|| t.last_error.clone()),
+                error: t
+                    .stopped
+                    .clone()
+                    .or_else(|| t.held.as_ref().map(ToString::to_string))
+                    .or_else(|| t.last_error.clone()),
             })
             .collect();
         let mut issues = Vec::new();
@@ -1170,6 +1195,14 @@ impl Control {
                     offset: Some(failure.offset),
                     message: failure.message.clone(),
                     stuck: true,
+                });
+            } else if let Some(held) = self.tables.get(&p.table).and_then(|t| t.held.as_ref()) {
+                issues.push(PartitionIssue {
+                    partition: tp.to_string(),
+                    object: None,
+                    offset: p.committed.map(|c| c.next),
+                    message: held.to_string(),
+                    stuck: !held.is_outage(),
                 });
             } else if let Some(pause) = self.pauses.of(tp, &p.table) {
                 issues.push(PartitionIssue {

@@ -38,7 +38,12 @@ impl Control {
                     topic: topic_feeding(&self.topic_table, &t.name).unwrap_or_default().to_string(),
                     dead_letters_of: t.dead_letters_of.clone().unwrap_or_default(),
                     paused: self.pauses.contains(&crate::pause::PauseTarget::Table(t.name.clone())),
-                    error: t.stopped.clone().or_else(|| t.last_error.clone()).unwrap_or_default(),
+                    error: t
+                        .stopped
+                        .clone()
+                        .or_else(|| t.held.as_ref().map(ToString::to_string))
+                        .or_else(|| t.last_error.clone())
+                        .unwrap_or_default(),
                     watermark_ms,
                     recent_commits: t.recent_commits.iter().cloned().collect(),
                     staged_files: t.staged.iter().map(|f| f.data_files.len() as u64).sum(),
@@ -92,6 +97,10 @@ impl Control {
             ("failed", failure.message.clone(), failure.object.clone())
         } else if let Some(skip) = &p.pending_skip {
             ("skipping", format!("skipping to offset {}: {}", skip.to, skip.reason), String::new())
+        } else if let Some(held) = self.tables.get(&p.table).and_then(|t| t.held.as_ref()).filter(|_| p.lease.is_none())
+        {
+            let state = if held.is_outage() { "waiting" } else { "stopped" };
+            (state, held.to_string(), String::new())
         } else if let Some(pause) = pause {
             ("paused", format!("paused by an operator ({pause})"), String::new())
         } else if let Some(waiting) = p.waiting_reason() {

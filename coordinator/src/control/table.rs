@@ -4,13 +4,16 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use floe_config::{Column, PayloadFormat};
 use floe_proto::admin::Commit;
-use floe_proto::worker::DefineTable;
+use floe_proto::worker::{DefineTable, LfsPolicy, MappedColumn};
+use floe_table::MappedColumn as Mapped;
 use iceberg::TableIdent;
 use iceberg::table::Table;
 
 use super::SessionId;
 use crate::commit::StagedFile;
+use crate::schema_source::{FetchError, FetchedSchema};
 
 /// A table's commit cycle: ask the workers writing it to close their files,
 /// then commit everything staged in one snapshot.
@@ -60,6 +63,26 @@ pub struct TableState {
     pub commit_started: Option<Instant>,
     /// An operator's rewind, waiting for the table's leases to come back.
     pub rewind: Option<super::admin::PendingRewind>,
+    /// The typed columns workers fill.
+    pub columns: Vec<Column>,
+    /// How record values are encoded.
+    pub format: PayloadFormat,
+    /// Set when the columns come from a schema source.
+    pub sourced: Option<Sourced>,
+    /// Why the schema source keeps the table from being read: no leases
+    /// until it answers with a schema floe can use; staged rows still commit.
+    pub held: Option<FetchError>,
+    /// What workers do with LFS envelopes; `None` when the mode is off.
+    pub lfs: Option<LfsPolicy>,
+}
+
+/// What a table takes from its schema source.
+#[derive(Debug, Clone)]
+pub struct Sourced {
+    /// Columns the mapping adds itself (`event_time`), after the source's.
+    pub mapping_columns: Vec<Column>,
+    /// A newer schema, applied when no commit of the table is running.
+    pub pending: Option<FetchedSchema>,
 }
 
 impl TableState {
@@ -82,7 +105,28 @@ impl TableState {
             recent_commits: VecDeque::new(),
             commit_started: None,
             rewind: None,
+            columns: Vec::new(),
+            format: PayloadFormat::Json,
+            sourced: None,
+            held: None,
+            lfs: None,
         }
+    }
+
+    /// Rebuilds the definition workers get from the table's current schema,
+    /// typed columns and dead-letter table.
+    pub fn redefine(&mut self, file_io_props: HashMap<String, String>) {
+        let mut define = define_table(&self.name, &self.table, file_io_props);
+        define.columns = self
+            .columns
+            .iter()
+            .map(Mapped::from)
+            .map(|c| MappedColumn { name: c.name, path: c.path, required: c.required })
+            .collect();
+        define.dead_letter_table = self.dead_letters.clone().unwrap_or_default();
+        define.lfs = self.lfs.clone();
+        define.format = self.format.as_str().to_string();
+        self.define = define;
     }
 
     pub fn staged_bytes(&self) -> u64 {
@@ -122,5 +166,6 @@ pub fn define_table(name: &str, table: &Table, file_io_props: HashMap<String, St
         columns: Vec::new(),
         dead_letter_table: String::new(),
         format: String::new(),
+        lfs: None,
     }
 }

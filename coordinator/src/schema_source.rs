@@ -1,0 +1,133 @@
+//! Where a table's typed columns come from when the mapping does not list
+//! them: a JSON Schema registry (`schema.source: registry`), or the
+//! Confluent registry of a mapping whose values are in its wire format.
+//!
+//! A source is fetched at start and again every `cache_seconds` by one
+//! refresh task per table; each result goes to the control loop, which adds
+//! new columns, ships the new definition to workers, or holds the table
+//! while the source cannot answer. A source that cannot be reached is an
+//! outage: retried with backoff, the table waits, nothing is dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_config::Column;
+use floe_registry::confluent::ConfluentRegistry;
+use floe_registry::{Caching, RegistryClient, RegistryError};
+use floe_table::columns_from_json_schema;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::control::Event;
+
+/// First retry after an outage, doubled up to the refresh period.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Refreshes never come closer than this, whatever `cache_seconds` says.
+const MIN_PERIOD: Duration = Duration::from_secs(1);
+
+/// A schema source.
+#[derive(Clone)]
+pub enum SchemaSource {
+    /// The seed's registry: a JSON Schema at `{base_url}/{topic}.json`.
+    JsonSchema { registry: Arc<RegistryClient>, topic: String },
+    /// A Confluent registry: the latest version of the subject
+    /// `<topic>-value` (Confluent's default TopicNameStrategy). Records
+    /// are decoded with their own writer schemas; this gives the columns.
+    Confluent { registry: Arc<ConfluentRegistry>, topic: String },
+}
+
+/// What a source says now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchedSchema {
+    /// The columns the schema describes.
+    pub columns: Vec<Column>,
+}
+
+/// Why a source gave no schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The source did not answer; it may later.
+    #[error("waiting for schema registry: {0}")]
+    Outage(String),
+    /// The source answered with something floe cannot use.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl FetchError {
+    pub fn is_outage(&self) -> bool {
+        matches!(self, FetchError::Outage(_))
+    }
+}
+
+impl SchemaSource {
+    /// The schema as the source has it now.
+    pub async fn fetch(&self) -> Result<FetchedSchema, FetchError> {
+        match self {
+            SchemaSource::JsonSchema { registry, topic } => {
+                let path = format!("/{topic}.json");
+                let url = format!("{}{path}", registry.base_url());
+                let document = registry.get(&path, Caching::Expiring).await.map_err(|e| match e {
+                    e if e.is_outage() => FetchError::Outage(e.to_string()),
+                    RegistryError::Rejected { status: 404, .. } => FetchError::Unusable(format!(
+                        "the schema registry has no schema for topic `{topic}` (GET {url}: HTTP 404): publish it \
+                         there, or set the mapping's schema.source to mapping"
+                    )),
+                    e => FetchError::Unusable(format!("schema of topic `{topic}`: {e}")),
+                })?;
+                let unusable = |message: String| {
+                    FetchError::Unusable(format!("schema of topic `{topic}` at {url}: {message}; fix the schema"))
+                };
+                let parsed: serde_json::Value =
+                    serde_json::from_str(&document).map_err(|e| unusable(format!("not JSON: {e}")))?;
+                let columns = columns_from_json_schema(&parsed).map_err(|e| unusable(e.to_string()))?;
+                Ok(FetchedSchema { columns })
+            }
+            SchemaSource::Confluent { registry, topic } => {
+                let subject = format!("{topic}-value");
+                let (id, schema) = registry.latest_avro_schema(&subject).await.map_err(|e| match e {
+                    e if e.is_outage() => FetchError::Outage(e.to_string()),
+                    e => FetchError::Unusable(format!(
+                        "subject `{subject}` of topic `{topic}`: {e}; register the topic's value schema there"
+                    )),
+                })?;
+                let columns = floe_table::avro::columns(&schema).map_err(|e| {
+                    FetchError::Unusable(format!("subject `{subject}` (schema id {id}) of topic `{topic}`: {e}"))
+                })?;
+                Ok(FetchedSchema { columns })
+            }
+        }
+    }
+}
+
+/// One table's source, as the refresh task fetches it.
+pub struct Refresh {
+    pub table: String,
+    pub source: SchemaSource,
+    /// The fetch at start failed: try again soon rather than a period later.
+    pub retry_soon: bool,
+}
+
+/// Fetches a table's schema every `period` (sooner after a failure, with
+/// backoff) and hands each result to the control loop, until `stop`.
+pub async fn refresh(refresh: Refresh, period: Duration, events: mpsc::Sender<Event>, stop: CancellationToken) {
+    let period = period.max(MIN_PERIOD);
+    let mut backoff = FIRST_RETRY;
+    let mut wait = if refresh.retry_soon { FIRST_RETRY } else { period };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let result = refresh.source.fetch().await;
+        if result.is_ok() {
+            (wait, backoff) = (period, FIRST_RETRY);
+        } else {
+            (wait, backoff) = (backoff, (backoff * 2).min(period));
+        }
+        let event = Event::SchemaFetched { table: refresh.table.clone(), result };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Resolving a batch's KafScale LFS envelopes before its rows are built:
+//! each envelope record is looked at once, per the table's mode, and the
+//! blobs to resolve are fetched concurrently (at most
+//! `lfs.max_concurrent_fetches` at once on the worker), checked against
+//! their envelope's size and sha256, and become the records' values.
+//!
+//! A blob that is missing, or does not match its envelope, and an envelope
+//! that cannot be read, are dead letters. A transient S3 failure never is:
+//! the fetch is retried (the SDK's own retries, then here with backoff,
+//! without end) and the partition waits; a failure that needs a config
+//! change (credentials, endpoint) stops the partition with the reason.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use floe_config::{LfsConfig, LfsMode};
+use floe_kfs::record::Record;
+use floe_proto::worker::LfsService;
+use floe_storage::{Blob, BlobStore, ServiceLocation, StorageErrorKind};
+use floe_table::lfs::{decide, looks_like_envelope};
+use floe_table::{Envelope, LfsAction, LfsRecord, Rejection};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::reader::Halt;
+
+const RETRY_BACKOFF_START: Duration = Duration::from_secs(1);
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The worker's blob reader, shared by its partitions.
+#[derive(Debug)]
+pub struct LfsFetcher {
+    blobs: BlobStore,
+    permits: Semaphore,
+}
+
+impl LfsFetcher {
+    pub async fn connect(service: &LfsService) -> Self {
+        let location = ServiceLocation {
+            region: service.region.clone(),
+            endpoint: Some(service.endpoint.clone()).filter(|e| !e.is_empty()),
+            path_style: service.path_style,
+        };
+        let permits = Semaphore::new(service.max_concurrent_fetches.max(1) as usize);
+        Self { blobs: BlobStore::connect(&location).await, permits }
+    }
+
+    /// One blob, checked against its envelope (a rejection when it does not
+    /// match or is missing); waits out transient failures.
+    async fn fetch(
+        &self,
+        envelope: &Envelope,
+        limit: u64,
+        stop: &CancellationToken,
+    ) -> Result<Result<Bytes, Rejection>, Halt> {
+        let mut backoff = RETRY_BACKOFF_START;
+        loop {
+            let fetched = {
+                let _permit = self.permits.acquire().await.map_err(|_| Halt::Stopped)?;
+                tokio::select! {
+                    _ = stop.cancelled() => return Err(Halt::Stopped),
+                    fetched = self.blobs.get(&envelope.bucket, &envelope.key, limit) => fetched,
+                }
+            };
+            match fetched {
+                Ok(Blob::Complete(bytes)) => return Ok(envelope.verify(&bytes).map(|()| bytes)),
+                Ok(Blob::TooLarge { size }) => {
+                    let rejection = envelope.check_size(size).err().unwrap_or_else(|| envelope.too_large(size, limit));
+                    return Ok(Err(rejection));
+                }
+                Err(e) if e.kind == StorageErrorKind::NotFound => return Ok(Err(envelope.missing(&e.message))),
+                Err(e) if e.kind == StorageErrorKind::Permanent => {
+                    return Err(Halt::Failed(format!("LFS blob {}: {e}", envelope.url())));
+                }
+                Err(e) => {
+                    tracing::warn!(blob = %envelope.url(), "LFS blob store unavailable, retrying in {backoff:?}: {e}");
+                    tokio::select! {
+                        _ = stop.cancelled() => return Err(Halt::Stopped),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
+
+/// What the table's LFS mode makes of each of `records`, in order; blobs
+/// resolved replace their record's value. Empty when the mode is off.
+pub async fn prepare(
+    config: &LfsConfig,
+    fetcher: Option<&LfsFetcher>,
+    table: &str,
+    records: &mut [Record],
+    stop: &CancellationToken,
+) -> Result<Vec<LfsRecord>, Halt> {
+    if config.mode == LfsMode::Off {
+        return Ok(Vec::new());
+    }
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut wanted = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let outcome = match record.value.as_deref().filter(|value| looks_like_envelope(value)).map(Envelope::parse) {
+            None | Some(Ok(None)) => LfsRecord::Plain,
+            Some(Err(rejection)) => LfsRecord::Rejected(rejection),
+            Some(Ok(Some(envelope))) => match decide(config, &envelope) {
+                LfsAction::Reference => LfsRecord::Referenced(envelope),
+                LfsAction::Skip => LfsRecord::Skipped,
+                LfsAction::TooLarge { size } => LfsRecord::Rejected(envelope.too_large(size, config.max_blob_bytes)),
+                LfsAction::Resolve { limit } => {
+                    // Decided once fetched.
+                    wanted.push((index, envelope, limit));
+                    LfsRecord::Plain
+                }
+            },
+        };
+        outcomes.push(outcome);
+    }
+    if !wanted.is_empty() {
+        let Some(fetcher) = fetcher else {
+            return Err(Halt::Failed(format!(
+                "table {table} resolves LFS blobs but the coordinator sent no LFS service (set lfs.endpoint, \
+                 and run workers of the coordinator's version)"
+            )));
+        };
+        let fetches = wanted.iter().map(|(_, envelope, limit)| fetcher.fetch(envelope, *limit, stop));
+        let fetched = futures::future::join_all(fetches).await;
+        for ((index, envelope, _), result) in wanted.into_iter().zip(fetched) {
+            outcomes[index] = match result? {
+                Ok(blob) => {
+                    records[index].value = Some(blob);
+                    LfsRecord::Resolved(envelope)
+                }
+                Err(rejection) => LfsRecord::Rejected(rejection),
+            };
+        }
+    }
+    count(table, &outcomes);
+    Ok(outcomes)
+}
+
+fn count(table: &str, outcomes: &[LfsRecord]) {
+    let (mut resolved, mut referenced, mut skipped, mut rejected) = (0, 0, 0, 0);
+    for outcome in outcomes {
+        match outcome {
+            LfsRecord::Plain => {}
+            LfsRecord::Resolved(_) => resolved += 1,
+            LfsRecord::Referenced(_) => referenced += 1,
+            LfsRecord::Skipped => skipped += 1,
+            LfsRecord::Rejected(_) => rejected += 1,
+        }
+    }
+    floe_metrics::count_lfs(table, "resolved", resolved);
+    floe_metrics::count_lfs(table, "referenced", referenced);
+    floe_metrics::count_lfs(table, "skipped", skipped);
+    floe_metrics::count_lfs(table, "dead_letter", rejected);
+}
