@@ -9,6 +9,7 @@ mod admin;
 mod catalog;
 mod column_type;
 mod commit;
+mod confluent;
 mod coordinator;
 mod discovery;
 mod env;
@@ -35,6 +36,7 @@ pub use admin::AdminConfig;
 pub use catalog::{CatalogConfig, CatalogType, IcebergConfig, WarehouseS3Config};
 pub use column_type::{ColumnType, InvalidColumnType, MAX_DECIMAL_PRECISION};
 pub use commit::CommitConfig;
+pub use confluent::ConfluentRegistryConfig;
 pub use coordinator::CoordinatorConfig;
 pub use discovery::{DiscoveryConfig, DiscoveryMode};
 pub use error::{ConfigError, Location, Problem};
@@ -42,7 +44,8 @@ pub use etcd::EtcdConfig;
 pub use lfs::{LfsConfig, LfsLocation, LfsMode, LfsService};
 pub use load::{load_mappings, mappings_from_yaml_str};
 pub use mapping::{
-    Column, ColumnSource, EVENT_TIME_COLUMN, Mapping, MappingSchema, StartOffset, StartPosition, WriteMode,
+    Column, ColumnSource, EVENT_TIME_COLUMN, Mapping, MappingSchema, PayloadFormat, StartOffset, StartPosition,
+    WriteMode,
 };
 pub use metrics::{MetricsAddress, MetricsConfig};
 pub use offsets::{OffsetsBackend, OffsetsConfig, StateStore};

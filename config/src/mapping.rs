@@ -16,6 +16,9 @@ pub struct Mapping {
     pub table: TableName,
     #[serde(default)]
     pub mode: WriteMode,
+    /// How record values are encoded.
+    #[serde(default)]
+    pub format: PayloadFormat,
     #[serde(default = "create_by_default")]
     pub create_table_if_missing: bool,
     #[serde(default)]
@@ -42,6 +45,30 @@ pub struct Mapping {
     /// What to do with values the KafScale LFS proxy replaced by envelopes.
     #[serde(default)]
     pub lfs: LfsConfig,
+}
+
+keyword_enum! {
+    #[derive(Default)]
+    pub enum PayloadFormat {
+        /// JSON text; typed columns come from `schema.columns`.
+        #[default]
+        Json => "json",
+        /// Avro in the Confluent wire format (a magic byte, the writer
+        /// schema's id in `schema.confluent_registry`, the datum); columns
+        /// come from the topic's schema there.
+        Avro => "avro",
+        /// Protobuf in the Confluent wire format.
+        Protobuf => "protobuf",
+        /// JSON in the Confluent wire format, with a JSON Schema.
+        JsonSchema => "json_schema",
+    }
+}
+
+impl PayloadFormat {
+    /// Values carry a schema id of `schema.confluent_registry`.
+    pub fn is_confluent(self) -> bool {
+        self != PayloadFormat::Json
+    }
 }
 
 /// The column `event_time_field` fills.
@@ -158,16 +185,17 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
                 ));
             }
             // One table has one schema, whichever topic feeds it.
-            let shape =
-                |m: &Mapping| (m.schema.clone(), m.partition_by.clone(), m.event_time_field.clone(), m.lfs.clone());
+            let shape = |m: &Mapping| {
+                (m.format, m.schema.clone(), m.partition_by.clone(), m.event_time_field.clone(), m.lfs.clone())
+            };
             if shape(earlier) != shape(mapping) {
                 return Err(Problem::invalid(
                     format!("mappings[{index}].schema"),
                     format!(
-                        "differs from mappings[{earlier_index}].schema (or partition_by, event_time_field, lfs), which writes the same table `{}`",
+                        "differs from mappings[{earlier_index}].schema (or format, partition_by, event_time_field, lfs), which writes the same table `{}`",
                         mapping.table
                     ),
-                    "give every mapping of one table the same schema, partition_by, event_time_field and lfs",
+                    "give every mapping of one table the same format, schema, partition_by, event_time_field and lfs",
                 ));
             }
         }
@@ -177,11 +205,12 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
 
 impl Mapping {
     /// The table has a dead-letter table: it has typed columns (listed, or
-    /// from the registry), or an LFS mode whose failures (a missing blob, a
+    /// from a registry), or an LFS mode whose failures (a missing blob, a
     /// bad envelope) are dead letters.
     pub fn has_dead_letters(&self) -> bool {
         !self.typed_columns().is_empty()
             || self.schema.source == ColumnSource::Registry
+            || self.format.is_confluent()
             || self.lfs.mode != crate::lfs::LfsMode::Off
     }
 
@@ -278,6 +307,34 @@ impl Mapping {
                 format!("is `{}`, the table the rows go to", self.table),
                 "name another table, or remove the key for the default `<table>_dlq`",
             ));
+        }
+        if self.format.is_confluent() {
+            let format = self.format;
+            if !self.schema.columns.is_empty() {
+                return Err(Problem::invalid(
+                    key("schema.columns"),
+                    format!(
+                        "are listed, but format is {format}, which takes the columns from schema.confluent_registry"
+                    ),
+                    "remove the columns, or set format to json",
+                ));
+            }
+            if self.schema.source == ColumnSource::Registry {
+                return Err(Problem::invalid(
+                    key("schema.source"),
+                    format!(
+                        "is registry (schema.registry's JSON Schemas), but format is {format}, whose schemas are in schema.confluent_registry"
+                    ),
+                    "remove schema.source, or set format to json",
+                ));
+            }
+            if self.event_time_field.is_some() {
+                return Err(Problem::invalid(
+                    key("event_time_field"),
+                    format!("is set, which format {format} does not support yet"),
+                    "remove it (partition by day(record_time) instead), or set format to json",
+                ));
+            }
         }
         if self.schema.source == ColumnSource::Registry && !self.schema.columns.is_empty() {
             return Err(Problem::invalid(

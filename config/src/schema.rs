@@ -1,9 +1,11 @@
-//! JSON validation against a schema registry (`schema`).
+//! Schema registries (`schema`): JSON validation against the seed's, and
+//! the Confluent registry of wire-format records.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::confluent::ConfluentRegistryConfig;
 use crate::error::Problem;
 use crate::keyword::keyword_enum;
 use crate::source::is_http_url;
@@ -14,6 +16,9 @@ use crate::value;
 pub struct SchemaConfig {
     pub mode: ValidationMode,
     pub registry: RegistryConfig,
+    /// Writer schemas of records in the Confluent wire format (mappings
+    /// with `format: avro`...).
+    pub confluent_registry: ConfluentRegistryConfig,
 }
 
 keyword_enum! {
@@ -51,6 +56,7 @@ impl Default for RegistryConfig {
 
 impl SchemaConfig {
     pub(crate) fn validate(&self) -> Result<(), Problem> {
+        self.confluent_registry.validate()?;
         let base_url = &self.registry.base_url;
         if !base_url.is_empty() && !is_http_url(base_url) {
             return Err(Problem::invalid(

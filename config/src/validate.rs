@@ -24,6 +24,7 @@ impl Config {
         self.check_etcd_is_there()?;
         self.check_sql_backend_has_sql_catalog()?;
         self.check_registry_is_there()?;
+        self.check_confluent_registry_is_there()?;
         self.check_heartbeat_fits_lease()?;
         self.check_row_group_fits_memory()
     }
@@ -73,6 +74,23 @@ impl Config {
                 format!("mappings[{index}].schema.source"),
                 "is registry but schema.registry.base_url is empty",
                 "set schema.registry.base_url, or list the columns and set source to mapping",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn check_confluent_registry_is_there(&self) -> Result<(), Problem> {
+        if !self.schema.confluent_registry.url.is_empty() {
+            return Ok(());
+        }
+        match self.mappings.iter().position(|mapping| mapping.format.is_confluent()) {
+            Some(index) => Err(Problem::invalid(
+                format!("mappings[{index}].format"),
+                format!(
+                    "is {}, whose writer schemas are in a schema registry, but schema.confluent_registry.url is empty",
+                    self.mappings[index].format
+                ),
+                "set schema.confluent_registry.url to the registry's base URL, or set format to json",
             )),
             None => Ok(()),
         }

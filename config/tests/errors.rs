@@ -320,6 +320,62 @@ fn semantic_errors_name_the_key_and_the_fix() {
 }
 
 #[test]
+fn confluent_formats_need_their_registry_and_take_columns_from_it() {
+    let avro = |extra: &str| {
+        MINIMAL.replace(
+            "    table: prod.orders
+",
+            &format!(
+                "    table: prod.orders
+    format: avro
+{extra}"
+            ),
+        )
+    };
+    let registry = "schema:\n  confluent_registry:\n    url: http://registry:8081\n";
+    let cases: &[(String, &str)] = &[
+        (
+            avro(""),
+            "`mappings[0].format` is avro, whose writer schemas are in a schema registry, but schema.confluent_registry.url is empty; \
+             set schema.confluent_registry.url to the registry's base URL, or set format to json",
+        ),
+        (
+            format!("{}{registry}", avro("    schema:\n      columns:\n        - {name: id, type: long}\n")),
+            "`mappings[0].schema.columns` are listed, but format is avro, which takes the columns from schema.confluent_registry; \
+             remove the columns, or set format to json",
+        ),
+        (
+            format!("{}{registry}", avro("    event_time_field: created_at\n")),
+            "`mappings[0].event_time_field` is set, which format avro does not support yet; \
+             remove it (partition by day(record_time) instead), or set format to json",
+        ),
+        (
+            minimal_with("schema:\n  confluent_registry:\n    url: registry:8081\n"),
+            "`schema.confluent_registry.url` is `registry:8081`, not an http(s) URL; \
+             set it to the registry's base URL, e.g. http://schema-registry:8081",
+        ),
+        (
+            minimal_with("schema:\n  confluent_registry:\n    url: http://registry:8081\n    username: key\n"),
+            "`schema.confluent_registry.password` is empty but schema.confluent_registry.username is set; \
+             set both for HTTP basic authentication, or neither",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(message(text), format!("config error in {FILE}: {expected}"));
+    }
+    let text = MINIMAL.replace("    table: prod.orders\n", "    table: prod.orders\n    format: yaml\n");
+    assert!(message(&text).contains("expected one of json, avro, protobuf, json_schema"), "{}", message(&text));
+
+    let config = Config::from_yaml_str(&format!("{}{registry}", avro("")), FILE).expect("valid");
+    assert_eq!(config.mappings[0].format, floe_config::PayloadFormat::Avro);
+    let registry = &config.schema.confluent_registry;
+    assert_eq!(
+        (registry.url.as_str(), registry.timeout, registry.cache),
+        ("http://registry:8081", std::time::Duration::from_secs(5), std::time::Duration::from_secs(300))
+    );
+}
+
+#[test]
 fn empty_mappings() {
     let text = &MINIMAL[..MINIMAL.find("mappings:").expect("minimal has mappings")];
     assert_eq!(

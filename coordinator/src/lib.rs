@@ -9,7 +9,8 @@
 //! - [`gc`] deletes staged files that never got committed;
 //! - [`service`] is the gRPC endpoint workers connect to, [`admin`] the
 //!   operators' one (status, [`pause`], skips);
-//! - [`schema_source`] fetches tables' columns from a schema registry, at
+//! - [`schema_source`] fetches tables' columns from a schema registry (a
+//!   JSON Schema one, or a Confluent one for wire-format mappings), at
 //!   start and every `cache_seconds`;
 //! - [`store`] keeps lease epochs and file intents; with etcd, [`leader`]
 //!   elects the one active coordinator and [`metadata`] reads KafScale's
@@ -47,6 +48,7 @@ use floe_config::{Column, TableName};
 use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_registry::RegistryClient;
+use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::open_segment_store;
 use floe_table::partitioning::describe as describe_spec;
 use floe_table::{MappedColumn, RowBuilder, SourceColumn, dead_letter_schema, partition_spec, table_schema};
@@ -118,7 +120,7 @@ async fn load_table(
     let (table, offsets) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
     // A table the mapping no longer fits pauses alone, with the reason;
     // the others go on (a start error would crash-loop them all).
-    let asked_by = if mapping.registry_columns { "the registry schema" } else { "the mapping" };
+    let asked_by = if source.is_some() { "the registry schema" } else { "the mapping" };
     let (table, paused) = match fit_to_mapping(catalog, table.clone(), mapping, &columns, asked_by).await {
         Ok(table) => (table, None),
         Err(message) => {
@@ -139,6 +141,7 @@ async fn load_table(
     Ok(LoadedTable {
         name,
         topic: mapping.topic.clone(),
+        format: mapping.format,
         table,
         offsets,
         columns,
@@ -178,7 +181,9 @@ async fn fit_to_mapping(
     }
     // Workers fill rows with the same builder: check now that they can.
     let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
-    RowBuilder::new(arrow_schema_of(&table)?, &mapped).map_err(|e| e.to_string())?;
+    RowBuilder::new(arrow_schema_of(&table)?, &mapped)
+        .and_then(|rows| rows.with_format(mapping.format))
+        .map_err(|e| e.to_string())?;
     Ok(table)
 }
 
@@ -229,7 +234,7 @@ fn tail_tables(tables: &[LoadedTable]) -> Result<HashMap<String, TailTable>, Sta
         .map(|t| {
             let dead_letters = t.dead_letters.as_ref().map(|d| schema(&d.table, &d.name)).transpose()?;
             let columns = t.columns.iter().map(MappedColumn::from).collect();
-            let table = TailTable { schema: schema(&t.table, &t.name)?, columns, dead_letters };
+            let table = TailTable { schema: schema(&t.table, &t.name)?, columns, format: t.format, dead_letters };
             Ok((t.topic.clone(), table))
         })
         .collect()
@@ -274,6 +279,8 @@ pub enum StartError {
     Catalog { name: String, source: Box<iceberg::Error> },
     #[error("table {table}: {message}")]
     Table { table: String, message: String },
+    #[error("schema.confluent_registry: {0}")]
+    ConfluentRegistry(floe_registry::RegistryError),
     #[error("segment source: {0}")]
     Source(#[from] floe_storage::StorageError),
     #[error("worker endpoint {address}: {source}")]
@@ -411,14 +418,27 @@ impl Coordinator {
             }
             None => None,
         };
+        let confluent_registry = settings
+            .confluent_registry
+            .as_ref()
+            .map(ConfluentRegistry::from_spec)
+            .transpose()
+            .map_err(StartError::ConfluentRegistry)?
+            .map(Arc::new);
         let mut tables = Vec::new();
         let mut refreshes = Vec::new();
         let mut start_offsets = HashMap::new();
         for mapping in &settings.mappings {
-            let source = registry
-                .as_ref()
-                .filter(|_| mapping.registry_columns)
-                .map(|registry| SchemaSource::JsonSchema { registry: registry.clone(), topic: mapping.topic.clone() });
+            let topic = mapping.topic.clone();
+            let source = match (&registry, &confluent_registry) {
+                (_, Some(registry)) if mapping.format.is_confluent() => {
+                    Some(SchemaSource::Confluent { registry: registry.clone(), topic })
+                }
+                (Some(registry), _) if mapping.registry_columns => {
+                    Some(SchemaSource::JsonSchema { registry: registry.clone(), topic })
+                }
+                _ => None,
+            };
             let loaded = load_table(catalog.as_ref(), mapping, source.as_ref()).await?;
             if let Some(source) = source {
                 refreshes.push(Refresh { table: loaded.name.clone(), source, retry_soon: loaded.held.is_some() });
@@ -438,7 +458,7 @@ impl Coordinator {
         };
         let resume_after = state.store.discovery_cursors().await?;
         let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
-        let tail = TailService::new(segments.clone(), tail_tables(&tables)?);
+        let tail = TailService::new(segments.clone(), tail_tables(&tables)?, registry);
         let max_skip = (settings.idle_poll_interval.as_millis() / settings.poll_interval.as_millis().max(1))
             .saturating_sub(1)
             .min(u32::MAX as u128) as u32;

@@ -1,5 +1,6 @@
 //! Where a table's typed columns come from when the mapping does not list
-//! them (`schema.source: registry`).
+//! them: a JSON Schema registry (`schema.source: registry`), or the
+//! Confluent registry of a mapping whose values are in its wire format.
 //!
 //! A source is fetched at start and again every `cache_seconds` by one
 //! refresh task per table; each result goes to the control loop, which adds
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floe_config::Column;
+use floe_registry::confluent::ConfluentRegistry;
 use floe_registry::{Caching, RegistryClient, RegistryError};
 use floe_table::columns_from_json_schema;
 use tokio::sync::mpsc;
@@ -23,11 +25,15 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// Refreshes never come closer than this, whatever `cache_seconds` says.
 const MIN_PERIOD: Duration = Duration::from_secs(1);
 
-/// A schema source; more kinds (a Confluent registry) plug in here.
+/// A schema source.
 #[derive(Clone)]
 pub enum SchemaSource {
     /// The seed's registry: a JSON Schema at `{base_url}/{topic}.json`.
     JsonSchema { registry: Arc<RegistryClient>, topic: String },
+    /// A Confluent registry: the latest version of the subject
+    /// `<topic>-value` (Confluent's default TopicNameStrategy). Records
+    /// are decoded with their own writer schemas; this gives the columns.
+    Confluent { registry: Arc<ConfluentRegistry>, topic: String },
 }
 
 /// What a source says now.
@@ -75,6 +81,19 @@ impl SchemaSource {
                 let parsed: serde_json::Value =
                     serde_json::from_str(&document).map_err(|e| unusable(format!("not JSON: {e}")))?;
                 let columns = columns_from_json_schema(&parsed).map_err(|e| unusable(e.to_string()))?;
+                Ok(FetchedSchema { columns })
+            }
+            SchemaSource::Confluent { registry, topic } => {
+                let subject = format!("{topic}-value");
+                let (id, schema) = registry.latest_avro_schema(&subject).await.map_err(|e| match e {
+                    e if e.is_outage() => FetchError::Outage(e.to_string()),
+                    e => FetchError::Unusable(format!(
+                        "subject `{subject}` of topic `{topic}`: {e}; register the topic's value schema there"
+                    )),
+                })?;
+                let columns = floe_table::avro::columns(&schema).map_err(|e| {
+                    FetchError::Unusable(format!("subject `{subject}` (schema id {id}) of topic `{topic}`: {e}"))
+                })?;
                 Ok(FetchedSchema { columns })
             }
         }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use floe_config::{
     CatalogType, Column, ColumnSource, Config, DiscoveryMode, LfsConfig, LfsMode, Mapping, OffsetsBackend,
-    PartitionField, ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition, StateStore as StoreChoice,
-    TableName, ValidationMode,
+    PartitionField, PayloadFormat, ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition,
+    StateStore as StoreChoice, TableName, ValidationMode,
 };
-use floe_proto::worker::{LfsPolicy, LfsService, SourceSpec, WriterSpec};
+use floe_proto::worker::{ConfluentRegistrySpec, LfsPolicy, LfsService, SourceSpec, WriterSpec};
 use floe_table::SourceColumn;
 
 use crate::catalog::{CatalogKind, CatalogSettings};
@@ -44,8 +44,10 @@ pub struct TableMapping {
     pub topic: String,
     pub table: TableName,
     pub create_if_missing: bool,
-    /// Typed columns read from the record's JSON value; none for records as
-    /// they are.
+    /// How record values are encoded.
+    pub format: PayloadFormat,
+    /// Typed columns read from the record's value; none for records as
+    /// they are. With a Confluent format, filled from the registry at start.
     pub columns: Vec<Column>,
     pub allow_type_widening: bool,
     /// Set for a typed table: where records that cannot become rows go.
@@ -94,6 +96,8 @@ pub struct RegistrySettings {
 pub struct Settings {
     pub source: SourceSpec,
     pub writer: WriterSpec,
+    /// The registry of wire-format tables, when the config has one.
+    pub confluent_registry: Option<ConfluentRegistrySpec>,
     /// Where LFS blobs are fetched from, when some table fetches them.
     pub lfs: Option<LfsService>,
     pub catalog: CatalogSettings,
@@ -141,6 +145,12 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
 /// names that would clash with the columns floe fills itself (config
 /// validation checked that a registry is there when needed).
 fn check_typed_columns(index: usize, mapping: &Mapping, schema: &SchemaConfig) -> Result<(), SettingsError> {
+    if matches!(mapping.format, PayloadFormat::Protobuf | PayloadFormat::JsonSchema) {
+        return Err(unsupported(
+            &format!("mappings[{index}].format"),
+            format!("is {}, which this build does not support yet: use avro or json", mapping.format),
+        ));
+    }
     if schema.mode != ValidationMode::Off {
         return Err(unsupported(
             "schema.mode",
@@ -261,6 +271,7 @@ impl Settings {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
                 create_if_missing: mapping.create_table_if_missing,
+                format: mapping.format,
                 columns: mapping.typed_columns(),
                 allow_type_widening: mapping.schema.allow_type_widening,
                 dead_letter_table: mapping.has_dead_letters().then(|| mapping.dead_letter_table()),
@@ -280,6 +291,14 @@ impl Settings {
             max_pending_txn_bytes: config.worker.max_pending_txn_bytes,
             memory_limit_bytes: config.worker.memory_limit_bytes,
         };
+        let registry = &config.schema.confluent_registry;
+        let confluent_registry = (!registry.url.is_empty()).then(|| ConfluentRegistrySpec {
+            url: registry.url.clone(),
+            timeout_ms: registry.timeout.as_millis().min(u32::MAX.into()) as u32,
+            cache_ms: registry.cache.as_millis().min(u32::MAX.into()) as u32,
+            username: registry.username.clone(),
+            password: registry.password.expose().to_string(),
+        });
         // Validation refused a fetching mode without a service to fetch from.
         let fetches = config.mappings.iter().any(|m| m.lfs.mode.fetches());
         let lfs = config.lfs.location(s3).filter(|_| fetches).map(|location| LfsService {
@@ -291,6 +310,7 @@ impl Settings {
         Ok(Settings {
             source,
             writer,
+            confluent_registry,
             lfs,
             catalog: catalog_settings,
             store,
@@ -362,6 +382,41 @@ mappings:
         assert_eq!(settings.source.read_endpoint, "http://minio:9000");
         assert!(matches!(settings.store, StoreSettings::Etcd(_)));
         assert_eq!(settings.partitions, PartitionSource::Metadata { strict: false });
+    }
+
+    fn with_format(format: &str) -> Config {
+        let yaml = S3_SOURCE
+            .replace("    table: prod.orders\n", &format!("    table: prod.orders\n    format: {format}\n"))
+            + "schema:\n  confluent_registry:\n    url: http://registry:8081\n    username: key\n    password: secret\n";
+        Config::from_yaml_str(&yaml, "/etc/floe/floe.yaml").expect("a valid config")
+    }
+
+    #[test]
+    fn avro_mappings_have_a_dead_letter_table_and_workers_get_the_registry() {
+        let settings = Settings::from_config(&with_format("avro")).unwrap();
+        let mapping = &settings.mappings[0];
+        assert_eq!(mapping.format, PayloadFormat::Avro);
+        assert!(mapping.columns.is_empty(), "filled from the registry at start");
+        assert_eq!(mapping.dead_letter_table.as_ref().map(ToString::to_string).as_deref(), Some("prod.orders_dlq"));
+        let registry = settings.confluent_registry.unwrap();
+        assert_eq!(
+            (registry.url.as_str(), registry.timeout_ms, registry.cache_ms),
+            ("http://registry:8081", 5000, 300_000)
+        );
+        assert_eq!((registry.username.as_str(), registry.password.as_str()), ("key", "secret"));
+    }
+
+    #[test]
+    fn other_wire_formats_are_refused_for_now() {
+        for format in ["protobuf", "json_schema"] {
+            let error = Settings::from_config(&with_format(format)).err().expect("refused");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "config `mappings[0].format`: is {format}, which this build does not support yet: use avro or json"
+                )
+            );
+        }
     }
 
     #[test]

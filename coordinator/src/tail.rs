@@ -17,9 +17,12 @@ use arrow_flight::{
     PollInfo, PutResult, SchemaResult, Ticket,
 };
 use arrow_schema::SchemaRef;
+use floe_config::PayloadFormat;
 use floe_kfs::naming::{ObjectKind, parse_object_name};
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
+use floe_kfs::record::Record;
 use floe_kfs::txn::ReadCommitted;
+use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::SegmentStore;
 use floe_table::{MappedColumn, RowBuilder};
 use futures::stream::{BoxStream, StreamExt};
@@ -52,6 +55,7 @@ pub struct TailTicket {
 pub struct TailTable {
     pub schema: SchemaRef,
     pub columns: Vec<MappedColumn>,
+    pub format: PayloadFormat,
     /// The dead-letter table's schema, for a typed table.
     pub dead_letters: Option<SchemaRef>,
 }
@@ -59,18 +63,42 @@ pub struct TailTable {
 pub struct TailService {
     store: Arc<dyn SegmentStore>,
     tables: HashMap<String, TailTable>,
+    /// Writer schemas of wire-format tables.
+    registry: Option<Arc<ConfluentRegistry>>,
 }
 
 impl TailService {
-    pub fn new(store: Arc<dyn SegmentStore>, tables: HashMap<String, TailTable>) -> Self {
-        Self { store, tables }
+    pub fn new(
+        store: Arc<dyn SegmentStore>,
+        tables: HashMap<String, TailTable>,
+        registry: Option<Arc<ConfluentRegistry>>,
+    ) -> Self {
+        Self { store, tables, registry }
     }
+}
+
+/// Gives `rows` the writer schemas of `records` it lacks. Runs on a
+/// blocking thread of the runtime.
+fn add_writer_schemas(
+    rows: &mut RowBuilder,
+    records: &[Record],
+    registry: Option<&ConfluentRegistry>,
+) -> Result<(), String> {
+    let ids = rows.unknown_schema_ids(records);
+    let Some(registry) = registry.filter(|_| !ids.is_empty()) else { return Ok(()) };
+    let runtime = tokio::runtime::Handle::current();
+    for id in ids {
+        let schema = runtime.block_on(registry.writer_schema(id)).map_err(|e| e.to_string())?;
+        rows.add_writer_schema(id, schema);
+    }
+    Ok(())
 }
 
 /// Decodes the partition's segments from `ticket.from` and sends record
 /// batches until the limit or the end of storage.
 async fn tail(
     store: Arc<dyn SegmentStore>,
+    registry: Option<Arc<ConfluentRegistry>>,
     table: TailTable,
     ticket: TailTicket,
     out: mpsc::Sender<Result<arrow_array::RecordBatch, FlightError>>,
@@ -95,11 +123,13 @@ async fn tail(
             break; // the client went away
         }
         let bytes = store.get(&key).await.map_err(|e| e.to_string())?;
-        let (table, ticket, out) = (table.clone(), ticket.clone(), out.clone());
-        let (sent, state) =
-            tokio::task::spawn_blocking(move || decode_segment(&key, bytes, &table, &ticket, txn, remaining, &out))
-                .await
-                .map_err(|e| e.to_string())??;
+        let (table, ticket, out, registry) = (table.clone(), ticket.clone(), out.clone(), registry.clone());
+        let (sent, state) = tokio::task::spawn_blocking(move || {
+            let segment = Segment { key: &key, bytes, registry: registry.as_deref() };
+            decode_segment(segment, &table, &ticket, txn, remaining, &out)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         txn = state;
         remaining -= sent;
         if remaining == 0 {
@@ -109,11 +139,17 @@ async fn tail(
     Ok(())
 }
 
+/// A segment to decode, and where its records' writer schemas are.
+struct Segment<'a> {
+    key: &'a str,
+    bytes: bytes::Bytes,
+    registry: Option<&'a ConfluentRegistry>,
+}
+
 /// One segment's rows (or dead letters), in batches of [`BATCH_ROWS`];
 /// how many were sent, and the transaction state to carry on with.
 fn decode_segment(
-    key: &str,
-    bytes: bytes::Bytes,
+    Segment { key, bytes, registry }: Segment<'_>,
     table: &TailTable,
     ticket: &TailTicket,
     mut txn: ReadCommitted,
@@ -123,7 +159,9 @@ fn decode_segment(
     let size = bytes.len() as u64;
     let mut reader =
         SegmentReader::new(Cursor::new(bytes), key, size, ReaderOptions::default()).map_err(|e| e.to_string())?;
-    let mut rows = RowBuilder::new(table.schema.clone(), &table.columns).map_err(|e| e.to_string())?;
+    let mut rows = RowBuilder::new(table.schema.clone(), &table.columns)
+        .and_then(|rows| rows.with_format(table.format))
+        .map_err(|e| e.to_string())?;
     let mut dead = match (&table.dead_letters, ticket.dead_letters) {
         (Some(schema), true) => Some(RowBuilder::for_dead_letters(schema.clone()).map_err(|e| e.to_string())?),
         _ => None,
@@ -141,6 +179,7 @@ fn decode_segment(
     while let Some(batch) = reader.next_batch().map_err(|e| e.to_string())? {
         txn.push(batch, &mut decided).map_err(|e| e.to_string())?;
         decided.retain(|r| r.offset >= from);
+        add_writer_schemas(&mut rows, &decided, registry)?;
         let rejected = rows.append(&ticket.topic, ticket.partition, &decided, &[]).map_err(|e| e.to_string())?;
         if let Some(dead) = dead.as_mut() {
             for rejected in &rejected {
@@ -199,10 +238,10 @@ impl FlightService for TailService {
             (false, _) => table.schema.clone(),
         };
         let (batches, received) = mpsc::channel(4);
-        let store = self.store.clone();
+        let (store, registry) = (self.store.clone(), self.registry.clone());
         tokio::spawn(async move {
             let errors = batches.clone();
-            if let Err(message) = tail(store, table, ticket, batches).await {
+            if let Err(message) = tail(store, registry, table, ticket, batches).await {
                 let _ = errors.send(Err(FlightError::Tonic(Box::new(Status::internal(message))))).await;
             }
         });

@@ -9,11 +9,22 @@
 //! FLOE_BENCH_VALUE_BYTES (200), FLOE_BENCH_CODEC (lz4), FLOE_BENCH_WORKERS (2),
 //! FLOE_BENCH_DIR (where generated data is kept between runs; default
 //! target/bench-data), FLOE_BENCH_COLUMNS (`raw`, the default: records as
-//! they are; `typed`: ten typed columns read from the JSON values besides).
+//! they are; `typed`: ten typed columns read from the JSON values besides;
+//! `avro`: the same values as Avro in the Confluent wire format, whose
+//! schema gives the same ten columns, from a local static registry).
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use apache_avro::Schema;
+use apache_avro::types::Value as Avro;
+use floe_kfs::reader::{ReaderOptions, SegmentReader};
+use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
+use floe_kfs::{Compression, index_object_name, segment_object_name};
+use floe_tests::http_files::HttpFiles;
 
 /// Ten typed columns of the generated order values, of every kind of
 /// conversion: exact longs and decimals, nested paths, epoch-millis
@@ -31,6 +42,89 @@ const TYPED_COLUMNS: &str = concat!(
     "        - {name: note, type: string}\n",
     "        - {name: order_ref, type: string, path: order_id}\n",
 );
+
+/// The generated orders as an Avro record whose columns are those of
+/// TYPED_COLUMNS: the amount twice, the order id as text too.
+const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "Order", "fields": [
+    {"name": "order_id", "type": "long"},
+    {"name": "status", "type": "string"},
+    {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+    {"name": "amount_double", "type": "double"},
+    {"name": "qty", "type": "int"},
+    {"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
+        {"name": "id", "type": "long"}, {"name": "country", "type": "string"}]}},
+    {"name": "created_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "note", "type": "string"},
+    {"name": "order_ref", "type": "string"}]}"#;
+
+/// The Avro datum of a generated JSON order, framed under schema id 1.
+fn avro_order(schema: &Schema, json: &[u8]) -> Vec<u8> {
+    let order: serde_json::Value = serde_json::from_slice(json).expect("a generated order");
+    let amount = order["amount"].as_f64().expect("an amount");
+    let cents = (amount * 100.0).round() as i64;
+    let fields = vec![
+        ("order_id", Avro::Long(order["order_id"].as_i64().expect("an order id"))),
+        ("status", Avro::String(order["status"].as_str().expect("a status").into())),
+        ("amount", Avro::Decimal(apache_avro::Decimal::from(cents.to_be_bytes()))),
+        ("amount_double", Avro::Double(amount)),
+        ("qty", Avro::Int(order["qty"].as_i64().expect("a quantity") as i32)),
+        (
+            "customer",
+            Avro::Record(vec![
+                ("id".into(), Avro::Long(order["customer"]["id"].as_i64().expect("a customer"))),
+                ("country".into(), Avro::String(order["customer"]["country"].as_str().expect("a country").into())),
+            ]),
+        ),
+        ("created_at", Avro::TimestampMillis(order["created_at"].as_i64().expect("a time"))),
+        ("note", Avro::String(order["note"].as_str().expect("a note").into())),
+        ("order_ref", Avro::String(order["order_id"].to_string())),
+    ];
+    let record = Avro::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    floe_table::confluent::frame(1, &apache_avro::to_avro_datum(schema, record).expect("an order datum"))
+}
+
+/// Rewrites every segment under `from` into `to` with Avro values, batch
+/// for batch (same offsets and codecs: the generated set has no
+/// transactions).
+fn transcode_to_avro(from: &Path, to: &Path, schema: &Schema) {
+    for entry in std::fs::read_dir(from).expect("listing the data set").flatten() {
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            std::fs::create_dir_all(&target).expect("creating a folder");
+            transcode_to_avro(&source, &target, schema);
+            continue;
+        }
+        if source.extension().is_none_or(|e| e != "kfs") {
+            continue;
+        }
+        let len = std::fs::metadata(&source).expect("segment size").len();
+        let file = BufReader::new(File::open(&source).expect("opening a segment"));
+        let mut reader = SegmentReader::new(file, source.display().to_string(), len, ReaderOptions::default())
+            .expect("a generated segment");
+        let header = reader.header().copied().expect("a segment header");
+        let mut segment = SegmentWriter::new(header.base_offset, header.created_ms, 100);
+        while let Some(batch) = reader.next_batch().expect("a generated batch") {
+            let mut builder = BatchBuilder::new(batch.header.compression().unwrap_or(Compression::None));
+            for record in batch.records {
+                builder.push(NewRecord {
+                    timestamp_ms: record.timestamp_ms,
+                    key: record.key.map(|k| k.to_vec()),
+                    value: record.value.map(|v| avro_order(schema, &v)),
+                    headers: record
+                        .headers
+                        .into_iter()
+                        .map(|h| (String::from_utf8_lossy(&h.key).into_owned(), h.value.map(|v| v.to_vec())))
+                        .collect(),
+                });
+            }
+            segment.push_batch(&builder.encode(segment.next_offset()).expect("encoding")).expect("a batch");
+        }
+        let (kfs, index) = segment.finish();
+        let parent = target.parent().expect("a partition folder");
+        std::fs::write(parent.join(segment_object_name(header.base_offset)), kfs).expect("writing a segment");
+        std::fs::write(parent.join(index_object_name(header.base_offset)), index).expect("writing an index");
+    }
+}
 
 fn setting(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -65,12 +159,26 @@ fn main() {
     let value_bytes = setting("FLOE_BENCH_VALUE_BYTES", "200");
     let codec = setting("FLOE_BENCH_CODEC", "lz4");
     let workers = setting("FLOE_BENCH_WORKERS", "2");
-    let typed = match setting("FLOE_BENCH_COLUMNS", "raw").as_str() {
-        "raw" => false,
-        "typed" => true,
-        other => panic!("FLOE_BENCH_COLUMNS is `{other}`: raw or typed"),
+    let kind = setting("FLOE_BENCH_COLUMNS", "raw");
+    let registry_dir = tempfile::tempdir().expect("temporary directory");
+    let avro_schema = Schema::parse_str(AVRO_SCHEMA).expect("the bench's Avro schema");
+    let registry = HttpFiles::serve(registry_dir.path());
+    let (columns, label) = match kind.as_str() {
+        "raw" => (String::new(), "raw"),
+        "typed" => (TYPED_COLUMNS.to_string(), "raw + 10 typed"),
+        "avro" => {
+            let answer = serde_json::json!({"schema": AVRO_SCHEMA, "id": 1, "version": 1, "subject": "orders-value"});
+            for path in ["schemas/ids/1", "subjects/orders-value/versions/latest"] {
+                let file = registry_dir.path().join(path);
+                std::fs::create_dir_all(file.parent().expect("a folder")).expect("registry folder");
+                std::fs::write(file, answer.to_string()).expect("a registry answer");
+            }
+            let mapping =
+                format!("    format: avro\nschema:\n  confluent_registry:\n    url: {}\n", registry.base_url());
+            (mapping, "raw + 10 Avro")
+        }
+        other => panic!("FLOE_BENCH_COLUMNS is `{other}`: raw, typed or avro"),
     };
-    let columns = if typed { TYPED_COLUMNS } else { "" };
     let root = PathBuf::from(setting("FLOE_BENCH_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-data")));
     println!(
         "| records | columns | segment data | codec | partitions | workers | time | records/s | MB/s (segment bytes) | peak RSS |"
@@ -79,12 +187,13 @@ fn main() {
     for total in setting("FLOE_BENCH_RECORDS", "5000000").split(',') {
         let total: u64 = total.trim().parse().expect("FLOE_BENCH_RECORDS");
         let per_partition = total / partitions;
-        let data = root.join(format!("{total}-{partitions}-{value_bytes}-{codec}"));
-        if !data.join("done").exists() {
-            let _ = std::fs::remove_dir_all(&data);
+        let json_data = root.join(format!("{total}-{partitions}-{value_bytes}-{codec}"));
+        if !json_data.join("done").exists() {
+            let data = &json_data;
+            let _ = std::fs::remove_dir_all(data);
             let status = Command::new(floe)
                 .args(["generate", "--dir"])
-                .arg(&data)
+                .arg(data)
                 .args(["--topic", "orders", "--partitions", &partitions.to_string()])
                 .args(["--records", &per_partition.to_string(), "--value-bytes", &value_bytes, "--codec", &codec])
                 .args(["--segment-records", "50000"])
@@ -94,6 +203,19 @@ fn main() {
             assert!(status.success(), "floe generate failed");
             std::fs::write(data.join("done"), b"").expect("marking the data set");
         }
+        let data = match kind.as_str() {
+            "avro" => {
+                let avro_data = root.join(format!("{total}-{partitions}-{value_bytes}-{codec}-avro"));
+                if !avro_data.join("done").exists() {
+                    let _ = std::fs::remove_dir_all(&avro_data);
+                    std::fs::create_dir_all(avro_data.join("bucket")).expect("creating the Avro data set");
+                    transcode_to_avro(&json_data.join("bucket"), &avro_data.join("bucket"), &avro_schema);
+                    std::fs::write(avro_data.join("done"), b"").expect("marking the data set");
+                }
+                avro_data
+            }
+            _ => json_data,
+        };
         let segment_bytes = dir_size(&data.join("bucket"));
 
         let lake = tempfile::tempdir().expect("temporary directory");
@@ -135,7 +257,7 @@ fn main() {
         assert_eq!(rows, per_partition * partitions, "every record committed");
         println!(
             "| {rows} | {} | {:.0} MiB | {codec} | {partitions} | {workers} | {elapsed:.1} s | {:.0} | {:.0} | {:.0} MiB |",
-            if typed { "raw + 10 typed" } else { "raw" },
+            label,
             segment_bytes as f64 / 1048576.0,
             rows as f64 / elapsed,
             segment_bytes as f64 / 1e6 / elapsed,

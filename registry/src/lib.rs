@@ -10,6 +10,11 @@
 //! retrying would give the same answer. Answers are cached for the
 //! configured time; immutable documents (a Confluent schema id always names
 //! the same schema) for good.
+//!
+//! [`confluent::ConfluentRegistry`] reads a Confluent-compatible registry
+//! with it.
+
+pub mod confluent;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -16,6 +16,12 @@ pub enum RejectionCode {
     MissingRequired,
     /// A field whose value does not convert to its column's type.
     TypeMismatch,
+    /// The table reads the Confluent wire format; the value is not in it.
+    NotWireFormat,
+    /// The registry has no schema with the value's id.
+    UnknownSchemaId,
+    /// The payload does not decode with its writer schema.
+    Undecodable,
     /// An LFS envelope that is not valid JSON or lacks a required field.
     LfsEnvelope,
     /// The blob an LFS envelope names does not exist.
@@ -36,6 +42,9 @@ impl RejectionCode {
             RejectionCode::NotObject => "not_object",
             RejectionCode::MissingRequired => "missing_required",
             RejectionCode::TypeMismatch => "type_mismatch",
+            RejectionCode::NotWireFormat => "not_wire_format",
+            RejectionCode::UnknownSchemaId => "unknown_schema_id",
+            RejectionCode::Undecodable => "undecodable",
             RejectionCode::LfsEnvelope => "lfs_envelope",
             RejectionCode::LfsMissing => "lfs_missing",
             RejectionCode::LfsSize => "lfs_size",

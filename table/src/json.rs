@@ -286,16 +286,49 @@ fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<S
                     })?;
                     Ok(Cell::Long(fits(micros, i64::MIN.into(), i64::MAX.into())? as i64))
                 }
-                ColumnType::Decimal { precision, scale } => {
-                    let unscaled = decimal
-                        .rescale(scale)
-                        .ok_or_else(|| Some(format!("{text} has more than {scale} decimal places")))?;
-                    let limit = 10i128.pow(u32::from(precision)) - 1;
-                    Ok(Cell::Decimal(fits(unscaled, -limit, limit)?))
-                }
+                ColumnType::Decimal { precision, scale } => decimal_cell(decimal, text, precision, scale).map_err(Some),
                 _ => unreachable!("handled above"),
             }
         }
+    }
+}
+
+/// A decimal at a column's precision and scale, exactly; `text` is how the
+/// value is named in the error.
+fn decimal_cell(decimal: ExactDecimal, text: &str, precision: u8, scale: u8) -> Result<Cell<'static>, String> {
+    let unscaled = decimal.rescale(scale).ok_or_else(|| format!("{text} has more than {scale} decimal places"))?;
+    let limit = 10i128.pow(u32::from(precision)) - 1;
+    match (-limit..=limit).contains(&unscaled) {
+        true => Ok(Cell::Decimal(unscaled)),
+        false => Err(format!("{text} is out of range for decimal({precision},{scale})")),
+    }
+}
+
+/// The decimal `unscaled * 10^-from_scale` at a column's precision and
+/// scale, exactly.
+pub(crate) fn rescale_decimal(
+    unscaled: i128,
+    from_scale: u32,
+    precision: u8,
+    scale: u8,
+) -> Result<Cell<'static>, String> {
+    let exponent = i32::try_from(from_scale).ok().map(|s| -s);
+    let text = || {
+        let (sign, digits) = (if unscaled < 0 { "-" } else { "" }, unscaled.unsigned_abs().to_string());
+        match usize::try_from(from_scale) {
+            Ok(0) => format!("{sign}{digits}"),
+            // Written out while that stays short, like 12.50.
+            Ok(scale) if scale <= 2 * usize::from(floe_config::MAX_DECIMAL_PRECISION) => {
+                let padded = format!("{digits:0>width$}", width = scale + 1);
+                let (whole, fraction) = padded.split_at(padded.len() - scale);
+                format!("{sign}{whole}.{fraction}")
+            }
+            _ => format!("{unscaled}e-{from_scale}"),
+        }
+    };
+    match exponent {
+        Some(exponent) => decimal_cell(ExactDecimal { digits: unscaled, exponent }, &text(), precision, scale),
+        None => Err(format!("{} has a scale beyond any column's", text())),
     }
 }
 

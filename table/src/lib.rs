@@ -8,6 +8,8 @@
 //! - [`rows`]: turns decoded Kafka records into Arrow record batches of a
 //!   table's schema, ready for the Parquet writer, and says which records
 //!   cannot become rows.
+//! - [`confluent`]: the Confluent wire format of a record value, and
+//!   [`avro`]: the columns of an Avro writer schema and the cells of a datum.
 //! - [`dead_letters`]: why a record could not become a row.
 //! - [`json_schema`]: typed columns from a topic's JSON Schema.
 //! - [`lfs`]: KafScale LFS envelopes, what a table's LFS mode does with them,
@@ -17,7 +19,9 @@
 //! The coordinator creates tables from these schemas; workers fill them. Both
 //! sides use this crate so they cannot disagree on a column.
 
+pub mod avro;
 pub mod columns;
+pub mod confluent;
 pub mod dead_letters;
 pub mod json;
 pub mod json_schema;

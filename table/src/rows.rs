@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -6,9 +7,10 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef, TimeUnit};
-use floe_config::ColumnType;
+use floe_config::{ColumnType, PayloadFormat};
 use floe_kfs::record::Record;
 
+use crate::avro::{DatumError, WriterSchema};
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
 use crate::dead_letters::{Rejection, RejectionCode};
 use crate::json::{Cell, JsonObject, NestedObjects, convert};
@@ -28,6 +30,8 @@ pub enum RowError {
     ColumnType { column: String, found: DataType, expected: String },
     #[error("record at offset {offset}: header #{index} has a key that is not UTF-8")]
     HeaderKeyNotUtf8 { offset: i64, index: usize },
+    #[error("format {0} is not supported by this build yet")]
+    UnsupportedFormat(PayloadFormat),
     #[error("building the Arrow batch: {0}")]
     Arrow(#[from] ArrowError),
 }
@@ -248,6 +252,15 @@ pub struct RowBuilder {
     payload_bytes: usize,
     /// `topic:partition:` of the records being appended, reused per call.
     record_id: String,
+    payload: Payload,
+}
+
+/// How typed columns are read from a record's value.
+enum Payload {
+    Json,
+    /// Avro in the Confluent wire format: the writer schemas of the ids
+    /// seen, or why an id has none.
+    Avro(HashMap<u32, Result<WriterSchema, String>>),
 }
 
 /// What a row carries besides its record and cells.
@@ -310,7 +323,51 @@ impl RowBuilder {
             };
             columns.push(column);
         }
-        Ok(Self { schema, columns, mapped: cells, rows: 0, payload_bytes: 0, record_id: String::new() })
+        Ok(Self {
+            schema,
+            columns,
+            mapped: cells,
+            rows: 0,
+            payload_bytes: 0,
+            record_id: String::new(),
+            payload: Payload::Json,
+        })
+    }
+
+    /// Reads typed columns from values in `format` (JSON by default).
+    pub fn with_format(mut self, format: PayloadFormat) -> Result<Self, RowError> {
+        self.payload = match format {
+            PayloadFormat::Json => Payload::Json,
+            PayloadFormat::Avro => Payload::Avro(HashMap::new()),
+            other => return Err(RowError::UnsupportedFormat(other)),
+        };
+        Ok(self)
+    }
+
+    /// The writer schema ids of `records` this builder has not been given
+    /// yet (see [`RowBuilder::add_writer_schema`]), each once.
+    pub fn unknown_schema_ids(&self, records: &[Record]) -> Vec<u32> {
+        let Payload::Avro(schemas) = &self.payload else { return Vec::new() };
+        if self.mapped.is_empty() {
+            return Vec::new();
+        }
+        let mut ids: Vec<u32> = records
+            .iter()
+            .filter_map(|r| r.value.as_deref().and_then(crate::confluent::schema_id))
+            .filter(|id| !schemas.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The writer schema of id `id`, or why there is none: records written
+    /// with it become dead letters with that reason.
+    pub fn add_writer_schema(&mut self, id: u32, schema: Result<Arc<apache_avro::Schema>, String>) {
+        if let Payload::Avro(schemas) = &mut self.payload {
+            let mapped: Vec<MappedColumn> = self.mapped.iter().map(|(column, _)| column.clone()).collect();
+            schemas.insert(id, schema.map(|schema| WriterSchema::new(schema, &mapped)));
+        }
     }
 
     /// Appends records of one partition as rows. Records that cannot become
@@ -386,6 +443,38 @@ impl RowBuilder {
         let Some(value) = record.value.as_deref() else {
             return Err(Rejection::new(RejectionCode::NoValue, "the record has no value (a tombstone)"));
         };
+        match &self.payload {
+            Payload::Json => self.extract_json(value, cells)?,
+            Payload::Avro(schemas) => {
+                let (id, payload) = crate::confluent::split(value)?;
+                let schema = match schemas.get(&id) {
+                    Some(Ok(schema)) => schema,
+                    Some(Err(reason)) => return Err(Rejection::new(RejectionCode::UnknownSchemaId, reason.clone())),
+                    None => {
+                        let reason = format!("schema id {id} was not looked up in the registry");
+                        return Err(Rejection::new(RejectionCode::UnknownSchemaId, reason));
+                    }
+                };
+                let targets = self.mapped.iter().map(|(_, target)| *target);
+                schema.cells(payload, targets, cells).map_err(|error| match error {
+                    DatumError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
+                    DatumError::Column { index, reason } => Rejection::new(
+                        RejectionCode::TypeMismatch,
+                        format!("column `{}`: {reason}", self.mapped[index].0.name),
+                    ),
+                })?;
+            }
+        }
+        for ((column, _), cell) in self.mapped.iter().zip(cells.iter()) {
+            if column.required && *cell == Cell::Null {
+                let message = format!("required column `{}` is missing or null", column.name);
+                return Err(Rejection::new(RejectionCode::MissingRequired, message));
+            }
+        }
+        Ok(())
+    }
+
+    fn extract_json<'r>(&self, value: &'r [u8], cells: &mut Vec<Cell<'r>>) -> Result<(), Rejection> {
         let object = JsonObject::parse(value).map_err(|(code, message)| Rejection::new(code, message))?;
         let mut nested = NestedObjects::default();
         for (column, target) in &self.mapped {
@@ -393,12 +482,7 @@ impl RowBuilder {
                 Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", column.name))
             };
             let raw = object.lookup(&column.path, &mut nested).map_err(mismatch)?;
-            let cell = convert(raw, *target).map_err(mismatch)?;
-            if column.required && cell == Cell::Null {
-                let message = format!("required column `{}` is missing or null", column.name);
-                return Err(Rejection::new(RejectionCode::MissingRequired, message));
-            }
-            cells.push(cell);
+            cells.push(convert(raw, *target).map_err(mismatch)?);
         }
         Ok(())
     }
@@ -681,6 +765,63 @@ mod tests {
         assert_eq!(column("reason_code").as_string::<i32>().value(0), "not_json");
         assert_eq!(column("reason").as_string::<i32>().value(0), "value is not JSON: EOF");
         assert_eq!(column("headers").as_list::<i32>().value_length(0), 1);
+    }
+
+    #[test]
+    fn avro_records_fill_columns_by_writer_schema_or_become_dead_letters() {
+        let v1 = r#"{"type": "record", "name": "Order", "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "customer", "type": {"type": "record", "name": "C", "fields": [{"name": "id", "type": "string"}]}}]}"#;
+        let v2 = r#"{"type": "record", "name": "Order", "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "customer", "type": {"type": "record", "name": "C", "fields": [{"name": "id", "type": "string"}]}},
+            {"name": "note", "type": ["null", "string"], "default": null}]}"#;
+        let (v1, v2) = (apache_avro::Schema::parse_str(v1).unwrap(), apache_avro::Schema::parse_str(v2).unwrap());
+        let columns = crate::avro::columns(&v1).unwrap();
+        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns, false)).unwrap();
+        let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
+        let mut rows = RowBuilder::new(Arc::new(schema), &mapped).unwrap().with_format(PayloadFormat::Avro).unwrap();
+
+        let datum = |schema: &apache_avro::Schema, fields: Vec<(&str, apache_avro::types::Value)>| {
+            let value =
+                apache_avro::types::Value::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+            apache_avro::to_avro_datum(schema, value).unwrap()
+        };
+        use apache_avro::types::Value as V;
+        let customer = |id: &str| V::Record(vec![("id".to_string(), V::String(id.to_string()))]);
+        let first = crate::confluent::frame(1, &datum(&v1, vec![("id", V::Long(1)), ("customer", customer("a"))]));
+        let note = V::Union(1, Box::new(V::String("new field".to_string())));
+        let second = crate::confluent::frame(
+            2,
+            &datum(&v2, vec![("id", V::Long(2)), ("customer", customer("b")), ("note", note)]),
+        );
+        let records = [
+            record(0, None, Some(&first), vec![]),
+            record(1, None, Some(&second), vec![]),
+            record(2, None, Some(br#"{"id": 3}"#), vec![]),
+            record(3, None, Some(&crate::confluent::frame(9, b"")), vec![]),
+            // A varint longer than any long.
+            record(4, None, Some(&crate::confluent::frame(1, &[0xff; 11])), vec![]),
+        ];
+        assert_eq!(rows.unknown_schema_ids(&records), [1, 2, 9]);
+        rows.add_writer_schema(1, Ok(Arc::new(v1)));
+        rows.add_writer_schema(2, Ok(Arc::new(v2)));
+        rows.add_writer_schema(9, Err("schema id 9 is not in the registry".to_string()));
+        assert!(rows.unknown_schema_ids(&records).is_empty());
+
+        let rejected = rows.append("orders", 0, &records).unwrap();
+        let codes: Vec<_> = rejected.iter().map(|r| (r.index, r.rejection.code)).collect();
+        assert_eq!(
+            codes,
+            [(2, RejectionCode::NotWireFormat), (3, RejectionCode::UnknownSchemaId), (4, RejectionCode::Undecodable)]
+        );
+        assert_eq!(rejected[1].rejection.message, "schema id 9 is not in the registry");
+        let batch = rows.finish().unwrap();
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        assert_eq!(column("id").as_primitive::<Int64Type>().values(), &[1, 2]);
+        let customers = column("customer_id");
+        assert_eq!((customers.as_string::<i32>().value(0), customers.as_string::<i32>().value(1)), ("a", "b"));
+        assert!(batch.column_by_name("note").is_none(), "a field the table lacks is ignored");
     }
 
     #[test]

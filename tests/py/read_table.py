@@ -18,9 +18,13 @@ Rows are printed one JSON object per line (keys sorted), ordered by
       checking that record_id == "topic:partition:offset" on every row.
   --columns all: every column of the table.
 Binary values are base64, dates are days since the epoch, timestamps are
-microseconds since the epoch (UTC), everything else is its JSON native.
+microseconds since the epoch (UTC), decimals their text, everything else is
+its JSON native.
 
 --data-files prints {"path": ...} per data file of the current snapshot.
+
+--schema prints {"name", "type", "required"} per top-level field of the
+current schema, in order (PyIceberg's type names: long, decimal(10, 2)...).
 
 --snapshots prints one object per snapshot instead, oldest first. PyIceberg
 gives snapshot_id, parent_id, sequence_number, timestamp_ms, operation and
@@ -36,6 +40,7 @@ read, or bad arguments.
 import argparse
 import base64
 import datetime
+import decimal
 import glob
 import json
 import sqlite3
@@ -87,6 +92,8 @@ def to_json(value):
         return (value - EPOCH) // ONE_MICRO
     if isinstance(value, datetime.date):
         return (value - EPOCH.date()).days
+    if isinstance(value, decimal.Decimal):  # exactly, as its text
+        return str(value)
     return value
 
 
@@ -149,6 +156,11 @@ def pyiceberg_snapshots(args):
         }
         for s in snapshots
     ]
+
+
+def pyiceberg_schema(args):
+    fields = pyiceberg_table(args).schema().fields
+    return [{"name": f.name, "type": str(f.field_type), "required": f.required} for f in fields]
 
 
 def pyiceberg_data_files(args):
@@ -257,12 +269,15 @@ def main():
     parser.add_argument("--columns", choices=("raw", "all"), default="raw")
     parser.add_argument("--snapshots", action="store_true")
     parser.add_argument("--data-files", action="store_true", help="print the current data file paths (pyiceberg)")
+    parser.add_argument("--schema", action="store_true", help="print the current schema's fields (pyiceberg)")
     args = parser.parse_args()
     if "." not in args.table:
         parser.error(f"--table must be namespace.table, got {args.table}")
 
     try:
-        if args.data_files:
+        if args.schema:
+            out = pyiceberg_schema(args)
+        elif args.data_files:
             out = sorted(pyiceberg_data_files(args), key=lambda f: f["path"])
         elif args.snapshots:
             out = {"pyiceberg": pyiceberg_snapshots, "duckdb": duckdb_snapshots}[args.engine](args)

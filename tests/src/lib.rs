@@ -146,6 +146,10 @@ impl Lakehouse {
         self.catalog().data_files(table)
     }
 
+    pub fn schema(&self, table: &str) -> Vec<Value> {
+        self.catalog().schema(table)
+    }
+
     /// Every Parquet file under the warehouse, as `file://` URLs.
     pub fn parquet_files(&self) -> Vec<String> {
         fn walk(dir: &Path, out: &mut Vec<String>) {
@@ -201,6 +205,15 @@ impl CatalogAccess {
         self.read_table(Engine::PyIceberg, table, &["--snapshots"])
             .lines()
             .map(|line| serde_json::from_str(line).expect("a JSON snapshot"))
+            .collect()
+    }
+
+    /// The current schema's top-level fields, in order, as
+    /// `{"name", "type", "required"}` (PyIceberg's type names).
+    pub fn schema(&self, table: &str) -> Vec<Value> {
+        self.read_table(Engine::PyIceberg, table, &["--schema"])
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON field"))
             .collect()
     }
 

@@ -22,6 +22,8 @@ use floe_table::{Envelope, LfsAction, LfsRecord, Rejection};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::reader::Halt;
+
 const RETRY_BACKOFF_START: Duration = Duration::from_secs(1);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -30,15 +32,6 @@ const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub struct LfsFetcher {
     blobs: BlobStore,
     permits: Semaphore,
-}
-
-/// Why a batch's envelopes could not all be decided.
-#[derive(Debug)]
-pub enum LfsHalt {
-    /// The lease stopped while waiting for S3.
-    Stopped,
-    /// Retrying will not help: the message says what to change.
-    Failed(String),
 }
 
 impl LfsFetcher {
@@ -59,13 +52,13 @@ impl LfsFetcher {
         envelope: &Envelope,
         limit: u64,
         stop: &CancellationToken,
-    ) -> Result<Result<Bytes, Rejection>, LfsHalt> {
+    ) -> Result<Result<Bytes, Rejection>, Halt> {
         let mut backoff = RETRY_BACKOFF_START;
         loop {
             let fetched = {
-                let _permit = self.permits.acquire().await.map_err(|_| LfsHalt::Stopped)?;
+                let _permit = self.permits.acquire().await.map_err(|_| Halt::Stopped)?;
                 tokio::select! {
-                    _ = stop.cancelled() => return Err(LfsHalt::Stopped),
+                    _ = stop.cancelled() => return Err(Halt::Stopped),
                     fetched = self.blobs.get(&envelope.bucket, &envelope.key, limit) => fetched,
                 }
             };
@@ -77,12 +70,12 @@ impl LfsFetcher {
                 }
                 Err(e) if e.kind == StorageErrorKind::NotFound => return Ok(Err(envelope.missing(&e.message))),
                 Err(e) if e.kind == StorageErrorKind::Permanent => {
-                    return Err(LfsHalt::Failed(format!("LFS blob {}: {e}", envelope.url())));
+                    return Err(Halt::Failed(format!("LFS blob {}: {e}", envelope.url())));
                 }
                 Err(e) => {
                     tracing::warn!(blob = %envelope.url(), "LFS blob store unavailable, retrying in {backoff:?}: {e}");
                     tokio::select! {
-                        _ = stop.cancelled() => return Err(LfsHalt::Stopped),
+                        _ = stop.cancelled() => return Err(Halt::Stopped),
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
@@ -100,7 +93,7 @@ pub async fn prepare(
     table: &str,
     records: &mut [Record],
     stop: &CancellationToken,
-) -> Result<Vec<LfsRecord>, LfsHalt> {
+) -> Result<Vec<LfsRecord>, Halt> {
     if config.mode == LfsMode::Off {
         return Ok(Vec::new());
     }
@@ -125,7 +118,7 @@ pub async fn prepare(
     }
     if !wanted.is_empty() {
         let Some(fetcher) = fetcher else {
-            return Err(LfsHalt::Failed(format!(
+            return Err(Halt::Failed(format!(
                 "table {table} resolves LFS blobs but the coordinator sent no LFS service (set lfs.endpoint, \
                  and run workers of the coordinator's version)"
             )));

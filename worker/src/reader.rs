@@ -12,20 +12,21 @@
 
 use std::collections::VecDeque;
 use std::io::BufReader;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use floe_kfs::index::SegmentIndex;
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::record::Record;
 use floe_kfs::txn::ReadCommitted;
 use floe_proto::worker::{SegmentRef, TopicPartition};
+use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::{LocalObject, SegmentStore, StorageErrorKind};
 use floe_table::{Rejected, RowBuilder};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::lfs::{LfsFetcher, LfsHalt};
+use crate::lfs::LfsFetcher;
 use crate::memory::MemoryBudget;
 use crate::table::TableDef;
 use crate::writer::{Chunk, WriterCommand};
@@ -69,6 +70,10 @@ pub struct PartitionReader {
     pub dead_letters_from: i64,
     /// Offsets below this have been handed to the writer.
     pub read_to: Arc<AtomicI64>,
+    /// The writer schemas of wire-format records.
+    pub registry: Option<Arc<ConfluentRegistry>>,
+    /// Why reading is held up, "" when it is not; sent with heartbeats.
+    pub waiting: Arc<Mutex<String>>,
     pub stop: CancellationToken,
 }
 
@@ -81,6 +86,17 @@ struct Cursor {
     /// restarts earlier to pick up an open transaction.
     reported_to: i64,
     txn: ReadCommitted,
+}
+
+/// How looking up writer schemas ended.
+/// Why a batch's rows could not be built: what they need from elsewhere
+/// (a writer schema, an LFS blob) did not come.
+#[derive(Debug)]
+pub enum Halt {
+    /// The lease stopped while waiting for it.
+    Stopped,
+    /// Retrying will not help: the message says what to change.
+    Failed(String),
 }
 
 /// How a segment pass ended.
@@ -256,7 +272,9 @@ impl PartitionReader {
             Ok(reader) => reader,
             Err(message) => return failed(cursor.position, message),
         };
-        let builders = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns).and_then(|rows| {
+        let rows = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns)
+            .and_then(|rows| rows.with_format(self.table.format));
+        let builders = rows.and_then(|rows| {
             let dead = self.table.dead_letters.as_ref().map(|d| RowBuilder::for_dead_letters(d.arrow_schema.clone()));
             Ok((rows, dead.transpose()?))
         });
@@ -288,20 +306,20 @@ impl PartitionReader {
             let pushed = cursor
                 .txn
                 .push(batch, &mut decided)
-                .map_err(|e| format!("{e}; raise worker.max_pending_txn_bytes or check the producer"));
-            let lfs = match pushed.map(|()| self.prepare_lfs(&mut decided)) {
-                Ok(Ok(lfs)) => Ok(lfs),
-                Ok(Err(LfsHalt::Failed(message))) | Err(message) => Err(message),
-                Ok(Err(LfsHalt::Stopped)) => {
-                    // This batch is read again by the next lease.
-                    decided.clear();
-                    return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
-                        Ok(()) => Outcome::Stopped,
-                        Err(message) => failed(cursor.position, message),
-                    };
-                }
+                .map_err(|e| Halt::Failed(format!("{e}; raise worker.max_pending_txn_bytes or check the producer")));
+            // What the rows need from elsewhere (writer schemas, LFS blobs)
+            // is fetched first. A lease that ends meanwhile hands nothing of
+            // the chunk over: the next holder reads it again from the last
+            // chunk's end, with the transactions open there.
+            let prepared = pushed
+                .and_then(|()| self.add_writer_schemas(&mut rows, &decided))
+                .and_then(|()| self.prepare_lfs(&mut decided));
+            let appended = match prepared {
+                Ok(lfs) => Ok(lfs),
+                Err(Halt::Failed(message)) => Err(message),
+                Err(Halt::Stopped) => return Outcome::Stopped,
             };
-            let appended = lfs
+            let appended = appended
                 .and_then(|lfs| {
                     rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs).map_err(|e| e.to_string())
                 })
@@ -329,9 +347,58 @@ impl PartitionReader {
         }
     }
 
+    /// Gives the row builder the writer schemas of `records` it has not
+    /// seen. A registry outage is waited out (the partition says so), never
+    /// turned into dead letters; an id the registry does not have is
+    /// recorded as such, and its records become dead letters.
+    fn add_writer_schemas(&self, rows: &mut RowBuilder, records: &[Record]) -> Result<(), Halt> {
+        let ids = rows.unknown_schema_ids(records);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let Some(registry) = &self.registry else {
+            return Err(Halt::Failed(format!(
+                "table {} reads the Confluent wire format but the coordinator named no schema registry",
+                self.table.name
+            )));
+        };
+        let runtime = tokio::runtime::Handle::current();
+        for id in ids {
+            let mut backoff = RETRY_BACKOFF_START;
+            let schema = loop {
+                match runtime.block_on(registry.writer_schema(id)) {
+                    Ok(schema) => break schema,
+                    Err(e) if e.is_outage() => {
+                        tracing::warn!(
+                            topic = %self.tp.topic,
+                            partition = self.tp.partition,
+                            "schema registry unavailable, retrying in {backoff:?}: {e}"
+                        );
+                        *self.waiting.lock().unwrap() =
+                            format!("waiting for the schema registry (schema id {id}): {e}");
+                        let stopped = runtime.block_on(async {
+                            tokio::select! {
+                                _ = self.stop.cancelled() => true,
+                                _ = tokio::time::sleep(backoff) => false,
+                            }
+                        });
+                        if stopped {
+                            return Err(Halt::Stopped);
+                        }
+                        backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                    }
+                    Err(e) => return Err(Halt::Failed(format!("writer schema id {id}: {e}"))),
+                }
+            };
+            self.waiting.lock().unwrap().clear();
+            rows.add_writer_schema(id, schema);
+        }
+        Ok(())
+    }
+
     /// Decides the batch's LFS envelopes, fetching blobs on the runtime
     /// (this runs on a blocking thread) before the rows are built.
-    fn prepare_lfs(&self, records: &mut [Record]) -> Result<Vec<floe_table::LfsRecord>, LfsHalt> {
+    fn prepare_lfs(&self, records: &mut [Record]) -> Result<Vec<floe_table::LfsRecord>, Halt> {
         let table = &self.table;
         let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &table.name, records, &self.stop);
         tokio::runtime::Handle::current().block_on(prepare)

@@ -4,8 +4,8 @@
 //! coordinator grants the partitions again from what it accepted.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use floe_config::TlsFiles;
@@ -16,6 +16,7 @@ use floe_proto::worker::{
     Flushed, Grant, Heartbeat, PartitionFailed, ReadProgress, Register, Released, SegmentRef, TopicPartition,
     WorkerMessage, WriterSpec,
 };
+use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::{SegmentStore, open_segment_store};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -70,6 +71,8 @@ struct Lease {
     stop: CancellationToken,
     task: JoinHandle<()>,
     read_to: Arc<AtomicI64>,
+    /// Why the reader is held up, "" when it is not.
+    waiting: Arc<Mutex<String>>,
 }
 
 struct Writer {
@@ -98,6 +101,8 @@ struct Session {
     lfs: Option<Arc<LfsFetcher>>,
     signals: mpsc::Sender<ReaderSignal>,
     write_errors: mpsc::Sender<WriteError>,
+    /// The writer schemas of wire-format tables, shared by their readers.
+    registry: Option<Arc<ConfluentRegistry>>,
 }
 
 /// Connects, registers and serves one session until it ends.
@@ -135,6 +140,14 @@ pub async fn run_session(
     };
     let store = open_segment_store(&welcome.source.unwrap_or_default()).await;
     let spec = welcome.writer.unwrap_or_default();
+    // Without it, readers of wire-format tables stop with the reason.
+    let registry = welcome.confluent_registry.as_ref().and_then(|spec| match ConfluentRegistry::from_spec(spec) {
+        Ok(registry) => Some(Arc::new(registry)),
+        Err(e) => {
+            warn!("schema registry {}: {e}", spec.url);
+            None
+        }
+    });
     let lfs = match &welcome.lfs {
         Some(service) => Some(Arc::new(LfsFetcher::connect(service).await)),
         None => None,
@@ -156,6 +169,7 @@ pub async fn run_session(
         reported: HashMap::new(),
         signals,
         write_errors,
+        registry,
     };
     let heartbeat = Duration::from_millis(u64::from(welcome.heartbeat_interval_ms.max(100)));
     session.serve(inbound, signal_rx, write_error_rx, heartbeat, stop).await
@@ -283,6 +297,7 @@ impl Session {
         let (segments, segment_rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let read_to = Arc::new(AtomicI64::new(grant.consumed_to));
+        let waiting = Arc::new(Mutex::new(String::new()));
         let reader = PartitionReader {
             tp,
             epoch: grant.epoch,
@@ -296,10 +311,13 @@ impl Session {
             max_pending_txn_bytes: self.spec.max_pending_txn_bytes as usize,
             dead_letters_from: grant.dead_letters_from,
             read_to: read_to.clone(),
+            registry: self.registry.clone(),
+            waiting: waiting.clone(),
             stop: stop.clone(),
         };
         let task = tokio::spawn(reader.run(segment_rx, grant.resume_from, grant.consumed_to));
-        self.leases.insert(key, Lease { epoch: grant.epoch, table: grant.table, segments, stop, task, read_to });
+        let lease = Lease { epoch: grant.epoch, table: grant.table, segments, stop, task, read_to, waiting };
+        self.leases.insert(key, lease);
     }
 
     /// The table's writer, started on first use.
@@ -352,6 +370,7 @@ impl Session {
                     tp: Some(TopicPartition { topic: topic.clone(), partition: *partition }),
                     epoch: now.0,
                     read_to: now.1,
+                    waiting: lease.waiting.lock().unwrap().clone(),
                 });
             }
         }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::{LfsConfig, LfsMode};
+use floe_config::{LfsConfig, LfsMode, PayloadFormat};
 use floe_proto::worker::DefineTable;
 use floe_table::{MappedColumn, SourceColumn};
 use iceberg::io::FileIO;
@@ -23,8 +23,10 @@ pub struct TableDef {
     pub partition_type: StructType,
     pub format_version: FormatVersion,
     pub file_io: FileIO,
-    /// Typed columns read from the record's JSON value.
+    /// Typed columns read from the record's value.
     pub columns: Vec<MappedColumn>,
+    /// How record values are encoded.
+    pub format: PayloadFormat,
     /// Where records that cannot become rows go.
     pub dead_letters: Option<Arc<TableDef>>,
     /// What to do with LFS envelopes.
@@ -54,6 +56,11 @@ impl TableDef {
                 format!("table {}: its dead-letter table {name} was not defined first", define.table)
             })?),
         };
+        let format = match define.format.as_str() {
+            "" => PayloadFormat::Json,
+            text => PayloadFormat::from_keyword(text)
+                .ok_or_else(|| format!("table {}: unknown payload format `{text}`", define.table))?,
+        };
         let lfs = match &define.lfs {
             None => LfsConfig::default(),
             Some(policy) => LfsConfig {
@@ -81,6 +88,7 @@ impl TableDef {
             format_version,
             file_io: floe_storage::warehouse_file_io(&define.file_io_props),
             columns,
+            format,
             dead_letters,
             lfs,
         })

@@ -118,9 +118,11 @@ struct WorkerSession {
 pub struct LoadedTable {
     pub name: String,
     pub topic: String,
+    /// How record values are encoded.
+    pub format: floe_config::PayloadFormat,
     pub table: Table,
     pub offsets: OffsetMap,
-    /// Typed columns workers read from the record's JSON value.
+    /// Typed columns workers read from the record's value.
     pub columns: Vec<Column>,
     pub dead_letters: Option<LoadedDeadLetters>,
     /// Why the table cannot be written as the mapping asks; its
@@ -261,6 +263,7 @@ impl Control {
             let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
             state.stopped = loaded.paused;
             state.columns = loaded.columns;
+            state.format = loaded.format;
             state.sourced = loaded.sourced;
             state.held = loaded.held;
             state.lfs = loaded.lfs;
@@ -343,6 +346,7 @@ impl Control {
             heartbeat_interval_ms: self.settings.heartbeat.as_millis() as u32,
             source: Some(self.settings.source.clone()),
             writer: Some(self.settings.writer.clone()),
+            confluent_registry: self.settings.confluent_registry.clone(),
             lfs: self.settings.lfs.clone(),
         });
         self.assign_after.get_or_insert_with(|| Instant::now() + ASSIGNMENT_SETTLE);
@@ -395,6 +399,7 @@ impl Control {
                 for progress in heartbeat.progress {
                     if let Some(lease) = self.lease_of(session, progress.tp.as_ref(), progress.epoch) {
                         lease.read_to = lease.read_to.max(progress.read_to);
+                        lease.waiting = Some(progress.waiting).filter(|w| !w.is_empty());
                     }
                 }
             }
@@ -785,6 +790,7 @@ impl Control {
             state: LeaseState::Active,
             sent_to: staged.resume_from(),
             read_to: staged.next,
+            waiting: None,
         });
         let dead_letters_from = partition.dead_letters_committed;
         // A table's dead-letter table is defined first: the table names it.

@@ -26,6 +26,9 @@ pub struct Lease {
     pub sent_to: i64,
     /// How far the holder has read (its rows may still be in an open file).
     pub read_to: i64,
+    /// Why the holder says its reading is held up (the schema registry
+    /// unreachable), as of its last report.
+    pub waiting: Option<String>,
 }
 
 /// Why a partition cannot make progress.
@@ -142,6 +145,11 @@ impl Partition {
         out
     }
 
+    /// Why the partition is waiting: for storage, or as its holder says.
+    pub fn waiting_reason(&self) -> Option<&String> {
+        self.waiting.as_ref().or_else(|| self.lease.as_ref()?.waiting.as_ref())
+    }
+
     /// Where reading stands for `--once`: the end of what storage holds
     /// contiguously from the staged position.
     pub fn readable_end(&self) -> Option<i64> {
@@ -186,8 +194,14 @@ mod tests {
     }
 
     fn leased(partition: &mut Partition, from: i64) {
-        partition.lease =
-            Some(Lease { session: SessionId(1), epoch: 1, state: LeaseState::Active, sent_to: from, read_to: from });
+        partition.lease = Some(Lease {
+            session: SessionId(1),
+            epoch: 1,
+            state: LeaseState::Active,
+            sent_to: from,
+            read_to: from,
+            waiting: None,
+        });
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Control {
             (state, held.to_string(), String::new())
         } else if let Some(pause) = pause {
             ("paused", format!("paused by an operator ({pause})"), String::new())
-        } else if let Some(waiting) = &p.waiting {
+        } else if let Some(waiting) = p.waiting_reason() {
             ("waiting", waiting.clone(), String::new())
         } else {
             let state = match &p.lease {

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use floe_config::Column;
+use floe_config::{Column, PayloadFormat};
 use floe_proto::admin::Commit;
 use floe_proto::worker::{DefineTable, LfsPolicy, MappedColumn};
 use floe_table::MappedColumn as Mapped;
@@ -65,6 +65,8 @@ pub struct TableState {
     pub rewind: Option<super::admin::PendingRewind>,
     /// The typed columns workers fill.
     pub columns: Vec<Column>,
+    /// How record values are encoded.
+    pub format: PayloadFormat,
     /// Set when the columns come from a schema source.
     pub sourced: Option<Sourced>,
     /// Why the schema source keeps the table from being read: no leases
@@ -104,6 +106,7 @@ impl TableState {
             commit_started: None,
             rewind: None,
             columns: Vec::new(),
+            format: PayloadFormat::Json,
             sourced: None,
             held: None,
             lfs: None,
@@ -122,6 +125,7 @@ impl TableState {
             .collect();
         define.dead_letter_table = self.dead_letters.clone().unwrap_or_default();
         define.lfs = self.lfs.clone();
+        define.format = self.format.as_str().to_string();
         self.define = define;
     }
 
@@ -161,6 +165,7 @@ pub fn define_table(name: &str, table: &Table, file_io_props: HashMap<String, St
         format_version: metadata.format_version() as i32,
         columns: Vec::new(),
         dead_letter_table: String::new(),
+        format: String::new(),
         lfs: None,
     }
 }

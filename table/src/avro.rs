@@ -1,0 +1,625 @@
+//! Avro payloads: the table columns a writer schema gives, and the cells of
+//! a datum decoded with its writer schema.
+//!
+//! Columns: every leaf field of the top-level record is one column. A field
+//! of a nested record is reached by its dotted path (`customer.id`) and
+//! named with underscores (`customer_id`); a name floe fills itself
+//! (`key`, `offset`...) is prefixed with `value_`. Arrays, maps, unions of
+//! several types and recursive records are one string column holding the
+//! value as JSON text. `["null", X]` is an optional X.
+//!
+//! Cells: a datum is decoded with the schema it was written with (its id in
+//! the record), and each column takes the field at its path, by position in
+//! that schema, so a field the table lacks is ignored and a field the
+//! writer schema lacks is null. Values convert exactly: longs as longs,
+//! decimals rescaled without rounding, timestamps in microseconds.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use apache_avro::schema::{Name, RecordSchema, ResolvedSchema};
+use apache_avro::types::Value;
+use floe_config::{Column, ColumnType, MAX_DECIMAL_PRECISION};
+
+use crate::columns::{MappedColumn, SourceColumn};
+use crate::json::{Cell, rescale_decimal};
+
+/// Prefix of a column whose name floe fills from the record itself.
+const CLASH_PREFIX: &str = "value_";
+
+/// A writer schema that cannot give columns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AvroColumnsError {
+    #[error("the value schema is {0}, not a record: floe makes columns of a record's fields")]
+    NotRecord(String),
+    #[error("fields `{first}` and `{second}` both become column `{column}`: rename one of them in the schema")]
+    Clash { first: String, second: String, column: String },
+    #[error("unresolvable schema: {0}")]
+    Unresolvable(String),
+}
+
+/// Named types of a schema, to follow references.
+struct Names<'s>(HashMap<Name, &'s Schema>);
+
+impl<'s> Names<'s> {
+    fn of(schema: &'s Schema) -> Result<Self, String> {
+        let resolved = ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
+        Ok(Self(resolved.get_names().clone()))
+    }
+
+    fn resolve(&self, schema: &'s Schema) -> &'s Schema {
+        match schema {
+            Schema::Ref { name } => self.0.get(name).copied().unwrap_or(schema),
+            other => other,
+        }
+    }
+
+    /// What a field of `schema` becomes, with a nullable union unwrapped.
+    fn shape(&self, schema: &'s Schema, open: &[&'s Name]) -> Shape<'s> {
+        match self.resolve(schema) {
+            Schema::Null => Shape::Nothing,
+            Schema::Union(union) => {
+                let mut present = union.variants().iter().filter(|v| !matches!(v, Schema::Null));
+                match (present.next(), present.next()) {
+                    (None, _) => Shape::Nothing,
+                    (Some(only), None) => self.shape(only, open),
+                    (Some(_), Some(_)) => Shape::Json,
+                }
+            }
+            // A record inside itself would flatten forever.
+            Schema::Record(record) if open.contains(&&record.name) => Shape::Json,
+            Schema::Record(record) => Shape::Record(record),
+            Schema::Array(_) | Schema::Map(_) | Schema::Ref { .. } => Shape::Json,
+            leaf => Shape::Leaf(leaf),
+        }
+    }
+}
+
+enum Shape<'s> {
+    /// Always null: no column.
+    Nothing,
+    Record(&'s RecordSchema),
+    Leaf(&'s Schema),
+    /// Kept as JSON text.
+    Json,
+}
+
+/// The column type of a leaf schema.
+fn leaf_type(schema: &Schema) -> ColumnType {
+    match schema {
+        Schema::Boolean => ColumnType::Boolean,
+        Schema::Int => ColumnType::Int,
+        Schema::Long => ColumnType::Long,
+        Schema::Float => ColumnType::Float,
+        Schema::Double => ColumnType::Double,
+        Schema::Bytes | Schema::Fixed(_) | Schema::Duration => ColumnType::Binary,
+        Schema::Decimal(decimal) => match (u8::try_from(decimal.precision), u8::try_from(decimal.scale)) {
+            (Ok(precision), Ok(scale)) if precision <= MAX_DECIMAL_PRECISION && scale <= precision => {
+                ColumnType::Decimal { precision, scale }
+            }
+            // Beyond Iceberg's decimals: the unscaled two's-complement bytes.
+            _ => ColumnType::Binary,
+        },
+        Schema::Date => ColumnType::Date,
+        // Time of day: milliseconds (int) or microseconds (long) as written.
+        Schema::TimeMillis => ColumnType::Int,
+        Schema::TimeMicros => ColumnType::Long,
+        Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => ColumnType::TimestampTz,
+        Schema::LocalTimestampMillis | Schema::LocalTimestampMicros | Schema::LocalTimestampNanos => {
+            ColumnType::Timestamp
+        }
+        // string, enum, uuid, big-decimal (as its text)
+        _ => ColumnType::String,
+    }
+}
+
+/// The table columns of a value schema, in field order.
+pub fn columns(schema: &Schema) -> Result<Vec<Column>, AvroColumnsError> {
+    let names = Names::of(schema).map_err(AvroColumnsError::Unresolvable)?;
+    let Schema::Record(record) = names.resolve(schema) else {
+        return Err(AvroColumnsError::NotRecord(describe_schema(schema)));
+    };
+    let mut columns = Vec::new();
+    collect(&names, record, &mut Vec::new(), &mut vec![&record.name], &mut columns);
+    check_unique(&columns)?;
+    Ok(columns)
+}
+
+fn check_unique(columns: &[Column]) -> Result<(), AvroColumnsError> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for column in columns {
+        let path = column.path.as_deref().unwrap_or_default();
+        if let Some(first) = seen.insert(&column.name, path) {
+            return Err(AvroColumnsError::Clash {
+                first: first.to_string(),
+                second: path.to_string(),
+                column: column.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn collect<'s>(
+    names: &Names<'s>,
+    record: &'s RecordSchema,
+    path: &mut Vec<&'s str>,
+    open: &mut Vec<&'s Name>,
+    columns: &mut Vec<Column>,
+) {
+    for field in &record.fields {
+        path.push(&field.name);
+        let column_type = match names.shape(&field.schema, open) {
+            Shape::Nothing => None,
+            Shape::Record(inner) => {
+                open.push(&inner.name);
+                collect(names, inner, path, open, columns);
+                open.pop();
+                None
+            }
+            Shape::Leaf(leaf) => Some(leaf_type(leaf)),
+            Shape::Json => Some(ColumnType::String),
+        };
+        if let Some(column_type) = column_type {
+            let name = path.join("_");
+            let name = match SourceColumn::from_name(&name) {
+                Some(_) => format!("{CLASH_PREFIX}{name}"),
+                None => name,
+            };
+            columns.push(Column { name, column_type, required: false, path: Some(path.join(".")) });
+        }
+        path.pop();
+    }
+}
+
+fn describe_schema(schema: &Schema) -> String {
+    let text = schema.canonical_form();
+    match text.char_indices().nth(80) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text,
+    }
+}
+
+/// Where a column's value sits in datums of one writer schema.
+#[derive(Debug, Clone)]
+struct FieldPlan {
+    /// The field's position in each record on the way, outermost first.
+    positions: Vec<usize>,
+    /// The writer's scale, for a decimal.
+    scale: Option<u32>,
+}
+
+/// A writer schema, ready to decode datums into the cells of a table's
+/// columns.
+pub struct WriterSchema {
+    schema: Arc<Schema>,
+    /// One per mapped column; `None` where the schema has no such field.
+    fields: Vec<Option<FieldPlan>>,
+}
+
+impl WriterSchema {
+    pub fn new(schema: Arc<Schema>, mapped: &[MappedColumn]) -> Self {
+        let fields = match Names::of(&schema) {
+            Ok(names) => mapped.iter().map(|column| plan(&names, &schema, &column.path)).collect(),
+            // Decoding will say what is wrong with the schema.
+            Err(_) => vec![None; mapped.len()],
+        };
+        Self { schema, fields }
+    }
+
+    /// Decodes one datum and converts each mapped column's field to its
+    /// column's type, in order.
+    pub fn cells(
+        &self,
+        payload: &[u8],
+        targets: impl Iterator<Item = ColumnType>,
+        cells: &mut Vec<Cell<'_>>,
+    ) -> Result<(), DatumError> {
+        let mut rest = payload;
+        let mut datum = apache_avro::from_avro_datum(&self.schema, &mut rest, None)
+            .map_err(|e| DatumError::Undecodable(format!("the payload does not decode with its writer schema: {e}")))?;
+        if !rest.is_empty() {
+            return Err(DatumError::Undecodable(format!(
+                "{} bytes of the payload are left after the datum its writer schema describes",
+                rest.len()
+            )));
+        }
+        for (index, (plan, target)) in self.fields.iter().zip(targets).enumerate() {
+            let cell = match plan {
+                None => Cell::Null,
+                Some(plan) => cell(take(&mut datum, &plan.positions), plan.scale, target)
+                    .map_err(|reason| DatumError::Column { index, reason })?,
+            };
+            cells.push(cell);
+        }
+        Ok(())
+    }
+}
+
+/// Why a datum gave no cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatumError {
+    /// The payload is not a datum of its writer schema.
+    Undecodable(String),
+    /// Mapped column `index`'s field does not convert to the column's type.
+    Column { index: usize, reason: String },
+}
+
+fn plan<'s>(names: &Names<'s>, schema: &'s Schema, path: &[String]) -> Option<FieldPlan> {
+    let mut positions = Vec::with_capacity(path.len());
+    let mut current = schema;
+    let mut open = Vec::new();
+    for key in path {
+        let Shape::Record(record) = names.shape(current, &open) else { return None };
+        open.push(&record.name);
+        let position = *record.lookup.get(key)?;
+        positions.push(position);
+        current = &record.fields.get(position)?.schema;
+    }
+    let scale = match names.shape(current, &open) {
+        Shape::Leaf(Schema::Decimal(decimal)) => u32::try_from(decimal.scale).ok(),
+        _ => None,
+    };
+    Some(FieldPlan { positions, scale })
+}
+
+/// Takes the value at `positions` out of a decoded datum; null when a
+/// record on the way is null.
+fn take(datum: &mut Value, positions: &[usize]) -> Value {
+    let mut current = unwrap_union(datum);
+    for &position in positions {
+        let Value::Record(fields) = current else { return Value::Null };
+        let Some((_, field)) = fields.get_mut(position) else { return Value::Null };
+        current = unwrap_union(field);
+    }
+    std::mem::replace(current, Value::Null)
+}
+
+fn unwrap_union(value: &mut Value) -> &mut Value {
+    match value {
+        Value::Union(_, inner) => unwrap_union(inner),
+        other => other,
+    }
+}
+
+/// Converts a field's value to its column's type; the error is the reason
+/// without the column's name.
+fn cell(value: Value, scale: Option<u32>, target: ColumnType) -> Result<Cell<'static>, String> {
+    let mismatch = |value: &Value| format!("{} does not convert to {target}", describe(value));
+    let timestamp = |micros: Option<i64>, value: &Value| {
+        micros.map(Cell::Long).ok_or_else(|| format!("{} is out of range for {target}", describe(value)))
+    };
+    Ok(match (target, value) {
+        (_, Value::Null) => Cell::Null,
+        (ColumnType::Boolean, Value::Boolean(v)) => Cell::Boolean(v),
+        (ColumnType::Int, Value::Int(v) | Value::TimeMillis(v)) | (ColumnType::Date, Value::Date(v)) => Cell::Int(v),
+        (ColumnType::Int, Value::Long(v)) => {
+            Cell::Int(i32::try_from(v).map_err(|_| format!("{v} (a long) is out of range for int"))?)
+        }
+        (ColumnType::Long, Value::Int(v) | Value::TimeMillis(v)) => Cell::Long(v.into()),
+        (ColumnType::Long, Value::Long(v) | Value::TimeMicros(v)) => Cell::Long(v),
+        (ColumnType::Float, Value::Float(v)) => Cell::Float(v),
+        (ColumnType::Double, Value::Double(v)) => Cell::Double(v),
+        (ColumnType::Double, Value::Float(v)) => Cell::Double(v.into()),
+        (ColumnType::Double, Value::Int(v)) => Cell::Double(v.into()),
+        (ColumnType::String, Value::String(v) | Value::Enum(_, v)) => Cell::String(Cow::Owned(v)),
+        (ColumnType::String, Value::Uuid(v)) => Cell::String(Cow::Owned(v.to_string())),
+        (ColumnType::String, Value::BigDecimal(v)) => Cell::String(Cow::Owned(v.to_string())),
+        (ColumnType::String, other) => Cell::String(Cow::Owned(json_text(other)?)),
+        (ColumnType::Binary, Value::Bytes(v) | Value::Fixed(_, v)) => Cell::Binary(v),
+        (ColumnType::Binary, Value::Decimal(v)) => Cell::Binary(Vec::<u8>::try_from(&v).map_err(|e| e.to_string())?),
+        (ColumnType::Binary, Value::Duration(v)) => Cell::Binary(<[u8; 12]>::from(v).to_vec()),
+        (ColumnType::Timestamp | ColumnType::TimestampTz, value) => match value {
+            Value::TimestampMillis(v) | Value::LocalTimestampMillis(v) => timestamp(v.checked_mul(1000), &value)?,
+            Value::TimestampMicros(v) | Value::LocalTimestampMicros(v) => Cell::Long(v),
+            // Iceberg timestamps are microseconds: nanoseconds are floored.
+            Value::TimestampNanos(v) | Value::LocalTimestampNanos(v) => Cell::Long(v.div_euclid(1000)),
+            other => return Err(mismatch(&other)),
+        },
+        (ColumnType::Decimal { precision, scale: to }, Value::Decimal(v)) => {
+            let bytes = Vec::<u8>::try_from(&v).map_err(|e| e.to_string())?;
+            let unscaled = unscaled(&bytes).ok_or_else(|| {
+                format!("a decimal of {} bytes is out of range for decimal({precision},{to})", bytes.len())
+            })?;
+            let from = scale.ok_or_else(|| "a decimal whose scale the writer schema does not give".to_string())?;
+            rescale_decimal(unscaled, from, precision, to)?
+        }
+        (_, other) => return Err(mismatch(&other)),
+    })
+}
+
+/// A big-endian two's-complement integer, when it fits 128 bits.
+fn unscaled(bytes: &[u8]) -> Option<i128> {
+    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+    let fill = if negative { 0xff } else { 0 };
+    let (head, tail) = bytes.split_at(bytes.len().saturating_sub(16));
+    let mut buffer = [fill; 16];
+    buffer[16 - tail.len()..].copy_from_slice(tail);
+    let value = i128::from_be_bytes(buffer);
+    let fits = head.iter().all(|b| *b == fill) && (head.is_empty() || (value < 0) == negative);
+    fits.then_some(value)
+}
+
+/// A nested value as JSON text.
+fn json_text(value: Value) -> Result<String, String> {
+    serde_json::Value::try_from(value).map(|json| json.to_string()).map_err(|e| e.to_string())
+}
+
+/// "a long 5", "a record"...: a value, for error messages.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Boolean(v) => format!("{v} (a boolean)"),
+        Value::Int(v) => format!("{v} (an int)"),
+        Value::Long(v) => format!("{v} (a long)"),
+        Value::Float(v) => format!("{v} (a float)"),
+        Value::Double(v) => format!("{v} (a double)"),
+        Value::String(_) => "a string".to_string(),
+        Value::Enum(_, symbol) => format!("enum symbol {symbol}"),
+        Value::Bytes(_) | Value::Fixed(..) => "bytes".to_string(),
+        Value::Record(_) => "a record".to_string(),
+        Value::Array(_) => "an array".to_string(),
+        Value::Map(_) => "a map".to_string(),
+        Value::Date(v) => format!("date {v}"),
+        Value::Decimal(_) | Value::BigDecimal(_) => "a decimal".to_string(),
+        Value::TimestampMillis(v) | Value::LocalTimestampMillis(v) => format!("{v} (timestamp milliseconds)"),
+        Value::TimestampMicros(v) | Value::LocalTimestampMicros(v) => format!("{v} (timestamp microseconds)"),
+        Value::TimestampNanos(v) | Value::LocalTimestampNanos(v) => format!("{v} (timestamp nanoseconds)"),
+        Value::TimeMillis(v) => format!("{v} (time milliseconds)"),
+        Value::TimeMicros(v) => format!("{v} (time microseconds)"),
+        Value::Uuid(v) => format!("uuid {v}"),
+        Value::Duration(_) => "a duration".to_string(),
+        Value::Null | Value::Union(..) => "null".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Record as AvroRecord;
+    use apache_avro::{Decimal, Uuid};
+
+    use super::*;
+
+    const ORDER: &str = r#"{"type": "record", "name": "Order", "namespace": "shop", "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "qty", "type": "int"},
+        {"name": "paid", "type": "boolean"},
+        {"name": "ratio", "type": "float"},
+        {"name": "score", "type": "double"},
+        {"name": "note", "type": ["null", "string"], "default": null},
+        {"name": "blob", "type": "bytes"},
+        {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["NEW", "PAID"]}},
+        {"name": "hash", "type": {"type": "fixed", "name": "Hash", "size": 2}},
+        {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "created_ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "created_us", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "local_ms", "type": {"type": "long", "logicalType": "local-timestamp-millis"}},
+        {"name": "local_us", "type": {"type": "long", "logicalType": "local-timestamp-micros"}},
+        {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+        {"name": "ref", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "address", "type": ["null", {"type": "record", "name": "Address", "fields": [
+                {"name": "city", "type": "string"}]}], "default": null}]}},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "attrs", "type": {"type": "map", "values": "long"}},
+        {"name": "either", "type": ["null", "long", "string"]},
+        {"name": "offset", "type": "long"},
+        {"name": "nothing", "type": "null"}
+    ]}"#;
+
+    fn order_schema() -> Schema {
+        Schema::parse_str(ORDER).unwrap()
+    }
+
+    fn described(columns: &[Column]) -> Vec<String> {
+        columns.iter().map(|c| format!("{} {} {}", c.name, c.column_type, c.path.as_deref().unwrap_or("-"))).collect()
+    }
+
+    #[test]
+    fn every_leaf_field_is_a_column() {
+        let columns = columns(&order_schema()).unwrap();
+        assert_eq!(
+            described(&columns),
+            [
+                "id long id",
+                "qty int qty",
+                "paid boolean paid",
+                "ratio float ratio",
+                "score double score",
+                "note string note",
+                "blob binary blob",
+                "status string status",
+                "hash binary hash",
+                "day date day",
+                "created_ms timestamptz created_ms",
+                "created_us timestamptz created_us",
+                "local_ms timestamp local_ms",
+                "local_us timestamp local_us",
+                "amount decimal(10,2) amount",
+                "ref string ref",
+                "customer_id string customer.id",
+                "customer_address_city string customer.address.city",
+                "tags string tags",
+                "attrs string attrs",
+                "either string either",
+                "value_offset long offset",
+            ]
+        );
+        assert!(columns.iter().all(|c| !c.required));
+    }
+
+    #[test]
+    fn odd_schemas_give_columns_or_say_why_not() {
+        let recursive = r#"{"type": "record", "name": "Node", "fields": [
+            {"name": "label", "type": "string"},
+            {"name": "next", "type": ["null", "Node"]},
+            {"name": "big", "type": {"type": "bytes", "logicalType": "decimal", "precision": 40, "scale": 0}}]}"#;
+        let node = columns(&Schema::parse_str(recursive).unwrap()).unwrap();
+        assert_eq!(described(&node), ["label string label", "next string next", "big binary big"]);
+
+        let clash = r#"{"type": "record", "name": "R", "fields": [
+            {"name": "a_b", "type": "int"},
+            {"name": "a", "type": {"type": "record", "name": "A", "fields": [{"name": "b", "type": "int"}]}}]}"#;
+        assert_eq!(
+            columns(&Schema::parse_str(clash).unwrap()).unwrap_err().to_string(),
+            "fields `a_b` and `a.b` both become column `a_b`: rename one of them in the schema"
+        );
+        assert_eq!(
+            columns(&Schema::Long).unwrap_err().to_string(),
+            "the value schema is \"long\", not a record: floe makes columns of a record's fields"
+        );
+    }
+
+    fn order_datum(schema: &Schema) -> Vec<u8> {
+        let mut record = AvroRecord::new(schema).unwrap();
+        record.put("id", Value::Long(9_007_199_254_740_993));
+        record.put("qty", Value::Int(-3));
+        record.put("paid", Value::Boolean(true));
+        record.put("ratio", Value::Float(0.5));
+        record.put("score", Value::Double(2.25));
+        record.put("note", Value::Union(1, Box::new(Value::String("fragile".into()))));
+        record.put("blob", Value::Bytes(vec![0, 255]));
+        record.put("status", Value::Enum(1, "PAID".into()));
+        record.put("hash", Value::Fixed(2, vec![7, 8]));
+        record.put("day", Value::Date(20454));
+        record.put("created_ms", Value::TimestampMillis(1_767_261_600_123));
+        record.put("created_us", Value::TimestampMicros(1_767_261_600_123_456));
+        record.put("local_ms", Value::LocalTimestampMillis(1_000));
+        record.put("local_us", Value::LocalTimestampMicros(-1));
+        record.put("amount", Value::Decimal(Decimal::from((-1050i64).to_be_bytes())));
+        record.put("ref", Value::Uuid(Uuid::parse_str("6f1c2a9e-0d6b-4a59-9d0e-3b5f8e2a7c41").unwrap()));
+        let address = Value::Record(vec![("city".into(), Value::String("Lyon".into()))]);
+        record.put(
+            "customer",
+            Value::Record(vec![
+                ("id".into(), Value::String("c-7".into())),
+                ("address".into(), Value::Union(1, Box::new(address))),
+            ]),
+        );
+        record.put("tags", Value::Array(vec![Value::String("a".into()), Value::String("b".into())]));
+        record.put("attrs", Value::Map([("n".to_string(), Value::Long(1))].into()));
+        record.put("either", Value::Union(1, Box::new(Value::Long(5))));
+        record.put("offset", Value::Long(77));
+        record.put("nothing", Value::Null);
+        apache_avro::to_avro_datum(schema, record).unwrap()
+    }
+
+    fn decode(schema: Schema, columns: &[Column], payload: &[u8]) -> Result<Vec<Cell<'static>>, DatumError> {
+        let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
+        let writer = WriterSchema::new(Arc::new(schema), &mapped);
+        let mut cells = Vec::new();
+        writer.cells(payload, columns.iter().map(|c| c.column_type), &mut cells)?;
+        Ok(cells
+            .into_iter()
+            .map(|cell| match cell {
+                Cell::String(text) => Cell::String(Cow::Owned(text.into_owned())),
+                Cell::Null => Cell::Null,
+                Cell::Boolean(v) => Cell::Boolean(v),
+                Cell::Int(v) => Cell::Int(v),
+                Cell::Long(v) => Cell::Long(v),
+                Cell::Float(v) => Cell::Float(v),
+                Cell::Double(v) => Cell::Double(v),
+                Cell::Binary(v) => Cell::Binary(v),
+                Cell::Decimal(v) => Cell::Decimal(v),
+            })
+            .collect())
+    }
+
+    fn text(value: &str) -> Cell<'static> {
+        Cell::String(Cow::Owned(value.to_string()))
+    }
+
+    #[test]
+    fn a_datum_fills_every_column_exactly() {
+        let schema = order_schema();
+        let columns = columns(&schema).unwrap();
+        let cells = decode(schema.clone(), &columns, &order_datum(&schema)).unwrap();
+        assert_eq!(
+            cells,
+            [
+                Cell::Long(9_007_199_254_740_993),
+                Cell::Int(-3),
+                Cell::Boolean(true),
+                Cell::Float(0.5),
+                Cell::Double(2.25),
+                text("fragile"),
+                Cell::Binary(vec![0, 255]),
+                text("PAID"),
+                Cell::Binary(vec![7, 8]),
+                Cell::Int(20454),
+                Cell::Long(1_767_261_600_123_000),
+                Cell::Long(1_767_261_600_123_456),
+                Cell::Long(1_000_000),
+                Cell::Long(-1),
+                Cell::Decimal(-1050),
+                text("6f1c2a9e-0d6b-4a59-9d0e-3b5f8e2a7c41"),
+                text("c-7"),
+                text("Lyon"),
+                text(r#"["a","b"]"#),
+                text(r#"{"n":1}"#),
+                text("5"),
+                Cell::Long(77),
+            ]
+        );
+    }
+
+    #[test]
+    fn columns_follow_the_table_not_the_writer() {
+        let schema = order_schema();
+        let datum = order_datum(&schema);
+        let wanted: Vec<Column> = serde_json::from_str(
+            r#"[{"name": "amount", "type": "decimal(12,4)", "path": "amount"},
+                {"name": "qty", "type": "long", "path": "qty"},
+                {"name": "score", "type": "double", "path": "score"},
+                {"name": "gone", "type": "string", "path": "gone"},
+                {"name": "city", "type": "string", "path": "customer.address.city"}]"#,
+        )
+        .unwrap();
+        let cells = decode(schema.clone(), &wanted, &datum).unwrap();
+        assert_eq!(cells, [Cell::Decimal(-105_000), Cell::Long(-3), Cell::Double(2.25), Cell::Null, text("Lyon")]);
+
+        let narrow: Vec<Column> =
+            serde_json::from_str(r#"[{"name": "id", "type": "int", "path": "id"}, {"name": "amount", "type": "decimal(3,0)", "path": "amount"}]"#)
+                .unwrap();
+        let error = decode(schema.clone(), &narrow, &datum).unwrap_err();
+        assert_eq!(
+            error,
+            DatumError::Column { index: 0, reason: "9007199254740993 (a long) is out of range for int".into() }
+        );
+        let error = decode(schema.clone(), &narrow[1..], &datum).unwrap_err();
+        assert_eq!(error, DatumError::Column { index: 0, reason: "-10.50 has more than 0 decimal places".into() });
+    }
+
+    #[test]
+    fn a_payload_that_is_not_a_datum_is_undecodable() {
+        let schema = order_schema();
+        let columns = columns(&schema).unwrap();
+        let datum = order_datum(&schema);
+        let DatumError::Undecodable(reason) = decode(schema.clone(), &columns, &datum[..3]).unwrap_err() else {
+            panic!("expected undecodable")
+        };
+        assert!(reason.starts_with("the payload does not decode with its writer schema: "), "{reason}");
+        let mut longer = datum.clone();
+        longer.push(0);
+        assert_eq!(
+            decode(schema, &columns, &longer).unwrap_err(),
+            DatumError::Undecodable(
+                "1 bytes of the payload are left after the datum its writer schema describes".into()
+            )
+        );
+    }
+
+    #[test]
+    fn unscaled_decimals_are_exact_or_refused() {
+        assert_eq!(unscaled(&[]), Some(0));
+        assert_eq!(unscaled(&[0xff, 0x7f]), Some(-129));
+        let mut wide = vec![0xff; 4];
+        wide.extend_from_slice(&(-5i128).to_be_bytes());
+        assert_eq!(unscaled(&wide), Some(-5));
+        let mut too_wide = vec![0x01];
+        too_wide.extend_from_slice(&[0; 16]);
+        assert_eq!(unscaled(&too_wide), None);
+    }
+}

@@ -1,0 +1,213 @@
+//! Avro records in the Confluent wire format: columns from the topic's
+//! schema in a Confluent-compatible registry (a static one serving recorded
+//! answers), values decoded with each record's writer schema, the records
+//! that cannot be decoded kept as dead letters with their reason, every
+//! offset exactly once, and the table evolving with the subject's latest
+//! version.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use apache_avro::types::Value as Avro;
+use apache_avro::{Decimal, Schema};
+use floe_table::confluent::frame;
+use floe_tests::http_files::HttpFiles;
+use floe_tests::segments::write_segment;
+use floe_tests::{Engine, Lakehouse, run_once};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+const START_MS: i64 = 1_767_225_600_000;
+
+const V1: &str = r#"{"type": "record", "name": "Order", "namespace": "shop", "fields": [
+    {"name": "id", "type": "long"},
+    {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+    {"name": "created", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["NEW", "PAID"]}},
+    {"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "country", "type": ["null", "string"], "default": null}]}},
+    {"name": "tags", "type": {"type": "array", "items": "string"}}
+]}"#;
+
+/// V1 and one more optional field.
+fn v2() -> String {
+    V1.replace(
+        r#"{"name": "tags", "type": {"type": "array", "items": "string"}}"#,
+        r#"{"name": "tags", "type": {"type": "array", "items": "string"}},
+    {"name": "note", "type": ["null", "string"], "default": null}"#,
+    )
+}
+
+/// Recorded registry answers: ids 1 and 2, and `latest_id` as the
+/// subject's latest version.
+fn write_registry(dir: &Path, latest_id: u32) {
+    let ids = dir.join("schemas/ids");
+    std::fs::create_dir_all(&ids).unwrap();
+    let versions = [(1, V1.to_string()), (2, v2())];
+    for (id, schema) in &versions {
+        std::fs::write(ids.join(id.to_string()), json!({"schema": schema}).to_string()).unwrap();
+    }
+    let latest = dir.join("subjects/orders-value/versions");
+    std::fs::create_dir_all(&latest).unwrap();
+    let (id, schema) = &versions[latest_id as usize - 1];
+    let answer = json!({"subject": "orders-value", "version": id, "id": id, "schema": schema, "schemaType": "AVRO"});
+    std::fs::write(latest.join("latest"), answer.to_string()).unwrap();
+}
+
+/// An order datum of schema `schema` framed under schema id `id`.
+fn order(schema: &Schema, id: u32, order_id: i64, cents: i64, note: Option<&str>) -> Vec<u8> {
+    let mut fields = vec![
+        ("id", Avro::Long(order_id)),
+        ("amount", Avro::Decimal(Decimal::from(cents.to_be_bytes()))),
+        ("created", Avro::TimestampMillis(created_ms(order_id))),
+        ("status", Avro::Enum(1, "PAID".into())),
+        (
+            "customer",
+            Avro::Record(vec![
+                ("id".into(), Avro::String(format!("c-{order_id}"))),
+                ("country".into(), Avro::Union(1, Box::new(Avro::String("FR".into())))),
+            ]),
+        ),
+        ("tags", Avro::Array(vec![Avro::String("a".into()), Avro::String("b".into())])),
+    ];
+    if let Some(note) = note {
+        fields.push(("note", Avro::Union(1, Box::new(Avro::String(note.into())))));
+    }
+    let record = Avro::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    frame(id, &apache_avro::to_avro_datum(schema, record).unwrap())
+}
+
+/// Within what readers can show as a date, whatever the order id.
+fn created_ms(order_id: i64) -> i64 {
+    START_MS + order_id % 1000
+}
+
+
+
+fn offsets(rows: &[Value]) -> Vec<i64> {
+    rows.iter().map(|r| r["offset"].as_i64().unwrap()).collect()
+}
+
+fn typed(row: &Value, columns: &[&str]) -> Value {
+    Value::Object(columns.iter().map(|c| (c.to_string(), row[*c].clone())).collect())
+}
+
+#[test]
+fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
+    let (v1, v2) = (Schema::parse_str(V1).unwrap(), Schema::parse_str(&v2()).unwrap());
+    let registry_dir = tempfile::tempdir().unwrap();
+    write_registry(registry_dir.path(), 1);
+    let registry = HttpFiles::serve(registry_dir.path());
+
+    let data = tempfile::tempdir().unwrap();
+    let partition = data.path().join("bucket/production/orders/0");
+    let values = [
+        order(&v1, 1, 1, 1250, None),
+        order(&v2, 2, 2, -5, Some("gift")),
+        br#"{"id": 3}"#.to_vec(),
+        frame(99, b"\x02"),
+        order(&v1, 1, 9_007_199_254_740_993, 99_999_999_99, None),
+        // A varint longer than any long.
+        frame(1, &[0xff; 11]),
+    ];
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
+    write_segment(&partition, 0, &values, 1);
+    let lake = Lakehouse::new();
+    let extra = format!(
+        "    format: avro\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
+        registry.base_url()
+    );
+    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
+
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+
+    let schema = lake.schema("prod.orders");
+    let typed_fields: Vec<(String, String)> = schema[8..]
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap().to_string(), f["type"].as_str().unwrap().to_string()))
+        .collect();
+    let expected_fields = [
+        ("id", "long"),
+        ("amount", "decimal(10, 2)"),
+        ("created", "timestamptz"),
+        ("status", "string"),
+        ("customer_id", "string"),
+        ("customer_country", "string"),
+        ("tags", "string"),
+    ];
+    assert_eq!(
+        typed_fields,
+        expected_fields.map(|(name, kind)| (name.to_string(), kind.to_string())),
+        "columns of the subject's latest version (id 1), in field order"
+    );
+
+    let columns = ["offset", "id", "amount", "created", "status", "customer_id", "customer_country", "tags"];
+    let rows = lake.all_columns(Engine::PyIceberg, "prod.orders");
+    let rows: Vec<Value> = rows.iter().map(|r| typed(r, &columns)).collect();
+    let expected_row = |offset: i64, id: i64, amount: &str| {
+        json!({
+            "offset": offset, "id": id, "amount": amount, "created": created_ms(id) * 1000, "status": "PAID",
+            "customer_id": format!("c-{id}"), "customer_country": "FR", "tags": r#"["a","b"]"#,
+        })
+    };
+    assert_eq!(
+        rows,
+        [
+            expected_row(0, 1, "12.50"),
+            // Written with schema id 2: its extra field is not a column (yet).
+            expected_row(1, 2, "-0.05"),
+            expected_row(4, 9_007_199_254_740_993, "99999999.99"),
+        ]
+    );
+
+    let dead = lake.all_columns(Engine::PyIceberg, "prod.orders_dlq");
+    let reasons: Vec<Value> = dead.iter().map(|r| typed(r, &["offset", "reason_code", "reason"])).collect();
+    assert_eq!(
+        reasons,
+        [
+            json!({"offset": 2, "reason_code": "not_wire_format",
+                   "reason": "value is not in the Confluent wire format: its first byte is 0x7b, not the magic byte 0x00"}),
+            json!({"offset": 3, "reason_code": "unknown_schema_id",
+                   "reason": format!("schema id 99 is not in the registry at {}", registry.base_url())}),
+            json!({"offset": 5, "reason_code": "undecodable",
+                   "reason": dead[2]["reason"].clone()}),
+        ]
+    );
+    let undecodable = dead[2]["reason"].as_str().unwrap();
+    assert!(undecodable.starts_with("the payload does not decode with its writer schema: "), "{undecodable}");
+    assert_eq!(dead[0]["value"], json!("eyJpZCI6IDN9"), "the record as it was");
+
+    // Every offset exactly once, in one of the two tables.
+    let mut all = offsets(&rows);
+    all.extend(offsets(&dead));
+    all.sort();
+    assert_eq!(all, (0..6).collect::<Vec<_>>());
+    let snapshots = lake.snapshots("prod.orders");
+    assert_eq!(snapshots.last().unwrap()["summary"]["floe.offsets"], json!(r#"{"orders":{"0":6}}"#));
+
+    // The subject moves to id 2: the next start adds its new field as a
+    // column, filled from then on.
+    write_registry(registry_dir.path(), 2);
+    write_segment(&partition, 6, &[Some(&order(&v2, 2, 7, 700, Some("second")))], 1);
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let schema = lake.schema("prod.orders");
+    assert_eq!(schema.last().unwrap(), &json!({"name": "note", "type": "string", "required": false}));
+    let rows = lake.all_columns(Engine::PyIceberg, "prod.orders");
+    let notes: Vec<Value> = rows.iter().map(|r| typed(r, &["offset", "id", "note"])).collect();
+    assert_eq!(
+        notes,
+        [
+            json!({"offset": 0, "id": 1, "note": null}),
+            json!({"offset": 1, "id": 2, "note": null}),
+            json!({"offset": 4, "id": 9_007_199_254_740_993i64, "note": null}),
+            json!({"offset": 6, "id": 7, "note": "second"}),
+        ]
+    );
+    let committed: BTreeSet<i64> = offsets(&rows).into_iter().chain(offsets(&dead)).collect();
+    assert_eq!(committed.len(), 7);
+    assert!(registry.requests("/schemas/ids/99") >= 1);
+}
