@@ -60,7 +60,7 @@ fn unknown_key_in_a_list_item() {
     assert_eq!(
         message(&text),
         "config error in /etc/floe/floe.yaml: unknown key `mappings[0].sink` (line 11, column 5); \
-         accepted keys under `mappings[0]`: topic, table, mode, create_table_if_missing, schema, dead_letter_table, start_offset, start_timestamp, partition_by, event_time_field, lfs"
+         accepted keys under `mappings[0]`: topic, table, mode, format, create_table_if_missing, schema, dead_letter_table, start_offset, start_timestamp, partition_by, event_time_field, lfs"
     );
 }
 

@@ -458,7 +458,7 @@ impl Coordinator {
         };
         let resume_after = state.store.discovery_cursors().await?;
         let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
-        let tail = TailService::new(segments.clone(), tail_tables(&tables)?, registry);
+        let tail = TailService::new(segments.clone(), tail_tables(&tables)?, confluent_registry);
         let max_skip = (settings.idle_poll_interval.as_millis() / settings.poll_interval.as_millis().max(1))
             .saturating_sub(1)
             .min(u32::MAX as u128) as u32;

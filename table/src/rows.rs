@@ -778,7 +778,7 @@ mod tests {
             {"name": "note", "type": ["null", "string"], "default": null}]}"#;
         let (v1, v2) = (apache_avro::Schema::parse_str(v1).unwrap(), apache_avro::Schema::parse_str(v2).unwrap());
         let columns = crate::avro::columns(&v1).unwrap();
-        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns, false)).unwrap();
+        let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns, &[])).unwrap();
         let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
         let mut rows = RowBuilder::new(Arc::new(schema), &mapped).unwrap().with_format(PayloadFormat::Avro).unwrap();
 
@@ -809,7 +809,7 @@ mod tests {
         rows.add_writer_schema(9, Err("schema id 9 is not in the registry".to_string()));
         assert!(rows.unknown_schema_ids(&records).is_empty());
 
-        let rejected = rows.append("orders", 0, &records).unwrap();
+        let rejected = rows.append("orders", 0, &records, &[]).unwrap();
         let codes: Vec<_> = rejected.iter().map(|r| (r.index, r.rejection.code)).collect();
         assert_eq!(
             codes,

@@ -84,8 +84,6 @@ fn created_ms(order_id: i64) -> i64 {
     START_MS + order_id % 1000
 }
 
-
-
 fn offsets(rows: &[Value]) -> Vec<i64> {
     rows.iter().map(|r| r["offset"].as_i64().unwrap()).collect()
 }
