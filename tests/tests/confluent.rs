@@ -13,6 +13,7 @@ use apache_avro::types::Value as Avro;
 use apache_avro::{Decimal, Schema};
 use floe_table::confluent::frame;
 use floe_tests::http_files::HttpFiles;
+use floe_tests::running::{RunningFloe, partition_of};
 use floe_tests::segments::write_segment;
 use floe_tests::{Engine, Lakehouse, run_once};
 use serde_json::{Value, json};
@@ -208,4 +209,44 @@ fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
     let committed: BTreeSet<i64> = offsets(&rows).into_iter().chain(offsets(&dead)).collect();
     assert_eq!(committed.len(), 7);
     assert!(registry.requests("/schemas/ids/99") >= 1);
+}
+
+/// The registry stops answering while floe runs, and a record names a
+/// schema id the worker has not fetched yet: the partition waits and says
+/// why, nothing becomes a dead letter, and once the registry answers the
+/// record lands, once.
+#[test]
+fn a_registry_outage_is_waited_out_never_dead_lettered() {
+    let (v1, v2) = (Schema::parse_str(V1).unwrap(), Schema::parse_str(&v2()).unwrap());
+    let registry_dir = tempfile::tempdir().unwrap();
+    write_registry(registry_dir.path(), 1);
+    let registry = HttpFiles::serve(registry_dir.path());
+    let data = tempfile::tempdir().unwrap();
+    let partition = data.path().join("bucket/production/orders/0");
+    let next = write_segment(&partition, 0, &[Some(&order(&v1, 1, 1, 100, None))], 1);
+    let lake = Lakehouse::new();
+    let extra = format!(
+        "    format: avro\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 1\n\
+         commit:\n  interval_seconds: 0.5\n",
+        registry.base_url()
+    );
+    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
+    let floe = RunningFloe::start(&config, &lake.path().join("floe.log"));
+    floe.wait_for("orders", 0, "committed offset 1", |p| p["committed"] == 1);
+
+    registry.set_down(true);
+    write_segment(&partition, next, &[Some(&order(&v2, 2, 2, 200, Some("late")))], 1);
+    let status = floe.wait_for("orders", 0, "waiting for the registry", |p| p["state"] == "waiting");
+    let message = partition_of(&status, "orders", 0)["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("waiting for the schema registry (schema id 2): "), "{message}");
+    assert!(message.contains("HTTP 503"), "{message}");
+    assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders_dlq"), Vec::<Value>::new(), "no dead letter");
+
+    registry.set_down(false);
+    floe.wait_for("orders", 0, "committed offset 2", |p| p["committed"] == 2);
+    floe.stop();
+    let rows = lake.all_columns(Engine::PyIceberg, "prod.orders");
+    let got: Vec<Value> = rows.iter().map(|r| typed(r, &["offset", "id", "status"])).collect();
+    assert_eq!(got, [json!({"offset": 0, "id": 1, "status": "PAID"}), json!({"offset": 1, "id": 2, "status": "PAID"})]);
+    assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders_dlq"), Vec::<Value>::new(), "no dead letter");
 }
