@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::{Column, TableName};
+use floe_config::{Column, TableName, ValidationMode};
 use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_registry::RegistryClient;
@@ -90,25 +90,20 @@ async fn load_table(
         Some(source) => Some(source.fetch().await),
         None => None,
     };
-    let (sourced, held) = match fetched {
+    // A source that cannot answer at start holds the table; it gets the
+    // source's columns (and schema to validate against) when it answers.
+    let (from_source, held) = match fetched {
         None => (None, None),
-        Some(result) => {
-            let (schema, held) = match result {
-                Ok(schema) => (Some(schema), None),
-                Err(e) => {
-                    tracing::warn!(table = %name, "{e}");
-                    (None, Some(e))
-                }
-            };
-            let sourced = Sourced { mapping_columns: mapping.columns.clone(), pending: None };
-            let columns = schema.map(|s| s.columns).unwrap_or_default();
-            (Some((sourced, columns)), held)
+        Some(Ok(schema)) => (Some(schema), None),
+        Some(Err(e)) => {
+            tracing::warn!(table = %name, "{e}");
+            (None, Some(e))
         }
     };
-    let columns: Vec<Column> = match &sourced {
-        Some((_, source_columns)) => source_columns.iter().chain(&mapping.columns).cloned().collect(),
-        None => mapping.columns.clone(),
-    };
+    let sourced = source.map(|_| Sourced { mapping_columns: mapping.columns.clone(), pending: None });
+    let validation = mapping.validation_of(from_source.as_ref().and_then(|s| s.validation.clone()));
+    let source_columns = from_source.map(|s| s.columns).unwrap_or_default();
+    let columns: Vec<Column> = source_columns.into_iter().chain(mapping.columns.iter().cloned()).collect();
     let schema = table_schema(&columns, &mapping.optional_columns());
     let spec = partition_spec(&schema, &mapping.partition_by).map_err(|message| StartError::Table {
         table: name.clone(),
@@ -147,8 +142,9 @@ async fn load_table(
         columns,
         dead_letters,
         paused,
-        sourced: sourced.map(|(sourced, _)| sourced),
+        sourced,
         held,
+        validation,
         lfs: mapping.lfs_policy(),
     })
 }
@@ -434,8 +430,13 @@ impl Coordinator {
                 (_, Some(registry)) if mapping.format.is_confluent() => {
                     Some(SchemaSource::Confluent { registry: registry.clone(), topic })
                 }
-                (Some(registry), _) if mapping.registry_columns => {
-                    Some(SchemaSource::JsonSchema { registry: registry.clone(), topic })
+                (Some(registry), _) if mapping.registry_columns || mapping.validation != ValidationMode::Off => {
+                    Some(SchemaSource::JsonSchema {
+                        registry: registry.clone(),
+                        topic,
+                        columns: mapping.registry_columns,
+                        validate: mapping.validation != ValidationMode::Off,
+                    })
                 }
                 _ => None,
             };

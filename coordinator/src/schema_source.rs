@@ -14,7 +14,7 @@ use std::time::Duration;
 use floe_config::Column;
 use floe_registry::confluent::ConfluentRegistry;
 use floe_registry::{Caching, RegistryClient, RegistryError};
-use floe_table::columns_from_json_schema;
+use floe_table::{RecordValidator, columns_from_json_schema};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +28,9 @@ const MIN_PERIOD: Duration = Duration::from_secs(1);
 /// A schema source.
 #[derive(Clone)]
 pub enum SchemaSource {
-    /// The seed's registry: a JSON Schema at `{base_url}/{topic}.json`.
-    JsonSchema { registry: Arc<RegistryClient>, topic: String },
+    /// The seed's registry: a JSON Schema at `{base_url}/{topic}.json`, for
+    /// the table's columns, to validate values (`schema.mode`), or both.
+    JsonSchema { registry: Arc<RegistryClient>, topic: String, columns: bool, validate: bool },
     /// A Confluent registry: the latest version of the subject
     /// `<topic>-value` (Confluent's default TopicNameStrategy). Records
     /// are decoded with their own writer schemas; this gives the columns.
@@ -39,8 +40,10 @@ pub enum SchemaSource {
 /// What a source says now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchedSchema {
-    /// The columns the schema describes.
+    /// The columns the schema describes (none when the table lists its own).
     pub columns: Vec<Column>,
+    /// The JSON Schema document values are checked against, when they are.
+    pub validation: Option<String>,
 }
 
 /// Why a source gave no schema.
@@ -64,7 +67,7 @@ impl SchemaSource {
     /// The schema as the source has it now.
     pub async fn fetch(&self) -> Result<FetchedSchema, FetchError> {
         match self {
-            SchemaSource::JsonSchema { registry, topic } => {
+            SchemaSource::JsonSchema { registry, topic, columns, validate } => {
                 let path = format!("/{topic}.json");
                 let url = format!("{}{path}", registry.base_url());
                 let document = registry.get(&path, Caching::Expiring).await.map_err(|e| match e {
@@ -80,8 +83,20 @@ impl SchemaSource {
                 };
                 let parsed: serde_json::Value =
                     serde_json::from_str(&document).map_err(|e| unusable(format!("not JSON: {e}")))?;
-                let columns = columns_from_json_schema(&parsed).map_err(|e| unusable(e.to_string()))?;
-                Ok(FetchedSchema { columns })
+                let validation = match validate {
+                    true => {
+                        // Compiled here too, so a schema no worker could
+                        // use holds the table instead of failing each partition.
+                        RecordValidator::compile(&document).map_err(|e| unusable(e.to_string()))?;
+                        Some(document.to_string())
+                    }
+                    false => None,
+                };
+                let columns = match columns {
+                    true => columns_from_json_schema(&parsed).map_err(|e| unusable(e.to_string()))?,
+                    false => Vec::new(),
+                };
+                Ok(FetchedSchema { columns, validation })
             }
             SchemaSource::Confluent { registry, topic } => {
                 let subject = format!("{topic}-value");
@@ -94,7 +109,7 @@ impl SchemaSource {
                 let columns = floe_table::avro::columns(&schema).map_err(|e| {
                     FetchError::Unusable(format!("subject `{subject}` (schema id {id}) of topic `{topic}`: {e}"))
                 })?;
-                Ok(FetchedSchema { columns })
+                Ok(FetchedSchema { columns, validation: None })
             }
         }
     }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use floe_config::{
     CatalogType, Column, ColumnSource, Config, DiscoveryMode, LfsConfig, LfsMode, Mapping, OffsetsBackend,
-    PartitionField, PayloadFormat, ReadReplica, S3Endpoint, SchemaConfig, SourceLocation, StartPosition,
-    StateStore as StoreChoice, TableName, ValidationMode,
+    PartitionField, PayloadFormat, ReadReplica, S3Endpoint, SourceLocation, StartPosition, StateStore as StoreChoice,
+    TableName, ValidationMode,
 };
-use floe_proto::worker::{ConfluentRegistrySpec, LfsPolicy, LfsService, SourceSpec, WriterSpec};
+use floe_proto::worker::{ConfluentRegistrySpec, LfsPolicy, LfsService, SourceSpec, Validation, WriterSpec};
 use floe_table::SourceColumn;
 
 use crate::catalog::{CatalogKind, CatalogSettings};
@@ -63,6 +63,9 @@ pub struct TableMapping {
     pub registry_columns: bool,
     /// What workers do with LFS envelopes.
     pub lfs: LfsConfig,
+    /// Values are checked against the topic's JSON Schema in the registry
+    /// (`schema.mode`; off for payloads that are not plain JSON).
+    pub validation: ValidationMode,
 }
 
 impl TableMapping {
@@ -71,6 +74,17 @@ impl TableMapping {
         let record_time = self.record_time.then_some(SourceColumn::RecordTime);
         let lfs = if self.lfs.mode.has_columns() { &SourceColumn::LFS[..] } else { &[] };
         record_time.into_iter().chain(lfs.iter().copied()).collect()
+    }
+
+    /// What workers check values against, given the topic's JSON Schema
+    /// `document`; `None` when values are not checked.
+    pub fn validation_of(&self, document: Option<String>) -> Option<Validation> {
+        let strict = match self.validation {
+            ValidationMode::Off => return None,
+            ValidationMode::Lenient => false,
+            ValidationMode::Strict => true,
+        };
+        document.map(|schema_json| Validation { strict, schema_json })
     }
 
     /// The LFS policy sent to workers with the table; `None` when off.
@@ -144,17 +158,11 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
 /// Refuses what this build cannot do with a mapping's schema, and column
 /// names that would clash with the columns floe fills itself (config
 /// validation checked that a registry is there when needed).
-fn check_typed_columns(index: usize, mapping: &Mapping, schema: &SchemaConfig) -> Result<(), SettingsError> {
+fn check_typed_columns(index: usize, mapping: &Mapping) -> Result<(), SettingsError> {
     if matches!(mapping.format, PayloadFormat::Protobuf | PayloadFormat::JsonSchema) {
         return Err(unsupported(
             &format!("mappings[{index}].format"),
             format!("is {}, which this build does not support yet: use avro or json", mapping.format),
-        ));
-    }
-    if schema.mode != ValidationMode::Off {
-        return Err(unsupported(
-            "schema.mode",
-            "validation against a registry is not supported by this build yet: set it to off",
         ));
     }
     for (position, column) in mapping.schema.columns.iter().enumerate() {
@@ -265,8 +273,13 @@ impl Settings {
                     ),
                 ));
             }
-            check_typed_columns(i, mapping, &config.schema)?;
+            check_typed_columns(i, mapping)?;
             let registry_columns = mapping.schema.source == ColumnSource::Registry;
+            // Wire formats carry their own schema: they are decoded by it.
+            let validation =
+                if mapping.format == PayloadFormat::Json { config.schema.mode } else { ValidationMode::Off };
+            // Lenient validation keeps invalid records as dead letters.
+            let dead_letters = mapping.has_dead_letters() || validation == ValidationMode::Lenient;
             mappings.push(TableMapping {
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
@@ -274,12 +287,13 @@ impl Settings {
                 format: mapping.format,
                 columns: mapping.typed_columns(),
                 allow_type_widening: mapping.schema.allow_type_widening,
-                dead_letter_table: mapping.has_dead_letters().then(|| mapping.dead_letter_table()),
+                dead_letter_table: dead_letters.then(|| mapping.dead_letter_table()),
                 start: mapping.start_position(),
                 partition_by: mapping.partition_by.clone(),
                 record_time: mapping.partition_by.iter().any(|f| f.column == SourceColumn::RecordTime.name()),
                 registry_columns,
                 lfs: mapping.lfs.clone(),
+                validation,
             });
         }
         let writer = WriterSpec {
@@ -409,7 +423,7 @@ mappings:
     #[test]
     fn other_wire_formats_are_refused_for_now() {
         for format in ["protobuf", "json_schema"] {
-            let error = Settings::from_config(&with_format(format)).err().expect("refused");
+            let Err(error) = Settings::from_config(&with_format(format)) else { panic!("{format} must be refused") };
             assert_eq!(
                 error.to_string(),
                 format!(

@@ -32,6 +32,8 @@ pub enum RejectionCode {
     LfsChecksum,
     /// The blob is over the mapping's `lfs.max_blob_bytes`.
     LfsTooLarge,
+    /// The value does not match the topic's JSON Schema (`schema.mode`).
+    SchemaInvalid,
 }
 
 impl RejectionCode {
@@ -50,6 +52,7 @@ impl RejectionCode {
             RejectionCode::LfsSize => "lfs_size",
             RejectionCode::LfsChecksum => "lfs_checksum",
             RejectionCode::LfsTooLarge => "lfs_too_large",
+            RejectionCode::SchemaInvalid => "schema_invalid",
         }
     }
 }

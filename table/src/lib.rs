@@ -28,6 +28,7 @@ pub mod json_schema;
 pub mod lfs;
 pub mod partitioning;
 pub mod rows;
+pub mod validation;
 
 pub use columns::{MappedColumn, SourceColumn, dead_letter_schema, iceberg_type, source_schema, table_schema};
 pub use dead_letters::{Rejection, RejectionCode};
@@ -35,3 +36,4 @@ pub use json_schema::{SchemaColumnsError, columns_from_json_schema};
 pub use lfs::{Envelope, LfsAction, LfsRecord};
 pub use partitioning::partition_spec;
 pub use rows::{Rejected, RowBuilder, RowError};
+pub use validation::RecordValidator;

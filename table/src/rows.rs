@@ -15,6 +15,7 @@ use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, 
 use crate::dead_letters::{Rejection, RejectionCode};
 use crate::json::{Cell, JsonObject, NestedObjects, convert};
 use crate::lfs::{Envelope, LfsRecord};
+use crate::validation::RecordValidator;
 
 /// Why records could not become rows of a table.
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +254,8 @@ pub struct RowBuilder {
     /// `topic:partition:` of the records being appended, reused per call.
     record_id: String,
     payload: Payload,
+    /// Checks each value against the topic's JSON Schema first.
+    validator: Option<Arc<RecordValidator>>,
 }
 
 /// How typed columns are read from a record's value.
@@ -331,7 +334,15 @@ impl RowBuilder {
             payload_bytes: 0,
             record_id: String::new(),
             payload: Payload::Json,
+            validator: None,
         })
+    }
+
+    /// Turns a value that does not match `validator`'s schema into a
+    /// rejection (`schema_invalid`) before its columns are read.
+    pub fn with_validator(mut self, validator: Option<Arc<RecordValidator>>) -> Self {
+        self.validator = validator;
+        self
     }
 
     /// Reads typed columns from values in `format` (JSON by default).
@@ -405,6 +416,11 @@ impl RowBuilder {
                     continue;
                 }
             };
+            let invalid = self.validator.as_ref().and_then(|v| v.check(record.value.as_deref()));
+            if let Some(rejection) = invalid {
+                rejected.push(Rejected { index, rejection });
+                continue;
+            }
             if let Err(rejection) = self.extract(record, &mut cells) {
                 rejected.push(Rejected { index, rejection });
                 continue;

@@ -237,3 +237,77 @@ fn a_registry_down_at_start_holds_the_table_until_it_answers() {
     assert_eq!(committed(&setup, "prod.orders"), r#"{"orders":{"0":20}}"#);
     assert!(setup.rows("prod.orders_dlq").is_empty());
 }
+
+/// A schema that says more than the columns do: a range and an enum.
+const VALIDATED_SCHEMA: &str = r#"{
+  "type": "object",
+  "required": ["id"],
+  "properties": {
+    "id": {"type": "integer", "minimum": 1},
+    "status": {"enum": ["new", "paid"]}
+  }
+}"#;
+
+/// A config with `schema.mode` set, the columns listed by the mapping (the
+/// registry's schema only validates).
+fn validating_config(setup: &Setup, mode: &str) -> PathBuf {
+    let config = setup.config(&["orders"], "    schema:\n      columns:\n        - {name: id, type: long}\n", 300);
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, yaml.replacen("schema:\n  registry:", &format!("schema:\n  mode: {mode}\n  registry:"), 1))
+        .unwrap();
+    config
+}
+
+#[test]
+fn lenient_validation_keeps_invalid_records_as_dead_letters() {
+    let setup = Setup::new(&[("orders", VALIDATED_SCHEMA)]);
+    let config = validating_config(&setup, "lenient");
+    write_json_segment(
+        &setup.partition("orders"),
+        0,
+        &[
+            Some(r#"{"id": 1, "status": "new"}"#),
+            Some(r#"{"id": 0, "status": "new"}"#),
+            Some(r#"{"id": 2, "status": "lost"}"#),
+            Some(r#"{"status": "paid"}"#),
+            Some(r#"{"id": 3}"#),
+        ],
+        10,
+    );
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        typed(&setup.rows("prod.orders"), &["offset", "id"]),
+        [json!({"offset": 0, "id": 1}), json!({"offset": 4, "id": 3})]
+    );
+    assert_eq!(
+        typed(&setup.rows("prod.orders_dlq"), &["offset", "reason_code", "reason"]),
+        [
+            json!({"offset": 1, "reason_code": "schema_invalid",
+                   "reason": "`/id` fails keyword `minimum`: 0 is less than the minimum of 1"}),
+            json!({"offset": 2, "reason_code": "schema_invalid",
+                   "reason": "`/status` fails keyword `enum`: \"lost\" is not one of \"new\" or \"paid\""}),
+            json!({"offset": 3, "reason_code": "schema_invalid",
+                   "reason": "the value fails keyword `required`: \"id\" is a required property"}),
+        ]
+    );
+    assert_eq!(committed(&setup, "prod.orders"), r#"{"orders":{"0":5}}"#);
+}
+
+#[test]
+fn strict_validation_stops_the_partition_at_the_first_invalid_record() {
+    let setup = Setup::new(&[("orders", VALIDATED_SCHEMA)]);
+    let config = validating_config(&setup, "strict");
+    let values = [Some(r#"{"id": 1}"#), Some(r#"{"id": 0}"#), Some(r#"{"id": 2}"#)];
+    write_json_segment(&setup.partition("orders"), 0, &values, 1);
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(1), "the partition is stuck: {}\n{}", run.stdout, run.stderr);
+    let reason = "record at offset 1 does not match the JSON Schema of topic `orders` and schema.mode is strict: \
+                  `/id` fails keyword `minimum`: 0 is less than the minimum of 1; go on past it with \
+                  `floe ctl rewind --partition orders/0 --offset 2`, or set schema.mode to lenient to keep such \
+                  records as dead letters";
+    assert!(run.stdout.contains(reason), "{}", run.stdout);
+    assert_eq!(typed(&setup.rows("prod.orders"), &["offset", "id"]), [json!({"offset": 0, "id": 1})]);
+    assert_eq!(setup.rows("prod.orders_dlq"), Vec::<Value>::new(), "strict makes no dead letter");
+    assert_eq!(committed(&setup, "prod.orders"), r#"{"orders":{"0":1}}"#);
+}

@@ -272,8 +272,12 @@ impl PartitionReader {
             Ok(reader) => reader,
             Err(message) => return failed(cursor.position, message),
         };
+        // Lenient validation makes invalid values dead letters as rows are
+        // built; strict validation checks a batch before (`check_strict`).
+        let lenient = self.table.validation.as_ref().filter(|v| !v.strict).map(|v| v.validator.clone());
         let rows = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns)
-            .and_then(|rows| rows.with_format(self.table.format));
+            .and_then(|rows| rows.with_format(self.table.format))
+            .map(|rows| rows.with_validator(lenient));
         let builders = rows.and_then(|rows| {
             let dead = self.table.dead_letters.as_ref().map(|d| RowBuilder::for_dead_letters(d.arrow_schema.clone()));
             Ok((rows, dead.transpose()?))
@@ -321,6 +325,7 @@ impl PartitionReader {
             };
             let appended = appended
                 .and_then(|lfs| {
+                    self.check_strict(&decided)?;
                     rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs).map_err(|e| e.to_string())
                 })
                 .and_then(|rejected| self.keep_dead_letters(&decided, rejected, next, dead.as_mut()));
@@ -402,6 +407,26 @@ impl PartitionReader {
         let table = &self.table;
         let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &table.name, records, &self.stop);
         tokio::runtime::Handle::current().block_on(prepare)
+    }
+
+    /// With `schema.mode` strict, the first value that does not match the
+    /// topic's JSON Schema stops the partition, before any row of its batch
+    /// is built; the message names its offset.
+    fn check_strict(&self, records: &[Record]) -> Result<(), String> {
+        let Some(validation) = self.table.validation.as_ref().filter(|v| v.strict) else { return Ok(()) };
+        for record in records {
+            if let Some(invalid) = validation.validator.check(record.value.as_deref()) {
+                let (topic, partition, offset) = (&self.tp.topic, self.tp.partition, record.offset);
+                return Err(format!(
+                    "record at offset {offset} does not match the JSON Schema of topic `{topic}` and schema.mode is \
+                     strict: {}; go on past it with `floe ctl rewind --partition {topic}/{partition} --offset {}`, \
+                     or set schema.mode to lenient to keep such records as dead letters",
+                    invalid.message,
+                    offset + 1
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Sends the records that could not become rows to the dead-letter

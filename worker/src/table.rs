@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_schema::SchemaRef as ArrowSchemaRef;
 use floe_config::{LfsConfig, LfsMode, PayloadFormat};
 use floe_proto::worker::DefineTable;
-use floe_table::{MappedColumn, SourceColumn};
+use floe_table::{MappedColumn, RecordValidator, SourceColumn};
 use iceberg::io::FileIO;
 use iceberg::spec::{FormatVersion, PartitionSpec, PrimitiveType, Schema, SchemaRef, StructType, Type};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
@@ -31,6 +31,15 @@ pub struct TableDef {
     pub dead_letters: Option<Arc<TableDef>>,
     /// What to do with LFS envelopes.
     pub lfs: LfsConfig,
+    /// Values are checked against the topic's JSON Schema first.
+    pub validation: Option<Validation>,
+}
+
+#[derive(Debug)]
+pub struct Validation {
+    /// An invalid record stops its partition instead of being a dead letter.
+    pub strict: bool,
+    pub validator: Arc<RecordValidator>,
 }
 
 impl TableDef {
@@ -74,6 +83,16 @@ impl TableDef {
                 max_blob_bytes: policy.max_blob_bytes,
             },
         };
+        let validation = match &define.validation {
+            None => None,
+            Some(validation) => Some(Validation {
+                strict: validation.strict,
+                validator: Arc::new(
+                    RecordValidator::compile(&validation.schema_json)
+                        .map_err(|e| format!("table {}: {e}", define.table))?,
+                ),
+            }),
+        };
         let columns = define
             .columns
             .iter()
@@ -91,6 +110,7 @@ impl TableDef {
             format,
             dead_letters,
             lfs,
+            validation,
         })
     }
 }

@@ -134,6 +134,8 @@ pub struct LoadedTable {
     pub held: Option<FetchError>,
     /// What workers do with LFS envelopes; `None` when the mode is off.
     pub lfs: Option<floe_proto::worker::LfsPolicy>,
+    /// What workers check values against; `None` when they do not.
+    pub validation: Option<floe_proto::worker::Validation>,
 }
 
 /// A typed table's dead-letter table, with the offsets its snapshots record.
@@ -267,6 +269,7 @@ impl Control {
             state.sourced = loaded.sourced;
             state.held = loaded.held;
             state.lfs = loaded.lfs;
+            state.validation = loaded.validation;
             if let Some(dead) = loaded.dead_letters {
                 for (tp, position) in dead.offsets.iter() {
                     control.dead_letters_at_start.insert(tp.clone(), position.next);

@@ -24,7 +24,8 @@ impl Control {
             Ok(fetched) => {
                 let mut columns = fetched.columns.clone();
                 columns.extend(sourced.mapping_columns.iter().cloned());
-                if state.columns == columns {
+                let validation = state.validation.as_ref().map(|v| &v.schema_json);
+                if state.columns == columns && validation == fetched.validation.as_ref() {
                     sourced.pending = None;
                     self.release(name);
                 } else {
@@ -43,6 +44,7 @@ impl Control {
         let Some(fetched) = state.sourced.as_mut().and_then(|s| s.pending.take()) else { return };
         let Some(mapping) = self.settings.mappings.iter().find(|m| m.table.to_string() == name) else { return };
         let topic = mapping.topic.clone();
+        let validation = mapping.validation_of(fetched.validation);
         let mut columns = fetched.columns;
         columns.extend(state.sourced.iter().flat_map(|s| s.mapping_columns.iter().cloned()));
         let wanted = with_optional_columns(mapping, &columns);
@@ -77,6 +79,7 @@ impl Control {
         info!(table = %name, added = %added.join(", "), "new schema from the registry: workers get the new definition");
         state.table = table;
         state.columns = columns;
+        state.validation = validation;
         state.redefine(props);
         for worker in self.workers.values_mut() {
             worker.defined.remove(name);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use floe_config::{Column, PayloadFormat};
 use floe_proto::admin::Commit;
-use floe_proto::worker::{DefineTable, LfsPolicy, MappedColumn};
+use floe_proto::worker::{DefineTable, LfsPolicy, MappedColumn, Validation};
 use floe_table::MappedColumn as Mapped;
 use iceberg::TableIdent;
 use iceberg::table::Table;
@@ -74,6 +74,8 @@ pub struct TableState {
     pub held: Option<FetchError>,
     /// What workers do with LFS envelopes; `None` when the mode is off.
     pub lfs: Option<LfsPolicy>,
+    /// What workers check values against; `None` when they do not.
+    pub validation: Option<Validation>,
 }
 
 /// What a table takes from its schema source.
@@ -110,6 +112,7 @@ impl TableState {
             sourced: None,
             held: None,
             lfs: None,
+            validation: None,
         }
     }
 
@@ -126,6 +129,7 @@ impl TableState {
         define.dead_letter_table = self.dead_letters.clone().unwrap_or_default();
         define.lfs = self.lfs.clone();
         define.format = self.format.as_str().to_string();
+        define.validation = self.validation.clone();
         self.define = define;
     }
 
@@ -167,5 +171,6 @@ pub fn define_table(name: &str, table: &Table, file_io_props: HashMap<String, St
         dead_letter_table: String::new(),
         format: String::new(),
         lfs: None,
+        validation: None,
     }
 }
