@@ -511,20 +511,7 @@ mod tests {
         let writer = WriterSchema::new(Arc::new(schema), &mapped);
         let mut cells = Vec::new();
         writer.cells(payload, columns.iter().map(|c| c.column_type), &mut cells)?;
-        Ok(cells
-            .into_iter()
-            .map(|cell| match cell {
-                Cell::String(text) => Cell::String(Cow::Owned(text.into_owned())),
-                Cell::Null => Cell::Null,
-                Cell::Boolean(v) => Cell::Boolean(v),
-                Cell::Int(v) => Cell::Int(v),
-                Cell::Long(v) => Cell::Long(v),
-                Cell::Float(v) => Cell::Float(v),
-                Cell::Double(v) => Cell::Double(v),
-                Cell::Binary(v) => Cell::Binary(v),
-                Cell::Decimal(v) => Cell::Decimal(v),
-            })
-            .collect())
+        Ok(cells.into_iter().map(Cell::into_owned).collect())
     }
 
     fn text(value: &str) -> Cell<'static> {

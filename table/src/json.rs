@@ -35,6 +35,24 @@ pub enum Cell<'a> {
     Decimal(i128),
 }
 
+impl Cell<'_> {
+    /// The same cell, owning its text (tests keep cells past their input).
+    #[cfg(test)]
+    pub(crate) fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Boolean(v) => Cell::Boolean(v),
+            Cell::Int(v) => Cell::Int(v),
+            Cell::Long(v) => Cell::Long(v),
+            Cell::Float(v) => Cell::Float(v),
+            Cell::Double(v) => Cell::Double(v),
+            Cell::String(s) => Cell::String(Cow::Owned(s.into_owned())),
+            Cell::Binary(v) => Cell::Binary(v),
+            Cell::Decimal(v) => Cell::Decimal(v),
+        }
+    }
+}
+
 /// The top-level members of a JSON object, borrowed from the record's
 /// bytes; values stay unparsed until a column asks for them.
 pub struct JsonObject<'a> {
@@ -432,17 +450,7 @@ mod tests {
 
     fn cell(text: &str, target: ColumnType) -> Result<Cell<'static>, String> {
         let value = raw(text);
-        convert(Some(&value), target).map(|c| match c {
-            Cell::Null => Cell::Null,
-            Cell::Boolean(v) => Cell::Boolean(v),
-            Cell::Int(v) => Cell::Int(v),
-            Cell::Long(v) => Cell::Long(v),
-            Cell::Float(v) => Cell::Float(v),
-            Cell::Double(v) => Cell::Double(v),
-            Cell::String(s) => Cell::String(Cow::Owned(s.into_owned())),
-            Cell::Binary(v) => Cell::Binary(v),
-            Cell::Decimal(v) => Cell::Decimal(v),
-        })
+        convert(Some(&value), target).map(Cell::into_owned)
     }
 
     #[test]

@@ -93,15 +93,32 @@ fn typed(row: &Value, columns: &[&str]) -> Value {
     Value::Object(columns.iter().map(|c| (c.to_string(), row[*c].clone())).collect())
 }
 
+/// Schemas v1 and v2, a registry serving them (v1 latest), and a source
+/// folder with the orders partition's path.
+struct Setup {
+    v1: Schema,
+    v2: Schema,
+    registry_dir: tempfile::TempDir,
+    registry: HttpFiles,
+    data: tempfile::TempDir,
+    partition: std::path::PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let registry_dir = tempfile::tempdir().unwrap();
+        write_registry(registry_dir.path(), 1);
+        let registry = HttpFiles::serve(registry_dir.path());
+        let data = tempfile::tempdir().unwrap();
+        let partition = data.path().join("bucket/production/orders/0");
+        let (v1, v2) = (Schema::parse_str(V1).unwrap(), Schema::parse_str(&v2()).unwrap());
+        Self { v1, v2, registry_dir, registry, data, partition }
+    }
+}
+
 #[test]
 fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
-    let (v1, v2) = (Schema::parse_str(V1).unwrap(), Schema::parse_str(&v2()).unwrap());
-    let registry_dir = tempfile::tempdir().unwrap();
-    write_registry(registry_dir.path(), 1);
-    let registry = HttpFiles::serve(registry_dir.path());
-
-    let data = tempfile::tempdir().unwrap();
-    let partition = data.path().join("bucket/production/orders/0");
+    let Setup { v1, v2, registry_dir, registry, data, partition } = Setup::new();
     let values = [
         order(&v1, 1, 1, 1250, None),
         order(&v2, 2, 2, -5, Some("gift")),
@@ -217,12 +234,7 @@ fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
 /// record lands, once.
 #[test]
 fn a_registry_outage_is_waited_out_never_dead_lettered() {
-    let (v1, v2) = (Schema::parse_str(V1).unwrap(), Schema::parse_str(&v2()).unwrap());
-    let registry_dir = tempfile::tempdir().unwrap();
-    write_registry(registry_dir.path(), 1);
-    let registry = HttpFiles::serve(registry_dir.path());
-    let data = tempfile::tempdir().unwrap();
-    let partition = data.path().join("bucket/production/orders/0");
+    let Setup { v1, v2, registry_dir: _registry_dir, registry, data, partition } = Setup::new();
     let next = write_segment(&partition, 0, &[Some(&order(&v1, 1, 1, 100, None))], 1);
     let lake = Lakehouse::new();
     let extra = format!(
