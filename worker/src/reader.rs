@@ -88,7 +88,6 @@ struct Cursor {
     txn: ReadCommitted,
 }
 
-/// How looking up writer schemas ended.
 /// Why a batch's rows could not be built: what they need from elsewhere
 /// (a writer schema, an LFS blob) did not come.
 #[derive(Debug)]
@@ -318,12 +317,12 @@ impl PartitionReader {
             let prepared = pushed
                 .and_then(|()| self.add_writer_schemas(&mut rows, &decided))
                 .and_then(|()| self.prepare_lfs(&mut decided));
-            let appended = match prepared {
+            let lfs = match prepared {
                 Ok(lfs) => Ok(lfs),
                 Err(Halt::Failed(message)) => Err(message),
                 Err(Halt::Stopped) => return Outcome::Stopped,
             };
-            let appended = appended
+            let appended = lfs
                 .and_then(|lfs| {
                     self.check_strict(&decided)?;
                     rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs).map_err(|e| e.to_string())
