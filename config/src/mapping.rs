@@ -59,7 +59,8 @@ keyword_enum! {
         Avro => "avro",
         /// Protobuf in the Confluent wire format.
         Protobuf => "protobuf",
-        /// JSON in the Confluent wire format, with a JSON Schema.
+        /// JSON in the Confluent wire format, with a JSON Schema; columns
+        /// come from the topic's latest schema there.
         JsonSchema => "json_schema",
     }
 }

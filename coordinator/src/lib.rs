@@ -428,7 +428,7 @@ impl Coordinator {
             let topic = mapping.topic.clone();
             let source = match (&registry, &confluent_registry) {
                 (_, Some(registry)) if mapping.format.is_confluent() => {
-                    Some(SchemaSource::Confluent { registry: registry.clone(), topic })
+                    Some(SchemaSource::Confluent { registry: registry.clone(), topic, format: mapping.format })
                 }
                 (Some(registry), _) if mapping.registry_columns || mapping.validation != ValidationMode::Off => {
                     Some(SchemaSource::JsonSchema {

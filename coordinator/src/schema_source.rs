@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_config::Column;
+use floe_config::{Column, PayloadFormat};
 use floe_registry::confluent::ConfluentRegistry;
 use floe_registry::{Caching, RegistryClient, RegistryError};
+use floe_table::confluent::RegisteredSchema;
 use floe_table::{RecordValidator, columns_from_json_schema};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -32,9 +33,10 @@ pub enum SchemaSource {
     /// the table's columns, to validate values (`schema.mode`), or both.
     JsonSchema { registry: Arc<RegistryClient>, topic: String, columns: bool, validate: bool },
     /// A Confluent registry: the latest version of the subject
-    /// `<topic>-value` (Confluent's default TopicNameStrategy). Records
-    /// are decoded with their own writer schemas; this gives the columns.
-    Confluent { registry: Arc<ConfluentRegistry>, topic: String },
+    /// `<topic>-value` (Confluent's default TopicNameStrategy), an Avro
+    /// schema or a JSON Schema as `format` says. Records are decoded with
+    /// their own writer schemas; this gives the columns.
+    Confluent { registry: Arc<ConfluentRegistry>, topic: String, format: PayloadFormat },
 }
 
 /// What a source says now.
@@ -98,17 +100,31 @@ impl SchemaSource {
                 };
                 Ok(FetchedSchema { columns, validation })
             }
-            SchemaSource::Confluent { registry, topic } => {
+            SchemaSource::Confluent { registry, topic, format } => {
                 let subject = format!("{topic}-value");
-                let (id, schema) = registry.latest_avro_schema(&subject).await.map_err(|e| match e {
+                let (id, schema) = registry.latest_schema(&subject).await.map_err(|e| match e {
                     e if e.is_outage() => FetchError::Outage(e.to_string()),
                     e => FetchError::Unusable(format!(
                         "subject `{subject}` of topic `{topic}`: {e}; register the topic's value schema there"
                     )),
                 })?;
-                let columns = floe_table::avro::columns(&schema).map_err(|e| {
+                let unusable = |e: String| {
                     FetchError::Unusable(format!("subject `{subject}` (schema id {id}) of topic `{topic}`: {e}"))
-                })?;
+                };
+                let columns = match (format, &schema) {
+                    (PayloadFormat::Avro, RegisteredSchema::Avro(avro)) => {
+                        floe_table::avro::columns(avro).map_err(|e| unusable(e.to_string()))?
+                    }
+                    (PayloadFormat::JsonSchema, RegisteredSchema::Json(document)) => {
+                        columns_from_json_schema(document).map_err(|e| unusable(e.to_string()))?
+                    }
+                    (format, schema) => {
+                        return Err(unusable(format!(
+                            "is {}, but the mapping's format is {format}: set the format the topic's producers use",
+                            schema.describe()
+                        )));
+                    }
+                };
                 Ok(FetchedSchema { columns, validation: None })
             }
         }

@@ -1,14 +1,14 @@
 //! A Confluent-compatible schema registry: the writer schemas of records in
 //! the Confluent wire format, by id (`GET /schemas/ids/{id}`), and a
 //! subject's latest version (`GET /subjects/{subject}/versions/latest`).
-//! Schemas are parsed once per id.
+//! Schemas are parsed once per id, Avro and JSON Schema alike.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use apache_avro::Schema;
 use floe_proto::worker::ConfluentRegistrySpec;
+use floe_table::confluent::RegisteredSchema;
 use serde::Deserialize;
 
 use crate::{Caching, RegistryClient, RegistryError};
@@ -45,15 +45,16 @@ struct SchemaAnswer {
 
 pub struct ConfluentRegistry {
     client: RegistryClient,
-    avro: Mutex<HashMap<u32, Arc<Schema>>>,
-    /// Ids the registry does not have (or not as Avro), with the reason: a
-    /// schema id names one schema for good, so the answer is final.
+    schemas: Mutex<HashMap<u32, RegisteredSchema>>,
+    /// Ids the registry does not have (or not in a type floe reads), with
+    /// the reason: a schema id names one schema for good, so the answer is
+    /// final.
     unknown: Mutex<HashMap<u32, String>>,
 }
 
 impl ConfluentRegistry {
     pub fn new(client: RegistryClient) -> Self {
-        Self { client, avro: Mutex::new(HashMap::new()), unknown: Mutex::new(HashMap::new()) }
+        Self { client, schemas: Mutex::new(HashMap::new()), unknown: Mutex::new(HashMap::new()) }
     }
 
     /// The registry a coordinator describes to its workers.
@@ -66,15 +67,15 @@ impl ConfluentRegistry {
         Ok(Self::new(client))
     }
 
-    /// For decoding a record written with schema `id`: its Avro schema, or
+    /// For decoding a record written with schema `id`: its schema, or
     /// (inside) why records naming it cannot be decoded, which makes them
     /// dead letters. The outer error is the registry's: an outage, or an
     /// answer such as 401 that retrying the record cannot change.
-    pub async fn writer_schema(&self, id: u32) -> Result<Result<Arc<Schema>, String>, SchemaError> {
+    pub async fn writer_schema(&self, id: u32) -> Result<Result<RegisteredSchema, String>, SchemaError> {
         if let Some(reason) = self.unknown.lock().unwrap().get(&id) {
             return Ok(Err(reason.clone()));
         }
-        let reason = match self.avro_schema(id).await {
+        let reason = match self.schema(id).await {
             Ok(schema) => return Ok(Ok(schema)),
             Err(SchemaError::Registry(RegistryError::Rejected { status: 404, .. })) => {
                 format!("schema id {id} is not in the registry at {}", self.client.base_url())
@@ -86,40 +87,35 @@ impl ConfluentRegistry {
         Ok(Err(reason))
     }
 
-    /// The Avro writer schema of id `id`.
-    pub async fn avro_schema(&self, id: u32) -> Result<Arc<Schema>, SchemaError> {
-        if let Some(schema) = self.avro.lock().unwrap().get(&id) {
+    /// The schema of id `id`.
+    pub async fn schema(&self, id: u32) -> Result<RegisteredSchema, SchemaError> {
+        if let Some(schema) = self.schemas.lock().unwrap().get(&id) {
             return Ok(schema.clone());
         }
         let what = format!("schema id {id} in the registry at {}", self.client.base_url());
         let body = self.client.get(&format!("/schemas/ids/{id}"), Caching::Immutable).await?;
-        let schema = Arc::new(parse_avro(&what, &body)?.1);
-        self.avro.lock().unwrap().insert(id, schema.clone());
+        let schema = parse(&what, &body)?.1;
+        self.schemas.lock().unwrap().insert(id, schema.clone());
         Ok(schema)
     }
 
     /// The latest version of `subject` (e.g. `orders-value`): its schema id
-    /// and its Avro schema. Reused for the client's cache time.
-    pub async fn latest_avro_schema(&self, subject: &str) -> Result<(u32, Arc<Schema>), SchemaError> {
+    /// and its schema. Reused for the client's cache time.
+    pub async fn latest_schema(&self, subject: &str) -> Result<(u32, RegisteredSchema), SchemaError> {
         let what = format!("the latest version of subject `{subject}` in the registry at {}", self.client.base_url());
         let body = self.client.get(&format!("/subjects/{subject}/versions/latest"), Caching::Expiring).await?;
-        let (id, schema) = parse_avro(&what, &body)?;
+        let (id, schema) = parse(&what, &body)?;
         let id = id.ok_or_else(|| SchemaError::Unusable { what, message: "the answer has no `id`".to_string() })?;
-        let schema = Arc::new(schema);
-        self.avro.lock().unwrap().entry(id).or_insert_with(|| schema.clone());
+        self.schemas.lock().unwrap().entry(id).or_insert_with(|| schema.clone());
         Ok((id, schema))
     }
 }
 
-fn parse_avro(what: &str, body: &str) -> Result<(Option<u32>, Schema), SchemaError> {
+fn parse(what: &str, body: &str) -> Result<(Option<u32>, RegisteredSchema), SchemaError> {
     let unusable = |message: String| SchemaError::Unusable { what: what.to_string(), message };
     let answer: SchemaAnswer =
         serde_json::from_str(body).map_err(|e| unusable(format!("not a registry answer ({e}): {body}")))?;
-    match answer.schema_type.as_deref() {
-        None | Some("AVRO") => {}
-        Some(other) => return Err(unusable(format!("is a {other} schema, not an Avro one"))),
-    }
-    let schema = Schema::parse_str(&answer.schema).map_err(|e| unusable(format!("not a valid Avro schema: {e}")))?;
+    let schema = RegisteredSchema::parse(answer.schema_type.as_deref(), &answer.schema).map_err(unusable)?;
     Ok((answer.id, schema))
 }
 
@@ -127,6 +123,7 @@ fn parse_avro(what: &str, body: &str) -> Result<(Option<u32>, Schema), SchemaErr
 mod tests {
     use std::time::Duration;
 
+    use apache_avro::Schema;
     use floe_tests::http_files::HttpFiles;
 
     use super::*;
@@ -152,12 +149,14 @@ mod tests {
         );
         let server = HttpFiles::serve(dir.path());
         let registry = registry(&server);
+        let is_long = |schema: &RegisteredSchema| matches!(schema, RegisteredSchema::Avro(s) if **s == Schema::Long);
         for _ in 0..2 {
-            assert_eq!(*registry.avro_schema(1).await.unwrap(), Schema::Long);
+            assert!(is_long(&registry.schema(1).await.unwrap()));
         }
         assert_eq!(server.requests("/schemas/ids/1"), 1);
-        let (id, schema) = registry.latest_avro_schema("orders-value").await.unwrap();
-        assert_eq!((id, &*schema), (1, &Schema::Long));
+        let (id, schema) = registry.latest_schema("orders-value").await.unwrap();
+        assert_eq!(id, 1);
+        assert!(is_long(&schema));
     }
 
     #[tokio::test]
@@ -169,21 +168,23 @@ mod tests {
         let registry = registry(&server);
         let base = server.base_url();
 
-        let protobuf = registry.avro_schema(2).await.unwrap_err();
+        let protobuf = registry.schema(2).await.unwrap_err();
         assert_eq!(
             protobuf.to_string(),
-            format!("schema id 2 in the registry at {base}: is a PROTOBUF schema, not an Avro one")
+            format!(
+                "schema id 2 in the registry at {base}: is a PROTOBUF schema, which floe does not read (it reads AVRO and JSON)"
+            )
         );
-        let invalid = registry.avro_schema(3).await.unwrap_err().to_string();
+        let invalid = registry.schema(3).await.unwrap_err().to_string();
         assert!(
             invalid.starts_with(&format!("schema id 3 in the registry at {base}: not a valid Avro schema")),
             "{invalid}"
         );
-        let missing = registry.avro_schema(4).await.unwrap_err();
+        let missing = registry.schema(4).await.unwrap_err();
         assert!(!missing.is_outage());
         assert!(matches!(missing, SchemaError::Registry(RegistryError::Rejected { status: 404, .. })), "{missing}");
 
         server.set_down(true);
-        assert!(registry.avro_schema(5).await.unwrap_err().is_outage());
+        assert!(registry.schema(5).await.unwrap_err().is_outage());
     }
 }

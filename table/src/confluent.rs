@@ -2,7 +2,45 @@
 //! schema's id in the registry (4 bytes, big-endian), then the payload
 //! (for Avro, the datum alone).
 
+use std::sync::Arc;
+
 use crate::dead_letters::{Rejection, RejectionCode};
+
+/// A schema as a Confluent registry holds it, parsed by its `schemaType`.
+#[derive(Debug, Clone)]
+pub enum RegisteredSchema {
+    Avro(Arc<apache_avro::Schema>),
+    /// A JSON Schema document.
+    Json(Arc<serde_json::Value>),
+}
+
+impl RegisteredSchema {
+    /// Parses a registry's `schema` text; `schema_type` is its `schemaType`
+    /// (absent for Avro). The error says what the text is instead.
+    pub fn parse(schema_type: Option<&str>, text: &str) -> Result<Self, String> {
+        match schema_type.unwrap_or("AVRO") {
+            "AVRO" => apache_avro::Schema::parse_str(text)
+                .map(|schema| Self::Avro(Arc::new(schema)))
+                .map_err(|e| format!("not a valid Avro schema: {e}")),
+            "JSON" => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(document @ (serde_json::Value::Object(_) | serde_json::Value::Bool(_))) => {
+                    Ok(Self::Json(Arc::new(document)))
+                }
+                Ok(_) => Err("not a valid JSON Schema: neither an object nor a boolean".to_string()),
+                Err(e) => Err(format!("not a valid JSON Schema: not JSON ({e})")),
+            },
+            other => Err(format!("is a {other} schema, which floe does not read (it reads AVRO and JSON)")),
+        }
+    }
+
+    /// What it is, for messages: "an Avro schema".
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::Avro(_) => "an Avro schema",
+            Self::Json(_) => "a JSON Schema",
+        }
+    }
+}
 
 const MAGIC: u8 = 0;
 const HEADER_LEN: usize = 5;
@@ -45,6 +83,23 @@ mod tests {
         assert_eq!(split(&[0, 0, 0, 1, 2, 0xaa, 0xbb]).unwrap(), (258, &[0xaa, 0xbb][..]));
         assert_eq!(split(&frame(7, b"")).unwrap(), (7, &[][..]));
         assert_eq!(schema_id(&frame(u32::MAX, b"x")), Some(u32::MAX));
+    }
+
+    #[test]
+    fn parses_schemas_by_their_type() {
+        let avro = RegisteredSchema::parse(None, r#""long""#).unwrap();
+        assert!(matches!(&avro, RegisteredSchema::Avro(s) if **s == apache_avro::Schema::Long));
+        let json = RegisteredSchema::parse(Some("JSON"), r#"{"type": "object"}"#).unwrap();
+        assert!(matches!(&json, RegisteredSchema::Json(d) if d["type"] == "object"));
+        assert_eq!((avro.describe(), json.describe()), ("an Avro schema", "a JSON Schema"));
+        let refused = |schema_type, text| RegisteredSchema::parse(schema_type, text).unwrap_err();
+        assert_eq!(
+            refused(Some("PROTOBUF"), "syntax = \"proto3\";"),
+            "is a PROTOBUF schema, which floe does not read (it reads AVRO and JSON)"
+        );
+        assert!(refused(Some("AVRO"), r#"{"type": "nope"}"#).starts_with("not a valid Avro schema"));
+        assert_eq!(refused(Some("JSON"), "[1]"), "not a valid JSON Schema: neither an object nor a boolean");
+        assert!(refused(Some("JSON"), "{").starts_with("not a valid JSON Schema: not JSON ("));
     }
 
     #[test]

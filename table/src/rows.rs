@@ -12,6 +12,7 @@ use floe_kfs::record::Record;
 
 use crate::avro::{DatumError, WriterSchema};
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
+use crate::confluent::RegisteredSchema;
 use crate::dead_letters::{Rejection, RejectionCode};
 use crate::json::{Cell, JsonObject, NestedObjects, convert};
 use crate::lfs::{Envelope, LfsRecord};
@@ -264,6 +265,22 @@ enum Payload {
     /// Avro in the Confluent wire format: the writer schemas of the ids
     /// seen, or why an id has none.
     Avro(HashMap<u32, Result<WriterSchema, String>>),
+    /// JSON in the Confluent wire format: the ids seen, or why an id has
+    /// no JSON Schema. The JSON is read as it is by the mapped columns.
+    JsonSchema(HashMap<u32, Result<(), String>>),
+}
+
+/// The writer schema of `id` among those looked up; a record naming an id
+/// without one is rejected with the reason.
+fn writer_schema<T>(schemas: &HashMap<u32, Result<T, String>>, id: u32) -> Result<&T, Rejection> {
+    match schemas.get(&id) {
+        Some(Ok(schema)) => Ok(schema),
+        Some(Err(reason)) => Err(Rejection::new(RejectionCode::UnknownSchemaId, reason.clone())),
+        None => {
+            let reason = format!("schema id {id} was not looked up in the registry");
+            Err(Rejection::new(RejectionCode::UnknownSchemaId, reason))
+        }
+    }
 }
 
 /// What a row carries besides its record and cells.
@@ -350,6 +367,7 @@ impl RowBuilder {
         self.payload = match format {
             PayloadFormat::Json => Payload::Json,
             PayloadFormat::Avro => Payload::Avro(HashMap::new()),
+            PayloadFormat::JsonSchema => Payload::JsonSchema(HashMap::new()),
             other => return Err(RowError::UnsupportedFormat(other)),
         };
         Ok(self)
@@ -358,14 +376,18 @@ impl RowBuilder {
     /// The writer schema ids of `records` this builder has not been given
     /// yet (see [`RowBuilder::add_writer_schema`]), each once.
     pub fn unknown_schema_ids(&self, records: &[Record]) -> Vec<u32> {
-        let Payload::Avro(schemas) = &self.payload else { return Vec::new() };
+        let known = |id: &u32| match &self.payload {
+            Payload::Json => true,
+            Payload::Avro(schemas) => schemas.contains_key(id),
+            Payload::JsonSchema(schemas) => schemas.contains_key(id),
+        };
         if self.mapped.is_empty() {
             return Vec::new();
         }
         let mut ids: Vec<u32> = records
             .iter()
             .filter_map(|r| r.value.as_deref().and_then(crate::confluent::schema_id))
-            .filter(|id| !schemas.contains_key(id))
+            .filter(|id| !known(id))
             .collect();
         ids.sort_unstable();
         ids.dedup();
@@ -374,10 +396,28 @@ impl RowBuilder {
 
     /// The writer schema of id `id`, or why there is none: records written
     /// with it become dead letters with that reason.
-    pub fn add_writer_schema(&mut self, id: u32, schema: Result<Arc<apache_avro::Schema>, String>) {
-        if let Payload::Avro(schemas) = &mut self.payload {
-            let mapped: Vec<MappedColumn> = self.mapped.iter().map(|(column, _)| column.clone()).collect();
-            schemas.insert(id, schema.map(|schema| WriterSchema::new(schema, &mapped)));
+    /// A schema of another type than the table's format is such a reason.
+    pub fn add_writer_schema(&mut self, id: u32, schema: Result<RegisteredSchema, String>) {
+        let wrong_type = |schema: &RegisteredSchema, format: PayloadFormat| {
+            format!("schema id {id} is {}, but the table's format is {format}", schema.describe())
+        };
+        match &mut self.payload {
+            Payload::Json => {}
+            Payload::Avro(schemas) => {
+                let mapped: Vec<MappedColumn> = self.mapped.iter().map(|(column, _)| column.clone()).collect();
+                let schema = schema.and_then(|schema| match schema {
+                    RegisteredSchema::Avro(avro) => Ok(WriterSchema::new(avro, &mapped)),
+                    other => Err(wrong_type(&other, PayloadFormat::Avro)),
+                });
+                schemas.insert(id, schema);
+            }
+            Payload::JsonSchema(schemas) => {
+                let schema = schema.and_then(|schema| match schema {
+                    RegisteredSchema::Json(_) => Ok(()),
+                    other => Err(wrong_type(&other, PayloadFormat::JsonSchema)),
+                });
+                schemas.insert(id, schema);
+            }
         }
     }
 
@@ -463,14 +503,7 @@ impl RowBuilder {
             Payload::Json => self.extract_json(value, cells)?,
             Payload::Avro(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
-                let schema = match schemas.get(&id) {
-                    Some(Ok(schema)) => schema,
-                    Some(Err(reason)) => return Err(Rejection::new(RejectionCode::UnknownSchemaId, reason.clone())),
-                    None => {
-                        let reason = format!("schema id {id} was not looked up in the registry");
-                        return Err(Rejection::new(RejectionCode::UnknownSchemaId, reason));
-                    }
-                };
+                let schema = writer_schema(schemas, id)?;
                 let targets = self.mapped.iter().map(|(_, target)| *target);
                 schema.cells(payload, targets, cells).map_err(|error| match error {
                     DatumError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
@@ -479,6 +512,11 @@ impl RowBuilder {
                         format!("column `{}`: {reason}", self.mapped[index].0.name),
                     ),
                 })?;
+            }
+            Payload::JsonSchema(schemas) => {
+                let (id, payload) = crate::confluent::split(value)?;
+                writer_schema(schemas, id)?;
+                self.extract_json(payload, cells)?;
             }
         }
         for ((column, _), cell) in self.mapped.iter().zip(cells.iter()) {
@@ -820,8 +858,8 @@ mod tests {
             record(4, None, Some(&crate::confluent::frame(1, &[0xff; 11])), vec![]),
         ];
         assert_eq!(rows.unknown_schema_ids(&records), [1, 2, 9]);
-        rows.add_writer_schema(1, Ok(Arc::new(v1)));
-        rows.add_writer_schema(2, Ok(Arc::new(v2)));
+        rows.add_writer_schema(1, Ok(RegisteredSchema::Avro(Arc::new(v1))));
+        rows.add_writer_schema(2, Ok(RegisteredSchema::Avro(Arc::new(v2))));
         rows.add_writer_schema(9, Err("schema id 9 is not in the registry".to_string()));
         assert!(rows.unknown_schema_ids(&records).is_empty());
 
@@ -838,6 +876,47 @@ mod tests {
         let customers = column("customer_id");
         assert_eq!((customers.as_string::<i32>().value(0), customers.as_string::<i32>().value(1)), ("a", "b"));
         assert!(batch.column_by_name("note").is_none(), "a field the table lacks is ignored");
+    }
+
+    #[test]
+    fn json_schema_records_fill_columns_by_name_or_become_dead_letters() {
+        let (schema, mapped) = typed_table();
+        let mut rows = RowBuilder::new(schema, &mapped).unwrap().with_format(PayloadFormat::JsonSchema).unwrap();
+        let framed = |id: u32, json: &str| crate::confluent::frame(id, json.as_bytes());
+        let records = [
+            record(0, None, Some(&framed(1, r#"{"order_id": 9007199254740993, "customer": {"id": "c"}}"#)), vec![]),
+            record(1, None, Some(br#"{"order_id": 2}"#), vec![]),
+            record(2, None, Some(&framed(7, r#"{"order_id": 3}"#)), vec![]),
+            record(3, None, Some(&framed(8, r#"{"order_id": 4}"#)), vec![]),
+            record(4, None, Some(&framed(1, r#"{"amount": 1}"#)), vec![]),
+            record(5, None, Some(&framed(1, "not json")), vec![]),
+        ];
+        assert_eq!(rows.unknown_schema_ids(&records), [1, 7, 8]);
+        let json = serde_json::json!({"type": "object"});
+        rows.add_writer_schema(1, Ok(RegisteredSchema::Json(Arc::new(json))));
+        rows.add_writer_schema(7, Ok(RegisteredSchema::Avro(Arc::new(apache_avro::Schema::Long))));
+        rows.add_writer_schema(8, Err("schema id 8 is not in the registry".to_string()));
+        assert!(rows.unknown_schema_ids(&records).is_empty());
+
+        let rejected = rows.append("orders", 0, &records, &[]).unwrap();
+        let reasons: Vec<_> =
+            rejected.iter().map(|r| (r.index, r.rejection.code, r.rejection.message.as_str())).collect();
+        assert_eq!(
+            reasons[..4].iter().map(|(index, code, _)| (*index, *code)).collect::<Vec<_>>(),
+            [
+                (1, RejectionCode::NotWireFormat),
+                (2, RejectionCode::UnknownSchemaId),
+                (3, RejectionCode::UnknownSchemaId),
+                (4, RejectionCode::MissingRequired)
+            ]
+        );
+        assert_eq!(reasons[1].2, "schema id 7 is an Avro schema, but the table's format is json_schema");
+        assert_eq!(reasons[2].2, "schema id 8 is not in the registry");
+        assert_eq!((reasons[4].0, reasons[4].1), (5, RejectionCode::NotJson));
+        let batch = rows.finish().unwrap();
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        assert_eq!(column("order_id").as_primitive::<Int64Type>().values(), &[9007199254740993]);
+        assert_eq!(column("customer_id").as_string::<i32>().value(0), "c");
     }
 
     #[test]

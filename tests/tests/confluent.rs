@@ -1,4 +1,4 @@
-//! Avro records in the Confluent wire format: columns from the topic's
+//! Avro and JSON records in the Confluent wire format: columns from the topic's
 //! schema in a Confluent-compatible registry (a static one serving recorded
 //! answers), values decoded with each record's writer schema, the records
 //! that cannot be decoded kept as dead letters with their reason, every
@@ -261,4 +261,100 @@ fn a_registry_outage_is_waited_out_never_dead_lettered() {
     let got: Vec<Value> = rows.iter().map(|r| typed(r, &["offset", "id", "status"])).collect();
     assert_eq!(got, [json!({"offset": 0, "id": 1, "status": "PAID"}), json!({"offset": 1, "id": 2, "status": "PAID"})]);
     assert_eq!(lake.rows(Engine::PyIceberg, "prod.orders_dlq"), Vec::<Value>::new(), "no dead letter");
+}
+
+/// JSON values in the Confluent wire format (`format: json_schema`):
+/// columns from the subject's latest JSON Schema, each value read by name
+/// once its schema id is known to be a JSON Schema, the rest dead letters
+/// with their reason, every offset exactly once.
+#[test]
+fn json_schema_records_become_typed_rows_and_the_rest_dead_letters() {
+    let registry_dir = tempfile::tempdir().unwrap();
+    let orders = json!({
+        "type": "object",
+        "required": ["id", "customer"],
+        "properties": {
+            "id": {"type": "integer"},
+            "amount": {"type": "number"},
+            "placed": {"type": "string", "format": "date-time"},
+            "customer": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+        },
+    });
+    let answer = |schema: &Value| json!({"schema": schema.to_string(), "schemaType": "JSON"});
+    let ids = registry_dir.path().join("schemas/ids");
+    std::fs::create_dir_all(&ids).unwrap();
+    std::fs::write(ids.join("11"), answer(&orders).to_string()).unwrap();
+    std::fs::write(ids.join("12"), json!({"schema": V1}).to_string()).unwrap();
+    let latest = registry_dir.path().join("subjects/orders-value/versions");
+    std::fs::create_dir_all(&latest).unwrap();
+    let mut version = answer(&orders);
+    version["id"] = json!(11);
+    std::fs::write(latest.join("latest"), version.to_string()).unwrap();
+    let registry = HttpFiles::serve(registry_dir.path());
+
+    let data = tempfile::tempdir().unwrap();
+    let values = [
+        frame(11, br#"{"id": 9007199254740993, "amount": 12.5, "placed": "2026-01-01T00:00:00.123+01:00", "customer": {"id": "c-1"}}"#),
+        br#"{"id": 2, "customer": {"id": "c-2"}}"#.to_vec(),
+        frame(12, br#"{"id": 3, "customer": {"id": "c-3"}}"#),
+        frame(11, b"{"),
+        frame(11, br#"{"id": 5}"#),
+        frame(11, br#"{"id": "6", "customer": {"id": "c-6"}, "extra": true}"#),
+    ];
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
+    write_segment(&data.path().join("bucket/production/orders/0"), 0, &values, 1);
+    let lake = Lakehouse::new();
+    let extra = format!(
+        "    format: json_schema\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
+        registry.base_url()
+    );
+    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
+
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+
+    let schema = lake.schema("prod.orders");
+    let typed_fields: Vec<Value> = schema[8..].to_vec();
+    assert_eq!(
+        typed_fields,
+        [
+            json!({"name": "amount", "type": "double", "required": false}),
+            json!({"name": "customer_id", "type": "string", "required": false}),
+            json!({"name": "id", "type": "long", "required": false}),
+            json!({"name": "placed", "type": "timestamptz", "required": false}),
+        ],
+        "columns of the subject's latest JSON Schema (id 11), by property name"
+    );
+    let columns = ["offset", "id", "amount", "placed", "customer_id"];
+    let rows = lake.all_columns(Engine::PyIceberg, "prod.orders");
+    let rows: Vec<Value> = rows.iter().map(|r| typed(r, &columns)).collect();
+    assert_eq!(
+        rows,
+        [
+            json!({"offset": 0, "id": 9_007_199_254_740_993i64, "amount": 12.5,
+                   "placed": 1_767_222_000_123_000i64, "customer_id": "c-1"}),
+            json!({"offset": 5, "id": 6, "amount": null, "placed": null, "customer_id": "c-6"}),
+        ]
+    );
+
+    let dead = lake.all_columns(Engine::PyIceberg, "prod.orders_dlq");
+    let reasons: Vec<Value> = dead.iter().map(|r| typed(r, &["offset", "reason_code", "reason"])).collect();
+    assert_eq!(
+        reasons,
+        [
+            json!({"offset": 1, "reason_code": "not_wire_format",
+                   "reason": "value is not in the Confluent wire format: its first byte is 0x7b, not the magic byte 0x00"}),
+            json!({"offset": 2, "reason_code": "unknown_schema_id",
+                   "reason": "schema id 12 is an Avro schema, but the table's format is json_schema"}),
+            json!({"offset": 3, "reason_code": "not_json", "reason": dead[2]["reason"].clone()}),
+            json!({"offset": 4, "reason_code": "missing_required",
+                   "reason": "required column `customer_id` is missing or null"}),
+        ]
+    );
+    let mut all = offsets(&rows);
+    all.extend(offsets(&dead));
+    all.sort();
+    assert_eq!(all, (0..6).collect::<Vec<_>>());
+    let snapshots = lake.snapshots("prod.orders");
+    assert_eq!(snapshots.last().unwrap()["summary"]["floe.offsets"], json!(r#"{"orders":{"0":6}}"#));
 }
