@@ -178,7 +178,7 @@ async fn fit_to_mapping(
     // Workers fill rows with the same builder: check now that they can.
     let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
     RowBuilder::new(arrow_schema_of(&table)?, &mapped)
-        .and_then(|rows| rows.with_format(mapping.format))
+        .map(|rows| rows.with_format(mapping.format))
         .map_err(|e| e.to_string())?;
     Ok(table)
 }

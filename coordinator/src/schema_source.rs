@@ -33,8 +33,8 @@ pub enum SchemaSource {
     /// the table's columns, to validate values (`schema.mode`), or both.
     JsonSchema { registry: Arc<RegistryClient>, topic: String, columns: bool, validate: bool },
     /// A Confluent registry: the latest version of the subject
-    /// `<topic>-value` (Confluent's default TopicNameStrategy), an Avro
-    /// schema or a JSON Schema as `format` says. Records are decoded with
+    /// `<topic>-value` (Confluent's default TopicNameStrategy), an Avro,
+    /// JSON or Protobuf schema as `format` says. Records are decoded with
     /// their own writer schemas; this gives the columns.
     Confluent { registry: Arc<ConfluentRegistry>, topic: String, format: PayloadFormat },
 }
@@ -117,6 +117,9 @@ impl SchemaSource {
                     }
                     (PayloadFormat::JsonSchema, RegisteredSchema::Json(document)) => {
                         columns_from_json_schema(document).map_err(|e| unusable(e.to_string()))?
+                    }
+                    (PayloadFormat::Protobuf, RegisteredSchema::Protobuf(file)) => {
+                        floe_table::protobuf::columns(file).map_err(|e| unusable(e.to_string()))?
                     }
                     (format, schema) => {
                         return Err(unusable(format!(

@@ -155,16 +155,9 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
     SettingsError { key: key.to_string(), message: message.into() }
 }
 
-/// Refuses what this build cannot do with a mapping's schema, and column
-/// names that would clash with the columns floe fills itself (config
-/// validation checked that a registry is there when needed).
+/// Refuses column names that would clash with the columns floe fills
+/// itself (config validation checked that a registry is there when needed).
 fn check_typed_columns(index: usize, mapping: &Mapping) -> Result<(), SettingsError> {
-    if mapping.format == PayloadFormat::Protobuf {
-        return Err(unsupported(
-            &format!("mappings[{index}].format"),
-            format!("is {}, which this build does not support yet: use avro, json_schema or json", mapping.format),
-        ));
-    }
     for (position, column) in mapping.schema.columns.iter().enumerate() {
         if SourceColumn::from_name(&column.name).is_some() {
             return Err(unsupported(
@@ -418,17 +411,6 @@ mappings:
             ("http://registry:8081", 5000, 300_000)
         );
         assert_eq!((registry.username.as_str(), registry.password.as_str()), ("key", "secret"));
-    }
-
-    #[test]
-    fn protobuf_is_refused_for_now() {
-        let Err(error) = Settings::from_config(&with_format("protobuf")) else { panic!("protobuf must be refused") };
-        assert_eq!(
-            error.to_string(),
-            "config `mappings[0].format`: is protobuf, which this build does not support yet: use avro, json_schema or json"
-        );
-        let settings = Settings::from_config(&with_format("json_schema")).unwrap();
-        assert_eq!(settings.mappings[0].format, PayloadFormat::JsonSchema);
     }
 
     #[test]

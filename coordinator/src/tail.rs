@@ -160,7 +160,7 @@ fn decode_segment(
     let mut reader =
         SegmentReader::new(Cursor::new(bytes), key, size, ReaderOptions::default()).map_err(|e| e.to_string())?;
     let mut rows = RowBuilder::new(table.schema.clone(), &table.columns)
-        .and_then(|rows| rows.with_format(table.format))
+        .map(|rows| rows.with_format(table.format))
         .map_err(|e| e.to_string())?;
     let mut dead = match (&table.dead_letters, ticket.dead_letters) {
         (Some(schema), true) => Some(RowBuilder::for_dead_letters(schema.clone()).map_err(|e| e.to_string())?),

@@ -41,7 +41,21 @@ struct SchemaAnswer {
     /// Present in a subject's version.
     #[serde(default)]
     id: Option<u32>,
+    /// Other subjects' schemas this one imports (Protobuf imports).
+    #[serde(default)]
+    references: Vec<Reference>,
 }
+
+/// A schema's reference: the file `name` is version `version` of `subject`.
+#[derive(Deserialize)]
+struct Reference {
+    name: String,
+    subject: String,
+    version: u32,
+}
+
+/// References followed before a schema is deemed to import itself.
+const MAX_REFERENCES: usize = 64;
 
 pub struct ConfluentRegistry {
     client: RegistryClient,
@@ -94,7 +108,7 @@ impl ConfluentRegistry {
         }
         let what = format!("schema id {id} in the registry at {}", self.client.base_url());
         let body = self.client.get(&format!("/schemas/ids/{id}"), Caching::Immutable).await?;
-        let schema = parse(&what, &body)?.1;
+        let schema = self.parse(&what, &body).await?.1;
         self.schemas.lock().unwrap().insert(id, schema.clone());
         Ok(schema)
     }
@@ -104,19 +118,52 @@ impl ConfluentRegistry {
     pub async fn latest_schema(&self, subject: &str) -> Result<(u32, RegisteredSchema), SchemaError> {
         let what = format!("the latest version of subject `{subject}` in the registry at {}", self.client.base_url());
         let body = self.client.get(&format!("/subjects/{subject}/versions/latest"), Caching::Expiring).await?;
-        let (id, schema) = parse(&what, &body)?;
+        let (id, schema) = self.parse(&what, &body).await?;
         let id = id.ok_or_else(|| SchemaError::Unusable { what, message: "the answer has no `id`".to_string() })?;
         self.schemas.lock().unwrap().entry(id).or_insert_with(|| schema.clone());
         Ok((id, schema))
     }
+
+    /// A registry answer's schema, with the files it references fetched.
+    async fn parse(&self, what: &str, body: &str) -> Result<(Option<u32>, RegisteredSchema), SchemaError> {
+        let answer = parse_answer(what, body)?;
+        let imports = self.imports(what, answer.references).await?;
+        let schema = RegisteredSchema::parse(answer.schema_type.as_deref(), &answer.schema, &imports)
+            .map_err(|message| SchemaError::Unusable { what: what.to_string(), message })?;
+        Ok((answer.id, schema))
+    }
+
+    /// The text of every file `references` names, and of those they
+    /// reference in turn, by file name.
+    async fn imports(&self, what: &str, references: Vec<Reference>) -> Result<Vec<(String, String)>, SchemaError> {
+        let mut pending = references;
+        let mut files: Vec<(String, String)> = Vec::new();
+        while let Some(reference) = pending.pop() {
+            if files.iter().any(|(name, _)| *name == reference.name) {
+                continue;
+            }
+            if files.len() >= MAX_REFERENCES {
+                let message = format!("references more than {MAX_REFERENCES} schemas");
+                return Err(SchemaError::Unusable { what: what.to_string(), message });
+            }
+            let Reference { name, subject, version } = reference;
+            let path = format!("/subjects/{subject}/versions/{version}");
+            // A subject's numbered version never changes.
+            let body = self.client.get(&path, Caching::Immutable).await?;
+            let referenced = format!("{what}: reference `{name}` (version {version} of subject `{subject}`)");
+            let answer = parse_answer(&referenced, &body)?;
+            pending.extend(answer.references);
+            files.push((name, answer.schema));
+        }
+        Ok(files)
+    }
 }
 
-fn parse(what: &str, body: &str) -> Result<(Option<u32>, RegisteredSchema), SchemaError> {
-    let unusable = |message: String| SchemaError::Unusable { what: what.to_string(), message };
-    let answer: SchemaAnswer =
-        serde_json::from_str(body).map_err(|e| unusable(format!("not a registry answer ({e}): {body}")))?;
-    let schema = RegisteredSchema::parse(answer.schema_type.as_deref(), &answer.schema).map_err(unusable)?;
-    Ok((answer.id, schema))
+fn parse_answer(what: &str, body: &str) -> Result<SchemaAnswer, SchemaError> {
+    serde_json::from_str(body).map_err(|e| SchemaError::Unusable {
+        what: what.to_string(),
+        message: format!("not a registry answer ({e}): {body}"),
+    })
 }
 
 #[cfg(test)]
@@ -160,9 +207,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn fetches_the_files_a_protobuf_schema_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let order = r#"syntax = "proto3"; import "money.proto"; message Order { Money total = 1; }"#;
+        let money =
+            r#"syntax = "proto3"; import "currency.proto"; message Money { int64 cents = 1; Currency currency = 2; }"#;
+        let currency = r#"syntax = "proto3"; enum Currency { EUR = 0; USD = 1; }"#;
+        let answer = |schema: &str, references: serde_json::Value| {
+            serde_json::json!({"schema": schema, "schemaType": "PROTOBUF", "references": references}).to_string()
+        };
+        let reference =
+            |name: &str, subject: &str| serde_json::json!([{"name": name, "subject": subject, "version": 1}]);
+        write(dir.path(), "schemas/ids/7", &answer(order, reference("money.proto", "money")));
+        write(dir.path(), "subjects/money/versions/1", &answer(money, reference("currency.proto", "currency")));
+        write(dir.path(), "subjects/currency/versions/1", &answer(currency, serde_json::json!([])));
+        let server = HttpFiles::serve(dir.path());
+        let registry = registry(&server);
+        let RegisteredSchema::Protobuf(file) = registry.schema(7).await.unwrap() else { panic!("a Protobuf schema") };
+        let order = file.messages().next().unwrap();
+        let money = order.get_field_by_name("total").unwrap();
+        assert_eq!(money.kind().as_message().unwrap().full_name(), "Money");
+
+        write(dir.path(), "schemas/ids/8", &answer(order.name(), reference("gone.proto", "gone")));
+        let missing = registry.schema(8).await.unwrap_err();
+        assert!(matches!(missing, SchemaError::Registry(RegistryError::Rejected { status: 404, .. })), "{missing}");
+    }
+
+    #[tokio::test]
     async fn says_what_is_wrong_with_an_answer() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "schemas/ids/2", r#"{"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"}"#);
+        write(dir.path(), "schemas/ids/2", r#"{"schema": "<schema/>", "schemaType": "XML"}"#);
         write(dir.path(), "schemas/ids/3", r#"{"schema": "{\"type\": \"nope\"}"}"#);
         let server = HttpFiles::serve(dir.path());
         let registry = registry(&server);
@@ -172,7 +246,7 @@ mod tests {
         assert_eq!(
             protobuf.to_string(),
             format!(
-                "schema id 2 in the registry at {base}: is a PROTOBUF schema, which floe does not read (it reads AVRO and JSON)"
+                "schema id 2 in the registry at {base}: is a XML schema, which floe does not read (it reads AVRO, JSON and PROTOBUF)"
             )
         );
         let invalid = registry.schema(3).await.unwrap_err().to_string();

@@ -23,19 +23,16 @@ use apache_avro::schema::{Name, RecordSchema, ResolvedSchema};
 use apache_avro::types::Value;
 use floe_config::{Column, ColumnType, MAX_DECIMAL_PRECISION};
 
-use crate::columns::{MappedColumn, SourceColumn};
+use crate::columns::{ColumnClash, MappedColumn, check_unique, flattened_column};
 use crate::json::{Cell, rescale_decimal};
-
-/// Prefix of a column whose name floe fills from the record itself.
-const CLASH_PREFIX: &str = "value_";
 
 /// A writer schema that cannot give columns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AvroColumnsError {
     #[error("the value schema is {0}, not a record: floe makes columns of a record's fields")]
     NotRecord(String),
-    #[error("fields `{first}` and `{second}` both become column `{column}`: rename one of them in the schema")]
-    Clash { first: String, second: String, column: String },
+    #[error(transparent)]
+    Clash(#[from] ColumnClash),
     #[error("unresolvable schema: {0}")]
     Unresolvable(String),
 }
@@ -127,21 +124,6 @@ pub fn columns(schema: &Schema) -> Result<Vec<Column>, AvroColumnsError> {
     Ok(columns)
 }
 
-fn check_unique(columns: &[Column]) -> Result<(), AvroColumnsError> {
-    let mut seen: HashMap<&str, &str> = HashMap::new();
-    for column in columns {
-        let path = column.path.as_deref().unwrap_or_default();
-        if let Some(first) = seen.insert(&column.name, path) {
-            return Err(AvroColumnsError::Clash {
-                first: first.to_string(),
-                second: path.to_string(),
-                column: column.name.clone(),
-            });
-        }
-    }
-    Ok(())
-}
-
 fn collect<'s>(
     names: &Names<'s>,
     record: &'s RecordSchema,
@@ -163,12 +145,7 @@ fn collect<'s>(
             Shape::Json => Some(ColumnType::String),
         };
         if let Some(column_type) = column_type {
-            let name = path.join("_");
-            let name = match SourceColumn::from_name(&name) {
-                Some(_) => format!("{CLASH_PREFIX}{name}"),
-                None => name,
-            };
-            columns.push(Column { name, column_type, required: false, path: Some(path.join(".")) });
+            columns.push(flattened_column(path, column_type));
         }
         path.pop();
     }

@@ -1,6 +1,47 @@
 use floe_config::{Column, ColumnType};
 use iceberg::spec::{ListType, NestedField, NestedFieldRef, PrimitiveType, Schema, StructType, Type};
 
+/// Prefix of a column, flattened from a payload schema, whose name floe
+/// fills from the record itself.
+const CLASH_PREFIX: &str = "value_";
+
+/// The column of a payload schema's leaf field at `path`: a nested field is
+/// read by its dotted path and named with underscores (`customer.id` is
+/// `customer_id`); a name floe fills itself gets the prefix `value_`.
+pub(crate) fn flattened_column(path: &[&str], column_type: ColumnType) -> Column {
+    let name = path.join("_");
+    let name = match SourceColumn::from_name(&name) {
+        Some(_) => format!("{CLASH_PREFIX}{name}"),
+        None => name,
+    };
+    Column { name, column_type, required: false, path: Some(path.join(".")) }
+}
+
+/// Two fields of a payload schema that would become the same column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("fields `{first}` and `{second}` both become column `{column}`: rename one of them in the schema")]
+pub struct ColumnClash {
+    pub first: String,
+    pub second: String,
+    pub column: String,
+}
+
+/// Refuses flattened columns of the same name.
+pub(crate) fn check_unique(columns: &[Column]) -> Result<(), ColumnClash> {
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for column in columns {
+        let path = column.path.as_deref().unwrap_or_default();
+        if let Some(first) = seen.insert(&column.name, path) {
+            return Err(ColumnClash {
+                first: first.to_string(),
+                second: path.to_string(),
+                column: column.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A column whose value comes from the Kafka record itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceColumn {

@@ -12,12 +12,16 @@ pub enum RegisteredSchema {
     Avro(Arc<apache_avro::Schema>),
     /// A JSON Schema document.
     Json(Arc<serde_json::Value>),
+    /// A compiled `.proto` file.
+    Protobuf(prost_reflect::FileDescriptor),
 }
 
 impl RegisteredSchema {
     /// Parses a registry's `schema` text; `schema_type` is its `schemaType`
-    /// (absent for Avro). The error says what the text is instead.
-    pub fn parse(schema_type: Option<&str>, text: &str) -> Result<Self, String> {
+    /// (absent for Avro). `imports` are the `.proto` files a Protobuf
+    /// schema imports, by name (its references). The error says what the
+    /// text is instead.
+    pub fn parse(schema_type: Option<&str>, text: &str, imports: &[(String, String)]) -> Result<Self, String> {
         match schema_type.unwrap_or("AVRO") {
             "AVRO" => apache_avro::Schema::parse_str(text)
                 .map(|schema| Self::Avro(Arc::new(schema)))
@@ -29,7 +33,8 @@ impl RegisteredSchema {
                 Ok(_) => Err("not a valid JSON Schema: neither an object nor a boolean".to_string()),
                 Err(e) => Err(format!("not a valid JSON Schema: not JSON ({e})")),
             },
-            other => Err(format!("is a {other} schema, which floe does not read (it reads AVRO and JSON)")),
+            "PROTOBUF" => crate::protobuf::compile(text, imports).map(Self::Protobuf),
+            other => Err(format!("is a {other} schema, which floe does not read (it reads AVRO, JSON and PROTOBUF)")),
         }
     }
 
@@ -38,6 +43,7 @@ impl RegisteredSchema {
         match self {
             Self::Avro(_) => "an Avro schema",
             Self::Json(_) => "a JSON Schema",
+            Self::Protobuf(_) => "a Protobuf schema",
         }
     }
 }
@@ -87,16 +93,24 @@ mod tests {
 
     #[test]
     fn parses_schemas_by_their_type() {
-        let avro = RegisteredSchema::parse(None, r#""long""#).unwrap();
+        let avro = RegisteredSchema::parse(None, r#""long""#, &[]).unwrap();
         assert!(matches!(&avro, RegisteredSchema::Avro(s) if **s == apache_avro::Schema::Long));
-        let json = RegisteredSchema::parse(Some("JSON"), r#"{"type": "object"}"#).unwrap();
+        let json = RegisteredSchema::parse(Some("JSON"), r#"{"type": "object"}"#, &[]).unwrap();
         assert!(matches!(&json, RegisteredSchema::Json(d) if d["type"] == "object"));
         assert_eq!((avro.describe(), json.describe()), ("an Avro schema", "a JSON Schema"));
-        let refused = |schema_type, text| RegisteredSchema::parse(schema_type, text).unwrap_err();
+        let imports =
+            [("common.proto".to_string(), "syntax = \"proto3\"; message Money { int64 cents = 1; }".to_string())];
+        let proto = "syntax = \"proto3\"; import \"common.proto\"; message Order { Money total = 1; }";
+        let protobuf = RegisteredSchema::parse(Some("PROTOBUF"), proto, &imports).unwrap();
+        assert!(matches!(&protobuf, RegisteredSchema::Protobuf(f) if f.messages().next().unwrap().name() == "Order"));
+        let refused = |schema_type, text| RegisteredSchema::parse(schema_type, text, &[]).unwrap_err();
         assert_eq!(
-            refused(Some("PROTOBUF"), "syntax = \"proto3\";"),
-            "is a PROTOBUF schema, which floe does not read (it reads AVRO and JSON)"
+            refused(Some("XML"), "<schema/>"),
+            "is a XML schema, which floe does not read (it reads AVRO, JSON and PROTOBUF)"
         );
+        let missing_import = refused(Some("PROTOBUF"), proto);
+        assert!(missing_import.starts_with("not a valid Protobuf schema: "), "{missing_import}");
+        assert!(missing_import.contains("common.proto"), "{missing_import}");
         assert!(refused(Some("AVRO"), r#"{"type": "nope"}"#).starts_with("not a valid Avro schema"));
         assert_eq!(refused(Some("JSON"), "[1]"), "not a valid JSON Schema: neither an object nor a boolean");
         assert!(refused(Some("JSON"), "{").starts_with("not a valid JSON Schema: not JSON ("));

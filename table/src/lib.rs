@@ -8,8 +8,9 @@
 //! - [`rows`]: turns decoded Kafka records into Arrow record batches of a
 //!   table's schema, ready for the Parquet writer, and says which records
 //!   cannot become rows.
-//! - [`confluent`]: the Confluent wire format of a record value, and
-//!   [`avro`]: the columns of an Avro writer schema and the cells of a datum.
+//! - [`confluent`]: the Confluent wire format of a record value and the
+//!   schemas a registry holds; [`avro`] and [`protobuf`]: the columns of a
+//!   writer schema and the cells of a value.
 //! - [`dead_letters`]: why a record could not become a row.
 //! - [`json_schema`]: typed columns from a topic's JSON Schema.
 //! - [`lfs`]: KafScale LFS envelopes, what a table's LFS mode does with them,
@@ -27,6 +28,7 @@ pub mod json;
 pub mod json_schema;
 pub mod lfs;
 pub mod partitioning;
+pub mod protobuf;
 pub mod rows;
 pub mod validation;
 

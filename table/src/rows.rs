@@ -16,6 +16,7 @@ use crate::confluent::RegisteredSchema;
 use crate::dead_letters::{Rejection, RejectionCode};
 use crate::json::{Cell, JsonObject, NestedObjects, convert};
 use crate::lfs::{Envelope, LfsRecord};
+use crate::protobuf::MessageError;
 use crate::validation::RecordValidator;
 
 /// Why records could not become rows of a table.
@@ -32,8 +33,6 @@ pub enum RowError {
     ColumnType { column: String, found: DataType, expected: String },
     #[error("record at offset {offset}: header #{index} has a key that is not UTF-8")]
     HeaderKeyNotUtf8 { offset: i64, index: usize },
-    #[error("format {0} is not supported by this build yet")]
-    UnsupportedFormat(PayloadFormat),
     #[error("building the Arrow batch: {0}")]
     Arrow(#[from] ArrowError),
 }
@@ -268,6 +267,9 @@ enum Payload {
     /// JSON in the Confluent wire format: the ids seen, or why an id has
     /// no JSON Schema. The JSON is read as it is by the mapped columns.
     JsonSchema(HashMap<u32, Result<(), String>>),
+    /// Protobuf in the Confluent wire format: the writer schemas of the ids
+    /// seen, or why an id has none.
+    Protobuf(HashMap<u32, Result<prost_reflect::FileDescriptor, String>>),
 }
 
 /// The writer schema of `id` among those looked up; a record naming an id
@@ -363,14 +365,14 @@ impl RowBuilder {
     }
 
     /// Reads typed columns from values in `format` (JSON by default).
-    pub fn with_format(mut self, format: PayloadFormat) -> Result<Self, RowError> {
+    pub fn with_format(mut self, format: PayloadFormat) -> Self {
         self.payload = match format {
             PayloadFormat::Json => Payload::Json,
             PayloadFormat::Avro => Payload::Avro(HashMap::new()),
             PayloadFormat::JsonSchema => Payload::JsonSchema(HashMap::new()),
-            other => return Err(RowError::UnsupportedFormat(other)),
+            PayloadFormat::Protobuf => Payload::Protobuf(HashMap::new()),
         };
-        Ok(self)
+        self
     }
 
     /// The writer schema ids of `records` this builder has not been given
@@ -380,6 +382,7 @@ impl RowBuilder {
             Payload::Json => true,
             Payload::Avro(schemas) => schemas.contains_key(id),
             Payload::JsonSchema(schemas) => schemas.contains_key(id),
+            Payload::Protobuf(schemas) => schemas.contains_key(id),
         };
         if self.mapped.is_empty() {
             return Vec::new();
@@ -415,6 +418,13 @@ impl RowBuilder {
                 let schema = schema.and_then(|schema| match schema {
                     RegisteredSchema::Json(_) => Ok(()),
                     other => Err(wrong_type(&other, PayloadFormat::JsonSchema)),
+                });
+                schemas.insert(id, schema);
+            }
+            Payload::Protobuf(schemas) => {
+                let schema = schema.and_then(|schema| match schema {
+                    RegisteredSchema::Protobuf(file) => Ok(file),
+                    other => Err(wrong_type(&other, PayloadFormat::Protobuf)),
                 });
                 schemas.insert(id, schema);
             }
@@ -517,6 +527,18 @@ impl RowBuilder {
                 let (id, payload) = crate::confluent::split(value)?;
                 writer_schema(schemas, id)?;
                 self.extract_json(payload, cells)?;
+            }
+            Payload::Protobuf(schemas) => {
+                let (id, payload) = crate::confluent::split(value)?;
+                let file = writer_schema(schemas, id)?;
+                let columns = self.mapped.iter().map(|(column, target)| (column.path.as_slice(), *target));
+                crate::protobuf::cells(file, payload, columns, cells).map_err(|error| match error {
+                    MessageError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
+                    MessageError::Column { index, reason } => Rejection::new(
+                        RejectionCode::TypeMismatch,
+                        format!("column `{}`: {reason}", self.mapped[index].0.name),
+                    ),
+                })?;
             }
         }
         for ((column, _), cell) in self.mapped.iter().zip(cells.iter()) {
@@ -834,7 +856,7 @@ mod tests {
         let columns = crate::avro::columns(&v1).unwrap();
         let schema = iceberg::arrow::schema_to_arrow_schema(&crate::columns::table_schema(&columns, &[])).unwrap();
         let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
-        let mut rows = RowBuilder::new(Arc::new(schema), &mapped).unwrap().with_format(PayloadFormat::Avro).unwrap();
+        let mut rows = RowBuilder::new(Arc::new(schema), &mapped).unwrap().with_format(PayloadFormat::Avro);
 
         let datum = |schema: &apache_avro::Schema, fields: Vec<(&str, apache_avro::types::Value)>| {
             let value =
@@ -881,7 +903,7 @@ mod tests {
     #[test]
     fn json_schema_records_fill_columns_by_name_or_become_dead_letters() {
         let (schema, mapped) = typed_table();
-        let mut rows = RowBuilder::new(schema, &mapped).unwrap().with_format(PayloadFormat::JsonSchema).unwrap();
+        let mut rows = RowBuilder::new(schema, &mapped).unwrap().with_format(PayloadFormat::JsonSchema);
         let framed = |id: u32, json: &str| crate::confluent::frame(id, json.as_bytes());
         let records = [
             record(0, None, Some(&framed(1, r#"{"order_id": 9007199254740993, "customer": {"id": "c"}}"#)), vec![]),

@@ -275,7 +275,7 @@ impl PartitionReader {
         // built; strict validation checks a batch before (`check_strict`).
         let lenient = self.table.validation.as_ref().filter(|v| !v.strict).map(|v| v.validator.clone());
         let rows = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns)
-            .and_then(|rows| rows.with_format(self.table.format))
+            .map(|rows| rows.with_format(self.table.format))
             .map(|rows| rows.with_validator(lenient));
         let builders = rows.and_then(|rows| {
             let dead = self.table.dead_letters.as_ref().map(|d| RowBuilder::for_dead_letters(d.arrow_schema.clone()));
