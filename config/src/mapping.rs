@@ -57,7 +57,9 @@ keyword_enum! {
         /// schema's id in `schema.confluent_registry`, the datum); columns
         /// come from the topic's schema there.
         Avro => "avro",
-        /// Protobuf in the Confluent wire format.
+        /// Protobuf in the Confluent wire format (with message indexes);
+        /// columns come from the first message type of the topic's latest
+        /// schema there.
         Protobuf => "protobuf",
         /// JSON in the Confluent wire format, with a JSON Schema; columns
         /// come from the topic's latest schema there.

@@ -1,4 +1,4 @@
-//! Avro and JSON records in the Confluent wire format: columns from the topic's
+//! Avro, JSON and Protobuf records in the Confluent wire format: columns from the topic's
 //! schema in a Confluent-compatible registry (a static one serving recorded
 //! answers), values decoded with each record's writer schema, the records
 //! that cannot be decoded kept as dead letters with their reason, every
@@ -357,4 +357,141 @@ fn json_schema_records_become_typed_rows_and_the_rest_dead_letters() {
     assert_eq!(all, (0..6).collect::<Vec<_>>());
     let snapshots = lake.snapshots("prod.orders");
     assert_eq!(snapshots.last().unwrap()["summary"]["floe.offsets"], json!(r#"{"orders":{"0":6}}"#));
+}
+
+const ORDER_PROTO: &str = r#"
+    syntax = "proto3";
+    package shop;
+    import "google/protobuf/timestamp.proto";
+    import "money.proto";
+    message Order {
+      int64 id = 1;
+      shop.Money total = 2;
+      Status status = 3;
+      google.protobuf.Timestamp created = 4;
+      repeated string tags = 5;
+      enum Status { NEW = 0; PAID = 1; }
+    }
+"#;
+const MONEY_PROTO: &str = r#"syntax = "proto3"; package shop; message Money { int64 cents = 1; string currency = 2; }"#;
+
+/// Protobuf values in the Confluent wire format: the schema imports another
+/// subject's file (a reference), columns come from its first message type,
+/// values decode by their message indexes, the rest are dead letters with
+/// their reason, every offset exactly once.
+#[test]
+fn protobuf_records_become_typed_rows_and_the_rest_dead_letters() {
+    use prost::Message;
+    use prost_reflect::{DynamicMessage, Value as Proto};
+
+    let registry_dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, body: Value| {
+        let file = registry_dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, body.to_string()).unwrap();
+    };
+    let references = json!([{"name": "money.proto", "subject": "shop-money", "version": 3}]);
+    let order_answer = json!({"schema": ORDER_PROTO, "schemaType": "PROTOBUF", "references": references});
+    write("schemas/ids/21", order_answer.clone());
+    write("schemas/ids/22", json!({"schema": V1}));
+    write("subjects/shop-money/versions/3", json!({"schema": MONEY_PROTO, "schemaType": "PROTOBUF", "id": 20}));
+    let mut latest = order_answer;
+    latest["id"] = json!(21);
+    write("subjects/orders-value/versions/latest", latest);
+    let registry = HttpFiles::serve(registry_dir.path());
+
+    let imports = [("money.proto".to_string(), MONEY_PROTO.to_string())];
+    let file = floe_table::protobuf::compile(ORDER_PROTO, &imports).unwrap();
+    let order = file.messages().next().unwrap();
+    let message_of = |field: &str| order.get_field_by_name(field).unwrap().kind().as_message().unwrap().clone();
+    let framed = |indexes: &[u8], message: &DynamicMessage| {
+        let mut payload = indexes.to_vec();
+        payload.extend(message.encode_to_vec());
+        frame(21, &payload)
+    };
+    let mut full = DynamicMessage::new(order.clone());
+    full.set_field_by_name("id", Proto::I64(9_007_199_254_740_993));
+    let mut total = DynamicMessage::new(message_of("total"));
+    total.set_field_by_name("cents", Proto::I64(1250));
+    total.set_field_by_name("currency", Proto::String("EUR".into()));
+    full.set_field_by_name("total", Proto::Message(total));
+    full.set_field_by_name("status", Proto::EnumNumber(1));
+    let mut created = DynamicMessage::new(message_of("created"));
+    created.set_field_by_name("seconds", Proto::I64(START_MS / 1000));
+    created.set_field_by_name("nanos", Proto::I32(5_000));
+    full.set_field_by_name("created", Proto::Message(created));
+    full.set_field_by_name("tags", Proto::List(vec![Proto::String("a".into()), Proto::String("b".into())]));
+    let empty = DynamicMessage::new(order.clone());
+
+    let values = [
+        framed(&[0], &full),
+        frame(21, &[0, 0x0a, 0x05]),
+        frame(22, &[0]),
+        // Count 1, index 3: the file has one message type.
+        frame(21, &[2, 6]),
+        br#"{"id": 5}"#.to_vec(),
+        framed(&[0], &empty),
+    ];
+    let data = tempfile::tempdir().unwrap();
+    let values: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
+    write_segment(&data.path().join("bucket/production/orders/0"), 0, &values, 1);
+    let lake = Lakehouse::new();
+    let extra = format!(
+        "    format: protobuf\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
+        registry.base_url()
+    );
+    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
+
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+
+    let schema = lake.schema("prod.orders");
+    let typed_fields: Vec<(String, String)> = schema[8..]
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap().to_string(), f["type"].as_str().unwrap().to_string()))
+        .collect();
+    let expected_fields = [
+        ("id", "long"),
+        ("total_cents", "long"),
+        ("total_currency", "string"),
+        ("status", "string"),
+        ("created", "timestamptz"),
+        ("tags", "string"),
+    ];
+    assert_eq!(typed_fields, expected_fields.map(|(name, kind)| (name.to_string(), kind.to_string())));
+
+    let columns = ["offset", "id", "total_cents", "total_currency", "status", "created", "tags"];
+    let rows = lake.all_columns(Engine::PyIceberg, "prod.orders");
+    let rows: Vec<Value> = rows.iter().map(|r| typed(r, &columns)).collect();
+    assert_eq!(
+        rows,
+        [
+            json!({"offset": 0, "id": 9_007_199_254_740_993i64, "total_cents": 1250, "total_currency": "EUR",
+                   "status": "PAID", "created": START_MS * 1000 + 5, "tags": r#"["a","b"]"#}),
+            // Unset proto3 scalars are their defaults; an unset message is null.
+            json!({"offset": 5, "id": 0, "total_cents": null, "total_currency": null,
+                   "status": "NEW", "created": null, "tags": "[]"}),
+        ]
+    );
+
+    let dead = lake.all_columns(Engine::PyIceberg, "prod.orders_dlq");
+    let reasons: Vec<Value> = dead.iter().map(|r| typed(r, &["offset", "reason_code", "reason"])).collect();
+    assert_eq!(
+        reasons,
+        [
+            json!({"offset": 1, "reason_code": "undecodable", "reason": dead[0]["reason"].clone()}),
+            json!({"offset": 2, "reason_code": "unknown_schema_id",
+                   "reason": "schema id 22 is an Avro schema, but the table's format is protobuf"}),
+            json!({"offset": 3, "reason_code": "undecodable",
+                   "reason": "message indexes [3] name no message type of the writer schema"}),
+            json!({"offset": 4, "reason_code": "not_wire_format",
+                   "reason": "value is not in the Confluent wire format: its first byte is 0x7b, not the magic byte 0x00"}),
+        ]
+    );
+    let undecodable = dead[0]["reason"].as_str().unwrap();
+    assert!(undecodable.starts_with("the payload does not decode with its writer schema: "), "{undecodable}");
+    let mut all = offsets(&rows);
+    all.extend(offsets(&dead));
+    all.sort();
+    assert_eq!(all, (0..6).collect::<Vec<_>>());
 }
