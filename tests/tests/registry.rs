@@ -311,3 +311,57 @@ fn strict_validation_stops_the_partition_at_the_first_invalid_record() {
     assert_eq!(setup.rows("prod.orders_dlq"), Vec::<Value>::new(), "strict makes no dead letter");
     assert_eq!(committed(&setup, "prod.orders"), r#"{"orders":{"0":1}}"#);
 }
+
+/// Strict validation pauses the whole table, not only the partition holding
+/// the invalid record: the other partitions' new records wait, the status
+/// says why on every partition, and rewinding the failed partition past the
+/// record lets the whole table go on, every valid record once.
+#[test]
+fn strict_validation_pauses_the_table_until_the_record_is_dealt_with() {
+    let setup = Setup::new(&[("orders", VALIDATED_SCHEMA)]);
+    let config = validating_config(&setup, "strict");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{yaml}commit:\n  interval_seconds: 0.5\n")).unwrap();
+    let (p0, p1) = (setup.partition("orders"), setup.data.path().join("bucket/production/orders/1"));
+    let next0 = write_json_segment(&p0, 0, &[Some(r#"{"id": 1}"#)], 1);
+    let next1 = write_json_segment(&p1, 0, &[Some(r#"{"id": 10}"#)], 1);
+    let floe = RunningFloe::start(&config, &setup.lake.path().join("floe.log"));
+    floe.wait_for("orders", 0, "committed offset 1", |p| p["committed"] == 1);
+    floe.wait_for("orders", 1, "committed offset 1", |p| p["committed"] == 1);
+
+    write_json_segment(&p0, next0, &[Some(r#"{"id": 0}"#), Some(r#"{"id": 2}"#)], 1);
+    let status = floe.wait_for("orders", 0, "failed", |p| p["state"] == "failed");
+    let reason = "record at offset 1 does not match the JSON Schema of topic `orders` and schema.mode is strict: \
+                  `/id` fails keyword `minimum`: 0 is less than the minimum of 1; go on past it with \
+                  `floe ctl rewind --partition orders/0 --offset 2`, or set schema.mode to lenient to keep such \
+                  records as dead letters";
+    assert_eq!(partition_of(&status, "orders", 0)["message"], reason);
+
+    write_json_segment(&p1, next1, &[Some(r#"{"id": 11}"#)], 1);
+    let status = floe.wait_for("orders", 1, "paused", |p| p["state"] == "paused");
+    let paused = format!("table prod.orders is paused: partition orders/0 stopped at offset 1: {reason}");
+    assert_eq!(partition_of(&status, "orders", 1)["message"], paused.as_str());
+    // Several commit intervals later, partition 1's new record still waits.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = floe.status().unwrap();
+    assert_eq!(partition_of(&status, "orders", 1)["committed"], 1, "a paused table reads nothing");
+    let table = status["tables"].as_array().unwrap().iter().find(|t| t["table"] == "prod.orders").unwrap();
+    assert_eq!((&table["paused"], &table["error"]), (&json!(true), &json!(paused)));
+
+    floe.ctl_ok(&["rewind", "--partition", "orders/0", "--offset", "2"]);
+    floe.wait_for("orders", 0, "committed offset 3", |p| p["committed"] == 3);
+    floe.wait_for("orders", 1, "committed offset 2", |p| p["committed"] == 2);
+    floe.stop();
+    let mut rows = typed(&setup.rows("prod.orders"), &["partition", "offset", "id"]);
+    rows.sort_by_key(|r| (r["partition"].as_i64(), r["offset"].as_i64()));
+    assert_eq!(
+        rows,
+        [
+            json!({"partition": 0, "offset": 0, "id": 1}),
+            json!({"partition": 0, "offset": 2, "id": 2}),
+            json!({"partition": 1, "offset": 0, "id": 10}),
+            json!({"partition": 1, "offset": 1, "id": 11}),
+        ]
+    );
+    assert_eq!(setup.rows("prod.orders_dlq"), Vec::<Value>::new(), "strict makes no dead letter");
+}

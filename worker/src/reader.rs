@@ -46,8 +46,9 @@ const RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(30
 pub enum ReaderSignal {
     /// Every segment received so far has been read.
     CaughtUp,
-    /// The partition cannot go on; the reader has stopped.
-    Failed { tp: TopicPartition, epoch: u64, object: String, offset: i64, message: String },
+    /// The partition cannot go on; the reader has stopped. `pauses_table`:
+    /// strict validation refused a record, so the whole table pauses.
+    Failed { tp: TopicPartition, epoch: u64, object: String, offset: i64, message: String, pauses_table: bool },
 }
 
 /// Everything a reader needs, fixed for the lease.
@@ -96,13 +97,15 @@ pub enum Halt {
     Stopped,
     /// Retrying will not help: the message says what to change.
     Failed(String),
+    /// Strict validation refused a record: the message names it.
+    Invalid(String),
 }
 
 /// How a segment pass ended.
 enum Outcome {
     Done(Cursor),
     Stopped,
-    Failed { object: String, offset: i64, message: String },
+    Failed { object: String, offset: i64, message: String, pauses_table: bool },
 }
 
 impl PartitionReader {
@@ -146,6 +149,7 @@ impl PartitionReader {
                         segment.base_offset - 1,
                         segment.base_offset
                     ),
+                    false,
                 )
                 .await;
                 return;
@@ -157,21 +161,22 @@ impl PartitionReader {
             match this.clone().read_segment(segment, cursor).await {
                 Outcome::Done(next) => cursor = next,
                 Outcome::Stopped => return,
-                Outcome::Failed { object, offset, message } => {
-                    this.fail(&object, offset, message).await;
+                Outcome::Failed { object, offset, message, pauses_table } => {
+                    this.fail(&object, offset, message, pauses_table).await;
                     return;
                 }
             }
         }
     }
 
-    async fn fail(&self, object: &str, offset: i64, message: String) {
+    async fn fail(&self, object: &str, offset: i64, message: String, pauses_table: bool) {
         let signal = ReaderSignal::Failed {
             tp: self.tp.clone(),
             epoch: self.epoch,
             object: object.to_string(),
             offset,
             message,
+            pauses_table,
         };
         let _ = self.signals.send(signal).await;
     }
@@ -180,8 +185,12 @@ impl PartitionReader {
     /// allows a ranged read, then verifies and decodes it on a blocking
     /// thread.
     async fn read_segment(self: Arc<Self>, segment: SegmentRef, cursor: Cursor) -> Outcome {
-        let failed =
-            |message: String| Outcome::Failed { object: segment.kfs_key.clone(), offset: cursor.position, message };
+        let failed = |message| Outcome::Failed {
+            object: segment.kfs_key.clone(),
+            offset: cursor.position,
+            message,
+            pauses_table: false,
+        };
         let start = if cursor.position > segment.base_offset {
             match self.retrying(&segment.index_key, || self.store.get(&segment.index_key)).await {
                 Some(Ok(bytes)) => match SegmentIndex::parse(&bytes, &segment.index_key) {
@@ -205,7 +214,12 @@ impl PartitionReader {
         };
         let reader = self.clone();
         tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, cursor)).await.unwrap_or_else(
-            |e| Outcome::Failed { object: String::new(), offset: 0, message: format!("reader task: {e}") },
+            |e| Outcome::Failed {
+                object: String::new(),
+                offset: 0,
+                message: format!("reader task: {e}"),
+                pauses_table: false,
+            },
         )
     }
 
@@ -244,7 +258,12 @@ impl PartitionReader {
 
     fn verify_and_decode(&self, segment: &SegmentRef, local: &LocalObject, mut cursor: Cursor) -> Outcome {
         let key = segment.kfs_key.as_str();
-        let failed = |offset: i64, message: String| Outcome::Failed { object: key.to_string(), offset, message };
+        let failed = |offset: i64, message: String| Outcome::Failed {
+            object: key.to_string(),
+            offset,
+            message,
+            pauses_table: false,
+        };
         let open = |opts: ReaderOptions| {
             let file = local.open().map(|f| BufReader::with_capacity(READ_BUFFER, f)).map_err(|e| e.to_string())?;
             let reader = if local.start == 0 {
@@ -317,22 +336,27 @@ impl PartitionReader {
             let prepared = pushed
                 .and_then(|()| self.add_writer_schemas(&mut rows, &decided))
                 .and_then(|()| self.prepare_lfs(&mut decided));
-            let lfs = match prepared {
-                Ok(lfs) => Ok(lfs),
-                Err(Halt::Failed(message)) => Err(message),
-                Err(Halt::Stopped) => return Outcome::Stopped,
-            };
-            let appended = lfs
+            let appended = prepared
                 .and_then(|lfs| {
                     self.check_strict(&decided)?;
-                    rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs).map_err(|e| e.to_string())
+                    rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs)
+                        .map_err(|e| Halt::Failed(e.to_string()))
                 })
-                .and_then(|rejected| self.keep_dead_letters(&decided, rejected, next, dead.as_mut()));
-            if let Err(message) = appended {
+                .and_then(|rejected| {
+                    self.keep_dead_letters(&decided, rejected, next, dead.as_mut()).map_err(Halt::Failed)
+                });
+            if let Err(halt) = appended {
+                let (message, pauses_table) = match halt {
+                    Halt::Stopped => return Outcome::Stopped,
+                    Halt::Failed(message) => (message, false),
+                    Halt::Invalid(message) => (message, true),
+                };
                 // Rows before this batch are good: hand them over first.
                 decided.clear();
                 return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
-                    Ok(()) => failed(cursor.position, message),
+                    Ok(()) => {
+                        Outcome::Failed { object: key.to_string(), offset: cursor.position, message, pauses_table }
+                    }
                     Err(emit_error) => failed(cursor.position, emit_error),
                 };
             }
@@ -411,18 +435,18 @@ impl PartitionReader {
     /// With `schema.mode` strict, the first value that does not match the
     /// topic's JSON Schema stops the partition, before any row of its batch
     /// is built; the message names its offset.
-    fn check_strict(&self, records: &[Record]) -> Result<(), String> {
+    fn check_strict(&self, records: &[Record]) -> Result<(), Halt> {
         let Some(validation) = self.table.validation.as_ref().filter(|v| v.strict) else { return Ok(()) };
         for record in records {
             if let Some(invalid) = validation.validator.check(record.value.as_deref()) {
                 let (topic, partition, offset) = (&self.tp.topic, self.tp.partition, record.offset);
-                return Err(format!(
+                return Err(Halt::Invalid(format!(
                     "record at offset {offset} does not match the JSON Schema of topic `{topic}` and schema.mode is \
                      strict: {}; go on past it with `floe ctl rewind --partition {topic}/{partition} --offset {}`, \
                      or set schema.mode to lenient to keep such records as dead letters",
                     invalid.message,
                     offset + 1
-                ));
+                )));
             }
         }
         Ok(())

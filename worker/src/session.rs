@@ -289,6 +289,7 @@ impl Session {
                 object: String::new(),
                 offset: grant.resume_from,
                 message: format!("no usable definition of table {}", grant.table),
+                pauses_table: false,
             };
             let _ = self.link.send(ToCoordinator::PartitionFailed(failed)).await;
             return;
@@ -347,9 +348,9 @@ impl Session {
         match signal {
             // The coordinator learns of it at once (`--once` waits on it).
             ReaderSignal::CaughtUp => self.send_heartbeat(Report::Changed).await,
-            ReaderSignal::Failed { tp, epoch, object, offset, message } => {
+            ReaderSignal::Failed { tp, epoch, object, offset, message, pauses_table } => {
                 warn!(partition = %tp, %object, offset, "partition stopped: {message}");
-                let failed = PartitionFailed { tp: Some(tp), epoch, object, offset, message };
+                let failed = PartitionFailed { tp: Some(tp), epoch, object, offset, message, pauses_table };
                 let _ = self.link.send(ToCoordinator::PartitionFailed(failed)).await;
             }
         }

@@ -417,9 +417,19 @@ impl Control {
                 }
                 error!(partition = %tp, object = %failed.object, offset = failed.offset, "partition stopped: {}", failed.message);
                 floe_metrics::count_error(Stage::Decode);
-                if let Some(partition) = self.partitions.get_mut(&tp) {
-                    partition.failure =
-                        Some(Failure { object: failed.object, offset: failed.offset, message: failed.message });
+                let Some(partition) = self.partitions.get_mut(&tp) else { return };
+                partition.failure = Some(Failure {
+                    object: failed.object,
+                    offset: failed.offset,
+                    message: failed.message,
+                    pauses_table: failed.pauses_table,
+                });
+                if failed.pauses_table {
+                    // Strict validation: no more of the table is read until
+                    // an operator deals with the record.
+                    let table = partition.table.clone();
+                    error!(table = %table, partition = %tp, "table paused: strict validation refused a record");
+                    self.revoke_table(&table);
                 }
             }
             FromWorker::Released(released) => {
@@ -528,6 +538,7 @@ impl Control {
                     object: staged_paths(staged).join(", "),
                     offset: partition.staged.map_or(range.from, |p| p.next),
                     message: format!("reports refused {MAX_REFUSALS} times in a row, last: {reason}"),
+                    pauses_table: false,
                 });
             }
         }
@@ -638,6 +649,7 @@ impl Control {
                                 object: table.clone(),
                                 offset: committed.map_or(0, |c| c.resume_from()),
                                 message: format!("table {table} is paused: {reason}"),
+                                pauses_table: false,
                             });
                         }
                         self.partitions.insert(tp, partition);
@@ -745,8 +757,10 @@ impl Control {
             // A table whose commits stopped gets no more readers, nor one
             // whose schema source has no usable schema.
             .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.stopped.is_none() && t.held.is_none()))
-            // Neither is a partition an operator paused or is skipping.
+            // Neither is a partition an operator paused or is skipping, nor
+            // one whose table strict validation paused.
             .filter(|(tp, p)| p.pending_skip.is_none() && self.pauses.of(tp, &p.table).is_none())
+            .filter(|(_, p)| self.invalid_record_of(&p.table).is_none())
             .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.rewind.is_none()))
             .map(|(tp, p)| (tp.clone(), p.lease.as_ref().map(|l| l.session)))
             .collect();
@@ -1136,6 +1150,25 @@ impl Control {
         }
     }
 
+    /// The partition of `table` whose record strict validation refused,
+    /// which pauses the whole table, and its failure.
+    fn invalid_record_of(&self, table: &str) -> Option<(&Tp, &Failure)> {
+        self.partitions
+            .iter()
+            .filter(|(_, p)| p.table == table)
+            .find_map(|(tp, p)| p.failure.as_ref().filter(|f| f.pauses_table).map(|f| (tp, f)))
+    }
+
+    /// Why the partitions of `table` are not read, when strict validation
+    /// paused it.
+    fn table_paused_message(&self, table: &str) -> Option<String> {
+        let (tp, failure) = self.invalid_record_of(table)?;
+        Some(format!(
+            "table {table} is paused: partition {tp} stopped at offset {}: {}",
+            failure.offset, failure.message
+        ))
+    }
+
     /// `--once`: every partition read to the end of what storage held, or
     /// stopped.
     fn caught_up(&self) -> bool {
@@ -1145,6 +1178,7 @@ impl Control {
                 p.failure.is_some()
                     || (p.lease.is_none() && self.pauses.of(tp, &p.table).is_some())
                     || (p.lease.is_none() && self.stuck_on_schema(&p.table).is_some())
+                    || (p.lease.is_none() && self.invalid_record_of(&p.table).is_some())
                     || p.staged.is_some_and(|s| s.next >= end)
                     || p.lease.as_ref().is_some_and(|l| l.read_to >= end)
             })
@@ -1206,6 +1240,14 @@ impl Control {
                     object: Some(failure.object.clone()),
                     offset: Some(failure.offset),
                     message: failure.message.clone(),
+                    stuck: true,
+                });
+            } else if let Some(paused) = self.table_paused_message(&p.table) {
+                issues.push(PartitionIssue {
+                    partition: tp.to_string(),
+                    object: None,
+                    offset: p.committed.map(|c| c.next),
+                    message: paused,
                     stuck: true,
                 });
             } else if let Some(held) = self.tables.get(&p.table).and_then(|t| t.held.as_ref()) {

@@ -37,6 +37,9 @@ pub struct Failure {
     pub object: String,
     pub offset: i64,
     pub message: String,
+    /// Strict validation refused a record here: the table's other
+    /// partitions pause until this one is rewound past it.
+    pub pauses_table: bool,
 }
 
 #[derive(Debug)]
@@ -135,7 +138,8 @@ impl Partition {
         if let Some((base, (object, message))) = damaged
             && (*base == next || self.segments.range(base + 1..=next).next().is_none())
         {
-            let failure = Failure { object: object.clone(), offset: next, message: message.clone() };
+            let failure =
+                Failure { object: object.clone(), offset: next, message: message.clone(), pauses_table: false };
             self.failure.get_or_insert(failure);
         }
         if let Some(later) = self.segments.values().find(|s| s.base_offset > next) {

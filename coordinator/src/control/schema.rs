@@ -112,7 +112,7 @@ impl Control {
         }
     }
 
-    fn revoke_table(&mut self, name: &str) {
+    pub(super) fn revoke_table(&mut self, name: &str) {
         let mut revokes = Vec::new();
         for (tp, partition) in self.partitions.iter_mut().filter(|(_, p)| p.table == name) {
             if let Some(lease) = partition.lease.as_mut().filter(|l| l.state == LeaseState::Active) {

@@ -37,10 +37,12 @@ impl Control {
                     table: t.name.clone(),
                     topic: topic_feeding(&self.topic_table, &t.name).unwrap_or_default().to_string(),
                     dead_letters_of: t.dead_letters_of.clone().unwrap_or_default(),
-                    paused: self.pauses.contains(&crate::pause::PauseTarget::Table(t.name.clone())),
+                    paused: self.pauses.contains(&crate::pause::PauseTarget::Table(t.name.clone()))
+                        || self.invalid_record_of(&t.name).is_some(),
                     error: t
                         .stopped
                         .clone()
+                        .or_else(|| self.table_paused_message(&t.name))
                         .or_else(|| t.held.as_ref().map(ToString::to_string))
                         .or_else(|| t.last_error.clone())
                         .unwrap_or_default(),
@@ -97,6 +99,8 @@ impl Control {
             ("failed", failure.message.clone(), failure.object.clone())
         } else if let Some(skip) = &p.pending_skip {
             ("skipping", format!("skipping to offset {}: {}", skip.to, skip.reason), String::new())
+        } else if let Some(paused) = self.table_paused_message(&p.table).filter(|_| p.lease.is_none()) {
+            ("paused", paused, String::new())
         } else if let Some(held) = self.tables.get(&p.table).and_then(|t| t.held.as_ref()).filter(|_| p.lease.is_none())
         {
             let state = if held.is_outage() { "waiting" } else { "stopped" };
