@@ -9,9 +9,10 @@ use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use floe_tests::running::partition_of;
 use floe_tests::segments::write_segment;
-use floe_tests::services::{FloeProcess, Services, services};
-use floe_tests::{Engine, Lakehouse, run_once};
+use floe_tests::services::{FloeProcess, Services, free_port, services};
+use floe_tests::{Engine, Lakehouse, floe_command, run_once};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -219,9 +220,30 @@ fn an_s3_outage_makes_the_partition_wait_not_dead_letter() {
 
     services.ctl("stop", "s3");
     let config = config.to_str().expect("a UTF-8 path");
-    let mut floe = FloeProcess::start(&["run", "--once", "--config", config], lake.path().join("floe.log"));
-    floe.wait_for_log("LFS blob store unavailable", TIMEOUT);
-    std::thread::sleep(Duration::from_secs(2));
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut command = floe_command();
+    command.env("FLOE_ADMIN_LISTEN", &admin);
+    let mut floe = FloeProcess::run(command, &["run", "--once", "--config", config], lake.path().join("floe.log"));
+    floe.wait_for_log("LFS blob store", TIMEOUT);
+    // The partition's status says what it waits for, not only the log.
+    let status = || {
+        let output = floe_command()
+            .args(["ctl", "--coordinator", &format!("http://{admin}"), "status", "--json"])
+            .output()
+            .expect("floe ctl");
+        serde_json::from_slice::<Value>(&output.stdout).ok()
+    };
+    let deadline = Instant::now() + TIMEOUT;
+    let partition = loop {
+        let partition = status().map(|s| partition_of(&s, "outage", 0).clone());
+        if partition.as_ref().is_some_and(|p| p["state"] == "waiting") {
+            break partition.unwrap();
+        }
+        assert!(Instant::now() < deadline, "outage/0 never showed the wait: {partition:?}\n{}", floe.log());
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let message = partition["message"].as_str().unwrap();
+    assert!(message.starts_with("waiting for the LFS blob store (s3://"), "{message}");
     services.ctl("start", "s3");
 
     let deadline = Instant::now() + TIMEOUT;

@@ -7,10 +7,8 @@
 //! A blob that is missing, or does not match its envelope, and an envelope
 //! that cannot be read, are dead letters. A transient S3 failure never is:
 //! the fetch is retried (the SDK's own retries, then here with backoff,
-//! without end) and the partition waits; a failure that needs a config
+//! without end) and the partition waits, saying so in its status; a failure that needs a config
 //! change (credentials, endpoint) stops the partition with the reason.
-
-use std::time::Duration;
 
 use bytes::Bytes;
 use floe_config::{LfsConfig, LfsMode};
@@ -20,12 +18,9 @@ use floe_storage::{Blob, BlobStore, ServiceLocation, StorageErrorKind};
 use floe_table::lfs::{decide, looks_like_envelope};
 use floe_table::{Envelope, LfsAction, LfsRecord, Rejection};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
+use crate::outage::Waiter;
 use crate::reader::Halt;
-
-const RETRY_BACKOFF_START: Duration = Duration::from_secs(1);
-const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// The worker's blob reader, shared by its partitions.
 #[derive(Debug)]
@@ -51,37 +46,25 @@ impl LfsFetcher {
         &self,
         envelope: &Envelope,
         limit: u64,
-        stop: &CancellationToken,
+        waiter: &Waiter<'_>,
     ) -> Result<Result<Bytes, Rejection>, Halt> {
-        let mut backoff = RETRY_BACKOFF_START;
-        loop {
-            let fetched = {
-                let _permit = self.permits.acquire().await.map_err(|_| Halt::Stopped)?;
-                tokio::select! {
-                    _ = stop.cancelled() => return Err(Halt::Stopped),
-                    fetched = self.blobs.get(&envelope.bucket, &envelope.key, limit) => fetched,
-                }
-            };
-            match fetched {
-                Ok(Blob::Complete(bytes)) => return Ok(envelope.verify(&bytes).map(|()| bytes)),
+        let attempt = || async {
+            let Ok(_permit) = self.permits.acquire().await else { return Ok(Err(Halt::Stopped)) };
+            match self.blobs.get(&envelope.bucket, &envelope.key, limit).await {
+                Ok(Blob::Complete(bytes)) => Ok(Ok(envelope.verify(&bytes).map(|()| bytes))),
                 Ok(Blob::TooLarge { size }) => {
                     let rejection = envelope.check_size(size).err().unwrap_or_else(|| envelope.too_large(size, limit));
-                    return Ok(Err(rejection));
+                    Ok(Ok(Err(rejection)))
                 }
-                Err(e) if e.kind == StorageErrorKind::NotFound => return Ok(Err(envelope.missing(&e.message))),
+                Err(e) if e.kind == StorageErrorKind::NotFound => Ok(Ok(Err(envelope.missing(&e.message)))),
                 Err(e) if e.kind == StorageErrorKind::Permanent => {
-                    return Err(Halt::Failed(format!("LFS blob {}: {e}", envelope.url())));
+                    Ok(Err(Halt::Failed(format!("LFS blob {}: {e}", envelope.url()))))
                 }
-                Err(e) => {
-                    tracing::warn!(blob = %envelope.url(), "LFS blob store unavailable, retrying in {backoff:?}: {e}");
-                    tokio::select! {
-                        _ = stop.cancelled() => return Err(Halt::Stopped),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
-                }
+                Err(e) => Err(e.to_string()),
             }
-        }
+        };
+        let what = format!("the LFS blob store ({})", envelope.url());
+        waiter.wait_out(&what, attempt).await.unwrap_or(Err(Halt::Stopped))
     }
 }
 
@@ -92,7 +75,7 @@ pub async fn prepare(
     fetcher: Option<&LfsFetcher>,
     table: &str,
     records: &mut [Record],
-    stop: &CancellationToken,
+    waiter: &Waiter<'_>,
 ) -> Result<Vec<LfsRecord>, Halt> {
     if config.mode == LfsMode::Off {
         return Ok(Vec::new());
@@ -123,7 +106,7 @@ pub async fn prepare(
                  and run workers of the coordinator's version)"
             )));
         };
-        let fetches = wanted.iter().map(|(_, envelope, limit)| fetcher.fetch(envelope, *limit, stop));
+        let fetches = wanted.iter().map(|(_, envelope, limit)| fetcher.fetch(envelope, *limit, waiter));
         let fetched = futures::future::join_all(fetches).await;
         for ((index, envelope, _), result) in wanted.into_iter().zip(fetched) {
             outcomes[index] = match result? {

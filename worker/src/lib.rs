@@ -11,6 +11,7 @@
 mod lfs;
 mod link;
 mod memory;
+mod outage;
 mod reader;
 mod session;
 mod table;

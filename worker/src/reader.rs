@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::lfs::LfsFetcher;
 use crate::memory::MemoryBudget;
+use crate::outage::Waiter;
 use crate::table::TableDef;
 use crate::writer::{Chunk, WriterCommand};
 
@@ -37,9 +38,6 @@ use crate::writer::{Chunk, WriterCommand};
 const CHUNK_ROWS: usize = 8 * 1024;
 const CHUNK_BYTES: usize = 2 << 20;
 const READ_BUFFER: usize = 256 << 10;
-/// Waiting out an unreachable store: first and longest pause.
-const RETRY_BACKOFF_START: std::time::Duration = std::time::Duration::from_secs(1);
-const RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a reader tells its session.
 #[derive(Debug)]
@@ -231,29 +229,18 @@ impl PartitionReader {
         F: Fn() -> Fut,
         Fut: Future<Output = floe_storage::Result<T>>,
     {
-        let mut backoff = RETRY_BACKOFF_START;
-        loop {
-            let result = tokio::select! {
-                _ = self.stop.cancelled() => return None,
-                result = read() => result,
-            };
-            match result {
-                Err(e) if e.kind == StorageErrorKind::Transient => {
-                    tracing::warn!(
-                        topic = %self.tp.topic,
-                        partition = self.tp.partition,
-                        %object,
-                        "storage unavailable, retrying in {backoff:?}: {e}"
-                    );
-                    tokio::select! {
-                        _ = self.stop.cancelled() => return None,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
-                }
-                other => return Some(other),
+        let attempt = || async {
+            match read().await {
+                Err(e) if e.kind == StorageErrorKind::Transient => Err(e.to_string()),
+                answer => Ok(answer),
             }
-        }
+        };
+        self.waiter().wait_out(&format!("storage ({object})"), attempt).await
+    }
+
+    /// How this partition waits out outages.
+    fn waiter(&self) -> Waiter<'_> {
+        Waiter { tp: &self.tp, stop: &self.stop, waiting: &self.waiting }
     }
 
     fn verify_and_decode(&self, segment: &SegmentRef, local: &LocalObject, mut cursor: Cursor) -> Outcome {
@@ -392,33 +379,18 @@ impl PartitionReader {
         };
         let runtime = tokio::runtime::Handle::current();
         for id in ids {
-            let mut backoff = RETRY_BACKOFF_START;
-            let schema = loop {
-                match runtime.block_on(registry.writer_schema(id)) {
-                    Ok(schema) => break schema,
-                    Err(e) if e.is_outage() => {
-                        tracing::warn!(
-                            topic = %self.tp.topic,
-                            partition = self.tp.partition,
-                            "schema registry unavailable, retrying in {backoff:?}: {e}"
-                        );
-                        *self.waiting.lock().unwrap() =
-                            format!("waiting for the schema registry (schema id {id}): {e}");
-                        let stopped = runtime.block_on(async {
-                            tokio::select! {
-                                _ = self.stop.cancelled() => true,
-                                _ = tokio::time::sleep(backoff) => false,
-                            }
-                        });
-                        if stopped {
-                            return Err(Halt::Stopped);
-                        }
-                        backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
-                    }
-                    Err(e) => return Err(Halt::Failed(format!("writer schema id {id}: {e}"))),
+            let attempt = || async {
+                match registry.writer_schema(id).await {
+                    Err(e) if e.is_outage() => Err(e.to_string()),
+                    answer => Ok(answer),
                 }
             };
-            self.waiting.lock().unwrap().clear();
+            let what = format!("the schema registry (schema id {id})");
+            let schema = match runtime.block_on(self.waiter().wait_out(&what, attempt)) {
+                None => return Err(Halt::Stopped),
+                Some(Ok(schema)) => schema,
+                Some(Err(e)) => return Err(Halt::Failed(format!("writer schema id {id}: {e}"))),
+            };
             rows.add_writer_schema(id, schema);
         }
         Ok(())
@@ -428,7 +400,8 @@ impl PartitionReader {
     /// (this runs on a blocking thread) before the rows are built.
     fn prepare_lfs(&self, records: &mut [Record]) -> Result<Vec<floe_table::LfsRecord>, Halt> {
         let table = &self.table;
-        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &table.name, records, &self.stop);
+        let waiter = self.waiter();
+        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &table.name, records, &waiter);
         tokio::runtime::Handle::current().block_on(prepare)
     }
 
