@@ -22,6 +22,7 @@ mod mapping;
 mod metrics;
 mod offsets;
 mod partition;
+mod routing;
 mod schema;
 mod secret;
 mod source;
@@ -50,6 +51,7 @@ pub use mapping::{
 pub use metrics::{MetricsAddress, MetricsConfig};
 pub use offsets::{OffsetsBackend, OffsetsConfig, StateStore};
 pub use partition::{InvalidPartitionField, PartitionField, PartitionTransform};
+pub use routing::{TOPIC_PLACEHOLDER, TopicSelector, topic_identifier};
 pub use schema::{RegistryConfig, SchemaConfig, ValidationMode};
 pub use secret::Secret;
 pub use source::{ReadReplica, S3Config, S3Endpoint, SourceLocation};

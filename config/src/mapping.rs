@@ -7,12 +7,15 @@ use crate::error::Problem;
 use crate::keyword::keyword_enum;
 use crate::lfs::LfsConfig;
 use crate::partition::PartitionField;
+use crate::routing::{TopicSelector, check_template};
 use crate::table_name::TableName;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
+    /// A topic's name, or a pattern over names (see [`TopicSelector`]).
     pub topic: String,
+    /// May hold `{topic}` (see [`crate::routing`]).
     pub table: TableName,
     #[serde(default)]
     pub mode: WriteMode,
@@ -277,6 +280,21 @@ impl Mapping {
         }
         if self.topic.is_empty() {
             return Err(Problem::invalid(key("topic"), "is empty", "set the Kafka topic to read"));
+        }
+        if let Err(e) = TopicSelector::parse(&self.topic) {
+            let reason = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            return Err(Problem::invalid(
+                key("topic"),
+                format!(
+                    "is `{}`, a regular expression (it has characters topic names cannot have) that does not compile: {reason}",
+                    self.topic
+                ),
+                "fix the pattern, e.g. `orders\\..*` for every topic whose name starts with `orders.`",
+            ));
+        }
+        check_template(&key("table"), &self.table)?;
+        if let Some(dead_letters) = &self.dead_letter_table {
+            check_template(&key("dead_letter_table"), dead_letters)?;
         }
         self.lfs.validate(&key("lfs"))?;
         if let Some(path) = &self.event_time_field {

@@ -423,3 +423,25 @@ fn lfs_resolve_needs_an_s3_service() {
     let referencing = text.replace("{mode: resolve}", "{mode: reference}");
     assert!(Config::from_yaml_str(&referencing, FILE).is_ok());
 }
+
+#[test]
+fn topic_patterns_must_compile_and_templates_know_only_topic() {
+    let mapping = |topic: &str, table: &str| {
+        MINIMAL.replace(
+            "  - topic: orders\n    table: prod.orders\n",
+            &format!("  - topic: '{topic}'\n    table: {table}\n"),
+        )
+    };
+    assert_eq!(
+        message(&mapping("orders(", "raw.{topic}")),
+        "config error in /etc/floe/floe.yaml: `mappings[0].topic` is `orders(`, a regular expression (it has \
+         characters topic names cannot have) that does not compile: error: unclosed group; fix the pattern, e.g. \
+         `orders\\..*` for every topic whose name starts with `orders.`"
+    );
+    assert_eq!(
+        message(&mapping(r"orders\..*", "raw.{topic}_{partition}")),
+        "config error in /etc/floe/floe.yaml: `mappings[0].table` is `raw.{topic}_{partition}`, with a placeholder \
+         other than {topic}; use {topic}, the only placeholder, e.g. raw.{topic}"
+    );
+    assert!(Config::from_yaml_str(&mapping(r"orders\..*", "raw.{topic}"), FILE).is_ok());
+}

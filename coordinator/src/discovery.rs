@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_config::StartPosition;
+use floe_config::{StartPosition, TopicSelector};
 use floe_kfs::naming::{ObjectKind, index_object_name, parse_object_name, segment_object_name};
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::segment::{Completeness, FOOTER_LEN, HEADER_LEN, check_completeness};
 use floe_proto::worker::SegmentRef;
 use floe_storage::{SegmentStore, StorageError, StorageErrorKind, partition_prefix};
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::metadata::{KafscaleMetadata, SNAPSHOT_KEY};
@@ -29,6 +29,10 @@ const LIST_CONCURRENCY: usize = 16;
 /// What discovery tells the control loop.
 #[derive(Debug)]
 pub enum DiscoveryEvent {
+    /// A topic a mapping's pattern matches, not followed yet: the control
+    /// loop loads its table, then says how to follow it (`None`: not now,
+    /// it is offered again at the next topic listing).
+    TopicFound { topic: String, reply: oneshot::Sender<Option<FollowTopic>> },
     /// The partitions a topic has now.
     Partitions { topic: String, partitions: Vec<i32> },
     /// Where a partition never committed starts, when not at its first
@@ -45,6 +49,23 @@ pub enum DiscoveryEvent {
     /// One pass over every topic is done (the `ListFailed` sent during it
     /// are what it could not list).
     PassComplete { pass: u64 },
+}
+
+/// The topics to follow.
+pub struct TopicChoice {
+    /// The mappings' named topics, with where their partitions start.
+    pub named: Vec<(String, StartPosition)>,
+    /// The mappings' topic patterns.
+    pub patterns: Vec<TopicSelector>,
+}
+
+/// How to follow a topic found by a pattern.
+#[derive(Debug)]
+pub struct FollowTopic {
+    /// Where its partitions never committed start.
+    pub start: StartPosition,
+    /// Where its committed partitions resume.
+    pub committed: Vec<(Tp, i64)>,
 }
 
 /// A partition to list again from the start.
@@ -102,7 +123,11 @@ pub struct Discovery {
     store: Arc<dyn SegmentStore>,
     partitions: PartitionLister,
     prefix: String,
+    /// The topics followed: the mappings' named ones, and those found by
+    /// `patterns`.
     topics: Vec<String>,
+    /// The mappings' topic patterns.
+    patterns: Vec<TopicSelector>,
     /// Offsets already committed: segments wholly below them are not checked.
     start_offsets: HashMap<Tp, i64>,
     /// Where each topic's partitions start when never committed.
@@ -121,14 +146,15 @@ impl Discovery {
         store: Arc<dyn SegmentStore>,
         partitions: PartitionLister,
         prefix: String,
-        topics: Vec<(String, StartPosition)>,
+        topics: TopicChoice,
         start_offsets: HashMap<Tp, i64>,
         resume_after: HashMap<Tp, String>,
         max_skip: u32,
     ) -> Self {
         let started = start_offsets.keys().cloned().collect();
-        let start_rules = topics.iter().cloned().collect();
-        let topics = topics.into_iter().map(|(topic, _)| topic).collect();
+        let TopicChoice { named, patterns } = topics;
+        let start_rules = named.iter().cloned().collect();
+        let topics = named.into_iter().map(|(topic, _)| topic).collect();
         let cursors = resume_after
             .into_iter()
             .map(|(tp, key)| {
@@ -136,7 +162,19 @@ impl Discovery {
                 (tp, PartitionCursor { start_after: Some(key), ..PartitionCursor::default() })
             })
             .collect();
-        Self { store, partitions, prefix, topics, start_offsets, start_rules, started, cursors, pass: 0, max_skip }
+        Self {
+            store,
+            partitions,
+            prefix,
+            topics,
+            patterns,
+            start_offsets,
+            start_rules,
+            started,
+            cursors,
+            pass: 0,
+            max_skip,
+        }
     }
 
     /// Polls until cancelled; with `once`, stops after the first pass.
@@ -209,6 +247,11 @@ impl Discovery {
                 }
             },
         };
+        // New topics are looked for at the idle poll interval: topics come
+        // and go far less often than segments.
+        if !self.patterns.is_empty() && self.pass.is_multiple_of(u64::from(self.max_skip) + 1) {
+            self.follow_new_topics(snapshot.as_ref(), events).await?;
+        }
         for topic in self.topics.clone() {
             let listed = match &snapshot {
                 Some(snapshot) => Ok(snapshot.get(&topic).cloned().unwrap_or_default()),
@@ -264,6 +307,45 @@ impl Discovery {
             result?;
         }
         self.end_pass(events).await
+    }
+
+    /// Offers the control loop the topics a pattern matches that are not
+    /// followed yet, and follows those whose tables it loaded.
+    async fn follow_new_topics(
+        &mut self,
+        snapshot: Option<&crate::metadata::TopicPartitions>,
+        events: &mpsc::Sender<DiscoveryEvent>,
+    ) -> Result<(), mpsc::error::SendError<DiscoveryEvent>> {
+        let listed = match snapshot {
+            Some(snapshot) => Ok(snapshot.keys().cloned().collect()),
+            None => self.store.list_topics().await,
+        };
+        let names = match listed {
+            Ok(names) => names,
+            Err(e) => return events.send(list_failed(self.prefix.clone(), e)).await,
+        };
+        let mut offered = Vec::new();
+        for topic in names {
+            if self.topics.contains(&topic) || !self.patterns.iter().any(|p| p.matches(&topic)) {
+                continue;
+            }
+            let (reply, answer) = oneshot::channel();
+            events.send(DiscoveryEvent::TopicFound { topic: topic.clone(), reply }).await?;
+            offered.push((topic, answer));
+        }
+        for (topic, answer) in offered {
+            // No answer: the table could not be loaded (the control loop
+            // says why); the topic is offered again next time.
+            let Ok(Some(follow)) = answer.await else { continue };
+            tracing::info!(%topic, "following a topic a mapping's pattern matches");
+            for (tp, offset) in follow.committed {
+                self.start_offsets.insert(tp.clone(), offset);
+                self.started.insert(tp);
+            }
+            self.start_rules.insert(topic.clone(), follow.start);
+            self.topics.push(topic);
+        }
+        Ok(())
     }
 
     async fn end_pass(

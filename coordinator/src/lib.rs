@@ -9,6 +9,8 @@
 //! - [`gc`] deletes staged files that never got committed;
 //! - [`service`] is the gRPC endpoint workers connect to, [`admin`] the
 //!   operators' one (status, [`pause`], skips);
+//! - [`loader`] loads (or creates) mapped tables, at start and as a
+//!   mapping's topic pattern matches new topics;
 //! - [`schema_source`] fetches tables' columns from a schema registry (a
 //!   JSON Schema one, or a Confluent one for wire-format mappings), at
 //!   start and every `cache_seconds`;
@@ -25,6 +27,7 @@ pub mod discovery;
 pub mod etcd;
 pub mod gc;
 pub mod leader;
+pub mod loader;
 pub mod metadata;
 pub mod offsets;
 pub mod pause;
@@ -43,18 +46,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
-use arrow_schema::SchemaRef as ArrowSchemaRef;
-use floe_config::{Column, TableName, ValidationMode};
 use floe_proto::admin::admin_server::AdminServer;
 use floe_proto::worker::coordination_server::CoordinationServer;
 use floe_registry::RegistryClient;
 use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::open_segment_store;
-use floe_table::partitioning::describe as describe_spec;
-use floe_table::{MappedColumn, RowBuilder, SourceColumn, dead_letter_schema, partition_spec, table_schema};
-use iceberg::spec::{PartitionSpec, Schema};
-use iceberg::table::Table;
-use iceberg::{Catalog, TableIdent};
+use iceberg::Catalog;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -62,179 +59,18 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{AdminService, TokenCheck};
-use crate::catalog::{add_missing_columns, connect_catalog, load_or_create_table};
-use crate::control::{Control, ControlOptions, Event, LoadedDeadLetters, LoadedTable, Sourced};
-use crate::discovery::{Discovery, PartitionLister};
+use crate::catalog::connect_catalog;
+use crate::control::{Control, ControlOptions, Event};
+use crate::discovery::{Discovery, PartitionLister, TopicChoice};
 use crate::leader::{LeaderState, Resignation, campaign};
+use crate::loader::TableLoader;
 use crate::metadata::KafscaleMetadata;
-use crate::offsets::OffsetMap;
 use crate::pause::Pauses;
-use crate::schema_source::{Refresh, SchemaSource};
-use crate::settings::{PartitionSource, StoreSettings, TableMapping};
+use crate::settings::{PartitionSource, StoreSettings};
 pub use crate::settings::{Settings, SettingsError};
 use crate::store::{EtcdStore, MemoryStore, SqlStore, StateStore};
 pub use crate::summary::RunSummary;
-use crate::tail::{TailService, TailTable};
-
-/// Loads (or creates) a mapping's table and, for a typed table, adds the
-/// mapping's new columns and loads its dead-letter table. With a schema
-/// source, the columns are the source's too; a source that cannot answer
-/// holds the table (no leases) until it does, and the others go on.
-async fn load_table(
-    catalog: &dyn Catalog,
-    mapping: &TableMapping,
-    source: Option<&SchemaSource>,
-) -> Result<LoadedTable, StartError> {
-    let name = mapping.table.to_string();
-    let fetched = match source {
-        Some(source) => Some(source.fetch().await),
-        None => None,
-    };
-    // A source that cannot answer at start holds the table; it gets the
-    // source's columns (and schema to validate against) when it answers.
-    let (from_source, held) = match fetched {
-        None => (None, None),
-        Some(Ok(schema)) => (Some(schema), None),
-        Some(Err(e)) => {
-            tracing::warn!(table = %name, "{e}");
-            (None, Some(e))
-        }
-    };
-    let sourced = source.map(|_| Sourced { mapping_columns: mapping.columns.clone(), pending: None });
-    let validation = mapping.validation_of(from_source.as_ref().and_then(|s| s.validation.clone()));
-    let source_columns = from_source.map(|s| s.columns).unwrap_or_default();
-    let columns: Vec<Column> = source_columns.into_iter().chain(mapping.columns.iter().cloned()).collect();
-    let schema = table_schema(&columns, &mapping.optional_columns());
-    let spec = partition_spec(&schema, &mapping.partition_by).map_err(|message| StartError::Table {
-        table: name.clone(),
-        message: match &held {
-            Some(e) => format!("{message}; the columns come from the schema registry, which gave none: {e}"),
-            None => message,
-        },
-    })?;
-    let (table, offsets) = load_one(catalog, mapping, &mapping.table, schema, Some(spec)).await?;
-    // A table the mapping no longer fits pauses alone, with the reason;
-    // the others go on (a start error would crash-loop them all).
-    let asked_by = if source.is_some() { "the registry schema" } else { "the mapping" };
-    let (table, paused) = match fit_to_mapping(catalog, table.clone(), mapping, &columns, asked_by).await {
-        Ok(table) => (table, None),
-        Err(message) => {
-            tracing::error!(table = %name, "paused: {message}");
-            (table, Some(message))
-        }
-    };
-    let dead_letters = match &mapping.dead_letter_table {
-        None => None,
-        Some(dead_name) => {
-            let (table, offsets) = load_one(catalog, mapping, dead_name, dead_letter_schema(), None).await?;
-            arrow_schema_of(&table)
-                .and_then(|arrow| RowBuilder::for_dead_letters(arrow).map_err(|e| e.to_string()))
-                .map_err(|message| StartError::Table { table: dead_name.to_string(), message })?;
-            Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
-        }
-    };
-    Ok(LoadedTable {
-        name,
-        topic: mapping.topic.clone(),
-        format: mapping.format,
-        table,
-        offsets,
-        columns,
-        dead_letters,
-        paused,
-        sourced,
-        held,
-        validation,
-        lfs: mapping.lfs_policy(),
-    })
-}
-
-/// Adds the table's new columns (`asked_by` says whose they are) to an
-/// existing table and checks that workers can write it: same partitioning,
-/// columns they can fill.
-async fn fit_to_mapping(
-    catalog: &dyn Catalog,
-    table: Table,
-    mapping: &TableMapping,
-    columns: &[Column],
-    asked_by: &str,
-) -> Result<Table, String> {
-    let wanted = with_optional_columns(mapping, columns);
-    let table = add_missing_columns(catalog, table, &wanted, mapping.allow_type_widening, asked_by).await?;
-    // iceberg-rust cannot change a table's partitioning: say so rather
-    // than write with a spec other than the one asked for.
-    let current = table.metadata().current_schema();
-    let asked = partition_spec(current, &mapping.partition_by)?;
-    let has = table.metadata().default_partition_spec();
-    if !asked.is_compatible_with(has) {
-        return Err(format!(
-            "is partitioned by {} but the mapping's partition_by is {}; floe cannot change a table's \
-             partitioning: make partition_by match, or change the table with an engine (e.g. Spark's \
-             ALTER TABLE ... ADD/DROP PARTITION FIELD) and restart",
-            describe_spec(has, current),
-            describe_spec(&asked, current)
-        ));
-    }
-    // Workers fill rows with the same builder: check now that they can.
-    let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
-    RowBuilder::new(arrow_schema_of(&table)?, &mapped)
-        .map(|rows| rows.with_format(mapping.format))
-        .map_err(|e| e.to_string())?;
-    Ok(table)
-}
-
-/// The columns a table has beyond the default ones: `columns`, and the
-/// optional source columns (`record_time` when its partition spec uses it,
-/// `lfs_*` when its LFS mode fills them).
-pub(crate) fn with_optional_columns(mapping: &TableMapping, columns: &[Column]) -> Vec<Column> {
-    let optional = mapping.optional_columns().into_iter().filter_map(SourceColumn::as_column);
-    columns.iter().cloned().chain(optional).collect()
-}
-
-/// Loads or creates one table, with the offsets it records.
-async fn load_one(
-    catalog: &dyn Catalog,
-    mapping: &TableMapping,
-    name: &TableName,
-    schema: Schema,
-    spec: Option<PartitionSpec>,
-) -> Result<(Table, OffsetMap), StartError> {
-    let table_error = |message: String| StartError::Table { table: name.to_string(), message };
-    let ident =
-        TableIdent::from_strs(name.namespace.iter().chain([&name.name])).map_err(|e| table_error(e.to_string()))?;
-    let table = load_or_create_table(catalog, &ident, &schema, spec, mapping.create_if_missing).await.map_err(|e| {
-        match e.kind() {
-            iceberg::ErrorKind::TableNotFound | iceberg::ErrorKind::NamespaceNotFound => table_error(format!(
-                "does not exist and `create_table_if_missing` is false for topic `{}`: create it or set the flag",
-                mapping.topic
-            )),
-            _ => table_error(e.to_string()),
-        }
-    })?;
-    let offsets = OffsetMap::committed(table.metadata()).map_err(|e| table_error(e.to_string()))?;
-    Ok((table, offsets))
-}
-
-fn arrow_schema_of(table: &Table) -> Result<ArrowSchemaRef, String> {
-    let arrow = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema()).map_err(|e| e.to_string())?;
-    Ok(Arc::new(arrow))
-}
-
-/// Each mapped topic's table as `floe tail` shows it.
-fn tail_tables(tables: &[LoadedTable]) -> Result<HashMap<String, TailTable>, StartError> {
-    let schema = |table: &Table, name: &str| {
-        arrow_schema_of(table).map_err(|message| StartError::Table { table: name.to_string(), message })
-    };
-    tables
-        .iter()
-        .map(|t| {
-            let dead_letters = t.dead_letters.as_ref().map(|d| schema(&d.table, &d.name)).transpose()?;
-            let columns = t.columns.iter().map(MappedColumn::from).collect();
-            let table = TailTable { schema: schema(&t.table, &t.name)?, columns, format: t.format, dead_letters };
-            Ok((t.topic.clone(), table))
-        })
-        .collect()
-}
+use crate::tail::{TailService, TailTables};
 
 /// What `/readyz` checks on a leading coordinator.
 #[derive(Clone)]
@@ -421,36 +257,30 @@ impl Coordinator {
             .transpose()
             .map_err(StartError::ConfluentRegistry)?
             .map(Arc::new);
+        let (events, inbox) = mpsc::channel(8192);
+        let stop = CancellationToken::new();
+        let loader = TableLoader {
+            catalog: catalog.clone(),
+            registry,
+            confluent_registry: confluent_registry.clone(),
+            events: events.clone(),
+            refresh_period: settings.registry.as_ref().map_or(Duration::ZERO, |r| r.cache),
+            stop: stop.clone(),
+        };
         let mut tables = Vec::new();
-        let mut refreshes = Vec::new();
         let mut start_offsets = HashMap::new();
         for mapping in &settings.mappings {
-            let topic = mapping.topic.clone();
-            let source = match (&registry, &confluent_registry) {
-                (_, Some(registry)) if mapping.format.is_confluent() => {
-                    Some(SchemaSource::Confluent { registry: registry.clone(), topic, format: mapping.format })
-                }
-                (Some(registry), _) if mapping.registry_columns || mapping.validation != ValidationMode::Off => {
-                    Some(SchemaSource::JsonSchema {
-                        registry: registry.clone(),
-                        topic,
-                        columns: mapping.registry_columns,
-                        validate: mapping.validation != ValidationMode::Off,
-                    })
-                }
-                _ => None,
-            };
-            let loaded = load_table(catalog.as_ref(), mapping, source.as_ref()).await?;
-            if let Some(source) = source {
-                refreshes.push(Refresh { table: loaded.name.clone(), source, retry_soon: loaded.held.is_some() });
-            }
+            let loaded = loader.load(mapping).await?;
             for (tp, position) in loaded.offsets.iter() {
                 start_offsets.insert(tp.clone(), position.resume_from());
             }
             tables.push(loaded);
         }
 
-        let topics = settings.mappings.iter().map(|m| (m.topic.clone(), m.start)).collect();
+        let topics = TopicChoice {
+            named: settings.mappings.iter().map(|m| (m.topic.clone(), m.start)).collect(),
+            patterns: settings.routes.iter().map(|r| r.selector.clone()).collect(),
+        };
         let partitions = match (&settings.partitions, &state.etcd) {
             (PartitionSource::Metadata { strict }, Some(client)) => {
                 PartitionLister::Metadata { metadata: Box::new(KafscaleMetadata::new(client.clone())), strict: *strict }
@@ -459,7 +289,8 @@ impl Coordinator {
         };
         let resume_after = state.store.discovery_cursors().await?;
         let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
-        let tail = TailService::new(segments.clone(), tail_tables(&tables)?, confluent_registry);
+        let tail_tables = TailTables::default();
+        let tail = TailService::new(segments.clone(), tail_tables.clone(), confluent_registry);
         let max_skip = (settings.idle_poll_interval.as_millis() / settings.poll_interval.as_millis().max(1))
             .saturating_sub(1)
             .min(u32::MAX as u128) as u32;
@@ -474,16 +305,10 @@ impl Coordinator {
         );
 
         let settings = Arc::new(settings);
-        let (events, inbox) = mpsc::channel(8192);
-        let stop = CancellationToken::new();
 
         let (found_tx, mut found) = mpsc::channel(1024);
         let (rescans, rescan_rx) = mpsc::unbounded_channel();
         tokio::spawn(discovery.run(found_tx, rescan_rx, settings.poll_interval, once, stop.clone()));
-        let refresh_period = settings.registry.as_ref().map_or(Duration::ZERO, |r| r.cache);
-        for refresh in refreshes {
-            tokio::spawn(schema_source::refresh(refresh, refresh_period, events.clone(), stop.clone()));
-        }
         let forward = events.clone();
         tokio::spawn(async move {
             while let Some(event) = found.recv().await {
@@ -526,7 +351,15 @@ impl Coordinator {
         tracing::info!(%admin_address, "admin API listening");
 
         let pauses = Pauses::from_keys(&state.store.pauses().await?);
-        let options = ControlOptions { once, coordinator_id: state.id.clone(), pauses, status: status_tx, rescans };
+        let options = ControlOptions {
+            once,
+            coordinator_id: state.id.clone(),
+            pauses,
+            status: status_tx,
+            rescans,
+            loader,
+            tail: tail_tables,
+        };
         let control = Control::new(settings, catalog, state.store, state.leadership, events.clone(), tables, options);
         let control = tokio::spawn(async move {
             let summary = control.run(inbox).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use floe_config::{
     CatalogType, Column, ColumnSource, Config, DiscoveryMode, LfsConfig, LfsMode, Mapping, OffsetsBackend,
     PartitionField, PayloadFormat, ReadReplica, S3Endpoint, SourceLocation, StartPosition, StateStore as StoreChoice,
-    TableName, ValidationMode,
+    TableName, TopicSelector, ValidationMode,
 };
 use floe_proto::worker::{ConfluentRegistrySpec, LfsPolicy, LfsService, SourceSpec, Validation, WriterSpec};
 use floe_table::SourceColumn;
@@ -41,6 +41,8 @@ pub enum PartitionSource {
 /// One topic feeding one table.
 #[derive(Debug, Clone)]
 pub struct TableMapping {
+    /// Its position in the config's `mappings`.
+    pub index: usize,
     pub topic: String,
     pub table: TableName,
     pub create_if_missing: bool,
@@ -68,7 +70,27 @@ pub struct TableMapping {
     pub validation: ValidationMode,
 }
 
+/// A mapping whose `topic` is a pattern: discovery finds the topics it
+/// matches, and their tables are loaded as they appear.
+#[derive(Debug, Clone)]
+pub struct TopicRoute {
+    /// A pattern.
+    pub selector: TopicSelector,
+    /// Its `topic` is the pattern, its tables may be templates.
+    pub mapping: TableMapping,
+}
+
 impl TableMapping {
+    /// This mapping for `topic`, its tables named for it.
+    pub fn for_topic(&self, topic: &str) -> TableMapping {
+        TableMapping {
+            topic: topic.to_string(),
+            table: self.table.for_topic(topic),
+            dead_letter_table: self.dead_letter_table.as_ref().map(|t| t.for_topic(topic)),
+            ..self.clone()
+        }
+    }
+
     /// The source columns this table has beyond the default ones.
     pub fn optional_columns(&self) -> Vec<SourceColumn> {
         let record_time = self.record_time.then_some(SourceColumn::RecordTime);
@@ -119,7 +141,10 @@ pub struct Settings {
     /// etcd, when configured: state store, leader election, metadata.
     pub etcd: Option<EtcdSettings>,
     pub partitions: PartitionSource,
+    /// The mappings that name their topic.
     pub mappings: Vec<TableMapping>,
+    /// The mappings whose topic is a pattern, in config order.
+    pub routes: Vec<TopicRoute>,
     pub poll_interval: Duration,
     pub idle_poll_interval: Duration,
     pub commit_interval: Duration,
@@ -201,6 +226,15 @@ fn warehouse_file_io_props(config: &Config) -> HashMap<String, String> {
 }
 
 impl Settings {
+    /// The mapping of a topic no mapping names: the first pattern's that
+    /// matches it, with its tables named for it.
+    pub fn route(&self, topic: &str) -> Option<TableMapping> {
+        if self.mappings.iter().any(|m| m.topic == topic) {
+            return None;
+        }
+        self.routes.iter().find(|route| route.selector.matches(topic)).map(|route| route.mapping.for_topic(topic))
+    }
+
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
         let s3 = &config.s3;
         let (endpoint, replica) = match s3.location() {
@@ -256,8 +290,10 @@ impl Settings {
         };
         let etcd = has_etcd.then_some(etcd);
         let mut mappings: Vec<TableMapping> = Vec::new();
+        let mut routes: Vec<TopicRoute> = Vec::new();
         for (i, mapping) in config.mappings.iter().enumerate() {
-            if let Some(other) = mappings.iter().find(|m| m.topic == mapping.topic) {
+            let mut named = mappings.iter().chain(routes.iter().map(|r| &r.mapping));
+            if let Some(other) = named.find(|m| m.topic == mapping.topic) {
                 return Err(unsupported(
                     &format!("mappings[{i}].topic"),
                     format!(
@@ -267,13 +303,17 @@ impl Settings {
                 ));
             }
             check_typed_columns(i, mapping)?;
+            // Config validation compiled the pattern already.
+            let selector = TopicSelector::parse(&mapping.topic)
+                .map_err(|e| unsupported(&format!("mappings[{i}].topic"), e.to_string()))?;
             let registry_columns = mapping.schema.source == ColumnSource::Registry;
             // Wire formats carry their own schema: they are decoded by it.
             let validation =
                 if mapping.format == PayloadFormat::Json { config.schema.mode } else { ValidationMode::Off };
             // Lenient validation keeps invalid records as dead letters.
             let dead_letters = mapping.has_dead_letters() || validation == ValidationMode::Lenient;
-            mappings.push(TableMapping {
+            let table_mapping = TableMapping {
+                index: i,
                 topic: mapping.topic.clone(),
                 table: mapping.table.clone(),
                 create_if_missing: mapping.create_table_if_missing,
@@ -287,7 +327,11 @@ impl Settings {
                 registry_columns,
                 lfs: mapping.lfs.clone(),
                 validation,
-            });
+            };
+            match selector {
+                TopicSelector::Name(topic) => mappings.push(table_mapping.for_topic(&topic)),
+                selector => routes.push(TopicRoute { selector, mapping: table_mapping }),
+            }
         }
         let writer = WriterSpec {
             target_file_size_bytes: config.writer.target_file_size_bytes,
@@ -324,6 +368,7 @@ impl Settings {
             etcd,
             partitions,
             mappings,
+            routes,
             poll_interval: config.discovery.poll_interval,
             idle_poll_interval: config.discovery.idle_poll_interval,
             commit_interval: config.commit.interval,
@@ -467,5 +512,31 @@ mappings:
         let reference = settings(&with_lfs("{mode: reference}"));
         assert!(reference.lfs.is_none());
         assert!(settings(&with_lfs("{mode: resolve}")).mappings[0].optional_columns().is_empty());
+    }
+
+    #[test]
+    fn patterns_route_the_topics_no_mapping_names_first_match_first() {
+        let yaml = S3_SOURCE.replace(
+            "  - topic: orders\n    table: prod.orders\n",
+            concat!(
+                "  - topic: orders.eu\n    table: prod.{topic}\n",
+                "  - topic: 'orders\\..*'\n    table: raw.{topic}\n    dead_letter_table: dlq.{topic}\n",
+                "    schema: {columns: [{name: id, type: long}]}\n",
+                "  - topic: '.*'\n    table: raw.everything\n",
+            ),
+        );
+        let settings = settings(&yaml);
+        // A named topic's template is filled at once.
+        assert_eq!(settings.mappings.len(), 1);
+        assert_eq!(settings.mappings[0].table.to_string(), "prod.orders_eu");
+        assert!(settings.route("orders.eu").is_none(), "named by mappings[0], not routed");
+        let us = settings.route("orders.US-west").expect("mappings[1] matches");
+        assert_eq!(
+            (us.index, us.topic.as_str(), us.table.to_string(), us.dead_letter_table.map(|t| t.to_string())),
+            (1, "orders.US-west", "raw.orders_us_west".to_string(), Some("dlq.orders_us_west".to_string()))
+        );
+        let other = settings.route("payments").expect("mappings[2] matches");
+        assert_eq!((other.index, other.table.to_string()), (2, "raw.everything".to_string()));
+        assert!(settings.route("__consumer_offsets").is_none(), "internal topics are never matched by a pattern");
     }
 }

@@ -60,19 +60,19 @@ pub struct TailTable {
     pub dead_letters: Option<SchemaRef>,
 }
 
+/// Each followed topic's table; the control loop adds those of topics a
+/// mapping's pattern finds.
+pub type TailTables = Arc<std::sync::RwLock<HashMap<String, TailTable>>>;
+
 pub struct TailService {
     store: Arc<dyn SegmentStore>,
-    tables: HashMap<String, TailTable>,
+    tables: TailTables,
     /// Writer schemas of wire-format tables.
     registry: Option<Arc<ConfluentRegistry>>,
 }
 
 impl TailService {
-    pub fn new(
-        store: Arc<dyn SegmentStore>,
-        tables: HashMap<String, TailTable>,
-        registry: Option<Arc<ConfluentRegistry>>,
-    ) -> Self {
+    pub fn new(store: Arc<dyn SegmentStore>, tables: TailTables, registry: Option<Arc<ConfluentRegistry>>) -> Self {
         Self { store, tables, registry }
     }
 }
@@ -221,11 +221,14 @@ impl FlightService for TailService {
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
         let ticket: TailTicket = serde_json::from_slice(&request.into_inner().ticket)
             .map_err(|e| Status::invalid_argument(format!("not a tail ticket: {e}")))?;
-        let table = self.tables.get(&ticket.topic).cloned().ok_or_else(|| {
-            let mut topics: Vec<&str> = self.tables.keys().map(String::as_str).collect();
-            topics.sort();
-            Status::not_found(format!("topic {} is not mapped; mapped topics: {}", ticket.topic, topics.join(", ")))
-        })?;
+        let table = {
+            let tables = self.tables.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            tables.get(&ticket.topic).cloned().ok_or_else(|| {
+                let mut topics: Vec<&str> = tables.keys().map(String::as_str).collect();
+                topics.sort();
+                Status::not_found(format!("topic {} is not mapped; mapped topics: {}", ticket.topic, topics.join(", ")))
+            })?
+        };
         let schema = match (ticket.dead_letters, &table.dead_letters) {
             (true, Some(dead_letters)) => dead_letters.clone(),
             (true, None) => {

@@ -132,7 +132,7 @@ pub fn count_error(stage: Stage) {
 #[derive(Debug, Default)]
 pub struct CommitMetrics<'a> {
     pub table: &'a str,
-    /// The topic feeding it ("" when unknown).
+    /// The topics feeding it, joined by commas ("" when unknown).
     pub topic: &'a str,
     pub seconds: f64,
     pub files: u64,

@@ -83,6 +83,20 @@ impl SegmentStore for LocalDirStore {
         .await
     }
 
+    async fn list_topics(&self) -> Result<Vec<String>> {
+        let dir = self.root.join(&self.prefix);
+        blocking(move || {
+            let mut topics: Vec<String> = read_dir_names(&dir, "list")?
+                .into_iter()
+                .filter(|(_, meta)| meta.is_dir())
+                .map(|(name, _)| name)
+                .collect();
+            topics.sort_unstable();
+            Ok(topics)
+        })
+        .await
+    }
+
     async fn list_partition(&self, topic: &str, partition: i32, start_after: Option<&str>) -> Result<Vec<ObjectMeta>> {
         let folder = partition_prefix(&self.prefix, topic, partition);
         let dir = self.root.join(&folder);
@@ -158,6 +172,10 @@ mod tests {
         let store = LocalDirStore::new(dir.path().to_path_buf(), "ns/".into());
         assert_eq!(store.list_partitions("orders").await.unwrap(), vec![0, 3]);
         assert!(store.list_partitions("missing").await.unwrap().is_empty());
+        std::fs::create_dir_all(dir.path().join("ns/billing.eu")).unwrap();
+        assert_eq!(store.list_topics().await.unwrap(), ["billing.eu", "orders"]);
+        let empty = LocalDirStore::new(dir.path().to_path_buf(), "none/".into());
+        assert!(empty.list_topics().await.unwrap().is_empty(), "no prefix folder yet: no topics");
 
         let all = store.list_partition("orders", 0, None).await.unwrap();
         let keys: Vec<_> = all.iter().map(|o| o.key.as_str()).collect();

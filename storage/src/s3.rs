@@ -234,6 +234,16 @@ impl SegmentStore for S3Store {
         Ok(partitions)
     }
 
+    async fn list_topics(&self) -> Result<Vec<String>> {
+        let (_, folders) = self.list(&self.prefix, None).await?;
+        let mut topics: Vec<String> = folders
+            .iter()
+            .filter_map(|f| Some(f.strip_prefix(&self.prefix)?.trim_end_matches('/').to_string()))
+            .collect();
+        topics.sort_unstable();
+        Ok(topics)
+    }
+
     async fn list_partition(&self, topic: &str, partition: i32, start_after: Option<&str>) -> Result<Vec<ObjectMeta>> {
         let folder = partition_prefix(&self.prefix, topic, partition);
         let (mut objects, _) = self.list(&folder, start_after).await?;

@@ -78,6 +78,9 @@ pub trait SegmentStore: Debug + Send + Sync {
     /// Partition numbers that have a folder under `{prefix}{topic}/`.
     async fn list_partitions(&self, topic: &str) -> Result<Vec<i32>>;
 
+    /// The topics with a folder under the prefix, sorted.
+    async fn list_topics(&self) -> Result<Vec<String>>;
+
     /// Objects under `{prefix}{topic}/{partition}/` whose key sorts after
     /// `start_after`, in key order.
     async fn list_partition(&self, topic: &str, partition: i32, start_after: Option<&str>) -> Result<Vec<ObjectMeta>>;

@@ -6,6 +6,7 @@
 
 mod admin;
 mod partition;
+mod routing;
 mod schema;
 mod status;
 mod table;
@@ -42,12 +43,14 @@ use crate::commit::{
 use crate::discovery::{DiscoveryEvent, Rescan};
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
+use crate::loader::TableLoader;
 use crate::offsets::{OffsetMap, Tp};
 use crate::pause::Pauses;
 use crate::schema_source::{FetchError, FetchedSchema};
-use crate::settings::Settings;
+use crate::settings::{Settings, TableMapping};
 use crate::store::{FileIntent, Progress, StateStore};
 use crate::summary::{PartitionIssue, RunSummary, TableSummary};
+use crate::tail::{TailTable, TailTables};
 
 /// How long after the first worker connects leases start being granted.
 const ASSIGNMENT_SETTLE: Duration = Duration::from_millis(250);
@@ -97,6 +100,12 @@ pub enum Event {
         table: String,
         result: Result<Box<RolledBack>, String>,
     },
+    /// The table of a topic a mapping's pattern matched was loaded (or
+    /// could not be).
+    TableLoaded {
+        mapping: Box<TableMapping>,
+        result: Result<Box<LoadedTable>, String>,
+    },
     /// A table's schema source answered (or did not).
     SchemaFetched {
         table: String,
@@ -115,8 +124,11 @@ struct WorkerSession {
 }
 
 /// A table as loaded at start, with the offsets recorded in it.
+#[derive(Debug)]
 pub struct LoadedTable {
     pub name: String,
+    /// The position of its mapping in the config's `mappings`.
+    pub mapping: usize,
     pub topic: String,
     /// How record values are encoded.
     pub format: floe_config::PayloadFormat,
@@ -136,9 +148,12 @@ pub struct LoadedTable {
     pub lfs: Option<floe_proto::worker::LfsPolicy>,
     /// What workers check values against; `None` when they do not.
     pub validation: Option<floe_proto::worker::Validation>,
+    /// The table as `floe tail` shows the topic's records.
+    pub tail: TailTable,
 }
 
 /// A typed table's dead-letter table, with the offsets its snapshots record.
+#[derive(Debug)]
 pub struct LoadedDeadLetters {
     pub name: String,
     pub table: Table,
@@ -157,6 +172,10 @@ pub struct ControlOptions {
     pub status: watch::Sender<std::sync::Arc<ClusterStatus>>,
     /// Asks discovery to list partitions again (a table rolled back).
     pub rescans: mpsc::UnboundedSender<Vec<Rescan>>,
+    /// Loads the tables of topics a mapping's pattern matches.
+    pub loader: TableLoader,
+    /// What `floe tail` knows of each followed topic.
+    pub tail: TailTables,
 }
 
 /// How the loop ends.
@@ -209,6 +228,15 @@ pub struct Control {
     rescans: mpsc::UnboundedSender<Vec<Rescan>>,
     next_status_at: Instant,
     watermarks_at_start: HashMap<Tp, i64>,
+    loader: TableLoader,
+    tail: TailTables,
+    /// Tables being loaded for topics a pattern matched, with the topics
+    /// waiting for them.
+    loading: HashMap<String, routing::Loading>,
+    /// Topics a pattern matched that are not followed, and why.
+    unfollowed: BTreeMap<String, String>,
+    /// The mapping (its position in the config) each table was loaded for.
+    table_mappings: HashMap<String, usize>,
 }
 
 impl Control {
@@ -252,37 +280,53 @@ impl Control {
             rescans: options.rescans,
             next_status_at: Instant::now(),
             watermarks_at_start: HashMap::new(),
+            loader: options.loader,
+            tail: options.tail,
+            loading: HashMap::new(),
+            unfollowed: BTreeMap::new(),
+            table_mappings: HashMap::new(),
         };
         for loaded in tables {
-            for (tp, position) in loaded.offsets.iter() {
-                control.committed_at_start.insert(tp.clone(), *position);
-                if let Some(ms) = loaded.offsets.max_timestamp(tp) {
-                    control.watermarks_at_start.insert(tp.clone(), ms);
-                }
-            }
-            control.topic_table.insert(loaded.topic, loaded.name.clone());
-            let props = &settings.catalog.file_io_props;
-            let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
-            state.stopped = loaded.paused;
-            state.columns = loaded.columns;
-            state.format = loaded.format;
-            state.sourced = loaded.sourced;
-            state.held = loaded.held;
-            state.lfs = loaded.lfs;
-            state.validation = loaded.validation;
-            if let Some(dead) = loaded.dead_letters {
-                for (tp, position) in dead.offsets.iter() {
-                    control.dead_letters_at_start.insert(tp.clone(), position.next);
-                }
-                state.dead_letters = Some(dead.name.clone());
-                let mut dead_state = TableState::new(dead.name.clone(), dead.table, props.clone());
-                dead_state.dead_letters_of = Some(loaded.name.clone());
-                control.tables.insert(dead.name, dead_state);
-            }
-            state.redefine(props.clone());
-            control.tables.insert(loaded.name, state);
+            control.add_table(loaded);
         }
         control
+    }
+
+    /// Takes a loaded table (and its dead-letter table) under control.
+    fn add_table(&mut self, loaded: LoadedTable) {
+        for (tp, position) in loaded.offsets.iter() {
+            self.committed_at_start.insert(tp.clone(), *position);
+            if let Some(ms) = loaded.offsets.max_timestamp(tp) {
+                self.watermarks_at_start.insert(tp.clone(), ms);
+            }
+        }
+        self.topic_table.insert(loaded.topic.clone(), loaded.name.clone());
+        let props = &self.settings.catalog.file_io_props;
+        let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
+        state.stopped = loaded.paused;
+        state.columns = loaded.columns;
+        state.format = loaded.format;
+        state.sourced = loaded.sourced;
+        state.held = loaded.held;
+        state.lfs = loaded.lfs;
+        state.validation = loaded.validation;
+        if let Some(dead) = loaded.dead_letters {
+            for (tp, position) in dead.offsets.iter() {
+                self.dead_letters_at_start.insert(tp.clone(), position.next);
+            }
+            state.dead_letters = Some(dead.name.clone());
+            let mut dead_state = TableState::new(dead.name.clone(), dead.table, props.clone());
+            dead_state.dead_letters_of = Some(loaded.name.clone());
+            self.tables.insert(dead.name, dead_state);
+        }
+        state.redefine(props.clone());
+        self.table_mappings.insert(loaded.name.clone(), loaded.mapping);
+        self.tail_tables().insert(loaded.topic, loaded.tail);
+        self.tables.insert(loaded.name, state);
+    }
+
+    fn tail_tables(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, TailTable>> {
+        self.tail.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs until drained (or, with `--once`, until caught up) and says what
@@ -335,6 +379,7 @@ impl Control {
             Event::OrphansScanned(scan) => self.on_orphans_scanned(scan).await,
             Event::Admin { command, reply } => self.on_admin(command, reply).await,
             Event::RolledBack { table, result } => self.on_rolled_back(&table, result).await,
+            Event::TableLoaded { mapping, result } => self.on_table_loaded(&mapping, result),
             Event::SchemaFetched { table, result } => self.on_schema_fetched(&table, result),
             Event::Drain => self.start_finishing("drain requested"),
         }
@@ -635,6 +680,7 @@ impl Control {
 
     fn on_discovery(&mut self, event: DiscoveryEvent) {
         match event {
+            DiscoveryEvent::TopicFound { topic, reply } => self.on_topic_found(topic, reply),
             DiscoveryEvent::Partitions { topic, partitions } => {
                 let Some(table) = self.topic_table.get(&topic).cloned() else { return };
                 for partition in partitions {
@@ -1010,12 +1056,12 @@ impl Control {
         if committed.already_committed_files > 0 {
             info!(table = %name, files = committed.already_committed_files, "files were already committed by an earlier attempt");
         }
-        let topic = topic_feeding(&self.topic_table, name).unwrap_or_default();
+        let topic = topics_feeding(&self.topic_table, name);
         let dead_letters: Vec<(String, u64)> =
             committed.dead_letters.iter().flat_map(|d| d.reasons.iter().map(|(r, n)| (r.clone(), *n))).collect();
         CommitMetrics {
             table: name,
-            topic,
+            topic: &topic,
             seconds: duration.as_secs_f64(),
             files: committed.appended_files as u64,
             bytes,
@@ -1287,13 +1333,26 @@ impl Control {
                 stuck: true,
             });
         }
+        for (topic, problem) in &self.unfollowed {
+            issues.push(PartitionIssue {
+                partition: format!("topic {topic}"),
+                object: None,
+                offset: None,
+                message: problem.clone(),
+                stuck: true,
+            });
+        }
         RunSummary { tables, issues, leadership_lost: None }
     }
 }
 
-/// The topic feeding a table (none for a dead-letter table).
-fn topic_feeding<'a>(topic_table: &'a HashMap<String, String>, table: &str) -> Option<&'a str> {
-    topic_table.iter().find(|(_, t)| *t == table).map(|(topic, _)| topic.as_str())
+/// The topics feeding a table, sorted and joined by commas (empty for a
+/// dead-letter table).
+fn topics_feeding(topic_table: &HashMap<String, String>, table: &str) -> String {
+    let mut topics: Vec<&str> =
+        topic_table.iter().filter(|(_, t)| *t == table).map(|(topic, _)| topic.as_str()).collect();
+    topics.sort_unstable();
+    topics.join(",")
 }
 
 /// Every data file a report names, its dead letters' included.

@@ -12,8 +12,8 @@ use super::Control;
 use super::partition::LeaseState;
 use super::proto_tp;
 use crate::catalog::add_missing_columns;
+use crate::loader::with_optional_columns;
 use crate::schema_source::{FetchError, FetchedSchema};
-use crate::with_optional_columns;
 
 impl Control {
     pub(super) fn on_schema_fetched(&mut self, name: &str, result: Result<FetchedSchema, FetchError>) {
@@ -23,7 +23,7 @@ impl Control {
             Err(e) => self.hold(name, e),
             Ok(fetched) => {
                 let mut columns = fetched.columns.clone();
-                columns.extend(sourced.mapping_columns.iter().cloned());
+                columns.extend(sourced.mapping.columns.iter().cloned());
                 let validation = state.validation.as_ref().map(|v| &v.schema_json);
                 if state.columns == columns && validation == fetched.validation.as_ref() {
                     sourced.pending = None;
@@ -42,12 +42,12 @@ impl Control {
     pub(super) async fn apply_schema(&mut self, name: &str) {
         let Some(state) = self.tables.get_mut(name) else { return };
         let Some(fetched) = state.sourced.as_mut().and_then(|s| s.pending.take()) else { return };
-        let Some(mapping) = self.settings.mappings.iter().find(|m| m.table.to_string() == name) else { return };
+        let Some(mapping) = state.sourced.as_ref().map(|s| s.mapping.clone()) else { return };
         let topic = mapping.topic.clone();
         let validation = mapping.validation_of(fetched.validation);
         let mut columns = fetched.columns;
-        columns.extend(state.sourced.iter().flat_map(|s| s.mapping_columns.iter().cloned()));
-        let wanted = with_optional_columns(mapping, &columns);
+        columns.extend(mapping.columns.iter().cloned());
+        let wanted = with_optional_columns(&mapping, &columns);
         let widening = mapping.allow_type_widening;
         let ident = state.ident.clone();
         let fitted = async {

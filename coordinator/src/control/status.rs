@@ -8,7 +8,7 @@ use floe_proto::admin::{ClusterStatus, PartitionStatus, TableStatus, WorkerStatu
 use std::collections::HashMap;
 
 use super::partition::{LeaseState, Partition};
-use super::{Control, SessionId, now_ms, topic_feeding};
+use super::{Control, SessionId, now_ms, topics_feeding};
 use crate::offsets::Tp;
 
 impl Control {
@@ -35,7 +35,7 @@ impl Control {
                 let watermark_ms = watermarks.get(t.name.as_str()).copied().flatten();
                 TableStatus {
                     table: t.name.clone(),
-                    topic: topic_feeding(&self.topic_table, &t.name).unwrap_or_default().to_string(),
+                    topic: topics_feeding(&self.topic_table, &t.name),
                     dead_letters_of: t.dead_letters_of.clone().unwrap_or_default(),
                     paused: self.pauses.contains(&crate::pause::PauseTarget::Table(t.name.clone()))
                         || self.invalid_record_of(&t.name).is_some(),
@@ -74,7 +74,12 @@ impl Control {
             workers,
             tables,
             partitions,
-            list_failures: self.list_failures.iter().map(|(location, error)| format!("{location}: {error}")).collect(),
+            list_failures: self
+                .list_failures
+                .iter()
+                .map(|(location, error)| format!("{location}: {error}"))
+                .chain(self.unfollowed.iter().map(|(topic, problem)| format!("topic {topic}: {problem}")))
+                .collect(),
         }
     }
 

@@ -14,6 +14,7 @@ use iceberg::table::Table;
 use super::SessionId;
 use crate::commit::StagedFile;
 use crate::schema_source::{FetchError, FetchedSchema};
+use crate::settings::TableMapping;
 
 /// A table's commit cycle: ask the workers writing it to close their files,
 /// then commit everything staged in one snapshot.
@@ -81,8 +82,9 @@ pub struct TableState {
 /// What a table takes from its schema source.
 #[derive(Debug, Clone)]
 pub struct Sourced {
-    /// Columns the mapping adds itself (`event_time`), after the source's.
-    pub mapping_columns: Vec<Column>,
+    /// The table's mapping: its `columns` (`event_time`) come after the
+    /// source's.
+    pub mapping: TableMapping,
     /// A newer schema, applied when no commit of the table is running.
     pub pending: Option<FetchedSchema>,
 }
