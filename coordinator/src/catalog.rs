@@ -118,9 +118,13 @@ pub async fn load_or_create_table(
     }
     let namespace = ident.namespace();
     if !catalog.namespace_exists(namespace).await? {
-        match catalog.create_namespace(namespace, HashMap::new()).await {
-            Err(e) if e.kind() != ErrorKind::NamespaceAlreadyExists => return Err(e),
-            _ => {}
+        if let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await {
+            // Another table of the namespace (or another coordinator) may
+            // have created it meanwhile; the SQL catalog then reports a
+            // constraint violation rather than NamespaceAlreadyExists.
+            if e.kind() != ErrorKind::NamespaceAlreadyExists && !catalog.namespace_exists(namespace).await? {
+                return Err(e);
+            }
         }
     }
     let creation = TableCreation::builder()
