@@ -117,15 +117,15 @@ pub async fn load_or_create_table(
         Err(_) => {}
     }
     let namespace = ident.namespace();
-    if !catalog.namespace_exists(namespace).await? {
-        if let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await {
-            // Another table of the namespace (or another coordinator) may
-            // have created it meanwhile; the SQL catalog then reports a
-            // constraint violation rather than NamespaceAlreadyExists.
-            if e.kind() != ErrorKind::NamespaceAlreadyExists && !catalog.namespace_exists(namespace).await? {
-                return Err(e);
-            }
-        }
+    if !catalog.namespace_exists(namespace).await?
+        && let Err(e) = catalog.create_namespace(namespace, HashMap::new()).await
+        // Another table of the namespace (or another coordinator) may have
+        // created it meanwhile; the SQL catalog then reports a constraint
+        // violation rather than NamespaceAlreadyExists.
+        && e.kind() != ErrorKind::NamespaceAlreadyExists
+        && !catalog.namespace_exists(namespace).await?
+    {
+        return Err(e);
     }
     let creation = TableCreation::builder()
         .name(ident.name().to_string())

@@ -93,6 +93,46 @@ fn typed(row: &Value, columns: &[&str]) -> Value {
     Value::Object(columns.iter().map(|c| (c.to_string(), row[*c].clone())).collect())
 }
 
+/// `floe run --once` over the segments under `data`, topic orders to table
+/// prod.orders in `format`, schemas from `registry`: the lakehouse and the
+/// config.
+fn run_format(format: &str, registry: &HttpFiles, data: &Path) -> (Lakehouse, std::path::PathBuf) {
+    let lake = Lakehouse::new();
+    let extra = format!(
+        "    format: {format}\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
+        registry.base_url()
+    );
+    let config = lake.write_config(data, "bucket", "production", &[("orders", "prod.orders")], &extra);
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    (lake, config)
+}
+
+/// The name and type of each column after the eight every table has.
+fn typed_fields(lake: &Lakehouse) -> Vec<(String, String)> {
+    let schema = lake.schema("prod.orders");
+    schema[8..]
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap().to_string(), f["type"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The dead letters of prod.orders (every column), and their offsets and
+/// reasons.
+fn dead_letters(lake: &Lakehouse) -> (Vec<Value>, Vec<Value>) {
+    let dead = lake.all_columns(Engine::PyIceberg, "prod.orders_dlq");
+    let reasons = dead.iter().map(|r| typed(r, &["offset", "reason_code", "reason"])).collect();
+    (dead, reasons)
+}
+
+/// Offsets 0..end each land once, as a row or as a dead letter.
+fn assert_every_offset_once(rows: &[Value], dead: &[Value], end: i64) {
+    let mut all = offsets(rows);
+    all.extend(offsets(dead));
+    all.sort();
+    assert_eq!(all, (0..end).collect::<Vec<_>>());
+}
+
 /// Schemas v1 and v2, a registry serving them (v1 latest), and a source
 /// folder with the orders partition's path.
 struct Setup {
@@ -130,21 +170,9 @@ fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
     ];
     let values: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
     write_segment(&partition, 0, &values, 1);
-    let lake = Lakehouse::new();
-    let extra = format!(
-        "    format: avro\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
-        registry.base_url()
-    );
-    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
+    let (lake, config) = run_format("avro", &registry, data.path());
 
-    let run = run_once(&config, TIMEOUT);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-
-    let schema = lake.schema("prod.orders");
-    let typed_fields: Vec<(String, String)> = schema[8..]
-        .iter()
-        .map(|f| (f["name"].as_str().unwrap().to_string(), f["type"].as_str().unwrap().to_string()))
-        .collect();
+    let typed_fields = typed_fields(&lake);
     let expected_fields = [
         ("id", "long"),
         ("amount", "decimal(10, 2)"),
@@ -179,8 +207,7 @@ fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
         ]
     );
 
-    let dead = lake.all_columns(Engine::PyIceberg, "prod.orders_dlq");
-    let reasons: Vec<Value> = dead.iter().map(|r| typed(r, &["offset", "reason_code", "reason"])).collect();
+    let (dead, reasons) = dead_letters(&lake);
     assert_eq!(
         reasons,
         [
@@ -197,10 +224,7 @@ fn avro_records_become_typed_rows_and_the_rest_dead_letters() {
     assert_eq!(dead[0]["value"], json!("eyJpZCI6IDN9"), "the record as it was");
 
     // Every offset exactly once, in one of the two tables.
-    let mut all = offsets(&rows);
-    all.extend(offsets(&dead));
-    all.sort();
-    assert_eq!(all, (0..6).collect::<Vec<_>>());
+    assert_every_offset_once(&rows, &dead, 6);
     let snapshots = lake.snapshots("prod.orders");
     assert_eq!(snapshots.last().unwrap()["summary"]["floe.offsets"], json!(r#"{"orders":{"0":6}}"#));
 
@@ -303,15 +327,7 @@ fn json_schema_records_become_typed_rows_and_the_rest_dead_letters() {
     ];
     let values: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
     write_segment(&data.path().join("bucket/production/orders/0"), 0, &values, 1);
-    let lake = Lakehouse::new();
-    let extra = format!(
-        "    format: json_schema\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
-        registry.base_url()
-    );
-    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
-
-    let run = run_once(&config, TIMEOUT);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (lake, _) = run_format("json_schema", &registry, data.path());
 
     let schema = lake.schema("prod.orders");
     let typed_fields: Vec<Value> = schema[8..].to_vec();
@@ -337,8 +353,7 @@ fn json_schema_records_become_typed_rows_and_the_rest_dead_letters() {
         ]
     );
 
-    let dead = lake.all_columns(Engine::PyIceberg, "prod.orders_dlq");
-    let reasons: Vec<Value> = dead.iter().map(|r| typed(r, &["offset", "reason_code", "reason"])).collect();
+    let (dead, reasons) = dead_letters(&lake);
     assert_eq!(
         reasons,
         [
@@ -351,10 +366,7 @@ fn json_schema_records_become_typed_rows_and_the_rest_dead_letters() {
                    "reason": "required column `customer_id` is missing or null"}),
         ]
     );
-    let mut all = offsets(&rows);
-    all.extend(offsets(&dead));
-    all.sort();
-    assert_eq!(all, (0..6).collect::<Vec<_>>());
+    assert_every_offset_once(&rows, &dead, 6);
     let snapshots = lake.snapshots("prod.orders");
     assert_eq!(snapshots.last().unwrap()["summary"]["floe.offsets"], json!(r#"{"orders":{"0":6}}"#));
 }
@@ -435,21 +447,9 @@ fn protobuf_records_become_typed_rows_and_the_rest_dead_letters() {
     let data = tempfile::tempdir().unwrap();
     let values: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_slice())).collect();
     write_segment(&data.path().join("bucket/production/orders/0"), 0, &values, 1);
-    let lake = Lakehouse::new();
-    let extra = format!(
-        "    format: protobuf\nschema:\n  confluent_registry:\n    url: {}\n    timeout_seconds: 2\n",
-        registry.base_url()
-    );
-    let config = lake.write_config(data.path(), "bucket", "production", &[("orders", "prod.orders")], &extra);
+    let (lake, _) = run_format("protobuf", &registry, data.path());
 
-    let run = run_once(&config, TIMEOUT);
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-
-    let schema = lake.schema("prod.orders");
-    let typed_fields: Vec<(String, String)> = schema[8..]
-        .iter()
-        .map(|f| (f["name"].as_str().unwrap().to_string(), f["type"].as_str().unwrap().to_string()))
-        .collect();
+    let typed_fields = typed_fields(&lake);
     let expected_fields = [
         ("id", "long"),
         ("total_cents", "long"),
@@ -474,8 +474,7 @@ fn protobuf_records_become_typed_rows_and_the_rest_dead_letters() {
         ]
     );
 
-    let dead = lake.all_columns(Engine::PyIceberg, "prod.orders_dlq");
-    let reasons: Vec<Value> = dead.iter().map(|r| typed(r, &["offset", "reason_code", "reason"])).collect();
+    let (dead, reasons) = dead_letters(&lake);
     assert_eq!(
         reasons,
         [
@@ -490,8 +489,5 @@ fn protobuf_records_become_typed_rows_and_the_rest_dead_letters() {
     );
     let undecodable = dead[0]["reason"].as_str().unwrap();
     assert!(undecodable.starts_with("the payload does not decode with its writer schema: "), "{undecodable}");
-    let mut all = offsets(&rows);
-    all.extend(offsets(&dead));
-    all.sort();
-    assert_eq!(all, (0..6).collect::<Vec<_>>());
+    assert_every_offset_once(&rows, &dead, 6);
 }
