@@ -18,9 +18,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use apache_avro::Schema;
+use apache_avro::headers::HeaderBuilder;
 use apache_avro::schema::{Name, RecordSchema, ResolvedSchema};
 use apache_avro::types::Value;
+use apache_avro::{GenericSingleObjectReader, Schema};
 use floe_config::{Column, ColumnType, MAX_DECIMAL_PRECISION};
 
 use crate::columns::{ColumnClash, MappedColumn, check_unique, flattened_column};
@@ -171,9 +172,22 @@ struct FieldPlan {
 /// A writer schema, ready to decode datums into the cells of a table's
 /// columns.
 pub struct WriterSchema {
-    schema: Arc<Schema>,
+    /// The schema with its named types resolved once, or why they do not
+    /// resolve. apache-avro's datum functions resolve them again for every
+    /// datum; its single-object reader keeps them, and with an empty header
+    /// it reads a bare datum.
+    reader: Result<GenericSingleObjectReader, String>,
     /// One per mapped column; `None` where the schema has no such field.
     fields: Vec<Option<FieldPlan>>,
+}
+
+/// No single-object header: the Confluent framing was split off before.
+struct BareDatum;
+
+impl HeaderBuilder for BareDatum {
+    fn build_header(&self) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 impl WriterSchema {
@@ -183,7 +197,9 @@ impl WriterSchema {
             // Decoding will say what is wrong with the schema.
             Err(_) => vec![None; mapped.len()],
         };
-        Self { schema, fields }
+        let reader = GenericSingleObjectReader::new_with_header_builder(Schema::clone(&schema), BareDatum)
+            .map_err(|e| e.to_string());
+        Self { reader, fields }
     }
 
     /// Decodes one datum and converts each mapped column's field to its
@@ -195,8 +211,10 @@ impl WriterSchema {
         cells: &mut Vec<Cell<'_>>,
     ) -> Result<(), DatumError> {
         let mut rest = payload;
-        let mut datum = apache_avro::from_avro_datum(&self.schema, &mut rest, None)
-            .map_err(|e| DatumError::Undecodable(format!("the payload does not decode with its writer schema: {e}")))?;
+        let undecodable =
+            |e: String| DatumError::Undecodable(format!("the payload does not decode with its writer schema: {e}"));
+        let reader = self.reader.as_ref().map_err(|e| undecodable(e.clone()))?;
+        let mut datum = reader.read_value(&mut rest).map_err(|e| undecodable(e.to_string()))?;
         if !rest.is_empty() {
             return Err(DatumError::Undecodable(format!(
                 "{} bytes of the payload are left after the datum its writer schema describes",

@@ -53,22 +53,25 @@ const HEADER_LEN: usize = 5;
 
 /// The writer schema's id and the payload of a wire-format value.
 pub fn split(value: &[u8]) -> Result<(u32, &[u8]), Rejection> {
-    let not_wire = |what: String| {
+    split_header(value).ok_or_else(|| {
+        let what = match value.first() {
+            Some(&first) if value.len() >= HEADER_LEN => {
+                format!("its first byte is {first:#04x}, not the magic byte 0x00")
+            }
+            _ => format!("{} bytes, shorter than the 5-byte header", value.len()),
+        };
         Rejection::new(RejectionCode::NotWireFormat, format!("value is not in the Confluent wire format: {what}"))
-    };
-    let Some((header, payload)) = value.split_first_chunk::<HEADER_LEN>() else {
-        return Err(not_wire(format!("{} bytes, shorter than the 5-byte header", value.len())));
-    };
-    if header[0] != MAGIC {
-        return Err(not_wire(format!("its first byte is {:#04x}, not the magic byte 0x00", header[0])));
-    }
-    let id = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    Ok((id, payload))
+    })
 }
 
 /// The schema id of a wire-format value, `None` for any other value.
 pub fn schema_id(value: &[u8]) -> Option<u32> {
-    split(value).ok().map(|(id, _)| id)
+    split_header(value).map(|(id, _)| id)
+}
+
+fn split_header(value: &[u8]) -> Option<(u32, &[u8])> {
+    let (header, payload) = value.split_first_chunk::<HEADER_LEN>()?;
+    (header[0] == MAGIC).then(|| (u32::from_be_bytes([header[1], header[2], header[3], header[4]]), payload))
 }
 
 /// `payload` framed in the wire format under schema `id`.

@@ -182,10 +182,7 @@ pub fn convert<'a>(value: Option<&'a RawValue>, target: ColumnType) -> Result<Ce
     let text = value.get();
     match text.as_bytes().first() {
         Some(b'n') => Ok(Cell::Null),
-        Some(b'"') => {
-            let string: Cow<'a, str> = serde_json::from_str(text).map_err(|e| format!("unreadable string: {e}"))?;
-            from_string(string, target)
-        }
+        Some(b'"') => from_string(unquote(text)?, target),
         Some(b't' | b'f') => match target {
             ColumnType::Boolean => Ok(Cell::Boolean(text == "true")),
             ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
@@ -199,6 +196,16 @@ pub fn convert<'a>(value: Option<&'a RawValue>, target: ColumnType) -> Result<Ce
         },
         _ if target == ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
         _ => from_number(text, target).map_err(|e| e.unwrap_or_else(|| format!("{text} does not convert to {target}"))),
+    }
+}
+
+/// The content of a JSON string token. serde_json checked the token, so
+/// without a backslash its content is the text between the quotes:
+/// borrowed, not unescaped into a new string.
+fn unquote(text: &str) -> Result<Cow<'_, str>, String> {
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(content) if !content.contains('\\') => Ok(Cow::Borrowed(content)),
+        _ => serde_json::from_str::<String>(text).map(Cow::Owned).map_err(|e| format!("unreadable string: {e}")),
     }
 }
 
@@ -304,7 +311,9 @@ fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<S
                     })?;
                     Ok(Cell::Long(fits(micros, i64::MIN.into(), i64::MAX.into())? as i64))
                 }
-                ColumnType::Decimal { precision, scale } => decimal_cell(decimal, text, precision, scale).map_err(Some),
+                ColumnType::Decimal { precision, scale } => {
+                    decimal_cell(decimal, || text, precision, scale).map_err(Some)
+                }
                 _ => unreachable!("handled above"),
             }
         }
@@ -313,12 +322,17 @@ fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<S
 
 /// A decimal at a column's precision and scale, exactly; `text` is how the
 /// value is named in the error.
-fn decimal_cell(decimal: ExactDecimal, text: &str, precision: u8, scale: u8) -> Result<Cell<'static>, String> {
-    let unscaled = decimal.rescale(scale).ok_or_else(|| format!("{text} has more than {scale} decimal places"))?;
+fn decimal_cell<T: fmt::Display>(
+    decimal: ExactDecimal,
+    text: impl Fn() -> T,
+    precision: u8,
+    scale: u8,
+) -> Result<Cell<'static>, String> {
+    let unscaled = decimal.rescale(scale).ok_or_else(|| format!("{} has more than {scale} decimal places", text()))?;
     let limit = 10i128.pow(u32::from(precision)) - 1;
     match (-limit..=limit).contains(&unscaled) {
         true => Ok(Cell::Decimal(unscaled)),
-        false => Err(format!("{text} is out of range for decimal({precision},{scale})")),
+        false => Err(format!("{} is out of range for decimal({precision},{scale})", text())),
     }
 }
 
@@ -345,7 +359,7 @@ pub(crate) fn rescale_decimal(
         }
     };
     match exponent {
-        Some(exponent) => decimal_cell(ExactDecimal { digits: unscaled, exponent }, &text(), precision, scale),
+        Some(exponent) => decimal_cell(ExactDecimal { digits: unscaled, exponent }, text, precision, scale),
         None => Err(format!("{} has a scale beyond any column's", text())),
     }
 }
@@ -365,36 +379,46 @@ struct ExactDecimal {
 
 impl ExactDecimal {
     /// Reads `-12.50`, `3e2`, `+7`; `None` for anything else or more than
-    /// 38 significant digits.
+    /// 38 significant digits. One pass over the bytes: it runs for every
+    /// numeric cell.
     fn parse(text: &str) -> Option<Self> {
-        let (mantissa, exponent) = match text.find(['e', 'E']) {
-            Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
-            None => (text, 0),
+        let bytes = text.as_bytes();
+        let (negative, unsigned) = match bytes.first()? {
+            b'-' => (true, &bytes[1..]),
+            b'+' => (false, &bytes[1..]),
+            _ => (false, bytes),
         };
-        let (negative, unsigned) = match mantissa.as_bytes().first()? {
-            b'-' => (true, &mantissa[1..]),
-            b'+' => (false, &mantissa[1..]),
-            _ => (false, mantissa),
-        };
-        let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-        if int_part.is_empty() && frac_part.is_empty() {
+        let (mut digits, mut significant, mut any_digit) = (0i128, 0, false);
+        // Digits after the point, once there is one.
+        let mut fraction: Option<i32> = None;
+        let mut exponent = 0i32;
+        for (at, &b) in unsigned.iter().enumerate() {
+            match b {
+                b'0'..=b'9' => {
+                    any_digit = true;
+                    if digits != 0 || b != b'0' {
+                        significant += 1;
+                        if significant > 38 {
+                            return None;
+                        }
+                    }
+                    digits = digits * 10 + i128::from(b - b'0');
+                    if let Some(places) = fraction.as_mut() {
+                        *places += 1;
+                    }
+                }
+                b'.' if fraction.is_none() => fraction = Some(0),
+                b'e' | b'E' => {
+                    exponent = std::str::from_utf8(&unsigned[at + 1..]).ok()?.parse().ok()?;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        if !any_digit {
             return None;
         }
-        let mut digits: i128 = 0;
-        let mut significant = 0;
-        for b in int_part.bytes().chain(frac_part.bytes()) {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            if digits != 0 || b != b'0' {
-                significant += 1;
-            }
-            if significant > 38 {
-                return None;
-            }
-            digits = digits * 10 + i128::from(b - b'0');
-        }
-        let exponent = exponent.checked_sub(i32::try_from(frac_part.len()).ok()?)?;
+        let exponent = exponent.checked_sub(fraction.unwrap_or(0))?;
         Some(Self { digits: if negative { -digits } else { digits }, exponent })
     }
 
@@ -484,6 +508,29 @@ mod tests {
         assert_eq!(cell("1.005", money).unwrap_err(), "1.005 has more than 2 decimal places");
         let wide = ColumnType::Decimal { precision: 38, scale: 0 };
         assert_eq!(cell("99999999999999999999999999999999999999", wide), Ok(Cell::Decimal(10i128.pow(38) - 1)));
+    }
+
+    #[test]
+    fn number_text_is_read_exactly_or_not_at_all() {
+        let parse = |text: &str| ExactDecimal::parse(text).map(|d| (d.digits, d.exponent));
+        assert_eq!(parse("-12.50"), Some((-1250, -2)));
+        assert_eq!(parse("+7"), Some((7, 0)));
+        assert_eq!(parse("3e2"), Some((3, 2)));
+        assert_eq!(parse("1.5E-3"), Some((15, -4)));
+        assert_eq!(parse(".5"), Some((5, -1)));
+        assert_eq!(parse("5."), Some((5, 0)));
+        for not_a_number in ["", "-", ".", "e5", "1e", "1.2.3", "1-2", "+-1", "12a", "1e5.0"] {
+            assert_eq!(parse(not_a_number), None, "{not_a_number:?}");
+        }
+        assert_eq!(parse(&"9".repeat(39)), None, "more than 38 significant digits");
+        assert_eq!(parse(&format!("0000{}", "9".repeat(38))), Some((10i128.pow(38) - 1, 0)));
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped() {
+        let raw = raw("\"plain text\"");
+        assert!(matches!(convert(Some(&raw), ColumnType::String), Ok(Cell::String(Cow::Borrowed("plain text")))));
+        assert_eq!(cell("\"tab\\there \\u00e9\"", ColumnType::String), Ok(Cell::String("tab\there é".into())));
     }
 
     #[test]

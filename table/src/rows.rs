@@ -384,7 +384,8 @@ impl RowBuilder {
             Payload::JsonSchema(schemas) => schemas.contains_key(id),
             Payload::Protobuf(schemas) => schemas.contains_key(id),
         };
-        if self.mapped.is_empty() {
+        // Plain JSON has no writer schemas.
+        if self.mapped.is_empty() || matches!(self.payload, Payload::Json) {
             return Vec::new();
         }
         let mut ids: Vec<u32> = records
