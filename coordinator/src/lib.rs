@@ -274,6 +274,9 @@ impl Coordinator {
             for (tp, position) in loaded.offsets.iter() {
                 start_offsets.insert(tp.clone(), position.resume_from());
             }
+            let resume: Vec<String> =
+                loaded.offsets.iter().map(|(tp, p)| format!("{tp}@{}", p.resume_from())).collect();
+            tracing::info!(table = %mapping.table, "resuming from the table's offsets: {}", resume.join(" "));
             tables.push(loaded);
         }
 

@@ -156,15 +156,26 @@ fn sigkill_at_random_moments(kills: usize, columns: Option<&str>) {
             // offset exactly once and nothing else (no aborted record).
             if got != want {
                 // What each table records, to tell a lost commit from a lost file.
+                // Every snapshot: where the offsets went wrong, if they did.
                 let recorded: Vec<String> = tables
                     .iter()
                     .map(|t| {
-                        let last = lake.snapshots(t).last().cloned().unwrap_or_default();
-                        format!("{t}: {}", last["summary"]["floe.offsets"])
+                        let history: Vec<String> = lake
+                            .snapshots(t)
+                            .iter()
+                            .map(|s| {
+                                let summary = &s["summary"];
+                                format!(
+                                    "\n  +{} records: {} open {}",
+                                    summary["added-records"], summary["floe.offsets"], summary["floe.open-txn-start"]
+                                )
+                            })
+                            .collect();
+                        format!("{t}:{}", history.concat())
                     })
                     .collect();
                 panic!(
-                    "{engine:?} partition {partition}: {}\nrecorded offsets: {}\nlast run:\n{}",
+                    "{engine:?} partition {partition}: {}\nsnapshots, oldest first: {}\nlast run:\n{}",
                     difference(&got, &want),
                     recorded.join("; "),
                     last.stderr
