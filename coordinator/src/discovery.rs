@@ -439,6 +439,14 @@ async fn poll_partition(
             return Ok(false);
         }
     }
+    tracing::debug!(
+        partition = %tp,
+        listed = listed.len(),
+        complete = complete.len(),
+        first = ?complete.first().map(|s| s.base_offset),
+        last = ?complete.last().map(|s| s.last_offset),
+        "listed"
+    );
     if !complete.is_empty() {
         events.send(DiscoveryEvent::Segments { tp: tp.clone(), segments: complete }).await?;
     }

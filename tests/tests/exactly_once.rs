@@ -3,10 +3,11 @@
 //! finished, leaves every committed offset in the table exactly once.
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use floe_tests::segments::{committed_offsets, open_transaction_after_each_segment};
-use floe_tests::{Engine, Lakehouse, corpus_dir, floe, generate_orders, run_once, wait};
+use floe_tests::{Engine, Lakehouse, corpus_dir, floe, floe_command, generate_orders, run_once, wait};
 use rand::Rng;
 use serde_json::Value;
 
@@ -133,7 +134,13 @@ fn sigkill_at_random_moments(kills: usize, columns: Option<&str>) {
 
     // Past the grace period, the killed runs' unfinished files are orphans.
     std::thread::sleep(Duration::from_millis(2500));
-    let last = run_once(&config, TIMEOUT);
+    // With what discovery listed and where each partition stood at the
+    // final flush, should the check below fail.
+    let verbose =
+        "warn,floe=info,floe_coordinator=info,floe_coordinator::discovery=debug,floe_coordinator::control=debug";
+    let mut last_run = floe_command();
+    last_run.env("RUST_LOG", verbose).args(["run", "--once", "--config"]).arg(&config);
+    let last = wait(last_run.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting floe"), TIMEOUT);
     assert_eq!(last.code, Some(0), "{}\n{}", last.stdout, last.stderr);
 
     for engine in Engine::ALL {

@@ -32,7 +32,7 @@ use iceberg::Catalog;
 use iceberg::spec::{DataFile, deserialize_data_file_from_json};
 use iceberg::table::Table;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use self::partition::{Failure, Lease, LeaseState, Partition};
 use self::table::{Cycle, TableState};
@@ -1187,6 +1187,11 @@ impl Control {
             return;
         }
         info!("final flush and commit: {why}");
+        for (tp, p) in &self.partitions {
+            let read_to = p.lease.as_ref().map(|l| l.read_to);
+            debug!(partition = %tp, staged = ?p.staged, readable_end = ?p.readable_end(), storage_end = ?p.storage_end,
+                ?read_to, segments = p.segments.len(), "where the partition stands at the final flush");
+        }
         self.finishing = true;
         let names: Vec<String> = self.tables.keys().cloned().collect();
         for name in names {
