@@ -54,15 +54,22 @@ pub async fn run_coordinator(config_path: &Path, metrics_addr: Option<&str>) -> 
     let id = process_id("coordinator");
     // A standby is healthy: it takes over when the leader goes.
     health.set_ready(Ok("standing by: waiting to lead".into()));
-    let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
     let address = settings.listen;
-    let listener = TcpListener::bind(address).await.with_context(|| {
-        format!("binding the worker endpoint {address} (coordinator.listen in {})", config_path.display())
-    })?;
+    // A standby binds only when it comes to lead: try the port now, so that
+    // a taken one is an error at start rather than at a takeover.
+    drop(bind_worker_endpoint(address, config_path).await?);
+    let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
+    let listener = bind_worker_endpoint(address, config_path).await?;
     let coordinator = Coordinator::start(settings, state, listener, false).await?;
     coordinator.report_health(health.clone());
     info!(%address, "coordinator serving workers");
     serve_until_stopped(coordinator).await
+}
+
+async fn bind_worker_endpoint(address: std::net::SocketAddr, config_path: &Path) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.with_context(|| {
+        format!("binding the worker endpoint {address} (coordinator.listen in {})", config_path.display())
+    })
 }
 
 /// `floe worker`: works for whichever of `endpoints` leads, until stopped.

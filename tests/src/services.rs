@@ -7,8 +7,10 @@
 //! `FLOE_REQUIRE_SERVICES` is unset: `scripts/test.sh` sets it, so in CI a
 //! missing service is a failure, never a silent skip.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -241,7 +243,24 @@ impl Drop for FloeProcess {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never the same twice in one test binary.
+///
+/// It is picked below the kernel's ephemeral range: a port from that range
+/// can be taken by any outgoing connection before the process it is meant
+/// for binds it, and a standby coordinator binds only when it comes to lead,
+/// many seconds later.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0").local_addr().expect("an address").port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let port = rand::random_range(10_000..ephemeral_start.max(10_001));
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
+            return port;
+        }
+    }
 }
