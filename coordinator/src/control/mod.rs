@@ -1243,7 +1243,12 @@ impl Control {
                 p.failure.is_some()
                     || self.tables.get(&p.table).is_some_and(|t| t.stopped.is_some())
                     || self.stuck_on_schema(&p.table).is_some()
-                    || p.staged.is_none_or(|s| p.committed.is_some_and(|c| c.next >= s.next))
+                    || (p.staged.is_none_or(|s| p.committed.is_some_and(|c| c.next >= s.next))
+                        // `--once`: read to the end is not committed to the
+                        // end, as a flush under way when the holder read the
+                        // rest did not stage it. (A drain leaves such rows to
+                        // be read again: its holders go on reading.)
+                        && (self.ending == Ending::Never || !p.holds_unstaged_reads()))
             })
             && (self.ending == Ending::Never || self.caught_up())
     }

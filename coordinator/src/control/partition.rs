@@ -170,6 +170,12 @@ impl Partition {
         Some(next.max(self.staged?.next))
     }
 
+    /// Whether its holder has read offsets it has not staged yet: they sit
+    /// in the holder's open files until the next flush.
+    pub fn holds_unstaged_reads(&self) -> bool {
+        self.lease.as_ref().is_some_and(|l| self.staged.is_none_or(|s| s.next < l.read_to))
+    }
+
     /// Forgets segments every offset of which is committed, remembering the
     /// last one as the discovery cursor.
     pub fn prune_committed_segments(&mut self) {
@@ -237,6 +243,21 @@ mod tests {
         let failure = p.failure.clone().expect("failed");
         assert_eq!(failure.offset, 30);
         assert!(failure.object.ends_with("00030.kfs"));
+    }
+
+    #[test]
+    fn offsets_read_past_the_staged_position_are_unstaged_until_a_flush_stages_them() {
+        let mut p = Partition::new("t".into(), Some(Position { next: 10, open_txn_start: None }));
+        assert!(!p.holds_unstaged_reads(), "no holder, nothing read");
+        leased(&mut p, 10);
+        assert!(!p.holds_unstaged_reads());
+        // The holder read to the end while a flush of offsets up to 20 was
+        // under way: those past 20 are in its open files only.
+        p.lease.as_mut().unwrap().read_to = 50;
+        p.staged = Some(Position { next: 20, open_txn_start: None });
+        assert!(p.holds_unstaged_reads());
+        p.staged = Some(Position { next: 50, open_txn_start: Some(45) });
+        assert!(!p.holds_unstaged_reads());
     }
 
     #[test]
