@@ -21,6 +21,7 @@
 //! sides use this crate so they cannot disagree on a column.
 
 pub mod avro;
+mod avro_binary;
 pub mod columns;
 pub mod confluent;
 pub mod dead_letters;

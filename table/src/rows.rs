@@ -515,8 +515,7 @@ impl RowBuilder {
             Payload::Avro(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
                 let schema = writer_schema(schemas, id)?;
-                let targets = self.mapped.iter().map(|(_, target)| *target);
-                schema.cells(payload, targets, cells).map_err(|error| match error {
+                schema.cells(payload, |i| self.mapped[i].1, cells).map_err(|error| match error {
                     DatumError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
                     DatumError::Column { index, reason } => Rejection::new(
                         RejectionCode::TypeMismatch,
