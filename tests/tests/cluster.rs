@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use floe_tests::segments::committed_offsets;
+use floe_tests::segments::{committed_offsets, write_json_segment};
 use floe_tests::services::{FloeProcess, Services, free_port, services};
 use floe_tests::{CatalogAccess, Engine, corpus_dir, expected, generate_orders, of_topic, run_once};
 use serde_json::Value;
@@ -443,6 +443,74 @@ fn partitions_come_from_kafscale_metadata_in_etcd() {
         "{}",
         run.stdout
     );
+}
+
+/// A topic pattern in production: topics are found by listing the bucket,
+/// and through KafScale's metadata snapshot in etcd when it is there, which
+/// then says which topics exist.
+#[test]
+fn a_topic_pattern_finds_topics_in_the_bucket_and_in_kafscale_metadata() {
+    const SNAPSHOT: &str = "/kafscale/metadata/snapshot";
+    let Some(services) = services("routing by topic pattern") else { return };
+    // The snapshot key is the cluster's, not this test's: nobody else runs meanwhile.
+    let cluster = Cluster::exclusive(services, "routing", CatalogChoice::Postgres);
+    let source = cluster.dir.path().join("topics");
+    let upload = |topics: &[(&str, u32, usize)]| {
+        for (topic, partitions, records) in topics {
+            for partition in 0..*partitions {
+                let values: Vec<String> = (0..*records).map(|n| format!(r#"{{"topic":"{topic}","n":{n}}}"#)).collect();
+                let values: Vec<Option<&str>> = values.iter().map(|v| Some(v.as_str())).collect();
+                let dir = source.join(format!("{topic}/{partition}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                write_json_segment(&dir, 0, &values, 4);
+            }
+            let topic_dir = source.join(topic);
+            cluster.services.upload_dir(&cluster.name, &topic_dir, &format!("production/{topic}/"));
+        }
+    };
+    upload(&[("orders.eu", 2, 9), ("orders.us", 1, 5), ("audit", 1, 3)]);
+    let config = cluster.config(&[], free_port(), "");
+    let pattern = format!("  - topic: 'orders\\..*'\n    table: {}.{{topic}}\n", cluster.namespace());
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap() + &pattern).unwrap();
+    let positions = |topic: &str| -> Vec<(i64, i64)> {
+        let rows = cluster.access().rows(Engine::PyIceberg, &cluster.table(topic));
+        let mut found: Vec<(i64, i64)> =
+            rows.iter().map(|r| (r["partition"].as_i64().unwrap(), r["offset"].as_i64().unwrap())).collect();
+        found.sort_unstable();
+        found
+    };
+    let every = |partitions: u32, records: i64| -> Vec<(i64, i64)> {
+        (0..i64::from(partitions)).flat_map(|p| (0..records).map(move |o| (p, o))).collect()
+    };
+
+    // No snapshot: the topics are the bucket's folders.
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(positions("orders_eu"), every(2, 9));
+    assert_eq!(positions("orders_us"), every(1, 5));
+    assert!(!run.stdout.contains("audit"), "no mapping matches audit:\n{}", run.stdout);
+
+    // With a snapshot, the topics are those it lists: orders.apac is there,
+    // orders.latam is in the bucket only, so it is not followed.
+    upload(&[("orders.apac", 1, 4), ("orders.latam", 1, 6)]);
+    let listed = |name: &str| {
+        format!(r#"{{"Name":"{name}","ErrorCode":0,"Partitions":[{{"PartitionIndex":0,"ErrorCode":0}}]}}"#)
+    };
+    let topics: Vec<String> = ["orders.eu", "orders.us", "orders.apac", "audit"].into_iter().map(listed).collect();
+    let snapshot = format!(r#"{{"ClusterID":"test","Topics":[{}]}}"#, topics.join(","));
+    cluster.services.etcd_set(SNAPSHOT, Some(&snapshot));
+    let run = run_once(&config, TIMEOUT);
+    cluster.services.etcd_set(SNAPSHOT, None);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(positions("orders_apac"), every(1, 4));
+    assert!(run.stdout.contains(&cluster.table("orders_apac")), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("orders_latam") && !run.stderr.contains("orders.latam"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(positions("orders_eu"), every(2, 9), "nothing read twice");
 }
 
 #[test]
