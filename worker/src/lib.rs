@@ -8,6 +8,7 @@
 //! rolls Parquet files and reports each one with the exact offset ranges it
 //! holds. The coordinator commits them.
 
+mod dictionary;
 mod lfs;
 mod link;
 mod memory;

@@ -23,6 +23,7 @@ use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter,
 use parquet::file::properties::WriterProperties;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::dictionary::DictionaryChoice;
 use crate::link::{CoordinatorLink, SessionClosed};
 use crate::memory::Reservation;
 use crate::table::TableDef;
@@ -104,7 +105,9 @@ impl From<ClosedFile> for DataFileRef {
 /// more.
 struct FileSlot {
     table: Arc<TableDef>,
+    props: WriterProperties,
     builder: ParquetWriterBuilder,
+    dictionary: DictionaryChoice,
     /// Splits rows by partition value; `None` for an unpartitioned table.
     splitter: Option<RecordBatchPartitionSplitter>,
     /// By partition path ("" when unpartitioned).
@@ -113,7 +116,8 @@ struct FileSlot {
 
 impl FileSlot {
     fn new(table: Arc<TableDef>, props: WriterProperties) -> Result<Self, WriteError> {
-        let builder = ParquetWriterBuilder::new(props, table.schema.clone());
+        let builder = ParquetWriterBuilder::new(props.clone(), table.schema.clone());
+        let dictionary = DictionaryChoice::new(&table.arrow_schema, &props);
         let splitter = match table.partition_spec.is_unpartitioned() {
             true => None,
             false => Some(
@@ -124,10 +128,11 @@ impl FileSlot {
                 .map_err(|e| write_error(&table, "", format!("partition spec: {e}")))?,
             ),
         };
-        Ok(Self { table, builder, splitter, files: BTreeMap::new() })
+        Ok(Self { table, props, builder, dictionary, splitter, files: BTreeMap::new() })
     }
 
     async fn write(&mut self, link: &CoordinatorLink, rows: &RecordBatch) -> Result<(), WriteError> {
+        self.dictionary.observe(rows);
         let parts = match &self.splitter {
             None => vec![(String::new(), None, rows.clone())],
             Some(splitter) => splitter
@@ -139,6 +144,10 @@ impl FileSlot {
         };
         for (partition_path, partition, rows) in parts {
             if !self.files.contains_key(&partition_path) {
+                if let Some(props) = self.dictionary.apply(&self.props) {
+                    self.builder = ParquetWriterBuilder::new(props.clone(), self.table.schema.clone());
+                    self.props = props;
+                }
                 let file = open_file(&self.table, link, &self.builder, &partition_path, partition).await?;
                 self.files.insert(partition_path.clone(), file);
             }
