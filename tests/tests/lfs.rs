@@ -210,6 +210,42 @@ fn every_mode_against_real_s3() {
     }
 }
 
+/// Blobs count under `worker.memory_limit_bytes` while their batch is
+/// built: batches whose blobs add up to more than the whole budget take
+/// turns, and every blob still lands, once.
+#[test]
+fn blobs_beyond_the_memory_budget_take_turns_and_all_land() {
+    let Some(services) = services("blobs_beyond_the_memory_budget") else { return };
+    let _shared = SERVICE_USE.read().unwrap_or_else(PoisonError::into_inner);
+    let fixture = Fixture::new(&services, "lfs_budget");
+    let blob: Vec<u8> = (0..700 * 1024u32).map(|i| (i % 253) as u8).collect();
+    services.s3().put_bytes(&fixture.bucket, "ns/docs/lfs/big", blob.clone());
+    let value = envelope(&fixture.bucket, "ns/docs/lfs/big", blob.len(), &sha256_hex(&blob));
+    let lake = Lakehouse::new();
+    let source = lake.path().join("source");
+    // Two partitions read at once; three 700 KiB blobs to a batch, against
+    // a 1 MiB budget.
+    let values: Vec<Option<&[u8]>> = vec![Some(value.as_slice()); 6];
+    for partition in 0..2 {
+        write_segment(&source.join(format!("segments/{NAMESPACE}/big/{partition}")), 0, &values, 3);
+    }
+    let extra = format!(
+        "  - topic: big\n    table: lfs.big\n    lfs:\n      mode: resolve\n\
+         lfs:\n  endpoint: {}\n  path_style: true\n\
+         worker:\n  memory_limit_bytes: 1048576\n  max_pending_txn_bytes: 262144\nwriter:\n  row_group_bytes: 262144\n",
+        services.s3
+    );
+    let config = lake.write_config(&source, "segments", NAMESPACE, &[], &extra);
+    let run = run_once(&config, TIMEOUT);
+    assert_eq!(run.code, Some(0), "floe failed:\n{}", run.stderr);
+    let rows = lake.all_columns(Engine::PyIceberg, "lfs.big");
+    let mut positions: Vec<(i64, i64)> =
+        rows.iter().map(|r| (r["partition"].as_i64().unwrap(), r["offset"].as_i64().unwrap())).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (0..2).flat_map(|p| (0..6).map(move |o| (p, o))).collect::<Vec<_>>());
+    assert!(rows.iter().all(|row| value_bytes(row) == blob), "every value is the blob");
+}
+
 #[test]
 fn an_s3_outage_makes_the_partition_wait_not_dead_letter() {
     let Some(services) = services("an_s3_outage_makes_the_partition_wait_not_dead_letter") else { return };

@@ -4,6 +4,11 @@
 //! `lfs.max_concurrent_fetches` at once on the worker), checked against
 //! their envelope's size and sha256, and become the records' values.
 //!
+//! A batch's blobs are counted under the worker's memory budget
+//! (`worker.memory_limit_bytes`) from before they are fetched until the
+//! batch's rows are built: by their envelopes' sizes, or the mode's limit
+//! when an envelope gives none.
+//!
 //! A blob that is missing, or does not match its envelope, and an envelope
 //! that cannot be read, are dead letters. A transient S3 failure never is:
 //! the fetch is retried (the SDK's own retries, then here with backoff,
@@ -19,6 +24,7 @@ use floe_table::lfs::{decide, looks_like_envelope};
 use floe_table::{Envelope, LfsAction, LfsRecord, Rejection};
 use tokio::sync::Semaphore;
 
+use crate::memory::{MemoryBudget, Reservation};
 use crate::outage::Waiter;
 use crate::reader::Halt;
 
@@ -69,16 +75,19 @@ impl LfsFetcher {
 }
 
 /// What the table's LFS mode makes of each of `records`, in order; blobs
-/// resolved replace their record's value. Empty when the mode is off.
+/// resolved replace their record's value. Empty when the mode is off. The
+/// reservation holds the blobs' share of `memory`: keep it until the rows
+/// are built.
 pub async fn prepare(
     config: &LfsConfig,
     fetcher: Option<&LfsFetcher>,
+    memory: &MemoryBudget,
     table: &str,
     records: &mut [Record],
     waiter: &Waiter<'_>,
-) -> Result<Vec<LfsRecord>, Halt> {
+) -> Result<(Vec<LfsRecord>, Option<Reservation>), Halt> {
     if config.mode == LfsMode::Off {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let mut outcomes = Vec::with_capacity(records.len());
     let mut wanted = Vec::new();
@@ -99,6 +108,7 @@ pub async fn prepare(
         };
         outcomes.push(outcome);
     }
+    let mut reservation = None;
     if !wanted.is_empty() {
         let Some(fetcher) = fetcher else {
             return Err(Halt::Failed(format!(
@@ -106,6 +116,8 @@ pub async fn prepare(
                  and run workers of the coordinator's version)"
             )));
         };
+        let declared: u64 = wanted.iter().map(|(_, envelope, limit)| envelope.size.unwrap_or(*limit).min(*limit)).sum();
+        reservation = memory.reserve(usize::try_from(declared).unwrap_or(usize::MAX)).await;
         let fetches = wanted.iter().map(|(_, envelope, limit)| fetcher.fetch(envelope, *limit, waiter));
         let fetched = futures::future::join_all(fetches).await;
         for ((index, envelope, _), result) in wanted.into_iter().zip(fetched) {
@@ -119,7 +131,7 @@ pub async fn prepare(
         }
     }
     count(table, &outcomes);
-    Ok(outcomes)
+    Ok((outcomes, reservation))
 }
 
 fn count(table: &str, outcomes: &[LfsRecord]) {

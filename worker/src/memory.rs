@@ -26,12 +26,36 @@ impl MemoryBudget {
         Self { permits: Arc::new(Semaphore::new(units)), units }
     }
 
-    /// Waits (blocking the calling thread, which must not be an async task)
-    /// until `bytes` fit in the budget. A chunk larger than the whole budget
+    /// Waits until `bytes` fit in the budget. More than the whole budget
     /// waits for the budget to be empty instead of forever.
-    pub fn reserve_blocking(&self, bytes: usize) -> Option<Reservation> {
+    pub async fn reserve(&self, bytes: usize) -> Option<Reservation> {
         let units = bytes.div_ceil(UNIT).clamp(1, self.units) as u32;
-        let handle = tokio::runtime::Handle::current();
-        handle.block_on(self.permits.clone().acquire_many_owned(units)).ok()
+        self.permits.clone().acquire_many_owned(units).await.ok()
+    }
+
+    /// [`MemoryBudget::reserve`], blocking the calling thread (which must
+    /// not be an async task).
+    pub fn reserve_blocking(&self, bytes: usize) -> Option<Reservation> {
+        tokio::runtime::Handle::current().block_on(self.reserve(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reservation_waits_for_room_and_more_than_the_budget_for_all_of_it() {
+        let budget = MemoryBudget::new(10 * 1024);
+        let first = budget.reserve(6 * 1024).await.unwrap();
+        let waiting = tokio::time::timeout(Duration::from_millis(50), budget.reserve(6 * 1024)).await;
+        assert!(waiting.is_err(), "6 KiB more do not fit in 10 KiB with 6 KiB taken");
+        drop(first);
+        let whole = budget.reserve(usize::MAX).await.unwrap();
+        assert_eq!(whole.num_permits(), 10, "more than the budget takes all of it");
+        let waiting = tokio::time::timeout(Duration::from_millis(50), budget.reserve(1)).await;
+        assert!(waiting.is_err());
     }
 }

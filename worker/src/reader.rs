@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::lfs::LfsFetcher;
-use crate::memory::MemoryBudget;
+use crate::memory::{MemoryBudget, Reservation};
 use crate::outage::Waiter;
 use crate::table::TableDef;
 use crate::writer::{Chunk, WriterCommand};
@@ -324,7 +324,7 @@ impl PartitionReader {
                 .and_then(|()| self.add_writer_schemas(&mut rows, &decided))
                 .and_then(|()| self.prepare_lfs(&mut decided));
             let appended = prepared
-                .and_then(|lfs| {
+                .and_then(|(lfs, _blobs_reserved)| {
                     self.check_strict(&decided)?;
                     rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs)
                         .map_err(|e| Halt::Failed(e.to_string()))
@@ -397,11 +397,12 @@ impl PartitionReader {
     }
 
     /// Decides the batch's LFS envelopes, fetching blobs on the runtime
-    /// (this runs on a blocking thread) before the rows are built.
-    fn prepare_lfs(&self, records: &mut [Record]) -> Result<Vec<floe_table::LfsRecord>, Halt> {
+    /// (this runs on a blocking thread) before the rows are built; the
+    /// reservation counts the blobs until then.
+    fn prepare_lfs(&self, records: &mut [Record]) -> Result<(Vec<floe_table::LfsRecord>, Option<Reservation>), Halt> {
         let table = &self.table;
         let waiter = self.waiter();
-        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &table.name, records, &waiter);
+        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &self.memory, &table.name, records, &waiter);
         tokio::runtime::Handle::current().block_on(prepare)
     }
 
