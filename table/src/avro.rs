@@ -166,8 +166,8 @@ enum ColumnRead {
 }
 
 struct RecordSteps {
-    /// The field's schema, for `whole`.
-    schema: Schema,
+    /// The whole field (for `whole`): a `ColumnRead::Whole`.
+    as_whole: ColumnRead,
     /// For a union of null and the record: which variants are the record.
     nullable: Option<Vec<bool>>,
     /// One per field of the record, in writer order.
@@ -285,7 +285,8 @@ fn field_step<'s>(
             open.push(&record.name);
             let fields = record_steps(names, record, &inside, open);
             open.pop();
-            Step::Record(RecordSteps { schema: schema.clone(), nullable: nullable(), fields, whole })
+            let as_whole = ColumnRead::Whole(schema.clone());
+            Step::Record(RecordSteps { as_whole, nullable: nullable(), fields, whole })
         }
         _ if whole.is_empty() => Step::Skip(schema.clone()),
         Shape::Nothing => Step::Skip(schema.clone()),
@@ -323,29 +324,31 @@ impl<'a, T: Fn(usize) -> ColumnType> Datum<'_, 'a, T> {
         for step in steps {
             match step {
                 Step::Skip(schema) => input.skip(schema, self.names, 0)?,
-                Step::Column { indexes, read } => {
-                    let (first, others) = indexes.split_first().expect("a column step has a column");
-                    let cell = self.column(read, input, *first)?;
-                    for index in others {
-                        self.cells[*index] = cell.clone();
-                    }
-                    self.cells[*first] = cell;
-                }
+                Step::Column { indexes, read } => self.columns(indexes, read, input)?,
                 Step::Record(record) => {
                     let start = input.rest;
                     if present(record.nullable.as_deref(), input)? {
                         self.fields(&record.fields, input)?;
                     }
-                    if let Some((first, others)) = record.whole.split_first() {
+                    if !record.whole.is_empty() {
                         let mut part = Input::new(&start[..start.len() - input.rest.len()]);
-                        let cell = self.column(&ColumnRead::Whole(record.schema.clone()), &mut part, *first)?;
-                        for index in others {
-                            self.cells[*index] = cell.clone();
-                        }
-                        self.cells[*first] = cell;
+                        self.columns(&record.whole, &record.as_whole, &mut part)?;
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Reads one value into the cells of mapped columns `indexes` (never
+    /// empty; several when columns share a path), each converted to its
+    /// own column's type.
+    fn columns(&mut self, indexes: &[usize], read: &ColumnRead, input: &mut Input<'a>) -> Result<(), Failure> {
+        let start = input.rest;
+        for index in indexes {
+            let mut value = Input::new(start);
+            self.cells[*index] = self.column(read, &mut value, *index)?;
+            input.rest = value.rest;
         }
         Ok(())
     }
@@ -763,7 +766,7 @@ mod tests {
     }
 
     #[test]
-    fn null_unions_fields_passed_over_and_a_record_taken_whole_and_by_field() {
+    fn null_unions_fields_passed_over_and_fields_taken_by_several_columns() {
         let schema = order_schema();
         let mut datum = order_datum(&schema);
         // The same datum with `customer.address` null: its union index 0
@@ -774,14 +777,16 @@ mod tests {
             r#"[{"name": "city", "type": "string", "path": "customer.address.city"},
                 {"name": "customer", "type": "string", "path": "customer"},
                 {"name": "customer_id", "type": "string", "path": "customer.id"},
-                {"name": "offset", "type": "long", "path": "offset"}]"#,
+                {"name": "offset", "type": "long", "path": "offset"},
+                {"name": "offset_text", "type": "string", "path": "offset"}]"#,
         )
         .unwrap();
         let mapped: Vec<MappedColumn> = wanted.iter().map(MappedColumn::from).collect();
         let writer = WriterSchema::new(Arc::new(schema), &mapped);
         let mut cells = Vec::new();
         writer.cells(&datum, |i| wanted[i].column_type, &mut cells).unwrap();
-        assert_eq!(cells, [Cell::Null, text(r#"{"address":null,"id":"c-7"}"#), text("c-7"), Cell::Long(77)]);
+        let customer = text(r#"{"address":null,"id":"c-7"}"#);
+        assert_eq!(cells, [Cell::Null, customer, text("c-7"), Cell::Long(77), text("77")]);
         assert!(matches!(cells[2], Cell::String(Cow::Borrowed(_))), "strings are borrowed from the payload");
     }
 
