@@ -809,6 +809,60 @@ mod tests {
         );
     }
 
+    /// The cells apache-avro's own decoding gives: the whole datum decoded
+    /// into a `Value`, each column's field looked up by name. `None` when
+    /// it does not decode, or a column does not convert.
+    fn reference_cells(schema: &Schema, columns: &[Column], payload: &[u8]) -> Option<Vec<Cell<'static>>> {
+        let mut rest = payload;
+        let datum = apache_avro::from_avro_datum(schema, &mut rest, None).ok()?;
+        if !rest.is_empty() {
+            return None;
+        }
+        let field = |path: &str| {
+            let mut value = unwrap_union(datum.clone());
+            for key in path.split('.') {
+                let Value::Record(fields) = value else { return Value::Null };
+                let found = fields.into_iter().find(|(name, _)| name == key);
+                value = found.map_or(Value::Null, |(_, v)| unwrap_union(v));
+            }
+            value
+        };
+        // The schema's one decimal, `amount`, has scale 2.
+        let cells = columns.iter().map(|c| cell(field(c.path.as_deref().unwrap_or(&c.name)), Some(2), c.column_type));
+        cells.collect::<Result<Vec<_>, _>>().ok()
+    }
+
+    #[test]
+    fn damaged_datums_never_panic_and_agree_with_apache_avro_when_both_read_them() {
+        use rand::{Rng, SeedableRng};
+        let schema = order_schema();
+        let columns = columns(&schema).unwrap();
+        let datum = order_datum(&schema);
+        assert_eq!(decode(schema.clone(), &columns, &datum).ok(), reference_cells(&schema, &columns, &datum));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut agreed = 0;
+        for _ in 0..3000 {
+            let mut damaged = datum.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..damaged.len());
+                match rng.random_range(0..3) {
+                    0 => damaged[at] = rng.random(),
+                    1 => damaged.truncate(at),
+                    _ => damaged.insert(at, rng.random()),
+                }
+                if damaged.is_empty() {
+                    damaged.push(0);
+                }
+            }
+            let ours = decode(schema.clone(), &columns, &damaged);
+            if let (Ok(ours), Some(theirs)) = (ours, reference_cells(&schema, &columns, &damaged)) {
+                assert_eq!(ours, theirs, "payload {damaged:?}");
+                agreed += 1;
+            }
+        }
+        assert!(agreed > 100, "only {agreed} damaged datums were read by both");
+    }
+
     #[test]
     fn unscaled_decimals_are_exact_or_refused() {
         assert_eq!(unscaled(&[]), Some(0));
