@@ -344,6 +344,16 @@ pub fn expected(case: &str) -> Vec<Value> {
     text.lines().map(|line| serde_json::from_str(line).expect("expected.jsonl holds JSON lines")).collect()
 }
 
+/// The (partition, offset) of every row, in order.
+pub fn positions(rows: &[Value]) -> Vec<(i64, i64)> {
+    let mut positions: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|r| (r["partition"].as_i64().expect("a partition"), r["offset"].as_i64().expect("an offset")))
+        .collect();
+    positions.sort_unstable();
+    positions
+}
+
 /// The records of one topic.
 pub fn of_topic(rows: &[Value], topic: &str) -> Vec<Value> {
     rows.iter().filter(|r| r["topic"] == topic).cloned().collect()

@@ -472,13 +472,8 @@ fn a_topic_pattern_finds_topics_in_the_bucket_and_in_kafscale_metadata() {
     let config = cluster.config(&[], free_port(), "");
     let pattern = format!("  - topic: 'orders\\..*'\n    table: {}.{{topic}}\n", cluster.namespace());
     std::fs::write(&config, std::fs::read_to_string(&config).unwrap() + &pattern).unwrap();
-    let positions = |topic: &str| -> Vec<(i64, i64)> {
-        let rows = cluster.access().rows(Engine::PyIceberg, &cluster.table(topic));
-        let mut found: Vec<(i64, i64)> =
-            rows.iter().map(|r| (r["partition"].as_i64().unwrap(), r["offset"].as_i64().unwrap())).collect();
-        found.sort_unstable();
-        found
-    };
+    let positions =
+        |topic: &str| floe_tests::positions(&cluster.access().rows(Engine::PyIceberg, &cluster.table(topic)));
     let every = |partitions: u32, records: i64| -> Vec<(i64, i64)> {
         (0..i64::from(partitions)).flat_map(|p| (0..records).map(move |o| (p, o))).collect()
     };

@@ -239,10 +239,7 @@ fn blobs_beyond_the_memory_budget_take_turns_and_all_land() {
     let run = run_once(&config, TIMEOUT);
     assert_eq!(run.code, Some(0), "floe failed:\n{}", run.stderr);
     let rows = lake.all_columns(Engine::PyIceberg, "lfs.big");
-    let mut positions: Vec<(i64, i64)> =
-        rows.iter().map(|r| (r["partition"].as_i64().unwrap(), r["offset"].as_i64().unwrap())).collect();
-    positions.sort_unstable();
-    assert_eq!(positions, (0..2).flat_map(|p| (0..6).map(move |o| (p, o))).collect::<Vec<_>>());
+    assert_eq!(floe_tests::positions(&rows), (0..2).flat_map(|p| (0..6).map(move |o| (p, o))).collect::<Vec<_>>());
     assert!(rows.iter().all(|row| value_bytes(row) == blob), "every value is the blob");
 }
 

@@ -27,13 +27,7 @@ fn config(lake: &Lakehouse, source: &Path, mappings: &str) -> PathBuf {
 
 /// (partition, offset) of every row of `table`, in order.
 fn positions(lake: &Lakehouse, table: &str) -> Vec<(i64, i64)> {
-    let mut rows: Vec<(i64, i64)> = lake
-        .rows(Engine::PyIceberg, table)
-        .iter()
-        .map(|r| (r["partition"].as_i64().expect("a partition"), r["offset"].as_i64().expect("an offset")))
-        .collect();
-    rows.sort_unstable();
-    rows
+    floe_tests::positions(&lake.rows(Engine::PyIceberg, table))
 }
 
 fn all(partitions: &[(i64, i64)]) -> Vec<(i64, i64)> {

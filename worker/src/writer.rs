@@ -105,8 +105,8 @@ impl From<ClosedFile> for DataFileRef {
 /// more.
 struct FileSlot {
     table: Arc<TableDef>,
+    /// Properties of the files opened next.
     props: WriterProperties,
-    builder: ParquetWriterBuilder,
     dictionary: DictionaryChoice,
     /// Splits rows by partition value; `None` for an unpartitioned table.
     splitter: Option<RecordBatchPartitionSplitter>,
@@ -116,7 +116,6 @@ struct FileSlot {
 
 impl FileSlot {
     fn new(table: Arc<TableDef>, props: WriterProperties) -> Result<Self, WriteError> {
-        let builder = ParquetWriterBuilder::new(props.clone(), table.schema.clone());
         let dictionary = DictionaryChoice::new(&table.arrow_schema, &props);
         let splitter = match table.partition_spec.is_unpartitioned() {
             true => None,
@@ -128,7 +127,7 @@ impl FileSlot {
                 .map_err(|e| write_error(&table, "", format!("partition spec: {e}")))?,
             ),
         };
-        Ok(Self { table, props, builder, dictionary, splitter, files: BTreeMap::new() })
+        Ok(Self { table, props, dictionary, splitter, files: BTreeMap::new() })
     }
 
     async fn write(&mut self, link: &CoordinatorLink, rows: &RecordBatch) -> Result<(), WriteError> {
@@ -145,10 +144,10 @@ impl FileSlot {
         for (partition_path, partition, rows) in parts {
             if !self.files.contains_key(&partition_path) {
                 if let Some(props) = self.dictionary.apply(&self.props) {
-                    self.builder = ParquetWriterBuilder::new(props.clone(), self.table.schema.clone());
                     self.props = props;
                 }
-                let file = open_file(&self.table, link, &self.builder, &partition_path, partition).await?;
+                let builder = ParquetWriterBuilder::new(self.props.clone(), self.table.schema.clone());
+                let file = open_file(&self.table, link, &builder, &partition_path, partition).await?;
                 self.files.insert(partition_path.clone(), file);
             }
             let Some(file) = self.files.get_mut(&partition_path) else { continue };
