@@ -77,7 +77,7 @@ pub struct Prompt {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RewindOf {
     /// Forward to an offset; shows where the partition stands to help pick one.
-    Partition { topic: String, partition: i32, committed: Option<i64>, storage_end: Option<i64> },
+    Partition { table: String, topic: String, partition: i32, committed: Option<i64>, storage_end: Option<i64> },
     /// Back to a snapshot.
     Table { table: String },
 }
@@ -85,8 +85,8 @@ pub enum RewindOf {
 impl Prompt {
     pub fn question(&self) -> String {
         match &self.rewind {
-            RewindOf::Partition { topic, partition, committed, storage_end } => format!(
-                "Skip {topic}/{partition} forward to offset (committed {}, storage end {}):",
+            RewindOf::Partition { table, topic, partition, committed, storage_end } => format!(
+                "Skip {topic}/{partition} of {table} forward to offset (committed {}, storage end {}):",
                 optional(*committed),
                 optional(*storage_end)
             ),
@@ -97,9 +97,12 @@ impl Prompt {
     fn request(&self) -> Result<RewindRequest, String> {
         let number: i64 = self.input.trim().parse().map_err(|_| format!("not a number: {:?}", self.input.trim()))?;
         let to = match &self.rewind {
-            RewindOf::Partition { topic, partition, .. } => {
-                To::Partition(PartitionOffset { topic: topic.clone(), partition: *partition, offset: number })
-            }
+            RewindOf::Partition { table, topic, partition, .. } => To::Partition(PartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: number,
+                table: table.clone(),
+            }),
             RewindOf::Table { table } => {
                 To::Table(TableSnapshot { table: table.clone(), at: Some(At::SnapshotId(number)) })
             }
@@ -455,6 +458,7 @@ impl App {
         let rewind = match self.focus {
             Panel::Tables => self.selected_table().map(|t| RewindOf::Table { table: t.table.clone() }),
             Panel::Partitions => self.selected_partition().map(|p| RewindOf::Partition {
+                table: p.table.clone(),
                 topic: p.topic.clone(),
                 partition: p.partition,
                 committed: p.committed,
@@ -702,13 +706,18 @@ mod tests {
         app.on_key(key(KeyCode::Tab)); // orders/3 first by lag
         press(&mut app, "w");
         let Mode::Prompt(prompt) = &app.mode else { panic!("no prompt: {:?}", app.mode) };
-        assert_eq!(prompt.question(), "Skip orders/3 forward to offset (committed 100, storage end 600):");
+        assert_eq!(prompt.question(), "Skip orders/3 of orders forward to offset (committed 100, storage end 600):");
         press(&mut app, "4x5");
         app.on_key(key(KeyCode::Backspace));
         press(&mut app, "50");
         app.on_key(key(KeyCode::Enter));
         let request = RewindRequest {
-            to: Some(To::Partition(PartitionOffset { topic: "orders".into(), partition: 3, offset: 450 })),
+            to: Some(To::Partition(PartitionOffset {
+                topic: "orders".into(),
+                partition: 3,
+                offset: 450,
+                table: "orders".into(),
+            })),
             reason: REWIND_REASON.into(),
         };
         assert_eq!(app.mode, Mode::Confirm(Mutation::Rewind(request.clone())));

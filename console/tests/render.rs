@@ -281,7 +281,7 @@ fn rewinding_a_partition_prompts_with_where_it_stands() {
         key(&mut app, KeyCode::Char(digit));
     }
     let buffer = render(&app, 80, 24);
-    assert!(find(&buffer, "Skip orders/2 forward to offset (committed 122000, storage").1.contains("│"));
+    assert!(find(&buffer, "Skip orders/2 of orders forward to offset (committed 122000,").1.contains("│"));
     assert!(find(&buffer, "> 122500▏").1.contains("│"));
     key(&mut app, KeyCode::Enter);
     let buffer = render(&app, 80, 24);

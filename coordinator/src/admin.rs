@@ -159,7 +159,9 @@ impl Admin for AdminService {
                     true => "skipped by an operator".to_string(),
                     false => request.reason,
                 };
-                self.command(AdminCommand::SkipTo { tp: Tp::new(p.topic, p.partition), offset: p.offset, reason }).await
+                let table = Some(p.table).filter(|t| !t.is_empty());
+                let tp = Tp::new(p.topic, p.partition);
+                self.command(AdminCommand::SkipTo { tp, table, offset: p.offset, reason }).await
             }
             Some(To::Table(TableSnapshot { table, at })) => {
                 let target = match at {

@@ -7,8 +7,8 @@
 //! | `{p}/leader/{lease id}` | the leading coordinator's id (etcd election) |
 //! | `{p}/epochs/{topic}/{partition}` | the partition lease's latest epoch |
 //! | `{p}/files/{data file URL}` | `{"table": .., "created_ms": ..}`: a file a worker may have written, not known committed |
-//! | `{p}/offsets/{topic}/{partition}` | the next offset to read, mirrored after each commit (the tables stay the source of truth) |
-//! | `{p}/cursors/{topic}/{partition}` | the `.kfs` key of the last wholly committed segment: discovery lists after it |
+//! | `{p}/offsets/{table}/{topic}/{partition}` | the table's next offset to read, mirrored after each commit (the tables stay the source of truth) |
+//! | `{p}/cursors/{table}/{topic}/{partition}` | the `.kfs` key of the table's last wholly committed segment: discovery lists after the lowest of a topic's tables |
 //!
 //! KafScale's own `/kafscale/metadata/snapshot` is read for topic and
 //! partition lists (discovery modes `auto` and `etcd`).
@@ -18,7 +18,7 @@ use std::time::Duration;
 use etcd_client::{Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions};
 use floe_config::TlsFiles;
 
-use crate::offsets::Tp;
+use crate::offsets::{Feed, Tp};
 
 /// How to reach etcd, from the `etcd` and `offsets` sections.
 #[derive(Debug, Clone)]
@@ -108,16 +108,16 @@ impl EtcdLayout {
         format!("{}{path}", self.files())
     }
 
-    pub fn offset(&self, tp: &Tp) -> String {
-        format!("{}/offsets/{}/{}", self.prefix, tp.topic, tp.partition)
+    pub fn offset(&self, feed: &Feed) -> String {
+        format!("{}/offsets/{}/{}/{}", self.prefix, feed.table, feed.tp.topic, feed.tp.partition)
     }
 
     pub fn cursors(&self) -> String {
         format!("{}/cursors/", self.prefix)
     }
 
-    pub fn cursor(&self, tp: &Tp) -> String {
-        format!("{}{}/{}", self.cursors(), tp.topic, tp.partition)
+    pub fn cursor(&self, feed: &Feed) -> String {
+        format!("{}{}/{}/{}", self.cursors(), feed.table, feed.tp.topic, feed.tp.partition)
     }
 
     pub fn pauses(&self) -> String {
@@ -129,10 +129,15 @@ impl EtcdLayout {
         format!("{}{target}", self.pauses())
     }
 
-    /// The partition of a cursor key.
-    pub fn cursor_partition(&self, key: &str) -> Option<Tp> {
-        let (topic, partition) = key.strip_prefix(&self.cursors())?.rsplit_once('/')?;
-        Some(Tp::new(topic, partition.parse().ok()?))
+    /// The partition of a cursor key. Keys of earlier versions, without
+    /// the table, are not read: discovery then lists from the start once.
+    pub fn cursor_feed(&self, key: &str) -> Option<Feed> {
+        let mut parts = key.strip_prefix(&self.cursors())?.split('/');
+        let (table, topic, partition) = (parts.next()?, parts.next()?, parts.next()?);
+        match parts.next() {
+            Some(_) => None,
+            None => Some(Feed::new(table, Tp::new(topic, partition.parse().ok()?))),
+        }
     }
 }
 
@@ -160,10 +165,12 @@ mod tests {
         let tp = Tp::new("orders", 3);
         assert_eq!(layout.election(), "processors/leader");
         assert_eq!(layout.epoch(&tp), "processors/epochs/orders/3");
-        assert_eq!(layout.offset(&tp), "processors/offsets/orders/3");
-        assert_eq!(layout.cursor(&tp), "processors/cursors/orders/3");
-        assert_eq!(layout.cursor_partition("processors/cursors/orders/3"), Some(tp.clone()));
-        assert_eq!(layout.cursor_partition("processors/cursors/orders/x"), None);
+        let feed = Feed::new("prod.orders", tp.clone());
+        assert_eq!(layout.offset(&feed), "processors/offsets/prod.orders/orders/3");
+        assert_eq!(layout.cursor(&feed), "processors/cursors/prod.orders/orders/3");
+        assert_eq!(layout.cursor_feed("processors/cursors/prod.orders/orders/3"), Some(feed));
+        assert_eq!(layout.cursor_feed("processors/cursors/prod.orders/orders/x"), None);
+        assert_eq!(layout.cursor_feed("processors/cursors/orders/3"), None, "an earlier version's key");
         assert_eq!(layout.pause("partition/orders/3"), "processors/paused/partition/orders/3");
         assert_eq!(layout.file("s3://w/t/data/a.parquet"), "processors/files/s3://w/t/data/a.parquet");
     }

@@ -65,6 +65,7 @@ use crate::discovery::{Discovery, PartitionLister, TopicChoice};
 use crate::leader::{LeaderState, Resignation, campaign};
 use crate::loader::TableLoader;
 use crate::metadata::KafscaleMetadata;
+use crate::offsets::{Feed, lowest_over_tables};
 use crate::pause::Pauses;
 use crate::settings::{PartitionSource, StoreSettings};
 pub use crate::settings::{Settings, SettingsError};
@@ -268,11 +269,11 @@ impl Coordinator {
             stop: stop.clone(),
         };
         let mut tables = Vec::new();
-        let mut start_offsets = HashMap::new();
+        let mut committed = Vec::new();
         for mapping in &settings.mappings {
             let loaded = loader.load(mapping).await?;
             for (tp, position) in loaded.offsets.iter() {
-                start_offsets.insert(tp.clone(), position.resume_from());
+                committed.push((Feed::new(&loaded.name, tp.clone()), position.resume_from()));
             }
             let resume: Vec<String> =
                 loaded.offsets.iter().map(|(tp, p)| format!("{tp}@{}", p.resume_from())).collect();
@@ -281,7 +282,14 @@ impl Coordinator {
         }
 
         let topics = TopicChoice {
-            named: settings.mappings.iter().map(|m| (m.topic.clone(), m.start)).collect(),
+            // Mappings of one topic start alike (settings checked it).
+            named: settings
+                .mappings
+                .iter()
+                .map(|m| (m.topic.clone(), m.start))
+                .collect::<HashMap<_, _>>()
+                .into_iter()
+                .collect(),
             patterns: settings.routes.iter().map(|r| r.selector.clone()).collect(),
         };
         let partitions = match (&settings.partitions, &state.etcd) {
@@ -290,7 +298,11 @@ impl Coordinator {
             }
             _ => PartitionLister::Listing,
         };
-        let resume_after = state.store.discovery_cursors().await?;
+        // A topic feeding several tables is listed once, from the lowest
+        // point any of them resumes at.
+        let tables_of = |topic: &str| settings.tables_of(topic);
+        let start_offsets = lowest_over_tables(committed, tables_of);
+        let resume_after = lowest_over_tables(state.store.discovery_cursors().await?, tables_of);
         let readiness = Readiness { catalog: catalog.clone(), store: state.store.clone(), segments: segments.clone() };
         let tail_tables = TailTables::default();
         let tail = TailService::new(segments.clone(), tail_tables.clone(), confluent_registry);

@@ -13,6 +13,7 @@
 //!   lowest of those: every partition has data at least that fresh. The
 //!   watermark is also set as the table property of the same name.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use iceberg::spec::TableMetadata;
@@ -41,6 +42,59 @@ impl std::fmt::Display for Tp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.topic, self.partition)
     }
+}
+
+/// One topic-partition feeding one table: what a lease is for. A topic
+/// that feeds several tables is read once for each, every table at its own
+/// pace, since each table records its own offsets.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Feed {
+    pub table: String,
+    pub tp: Tp,
+}
+
+impl Feed {
+    pub fn new(table: impl Into<String>, tp: Tp) -> Self {
+        Self { table: table.into(), tp }
+    }
+}
+
+impl std::fmt::Display for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.tp, self.table)
+    }
+}
+
+/// What discovery starts a topic-partition from, when it lists it once for
+/// every table it feeds: the lowest of the tables' values (resume offsets,
+/// discovery cursors), and nothing where one of them has none, so the
+/// listing starts at the beginning for the table that begins there.
+/// `tables_of(topic)` names the tables the topic feeds now; values of
+/// others (a mapping since removed) do not count.
+pub fn lowest_over_tables<V: Ord>(
+    values: impl IntoIterator<Item = (Feed, V)>,
+    tables_of: impl Fn(&str) -> Vec<String>,
+) -> HashMap<Tp, V> {
+    let mut lowest: HashMap<Tp, (usize, V)> = HashMap::new();
+    for (feed, value) in values {
+        if !tables_of(&feed.tp.topic).contains(&feed.table) {
+            continue;
+        }
+        match lowest.entry(feed.tp) {
+            Entry::Occupied(mut seen) => {
+                let (tables, low) = seen.get_mut();
+                *tables += 1;
+                if value < *low {
+                    *low = value;
+                }
+            }
+            Entry::Vacant(first) => {
+                first.insert((1, value));
+            }
+        }
+    }
+    lowest.retain(|tp, (tables, _)| *tables == tables_of(&tp.topic).len());
+    lowest.into_iter().map(|(tp, (_, value))| (tp, value)).collect()
 }
 
 /// How far a partition has been consumed.

@@ -38,7 +38,8 @@ pub enum PartitionSource {
     Metadata { strict: bool },
 }
 
-/// One topic feeding one table.
+/// One topic feeding one table (a topic feeds as many tables as mappings
+/// name it).
 #[derive(Debug, Clone)]
 pub struct TableMapping {
     /// Its position in the config's `mappings`.
@@ -180,6 +181,35 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
     SettingsError { key: key.to_string(), message: message.into() }
 }
 
+/// Mappings of one topic (the same name, or the same pattern) each feed
+/// their table, but discovery lists the topic once: they must start at the
+/// same position, and write different tables.
+fn check_same_topic(index: usize, mapping: &Mapping, before: &[Mapping]) -> Result<(), SettingsError> {
+    let earlier = before.iter().enumerate().filter(|(_, m)| m.topic == mapping.topic);
+    for (other_index, other) in earlier {
+        if other.table == mapping.table {
+            return Err(unsupported(
+                &format!("mappings[{index}].table"),
+                format!(
+                    "is `{}`, which mappings[{other_index}] writes from topic `{}` too: give one of them another table",
+                    mapping.table, mapping.topic
+                ),
+            ));
+        }
+        if other.start_position() != mapping.start_position() {
+            return Err(unsupported(
+                &format!("mappings[{index}].start_offset"),
+                format!(
+                    "differs from that of mappings[{other_index}], which reads topic `{}` too: a topic's \
+                     partitions start at one position for all its tables; give both the same start_offset",
+                    mapping.topic
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses column names that would clash with the columns floe fills
 /// itself (config validation checked that a registry is there when needed).
 fn check_typed_columns(index: usize, mapping: &Mapping) -> Result<(), SettingsError> {
@@ -226,13 +256,27 @@ fn warehouse_file_io_props(config: &Config) -> HashMap<String, String> {
 }
 
 impl Settings {
-    /// The mapping of a topic no mapping names: the first pattern's that
-    /// matches it, with its tables named for it.
-    pub fn route(&self, topic: &str) -> Option<TableMapping> {
+    /// The mappings of a topic no mapping names: the first pattern's that
+    /// matches it, and every other mapping with the same pattern (one
+    /// topic, several tables), with their tables named for it.
+    pub fn route(&self, topic: &str) -> Vec<TableMapping> {
         if self.mappings.iter().any(|m| m.topic == topic) {
-            return None;
+            return Vec::new();
         }
-        self.routes.iter().find(|route| route.selector.matches(topic)).map(|route| route.mapping.for_topic(topic))
+        let Some(first) = self.routes.iter().find(|route| route.selector.matches(topic)) else { return Vec::new() };
+        let same_pattern = self.routes.iter().filter(|route| route.mapping.topic == first.mapping.topic);
+        same_pattern.map(|route| route.mapping.for_topic(topic)).collect()
+    }
+
+    /// The tables a topic feeds: those of the mappings that name it, or
+    /// that [`Settings::route`] gives it.
+    pub fn tables_of(&self, topic: &str) -> Vec<String> {
+        let named: Vec<String> =
+            self.mappings.iter().filter(|m| m.topic == topic).map(|m| m.table.to_string()).collect();
+        match named.is_empty() {
+            true => self.route(topic).iter().map(|m| m.table.to_string()).collect(),
+            false => named,
+        }
     }
 
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
@@ -292,16 +336,7 @@ impl Settings {
         let mut mappings: Vec<TableMapping> = Vec::new();
         let mut routes: Vec<TopicRoute> = Vec::new();
         for (i, mapping) in config.mappings.iter().enumerate() {
-            let mut named = mappings.iter().chain(routes.iter().map(|r| &r.mapping));
-            if let Some(other) = named.find(|m| m.topic == mapping.topic) {
-                return Err(unsupported(
-                    &format!("mappings[{i}].topic"),
-                    format!(
-                        "topic `{}` already feeds table `{}`; one topic feeding several tables is not supported by this build",
-                        mapping.topic, other.table
-                    ),
-                ));
-            }
+            check_same_topic(i, mapping, &config.mappings[..i])?;
             check_typed_columns(i, mapping)?;
             // Config validation compiled the pattern already.
             let selector = TopicSelector::parse(&mapping.topic)
@@ -529,14 +564,16 @@ mappings:
         // A named topic's template is filled at once.
         assert_eq!(settings.mappings.len(), 1);
         assert_eq!(settings.mappings[0].table.to_string(), "prod.orders_eu");
-        assert!(settings.route("orders.eu").is_none(), "named by mappings[0], not routed");
-        let us = settings.route("orders.US-west").expect("mappings[1] matches");
+        assert!(settings.route("orders.eu").is_empty(), "named by mappings[0], not routed");
+        let us = settings.route("orders.US-west").pop().expect("mappings[1] matches");
         assert_eq!(
             (us.index, us.topic.as_str(), us.table.to_string(), us.dead_letter_table.map(|t| t.to_string())),
             (1, "orders.US-west", "raw.orders_us_west".to_string(), Some("dlq.orders_us_west".to_string()))
         );
-        let other = settings.route("payments").expect("mappings[2] matches");
+        let other = settings.route("payments").pop().expect("mappings[2] matches");
         assert_eq!((other.index, other.table.to_string()), (2, "raw.everything".to_string()));
-        assert!(settings.route("__consumer_offsets").is_none(), "internal topics are never matched by a pattern");
+        assert!(settings.route("__consumer_offsets").is_empty(), "internal topics are never matched by a pattern");
+        assert_eq!(settings.tables_of("orders.eu"), ["prod.orders_eu"]);
+        assert_eq!(settings.tables_of("orders.US-west"), ["raw.orders_us_west"], "the first pattern only");
     }
 }

@@ -81,13 +81,15 @@ pub enum CtlCommand {
         /// The offset to go on from.
         #[arg(long)]
         offset: Option<i64>,
-        /// A table to roll back to an earlier snapshot.
-        #[arg(long, conflicts_with = "partition")]
+        /// A table to roll back to an earlier snapshot; with --partition,
+        /// the table whose partition moves (needed when its topic feeds
+        /// several tables).
+        #[arg(long)]
         table: Option<String>,
-        #[arg(long, requires = "table")]
+        #[arg(long, requires = "table", conflicts_with = "partition")]
         snapshot: Option<i64>,
         /// The newest snapshot at or before this time (RFC 3339).
-        #[arg(long, requires = "table", conflicts_with = "snapshot")]
+        #[arg(long, requires = "table", conflicts_with_all = ["snapshot", "partition"])]
         timestamp: Option<String>,
         /// Why; recorded with the skip.
         #[arg(long, default_value = "")]
@@ -161,9 +163,9 @@ pub async fn run(args: &AdminArgs, command: CtlCommand) -> anyhow::Result<()> {
         CtlCommand::Resume(target) => (admin.resume(target.target()?).await?, target.json),
         CtlCommand::Rewind { partition, offset, table, snapshot, timestamp, reason, json } => {
             let to = match (partition, offset, table) {
-                (Some(partition), Some(offset), None) => {
+                (Some(partition), Some(offset), table) => {
                     let (topic, partition) = parse_partition(&partition)?;
-                    To::Partition(PartitionOffset { topic, partition, offset })
+                    To::Partition(PartitionOffset { topic, partition, offset, table: table.unwrap_or_default() })
                 }
                 (None, _, Some(table)) => {
                     let at = match (snapshot, timestamp) {

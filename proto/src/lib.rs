@@ -5,9 +5,9 @@
 pub mod worker {
     tonic::include_proto!("floe.worker.v1");
 
-    impl std::fmt::Display for TopicPartition {
+    impl std::fmt::Display for Feed {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "{}/{}", self.topic, self.partition)
+            write!(f, "{}/{} ({})", self.topic, self.partition, self.table)
         }
     }
 }

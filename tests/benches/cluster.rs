@@ -116,7 +116,7 @@ impl Run {
 
     fn committed(&self, partition: u32) -> i64 {
         self.services
-            .etcd_get(&format!("{}/offsets/orders/{partition}", self.prefix))
+            .etcd_get(&format!("{}/offsets/{}.orders/orders/{partition}", self.prefix, self.bucket.replace('-', "_")))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }

@@ -144,10 +144,15 @@ impl Cluster {
         )
     }
 
+    /// Where etcd keeps the discovery cursors of a topic's partitions.
+    fn cursor_prefix(&self, topic: &str) -> String {
+        format!("{}/cursors/{}/{topic}", self.key_prefix(), self.table(topic))
+    }
+
     /// The offset etcd mirrors as committed for a partition.
     fn mirrored_offset(&self, topic: &str, partition: u32) -> Option<i64> {
         self.services
-            .etcd_get(&format!("{}/offsets/{topic}/{partition}", self.key_prefix()))
+            .etcd_get(&format!("{}/offsets/{}/{topic}/{partition}", self.key_prefix(), self.table(topic)))
             .and_then(|v| v.parse().ok())
     }
 
@@ -305,7 +310,7 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     // segment, so "committed" alone is not enough.
     let cursor_recorded = || {
         (0..PARTITIONS)
-            .any(|p| cluster.services.etcd_get(&format!("{}/cursors/orders/{p}", cluster.key_prefix())).is_some())
+            .any(|p| cluster.services.etcd_get(&format!("{}/{p}", cluster.cursor_prefix("orders"))).is_some())
     };
     let deadline = Instant::now() + TIMEOUT;
     while !cursor_recorded() {

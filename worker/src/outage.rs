@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use floe_proto::worker::TopicPartition;
+use floe_proto::worker::Feed;
 use tokio_util::sync::CancellationToken;
 
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -17,7 +17,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// One partition's view of an outage: when to give up, and where its
 /// status tells of the wait.
 pub struct Waiter<'a> {
-    pub tp: &'a TopicPartition,
+    pub feed: &'a Feed,
     pub stop: &'a CancellationToken,
     /// Shown in the partition's status; empty when not waiting.
     pub waiting: &'a Mutex<String>,
@@ -45,8 +45,8 @@ impl Waiter<'_> {
                 Ok(answer) => break Some(answer),
                 Err(reason) => {
                     tracing::warn!(
-                        topic = %self.tp.topic,
-                        partition = self.tp.partition,
+                        topic = %self.feed.topic,
+                        partition = self.feed.partition,
                         "{what} unavailable, retrying in {backoff:?}: {reason}"
                     );
                     *self.waiting.lock().unwrap() = format!("waiting for {what}: {reason}");
@@ -74,9 +74,9 @@ mod tests {
 
     #[tokio::test]
     async fn outages_are_waited_out_and_shown_then_cleared() {
-        let tp = TopicPartition { topic: "orders".into(), partition: 3 };
+        let feed = Feed { topic: "orders".into(), partition: 3, table: "orders".into() };
         let (stop, waiting) = (CancellationToken::new(), Mutex::new(String::new()));
-        let waiter = Waiter { tp: &tp, stop: &stop, waiting: &waiting };
+        let waiter = Waiter { feed: &feed, stop: &stop, waiting: &waiting };
         let calls = AtomicU32::new(0);
         let seen = Mutex::new(Vec::new());
         let answer = waiter
@@ -95,9 +95,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_stop_ends_the_wait() {
-        let tp = TopicPartition { topic: "orders".into(), partition: 0 };
+        let feed = Feed { topic: "orders".into(), partition: 0, table: "orders".into() };
         let (stop, waiting) = (CancellationToken::new(), Mutex::new(String::new()));
-        let waiter = Waiter { tp: &tp, stop: &stop, waiting: &waiting };
+        let waiter = Waiter { feed: &feed, stop: &stop, waiting: &waiting };
         let answer: Option<()> = waiter
             .wait_out("storage", || async {
                 stop.cancel();

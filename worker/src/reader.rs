@@ -19,7 +19,7 @@ use floe_kfs::index::SegmentIndex;
 use floe_kfs::reader::{ReaderOptions, SegmentReader};
 use floe_kfs::record::Record;
 use floe_kfs::txn::ReadCommitted;
-use floe_proto::worker::{SegmentRef, TopicPartition};
+use floe_proto::worker::{Feed, SegmentRef};
 use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::{LocalObject, SegmentStore, StorageErrorKind};
 use floe_table::{Rejected, RowBuilder};
@@ -46,12 +46,12 @@ pub enum ReaderSignal {
     CaughtUp,
     /// The partition cannot go on; the reader has stopped. `pauses_table`:
     /// strict validation refused a record, so the whole table pauses.
-    Failed { tp: TopicPartition, epoch: u64, object: String, offset: i64, message: String, pauses_table: bool },
+    Failed { feed: Feed, epoch: u64, object: String, offset: i64, message: String, pauses_table: bool },
 }
 
 /// Everything a reader needs, fixed for the lease.
 pub struct PartitionReader {
-    pub tp: TopicPartition,
+    pub feed: Feed,
     pub epoch: u64,
     pub table: Arc<TableDef>,
     pub store: Arc<dyn SegmentStore>,
@@ -169,7 +169,7 @@ impl PartitionReader {
 
     async fn fail(&self, object: &str, offset: i64, message: String, pauses_table: bool) {
         let signal = ReaderSignal::Failed {
-            tp: self.tp.clone(),
+            feed: self.feed.clone(),
             epoch: self.epoch,
             object: object.to_string(),
             offset,
@@ -240,7 +240,7 @@ impl PartitionReader {
 
     /// How this partition waits out outages.
     fn waiter(&self) -> Waiter<'_> {
-        Waiter { tp: &self.tp, stop: &self.stop, waiting: &self.waiting }
+        Waiter { feed: &self.feed, stop: &self.stop, waiting: &self.waiting }
     }
 
     fn verify_and_decode(&self, segment: &SegmentRef, local: &LocalObject, mut cursor: Cursor) -> Outcome {
@@ -310,8 +310,8 @@ impl PartitionReader {
             if next <= cursor.position {
                 continue; // before the resume point
             }
-            floe_metrics::count_batch(&self.tp.topic);
-            floe_metrics::count_decoded(&self.tp.topic, batch.header.record_count.max(0) as u64);
+            floe_metrics::count_batch(&self.feed.topic);
+            floe_metrics::count_decoded(&self.feed.topic, batch.header.record_count.max(0) as u64);
             let pushed = cursor
                 .txn
                 .push(batch, &mut decided)
@@ -326,7 +326,7 @@ impl PartitionReader {
             let appended = prepared
                 .and_then(|(lfs, _blobs_reserved)| {
                     self.check_strict(&decided)?;
-                    rows.append(&self.tp.topic, self.tp.partition, &decided, &lfs)
+                    rows.append(&self.feed.topic, self.feed.partition, &decided, &lfs)
                         .map_err(|e| Halt::Failed(e.to_string()))
                 })
                 .and_then(|rejected| {
@@ -413,7 +413,7 @@ impl PartitionReader {
         let Some(validation) = self.table.validation.as_ref().filter(|v| v.strict) else { return Ok(()) };
         for record in records {
             if let Some(invalid) = validation.validator.check(record.value.as_deref()) {
-                let (topic, partition, offset) = (&self.tp.topic, self.tp.partition, record.offset);
+                let (topic, partition, offset) = (&self.feed.topic, self.feed.partition, record.offset);
                 return Err(Halt::Invalid(format!(
                     "record at offset {offset} does not match the JSON Schema of topic `{topic}` and schema.mode is \
                      strict: {}; go on past it with `floe ctl rewind --partition {topic}/{partition} --offset {}`, \
@@ -450,7 +450,7 @@ impl PartitionReader {
             return Ok(());
         }
         for Rejected { index, rejection } in rejected {
-            dead.append_dead_letter(&self.tp.topic, self.tp.partition, &records[index], &rejection)
+            dead.append_dead_letter(&self.feed.topic, self.feed.partition, &records[index], &rejection)
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -477,7 +477,7 @@ impl PartitionReader {
         let batch = if rows.is_empty() { None } else { Some(rows.finish().map_err(|e| e.to_string())?) };
         let dead_letters = dead.map(RowBuilder::finish).transpose().map_err(|e| e.to_string())?;
         let command = WriterCommand::Chunk(Chunk {
-            tp: self.tp.clone(),
+            feed: self.feed.clone(),
             epoch: self.epoch,
             from: cursor.reported_to,
             to: cursor.position,

@@ -13,8 +13,8 @@ use floe_proto::worker::coordination_client::CoordinationClient;
 use floe_proto::worker::coordinator_message::Body as FromCoordinator;
 use floe_proto::worker::worker_message::Body as ToCoordinator;
 use floe_proto::worker::{
-    Flushed, Grant, Heartbeat, PartitionFailed, ReadProgress, Register, Released, SegmentRef, TopicPartition,
-    WorkerMessage, WriterSpec,
+    Feed, Flushed, Grant, Heartbeat, PartitionFailed, ReadProgress, Register, Released, SegmentRef, WorkerMessage,
+    WriterSpec,
 };
 use floe_registry::confluent::ConfluentRegistry;
 use floe_storage::{SegmentStore, open_segment_store};
@@ -92,9 +92,9 @@ struct Session {
     spec: WriterSpec,
     tables: HashMap<String, Arc<TableDef>>,
     writers: HashMap<String, Writer>,
-    leases: HashMap<(String, i32), Lease>,
+    leases: HashMap<LeaseKey, Lease>,
     /// The read position last reported of each lease (epoch, offset).
-    reported: HashMap<(String, i32), (u64, i64)>,
+    reported: HashMap<LeaseKey, (u64, i64)>,
     decode_permits: Arc<Semaphore>,
     memory: MemoryBudget,
     /// Reads LFS blobs, when a table resolves them.
@@ -228,17 +228,17 @@ impl Session {
             },
             FromCoordinator::Grant(grant) => self.on_grant(grant).await,
             FromCoordinator::Segments(segments) => {
-                let key = key_of(segments.tp.as_ref());
+                let key = key_of(segments.feed.as_ref());
                 if let Some(lease) = self.leases.get(&key).filter(|l| l.epoch == segments.epoch) {
                     let _ = lease.segments.send(segments.segments);
                 }
             }
             FromCoordinator::Revoke(revoke) => {
-                let key = key_of(revoke.tp.as_ref());
+                let key = key_of(revoke.feed.as_ref());
                 if let Some(lease) = self.leases.remove(&key).filter(|l| l.epoch == revoke.epoch) {
                     let flush = self.writers.get(&lease.table).map(|w| w.commands.clone());
                     let link = self.link.clone();
-                    let tp = revoke.tp.clone();
+                    let feed = revoke.feed.clone();
                     tokio::spawn(async move {
                         // Stop reading, report every row read, then let go.
                         lease.stop.cancel();
@@ -246,7 +246,7 @@ impl Session {
                         if let Some(commands) = flush {
                             flush_writer(&commands).await;
                         }
-                        let _ = link.send(ToCoordinator::Released(Released { tp, epoch: lease.epoch })).await;
+                        let _ = link.send(ToCoordinator::Released(Released { feed, epoch: lease.epoch })).await;
                     });
                 }
             }
@@ -276,19 +276,19 @@ impl Session {
     }
 
     async fn on_grant(&mut self, grant: Grant) {
-        let Some(tp) = grant.tp.clone() else { return };
-        let key = key_of(Some(&tp));
+        let Some(feed) = grant.feed.clone() else { return };
+        let key = key_of(Some(&feed));
         if let Some(old) = self.leases.remove(&key) {
             old.stop.cancel();
             let _ = old.task.await;
         }
-        let Some(table) = self.tables.get(&grant.table).cloned() else {
+        let Some(table) = self.tables.get(&feed.table).cloned() else {
             let failed = PartitionFailed {
-                tp: Some(tp),
+                message: format!("no usable definition of table {}", feed.table),
+                feed: Some(feed),
                 epoch: grant.epoch,
                 object: String::new(),
                 offset: grant.resume_from,
-                message: format!("no usable definition of table {}", grant.table),
                 pauses_table: false,
             };
             let _ = self.link.send(ToCoordinator::PartitionFailed(failed)).await;
@@ -299,8 +299,9 @@ impl Session {
         let stop = CancellationToken::new();
         let read_to = Arc::new(AtomicI64::new(grant.consumed_to));
         let waiting = Arc::new(Mutex::new(String::new()));
+        let lease_table = feed.table.clone();
         let reader = PartitionReader {
-            tp,
+            feed,
             epoch: grant.epoch,
             table,
             store: self.store.clone(),
@@ -317,7 +318,7 @@ impl Session {
             stop: stop.clone(),
         };
         let task = tokio::spawn(reader.run(segment_rx, grant.resume_from, grant.consumed_to));
-        let lease = Lease { epoch: grant.epoch, table: grant.table, segments, stop, task, read_to, waiting };
+        let lease = Lease { epoch: grant.epoch, table: lease_table, segments, stop, task, read_to, waiting };
         self.leases.insert(key, lease);
     }
 
@@ -348,9 +349,9 @@ impl Session {
         match signal {
             // The coordinator learns of it at once (`--once` waits on it).
             ReaderSignal::CaughtUp => self.send_heartbeat(Report::Changed).await,
-            ReaderSignal::Failed { tp, epoch, object, offset, message, pauses_table } => {
-                warn!(partition = %tp, %object, offset, "partition stopped: {message}");
-                let failed = PartitionFailed { tp: Some(tp), epoch, object, offset, message, pauses_table };
+            ReaderSignal::Failed { feed, epoch, object, offset, message, pauses_table } => {
+                warn!(partition = %feed, %object, offset, "partition stopped: {message}");
+                let failed = PartitionFailed { feed: Some(feed), epoch, object, offset, message, pauses_table };
                 let _ = self.link.send(ToCoordinator::PartitionFailed(failed)).await;
             }
         }
@@ -363,12 +364,13 @@ impl Session {
     /// gigabytes in the coordinator.)
     async fn send_heartbeat(&mut self, report: Report) {
         let mut progress = Vec::new();
-        for ((topic, partition), lease) in &self.leases {
+        for (key, lease) in &self.leases {
             let now = (lease.epoch, lease.read_to.load(Ordering::Acquire));
-            let last = self.reported.insert((topic.clone(), *partition), now);
+            let last = self.reported.insert(key.clone(), now);
             if report == Report::All || last != Some(now) {
+                let (table, topic, partition) = key.clone();
                 progress.push(ReadProgress {
-                    tp: Some(TopicPartition { topic: topic.clone(), partition: *partition }),
+                    feed: Some(Feed { topic, partition, table }),
                     epoch: now.0,
                     read_to: now.1,
                     waiting: lease.waiting.lock().unwrap().clone(),
@@ -413,6 +415,9 @@ async fn flush_writer(commands: &mpsc::Sender<WriterCommand>) {
     }
 }
 
-fn key_of(tp: Option<&TopicPartition>) -> (String, i32) {
-    tp.map_or_else(|| (String::new(), -1), |tp| (tp.topic.clone(), tp.partition))
+/// A lease's table, topic and partition.
+type LeaseKey = (String, String, i32);
+
+fn key_of(feed: Option<&Feed>) -> LeaseKey {
+    feed.map_or_else(|| (String::new(), String::new(), -1), |f| (f.table.clone(), f.topic.clone(), f.partition))
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use floe_proto::worker::worker_message::Body;
-use floe_proto::worker::{DataFileRef, DeadLetterFile, OffsetRange, Staged, TopicPartition};
+use floe_proto::worker::{DataFileRef, DeadLetterFile, Feed, OffsetRange, Staged};
 use floe_table::columns::DEAD_LETTER_REASON_CODE;
 use iceberg::arrow::RecordBatchPartitionSplitter;
 use iceberg::spec::{DataContentType, Struct, serialize_data_file_to_json};
@@ -31,7 +31,7 @@ use crate::table::TableDef;
 /// Rows read from one partition, covering source offsets `[from, to)`.
 #[derive(Debug)]
 pub struct Chunk {
-    pub tp: TopicPartition,
+    pub feed: Feed,
     pub epoch: u64,
     pub from: i64,
     pub to: i64,
@@ -248,12 +248,12 @@ impl TableWriter {
     }
 
     async fn append(&mut self, chunk: Chunk) -> Result<(), WriteError> {
-        let Chunk { tp, epoch, from, to, open_txn_start, rows, dead_letters, max_timestamp_ms, reserved } = chunk;
+        let Chunk { feed, epoch, from, to, open_txn_start, rows, dead_letters, max_timestamp_ms, reserved } = chunk;
         let records = rows.as_ref().map_or(0, |r| r.num_rows() as u64);
-        match self.ranges.get_mut(&(tp.topic.clone(), tp.partition)) {
+        match self.ranges.get_mut(&(feed.topic.clone(), feed.partition)) {
             Some(open) if open.epoch == epoch => {
                 if open.to != from {
-                    let (table, tp) = (self.table.name.clone(), tp.to_string());
+                    let (table, tp) = (self.table.name.clone(), format!("{}/{}", feed.topic, feed.partition));
                     return Err(WriteError::Gap { table, tp, open_to: open.to, from });
                 }
                 open.to = to;
@@ -265,7 +265,7 @@ impl TableWriter {
                 // A new lease (epoch) of a partition starts a new range; the
                 // old lease's rows were reported when it was revoked.
                 let open = OpenRange { epoch, from, to, open_txn_start, records, max_timestamp_ms };
-                self.ranges.insert((tp.topic, tp.partition), open);
+                self.ranges.insert((feed.topic, feed.partition), open);
             }
         }
         if let Some(dead) = dead_letters.filter(|d| d.num_rows() > 0) {
@@ -304,7 +304,7 @@ impl TableWriter {
         let ranges = std::mem::take(&mut self.ranges)
             .into_iter()
             .map(|((topic, partition), open)| OffsetRange {
-                tp: Some(TopicPartition { topic, partition }),
+                feed: Some(Feed { topic, partition, table: self.table.name.clone() }),
                 epoch: open.epoch,
                 from: open.from,
                 to: open.to,

@@ -20,10 +20,10 @@ use tracing::{info, warn};
 
 use super::partition::LeaseState;
 use super::table::Cycle;
-use super::{Control, Event, proto_tp};
+use super::{Control, Event, proto_feed};
 use crate::commit::{StagedFile, StagedRange};
 use crate::discovery::Rescan;
-use crate::offsets::{OffsetMap, Position, Tp};
+use crate::offsets::{Feed, OffsetMap, Position, Tp};
 use crate::pause::PauseTarget;
 use crate::rollback::{RollbackTarget, resolve, roll_back};
 
@@ -44,9 +44,11 @@ pub type AdminReply = oneshot::Sender<Result<String, AdminError>>;
 pub enum AdminCommand {
     Pause(PauseTarget),
     Resume(PauseTarget),
-    /// Move a partition forward to `offset`.
+    /// Move a partition forward to `offset`: in `table`, or in the one
+    /// table it feeds.
     SkipTo {
         tp: Tp,
+        table: Option<String>,
         offset: i64,
         reason: String,
     },
@@ -99,37 +101,68 @@ impl Control {
             }
             AdminCommand::Pause(target) => self.pause(target).await,
             AdminCommand::Resume(target) => self.resume(target).await,
-            AdminCommand::SkipTo { tp, offset, reason } => self.skip_to(&tp, offset, reason),
+            AdminCommand::SkipTo { tp, table, offset, reason } => {
+                self.feed_named(tp, table).and_then(|feed| self.skip_to(&feed, offset, reason))
+            }
             AdminCommand::SkipSegment { object, reason } => self.skip_segment(&object, reason),
         };
         let _ = reply.send(result);
     }
 
     /// Partitions a target names now.
-    fn partitions_of(&self, target: &PauseTarget) -> Vec<Tp> {
+    fn partitions_of(&self, target: &PauseTarget) -> Vec<Feed> {
         self.partitions
-            .iter()
-            .filter(|(tp, p)| match target {
-                PauseTarget::Table(name) => p.table == *name,
-                PauseTarget::Topic(topic) => tp.topic == *topic,
-                PauseTarget::Partition(one) => *tp == one,
+            .keys()
+            .filter(|feed| match target {
+                PauseTarget::Table(name) => feed.table == *name,
+                PauseTarget::Topic(topic) => feed.tp.topic == *topic,
+                PauseTarget::Partition(one) => feed.tp == *one,
             })
-            .map(|(tp, _)| tp.clone())
+            .cloned()
             .collect()
+    }
+
+    /// The partition of `table` an operator names, or of the one table the
+    /// topic feeds when none is named.
+    fn feed_named(&self, tp: Tp, table: Option<String>) -> Result<Feed, AdminError> {
+        if let Some(table) = table {
+            let feed = Feed::new(table, tp);
+            return match self.partitions.contains_key(&feed) {
+                true => Ok(feed),
+                false => Err(AdminError::NotFound(format!(
+                    "partition {feed} is not known (not mapped, or not found in storage yet)"
+                ))),
+            };
+        }
+        let mut feeds = self.feeds_of(&tp);
+        match feeds.len() {
+            0 => Err(AdminError::NotFound(format!(
+                "partition {tp} is not known (not mapped, or not found in storage yet)"
+            ))),
+            1 => Ok(feeds.remove(0)),
+            _ => {
+                let tables: Vec<&str> = feeds.iter().map(|f| f.table.as_str()).collect();
+                Err(AdminError::Invalid(format!(
+                    "partition {tp} feeds tables {}: name the one to act on (--table)",
+                    tables.join(", ")
+                )))
+            }
+        }
     }
 
     fn check_target(&self, target: &PauseTarget) -> Result<(), AdminError> {
         let known = match target {
             PauseTarget::Table(name) => self.tables.get(name).is_some_and(|t| t.dead_letters_of.is_none()),
             PauseTarget::Topic(topic) | PauseTarget::Partition(Tp { topic, .. }) => {
-                self.topic_table.contains_key(topic)
+                self.topic_tables.contains_key(topic)
             }
         };
         if known {
             return Ok(());
         }
-        let mut tables: Vec<&str> = self.topic_table.values().map(String::as_str).collect();
-        tables.sort();
+        let tables: std::collections::BTreeSet<&str> =
+            self.topic_tables.values().flatten().map(String::as_str).collect();
+        let tables: Vec<&str> = tables.into_iter().collect();
         Err(AdminError::NotFound(format!("no mapping reads {target}; the mapped tables are {}", tables.join(", "))))
     }
 
@@ -146,13 +179,13 @@ impl Control {
         }
         self.record_pause(&target, true).await?;
         self.pauses.insert(target.clone());
-        let tps = self.partitions_of(&target);
-        let revoked = tps.iter().filter(|tp| self.take_back(tp)).count();
-        warn!(%target, partitions = tps.len(), "paused by an operator");
+        let feeds = self.partitions_of(&target);
+        let revoked = feeds.iter().filter(|feed| self.take_back(feed)).count();
+        warn!(%target, partitions = feeds.len(), "paused by an operator");
         Ok(format!(
             "paused {target}: {} partition(s) stop reading ({revoked} being released after staging their rows; \
              staged rows are still committed)",
-            tps.len()
+            feeds.len()
         ))
     }
 
@@ -162,7 +195,7 @@ impl Control {
             let still: Vec<String> = self
                 .partitions_of(&target)
                 .iter()
-                .filter_map(|tp| self.pauses.of(tp, &self.partitions[tp].table).map(|p| p.to_string()))
+                .filter_map(|feed| self.pauses.of(&feed.tp, &feed.table).map(|p| p.to_string()))
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
@@ -177,73 +210,78 @@ impl Control {
         self.record_pause(&target, false).await?;
         self.pauses.remove(&target);
         self.rebalance_needed = true;
-        let tps = self.partitions_of(&target);
-        let still = tps.iter().filter(|tp| self.pauses.of(tp, &self.partitions[*tp].table).is_some()).count();
-        info!(%target, partitions = tps.len(), "resumed by an operator");
+        let feeds = self.partitions_of(&target);
+        let still = feeds.iter().filter(|feed| self.pauses.of(&feed.tp, &feed.table).is_some()).count();
+        info!(%target, partitions = feeds.len(), "resumed by an operator");
         Ok(match still {
-            0 => format!("resumed {target}: {} partition(s) are read again", tps.len()),
-            n => format!("resumed {target}: {n} of its {} partition(s) stay paused by a wider pause", tps.len()),
+            0 => format!("resumed {target}: {} partition(s) are read again", feeds.len()),
+            n => format!("resumed {target}: {n} of its {} partition(s) stay paused by a wider pause", feeds.len()),
         })
     }
 
     /// Asks the holder of a partition to release it; true if a revoke was sent.
-    fn take_back(&mut self, tp: &Tp) -> bool {
-        let Some(lease) = self.partitions.get_mut(tp).and_then(|p| p.lease.as_mut()) else { return false };
+    fn take_back(&mut self, feed: &Feed) -> bool {
+        let Some(lease) = self.partitions.get_mut(feed).and_then(|p| p.lease.as_mut()) else { return false };
         if lease.state == LeaseState::Revoking {
             return true;
         }
         lease.state = LeaseState::Revoking;
         let (session, epoch) = (lease.session, lease.epoch);
-        self.send(session, ToWorker::Revoke(Revoke { tp: Some(proto_tp(tp)), epoch }));
+        self.send(session, ToWorker::Revoke(Revoke { feed: Some(proto_feed(feed)), epoch }));
         true
     }
 
-    fn skip_to(&mut self, tp: &Tp, offset: i64, reason: String) -> Result<String, AdminError> {
-        let partition = self.partitions.get(tp).ok_or_else(|| {
-            AdminError::NotFound(format!("partition {tp} is not known (not mapped, or not found in storage yet)"))
+    fn skip_to(&mut self, feed: &Feed, offset: i64, reason: String) -> Result<String, AdminError> {
+        let partition = self.partitions.get(feed).ok_or_else(|| {
+            AdminError::NotFound(format!("partition {feed} is not known (not mapped, or not found in storage yet)"))
         })?;
         let Some(staged) = partition.staged else {
             return Err(AdminError::Invalid(format!(
-                "partition {tp} has not started yet (no segment found): nothing to skip"
+                "partition {feed} has not started yet (no segment found): nothing to skip"
             )));
         };
         if offset <= staged.next {
             return Err(AdminError::Invalid(format!(
-                "partition {tp} has read up to offset {} already: a partition only moves forward \
+                "partition {feed} has read up to offset {} already: a partition only moves forward \
                  (rewind the whole table to an earlier snapshot to read again)",
                 staged.next
             )));
         }
-        let table = partition.table.clone();
-        self.partitions.get_mut(tp).expect("checked above").pending_skip =
+        self.partitions.get_mut(feed).expect("checked above").pending_skip =
             Some(PendingSkip { to: offset, reason: reason.clone() });
-        let releasing = self.take_back(tp);
+        let releasing = self.take_back(feed);
         self.rebalance_needed = true;
-        warn!(partition = %tp, from = staged.next, to = offset, %reason, "an operator skips offsets");
+        warn!(partition = %feed, from = staged.next, to = offset, %reason, "an operator skips offsets");
         Ok(format!(
-            "partition {tp} skips offsets {}..{} ({}); recorded in the next snapshot of {table} as floe.skipped",
+            "partition {feed} skips offsets {}..{} ({}); recorded in the next snapshot of {} as floe.skipped",
             staged.next,
             offset - 1,
             match releasing {
                 true => "once its worker has staged its rows and released it",
                 false => "now",
-            }
+            },
+            feed.table
         ))
     }
 
+    /// Skips a segment object in every table its partition feeds that has
+    /// not read past it.
     fn skip_segment(&mut self, object: &str, reason: String) -> Result<String, AdminError> {
-        let found = self.partitions.iter().find_map(|(tp, p)| {
-            let damaged = p.damaged.iter().find(|(_, (key, _))| key == object).map(|(base, _)| *base);
-            let complete = p.segments.values().find(|s| s.kfs_key == object).map(|s| s.base_offset);
-            let failed_here = p.failure.as_ref().is_some_and(|f| f.object == object);
-            damaged.or(complete).map(|base| (tp.clone(), base, failed_here))
-        });
-        let Some((tp, base, _)) = found else {
+        let found: Vec<(Feed, i64)> = self
+            .partitions
+            .iter()
+            .filter_map(|(feed, p)| {
+                let damaged = p.damaged.iter().find(|(_, (key, _))| key == object).map(|(base, _)| *base);
+                let complete = p.segments.values().find(|s| s.kfs_key == object).map(|s| s.base_offset);
+                damaged.or(complete).map(|base| (feed.clone(), base))
+            })
+            .collect();
+        let Some((first, base)) = found.first().cloned() else {
             return Err(AdminError::NotFound(format!(
                 "no partition waits on segment {object}: give the `.kfs` key exactly as status shows it"
             )));
         };
-        let partition = &self.partitions[&tp];
+        let partition = &self.partitions[&first];
         // Where the object ends: its index says so when it is complete;
         // for a damaged one, where the next segment in storage starts.
         let end = match partition.segments.get(&base).filter(|s| s.kfs_key == object) {
@@ -257,14 +295,26 @@ impl Control {
         let Some(end) = end else {
             return Err(AdminError::Invalid(format!(
                 "no segment after {object} is in storage yet, so where it ends is unknown: wait for the next \
-                 segment, or skip to an offset with `floe ctl skip --partition {tp} --offset N`"
+                 segment, or skip to an offset with `floe ctl rewind --partition {} --offset N --table {}`",
+                first.tp, first.table
             )));
         };
         let reason = match reason.is_empty() {
             true => format!("segment {object} skipped"),
             false => format!("segment {object} skipped: {reason}"),
         };
-        self.skip_to(&tp, end, reason)
+        let mut skipped = Vec::new();
+        let mut refused = None;
+        for (feed, _) in found {
+            match self.skip_to(&feed, end, reason.clone()) {
+                Ok(message) => skipped.push(message),
+                Err(e) => refused = refused.or(Some(e)),
+            }
+        }
+        match refused {
+            Some(e) if skipped.is_empty() => Err(e),
+            _ => Ok(skipped.join("; ")),
+        }
     }
 
     /// Starts a rewind: the table's leases are taken back; the rollback
@@ -294,8 +344,8 @@ impl Control {
             let _ = reply.send(Err(refusal));
             return Err(message);
         }
-        let tps = self.partitions_of(&PauseTarget::Table(table.to_string()));
-        let releasing = tps.iter().filter(|tp| self.take_back(tp)).count();
+        let feeds = self.partitions_of(&PauseTarget::Table(table.to_string()));
+        let releasing = feeds.iter().filter(|feed| self.take_back(feed)).count();
         warn!(%table, ?target, %reason, releasing, "an operator rewinds the table");
         if let Some(state) = self.tables.get_mut(table) {
             state.rewind = Some(PendingRewind { target, reason, reply: Some(reply), started: false });
@@ -306,7 +356,7 @@ impl Control {
     /// Rolls a rewinding table back once no worker holds its partitions
     /// and no commit of it is running. Called when its cycle is idle.
     pub(super) fn start_rollback(&mut self, name: &str) {
-        let held = self.partitions.values().any(|p| p.table == name && p.lease.is_some());
+        let held = self.partitions.iter().any(|(feed, p)| feed.table == name && p.lease.is_some());
         let Some(state) = self.tables.get_mut(name) else { return };
         let Some(rewind) = state.rewind.as_mut().filter(|r| !r.started && !held) else { return };
         rewind.started = true;
@@ -351,14 +401,14 @@ impl Control {
             }
         };
         state.table = rolled.table;
-        let tps = self.partitions_of(&PauseTarget::Table(name.to_string()));
-        let mut rescans = Vec::with_capacity(tps.len());
-        for tp in &tps {
-            let Some(partition) = self.partitions.get_mut(tp) else { continue };
-            let committed = rolled.offsets.get(tp);
+        let feeds = self.partitions_of(&PauseTarget::Table(name.to_string()));
+        let mut rescans = Vec::with_capacity(feeds.len());
+        for feed in &feeds {
+            let Some(partition) = self.partitions.get_mut(feed) else { continue };
+            let committed = rolled.offsets.get(&feed.tp);
             partition.committed = committed;
             partition.staged = committed;
-            partition.watermark_ms = rolled.offsets.max_timestamp(tp);
+            partition.watermark_ms = rolled.offsets.max_timestamp(&feed.tp);
             partition.segments.clear();
             partition.damaged.clear();
             partition.failure = None;
@@ -366,10 +416,10 @@ impl Control {
             partition.pending_skip = None;
             partition.discovery_cursor = None;
             partition.refusals = 0;
-            rescans.push(Rescan { tp: tp.clone(), from: committed.map(|c| c.resume_from()) });
+            rescans.push(Rescan { tp: feed.tp.clone(), from: committed.map(|c| c.resume_from()) });
         }
         // A new leader must not list after cursors the table went back past.
-        if let Err(e) = self.store.forget_discovery_cursors(&tps).await {
+        if let Err(e) = self.store.forget_discovery_cursors(&feeds).await {
             warn!(table = %name, "could not forget discovery cursors: {e}");
         }
         let _ = self.rescans.send(rescans);
@@ -379,28 +429,28 @@ impl Control {
                 "table {name} rewound to snapshot {}: its {} partition(s) are read again from the offsets that \
                  snapshot records",
                 rolled.snapshot_id,
-                tps.len()
+                feeds.len()
             )));
         }
     }
 
     /// Stages the skips whose partitions are free of their lease.
     pub(super) fn apply_pending_skips(&mut self) {
-        let ready: Vec<Tp> = self
+        let ready: Vec<Feed> = self
             .partitions
             .iter()
             .filter(|(_, p)| p.pending_skip.is_some() && p.lease.is_none())
-            .map(|(tp, _)| tp.clone())
+            .map(|(feed, _)| feed.clone())
             .collect();
-        for tp in ready {
-            let partition = self.partitions.get_mut(&tp).expect("listed above");
+        for feed in ready {
+            let partition = self.partitions.get_mut(&feed).expect("listed above");
             let Some(skip) = partition.pending_skip.take() else { continue };
             let Some(staged) = partition.staged else { continue };
             if skip.to <= staged.next {
                 continue; // the worker read past it while releasing
             }
             let range = StagedRange {
-                tp: tp.clone(),
+                tp: feed.tp.clone(),
                 from: staged.next,
                 to: skip.to,
                 open_txn_start: None,
@@ -413,9 +463,8 @@ impl Control {
             partition.waiting = None;
             partition.refusals = 0;
             partition.damaged.retain(|base, _| *base >= skip.to);
-            let table = partition.table.clone();
-            warn!(partition = %tp, from = range.from, to = skip.to, reason = %skip.reason, "offsets skipped");
-            if let Some(state) = self.tables.get_mut(&table) {
+            warn!(partition = %feed, from = range.from, to = skip.to, reason = %skip.reason, "offsets skipped");
+            if let Some(state) = self.tables.get_mut(&feed.table) {
                 state.staged.push(StagedFile::marker(range));
             }
             self.rebalance_needed = true;

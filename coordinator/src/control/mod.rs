@@ -14,7 +14,7 @@ mod table;
 pub use self::admin::{AdminCommand, AdminError, AdminReply, RolledBack};
 pub use self::table::Sourced;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use floe_proto::admin::{ClusterStatus, Commit};
 use floe_proto::worker::coordinator_message::Body as ToWorker;
 use floe_proto::worker::worker_message::Body as FromWorker;
 use floe_proto::worker::{
-    CoordinatorMessage, FileOpened, Flush, Grant, OffsetRange, Revoke, Segments, Staged, StagedAck, TopicPartition,
+    CoordinatorMessage, Feed as ProtoFeed, FileOpened, Flush, Grant, OffsetRange, Revoke, Segments, Staged, StagedAck,
     Welcome,
 };
 use iceberg::Catalog;
@@ -44,7 +44,7 @@ use crate::discovery::{DiscoveryEvent, Rescan};
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::loader::TableLoader;
-use crate::offsets::{OffsetMap, Tp};
+use crate::offsets::{Feed, OffsetMap, Tp};
 use crate::pause::Pauses;
 use crate::schema_source::{FetchError, FetchedSchema};
 use crate::settings::{Settings, TableMapping};
@@ -201,11 +201,13 @@ pub struct Control {
     /// Set once the final flush and commit have started (drain or `--once`).
     finishing: bool,
     workers: BTreeMap<SessionId, WorkerSession>,
-    partitions: BTreeMap<Tp, Partition>,
+    /// Every topic-partition of every table it feeds.
+    partitions: BTreeMap<Feed, Partition>,
     tables: BTreeMap<String, TableState>,
-    topic_table: HashMap<String, String>,
-    committed_at_start: HashMap<Tp, crate::offsets::Position>,
-    dead_letters_at_start: HashMap<Tp, i64>,
+    /// The tables each followed topic feeds.
+    topic_tables: HashMap<String, BTreeSet<String>>,
+    committed_at_start: HashMap<Feed, crate::offsets::Position>,
+    dead_letters_at_start: HashMap<Feed, i64>,
     discovery_passes: u64,
     /// Locations the last complete discovery pass could not list, and why.
     list_failures: BTreeMap<String, String>,
@@ -227,12 +229,14 @@ pub struct Control {
     status: watch::Sender<Arc<ClusterStatus>>,
     rescans: mpsc::UnboundedSender<Vec<Rescan>>,
     next_status_at: Instant,
-    watermarks_at_start: HashMap<Tp, i64>,
+    watermarks_at_start: HashMap<Feed, i64>,
     loader: TableLoader,
     tail: TailTables,
     /// Tables being loaded for topics a pattern matched, with the topics
     /// waiting for them.
     loading: HashMap<String, routing::Loading>,
+    /// Topics a pattern matched, waiting for their tables to load.
+    awaiting: HashMap<String, routing::Awaiting>,
     /// Topics a pattern matched that are not followed, and why.
     unfollowed: BTreeMap<String, String>,
     /// The mapping (its position in the config) each table was loaded for.
@@ -261,7 +265,7 @@ impl Control {
             workers: BTreeMap::new(),
             partitions: BTreeMap::new(),
             tables: BTreeMap::new(),
-            topic_table: HashMap::new(),
+            topic_tables: HashMap::new(),
             committed_at_start: HashMap::new(),
             dead_letters_at_start: HashMap::new(),
             discovery_passes: 0,
@@ -283,6 +287,7 @@ impl Control {
             loader: options.loader,
             tail: options.tail,
             loading: HashMap::new(),
+            awaiting: HashMap::new(),
             unfollowed: BTreeMap::new(),
             table_mappings: HashMap::new(),
         };
@@ -295,12 +300,13 @@ impl Control {
     /// Takes a loaded table (and its dead-letter table) under control.
     fn add_table(&mut self, loaded: LoadedTable) {
         for (tp, position) in loaded.offsets.iter() {
-            self.committed_at_start.insert(tp.clone(), *position);
+            let feed = Feed::new(&loaded.name, tp.clone());
             if let Some(ms) = loaded.offsets.max_timestamp(tp) {
-                self.watermarks_at_start.insert(tp.clone(), ms);
+                self.watermarks_at_start.insert(feed.clone(), ms);
             }
+            self.committed_at_start.insert(feed, *position);
         }
-        self.topic_table.insert(loaded.topic.clone(), loaded.name.clone());
+        self.topic_tables.entry(loaded.topic.clone()).or_default().insert(loaded.name.clone());
         let props = &self.settings.catalog.file_io_props;
         let mut state = TableState::new(loaded.name.clone(), loaded.table, props.clone());
         state.stopped = loaded.paused;
@@ -312,7 +318,7 @@ impl Control {
         state.validation = loaded.validation;
         if let Some(dead) = loaded.dead_letters {
             for (tp, position) in dead.offsets.iter() {
-                self.dead_letters_at_start.insert(tp.clone(), position.next);
+                self.dead_letters_at_start.insert(Feed::new(&loaded.name, tp.clone()), position.next);
             }
             state.dead_letters = Some(dead.name.clone());
             let mut dead_state = TableState::new(dead.name.clone(), dead.table, props.clone());
@@ -323,6 +329,15 @@ impl Control {
         self.table_mappings.insert(loaded.name.clone(), loaded.mapping);
         self.tail_tables().insert(loaded.topic, loaded.tail);
         self.tables.insert(loaded.name, state);
+    }
+
+    /// The topics feeding a table, sorted and joined by commas (empty for a
+    /// dead-letter table).
+    fn topics_feeding(&self, table: &str) -> String {
+        let feeding = self.topic_tables.iter().filter(|(_, tables)| tables.contains(table));
+        let mut topics: Vec<&str> = feeding.map(|(topic, _)| topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.join(",")
     }
 
     fn tail_tables(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, TailTable>> {
@@ -445,7 +460,7 @@ impl Control {
             FromWorker::Register(_) => warn!(%session, "ignoring a second Register"),
             FromWorker::Heartbeat(heartbeat) => {
                 for progress in heartbeat.progress {
-                    if let Some(lease) = self.lease_of(session, progress.tp.as_ref(), progress.epoch) {
+                    if let Some(lease) = self.lease_of(session, progress.feed.as_ref(), progress.epoch) {
                         lease.read_to = lease.read_to.max(progress.read_to);
                         lease.waiting = Some(progress.waiting).filter(|w| !w.is_empty());
                     }
@@ -456,13 +471,13 @@ impl Control {
             }
             FromWorker::Staged(staged) => self.on_staged(session, staged),
             FromWorker::PartitionFailed(failed) => {
-                let Some(tp) = failed.tp.as_ref().map(tp_of) else { return };
-                if self.lease_of(session, failed.tp.as_ref(), failed.epoch).is_none() {
+                let Some(feed) = failed.feed.as_ref().map(feed_of) else { return };
+                if self.lease_of(session, failed.feed.as_ref(), failed.epoch).is_none() {
                     return; // a report from a lease that has moved on
                 }
-                error!(partition = %tp, object = %failed.object, offset = failed.offset, "partition stopped: {}", failed.message);
+                error!(partition = %feed, object = %failed.object, offset = failed.offset, "partition stopped: {}", failed.message);
                 floe_metrics::count_error(Stage::Decode);
-                let Some(partition) = self.partitions.get_mut(&tp) else { return };
+                let Some(partition) = self.partitions.get_mut(&feed) else { return };
                 partition.failure = Some(Failure {
                     object: failed.object,
                     offset: failed.offset,
@@ -472,14 +487,13 @@ impl Control {
                 if failed.pauses_table {
                     // Strict validation: no more of the table is read until
                     // an operator deals with the record.
-                    let table = partition.table.clone();
-                    error!(table = %table, partition = %tp, "table paused: strict validation refused a record");
-                    self.revoke_table(&table);
+                    error!(table = %feed.table, partition = %feed.tp, "table paused: strict validation refused a record");
+                    self.revoke_table(&feed.table);
                 }
             }
             FromWorker::Released(released) => {
-                let Some(tp) = released.tp.as_ref().map(tp_of) else { return };
-                if let Some(partition) = self.partitions.get_mut(&tp) {
+                let Some(feed) = released.feed.as_ref().map(feed_of) else { return };
+                if let Some(partition) = self.partitions.get_mut(&feed) {
                     let ours =
                         partition.lease.as_ref().is_some_and(|l| l.session == session && l.epoch == released.epoch);
                     if ours {
@@ -508,9 +522,9 @@ impl Control {
     }
 
     /// The lease a report refers to, if it is still the current one.
-    fn lease_of(&mut self, session: SessionId, tp: Option<&TopicPartition>, epoch: u64) -> Option<&mut Lease> {
-        let tp = tp_of(tp?);
-        self.partitions.get_mut(&tp)?.lease.as_mut().filter(|lease| lease.session == session && lease.epoch == epoch)
+    fn lease_of(&mut self, session: SessionId, feed: Option<&ProtoFeed>, epoch: u64) -> Option<&mut Lease> {
+        let feed = feed_of(feed?);
+        self.partitions.get_mut(&feed)?.lease.as_mut().filter(|lease| lease.session == session && lease.epoch == epoch)
     }
 
     async fn on_open_file(&mut self, session: SessionId, request_id: u64, table: &str, partition_path: &str) {
@@ -543,7 +557,7 @@ impl Control {
         match self.check_staged(session, &staged) {
             Ok(file) => {
                 for range in &file.ranges {
-                    if let Some(partition) = self.partitions.get_mut(&range.tp) {
+                    if let Some(partition) = self.partitions.get_mut(&Feed::new(&staged.table, range.tp.clone())) {
                         partition.staged =
                             Some(crate::offsets::Position { next: range.to, open_txn_start: range.open_txn_start });
                         partition.refusals = 0;
@@ -574,11 +588,11 @@ impl Control {
     fn count_refusal(&mut self, staged: &Staged, reason: &str) {
         const MAX_REFUSALS: u32 = 3;
         for range in &staged.ranges {
-            let Some(tp) = range.tp.as_ref().map(tp_of) else { continue };
-            let Some(partition) = self.partitions.get_mut(&tp) else { continue };
+            let Some(feed) = range.feed.as_ref().map(feed_of) else { continue };
+            let Some(partition) = self.partitions.get_mut(&feed) else { continue };
             partition.refusals += 1;
             if partition.refusals >= MAX_REFUSALS && partition.failure.is_none() {
-                error!(partition = %tp, "partition stopped: its reports were refused {MAX_REFUSALS} times in a row");
+                error!(partition = %feed, "partition stopped: its reports were refused {MAX_REFUSALS} times in a row");
                 partition.failure = Some(Failure {
                     object: staged_paths(staged).join(", "),
                     offset: partition.staged.map_or(range.from, |p| p.next),
@@ -600,15 +614,16 @@ impl Control {
         let mut ranges = Vec::with_capacity(staged.ranges.len());
         let mut seen = HashSet::new();
         for range in &staged.ranges {
-            let OffsetRange { tp, epoch, from, to, open_txn_start, record_count, max_timestamp_ms } = range;
-            let tp = tp_of(tp.as_ref().ok_or("a range without a partition")?);
+            let OffsetRange { feed, epoch, from, to, open_txn_start, record_count, max_timestamp_ms } = range;
+            let feed = feed_of(feed.as_ref().ok_or("a range without a partition")?);
+            if feed.table != staged.table {
+                return Err(format!("{feed} is not a partition of table {}", staged.table));
+            }
+            let tp = feed.tp.clone();
             if !seen.insert(tp.clone()) {
                 return Err(format!("{tp} appears twice"));
             }
-            let partition = self.partitions.get(&tp).ok_or_else(|| format!("unknown partition {tp}"))?;
-            if partition.table != staged.table {
-                return Err(format!("{tp} does not feed table {}", staged.table));
-            }
+            let partition = self.partitions.get(&feed).ok_or_else(|| format!("unknown partition {feed}"))?;
             match &partition.lease {
                 Some(lease) if lease.session == session && lease.epoch == *epoch => {}
                 _ => return Err(format!("{tp} epoch {epoch} is not the current lease")),
@@ -682,31 +697,21 @@ impl Control {
         match event {
             DiscoveryEvent::TopicFound { topic, reply } => self.on_topic_found(topic, reply),
             DiscoveryEvent::Partitions { topic, partitions } => {
-                let Some(table) = self.topic_table.get(&topic).cloned() else { return };
-                for partition in partitions {
-                    let tp = Tp::new(topic.clone(), partition);
-                    if !self.partitions.contains_key(&tp) {
-                        let committed = self.committed_at_start.get(&tp).copied();
-                        let mut partition = Partition::new(table.clone(), committed);
-                        partition.dead_letters_committed = self.dead_letters_at_start.get(&tp).copied().unwrap_or(0);
-                        partition.watermark_ms = self.watermarks_at_start.get(&tp).copied();
-                        if let Some(reason) = self.tables.get(&table).and_then(|t| t.stopped.as_ref()) {
-                            partition.failure = Some(Failure {
-                                object: table.clone(),
-                                offset: committed.map_or(0, |c| c.resume_from()),
-                                message: format!("table {table} is paused: {reason}"),
-                                pauses_table: false,
-                            });
-                        }
-                        self.partitions.insert(tp, partition);
-                        self.rebalance_needed = true;
+                let tables = self.topic_tables.get(&topic).cloned().unwrap_or_default();
+                for (table, partition) in tables.iter().flat_map(|t| partitions.iter().map(move |p| (t, *p))) {
+                    let feed = Feed::new(table, Tp::new(topic.clone(), partition));
+                    if !self.partitions.contains_key(&feed) {
+                        self.add_partition(feed);
                     }
                 }
             }
             DiscoveryEvent::Start { tp, offset, why } => {
-                let Some(partition) = self.partitions.get_mut(&tp) else { return };
-                if partition.staged.is_none() {
-                    info!(partition = %tp, offset, "starts at offset {offset}: {why}");
+                for feed in self.feeds_of(&tp) {
+                    let Some(partition) = self.partitions.get_mut(&feed) else { continue };
+                    if partition.staged.is_some() {
+                        continue;
+                    }
+                    info!(partition = %feed, offset, "starts at offset {offset}: {why}");
                     partition.staged = Some(crate::offsets::Position { next: offset, open_txn_start: None });
                     self.rebalance_needed = true;
                     // Committed at once (a snapshot without files), so a
@@ -720,42 +725,48 @@ impl Control {
                         max_timestamp_ms: None,
                         skipped: None,
                     };
-                    if let Some(table) = self.tables.get_mut(&partition.table) {
+                    if let Some(table) = self.tables.get_mut(&feed.table) {
                         table.staged.push(StagedFile::marker(range));
                     }
                 }
             }
             DiscoveryEvent::Segments { tp, segments } => {
-                let Some(partition) = self.partitions.get_mut(&tp) else { return };
-                for segment in segments {
-                    partition.storage_end = partition.storage_end.max(Some(segment.last_offset + 1));
-                    partition.damaged.remove(&segment.base_offset);
-                    partition.segments.insert(segment.base_offset, segment);
+                for feed in self.feeds_of(&tp) {
+                    let Some(partition) = self.partitions.get_mut(&feed) else { continue };
+                    for segment in &segments {
+                        partition.storage_end = partition.storage_end.max(Some(segment.last_offset + 1));
+                        partition.damaged.remove(&segment.base_offset);
+                        partition.segments.insert(segment.base_offset, segment.clone());
+                    }
+                    let had_start = partition.staged.is_some();
+                    partition.settle_start();
+                    partition.prune_committed_segments();
+                    if !had_start {
+                        self.rebalance_needed = true;
+                    }
+                    self.send_segments(&feed);
                 }
-                let had_start = partition.staged.is_some();
-                partition.settle_start();
-                partition.prune_committed_segments();
-                if !had_start {
-                    self.rebalance_needed = true;
-                }
-                self.send_segments(&tp);
             }
             DiscoveryEvent::Damaged { tp, object, message } => {
                 warn!(partition = %tp, %object, "damaged segment: {message}");
-                let Some(partition) = self.partitions.get_mut(&tp) else { return };
                 let Some((base, _)) = parse_object_name(&object) else { return };
-                partition.damaged.insert(base, (object, message));
-                let had_start = partition.staged.is_some();
-                partition.settle_start();
-                if !had_start {
-                    self.rebalance_needed = true;
+                for feed in self.feeds_of(&tp) {
+                    let Some(partition) = self.partitions.get_mut(&feed) else { continue };
+                    partition.damaged.insert(base, (object.clone(), message.clone()));
+                    let had_start = partition.staged.is_some();
+                    partition.settle_start();
+                    if !had_start {
+                        self.rebalance_needed = true;
+                    }
+                    self.send_segments(&feed);
                 }
-                self.send_segments(&tp);
             }
             DiscoveryEvent::Incomplete { tp, object, reason } => {
                 info!(partition = %tp, %object, "waiting for segment: {reason}");
-                if let Some(partition) = self.partitions.get_mut(&tp) {
-                    partition.waiting.get_or_insert(reason);
+                for feed in self.feeds_of(&tp) {
+                    if let Some(partition) = self.partitions.get_mut(&feed) {
+                        partition.waiting.get_or_insert(reason.clone());
+                    }
                 }
             }
             DiscoveryEvent::ListFailed { location, error } => {
@@ -770,16 +781,41 @@ impl Control {
         }
     }
 
+    /// A partition of a table, as discovery found it: it starts where the
+    /// table says, or is stopped with its table.
+    fn add_partition(&mut self, feed: Feed) {
+        let committed = self.committed_at_start.get(&feed).copied();
+        let mut partition = Partition::new(committed);
+        partition.dead_letters_committed = self.dead_letters_at_start.get(&feed).copied().unwrap_or(0);
+        partition.watermark_ms = self.watermarks_at_start.get(&feed).copied();
+        if let Some(reason) = self.tables.get(&feed.table).and_then(|t| t.stopped.as_ref()) {
+            partition.failure = Some(Failure {
+                object: feed.table.clone(),
+                offset: committed.map_or(0, |c| c.resume_from()),
+                message: format!("table {} is paused: {reason}", feed.table),
+                pauses_table: false,
+            });
+        }
+        self.partitions.insert(feed, partition);
+        self.rebalance_needed = true;
+    }
+
+    /// The partitions, one per table, that read this topic-partition.
+    fn feeds_of(&self, tp: &Tp) -> Vec<Feed> {
+        let tables = self.topic_tables.get(&tp.topic).into_iter().flatten();
+        tables.map(|table| Feed::new(table, tp.clone())).filter(|feed| self.partitions.contains_key(feed)).collect()
+    }
+
     /// Sends the holder of a partition the segments it can read next.
-    fn send_segments(&mut self, tp: &Tp) {
-        let Some(partition) = self.partitions.get_mut(tp) else { return };
+    fn send_segments(&mut self, feed: &Feed) {
+        let Some(partition) = self.partitions.get_mut(feed) else { return };
         let segments = partition.next_segments();
         let Some(lease) = &partition.lease else { return };
         if segments.is_empty() {
             return;
         }
         let (session, epoch) = (lease.session, lease.epoch);
-        self.send(session, ToWorker::Segments(Segments { tp: Some(proto_tp(tp)), epoch, segments }));
+        self.send(session, ToWorker::Segments(Segments { feed: Some(proto_feed(feed)), epoch, segments }));
     }
 
     // ------------------------------------------------------------ leases
@@ -796,37 +832,40 @@ impl Control {
             return; // draining: no new work
         }
         let workers: Vec<SessionId> = self.workers.keys().copied().collect();
-        let holders: BTreeMap<Tp, Option<SessionId>> = self
+        let holders: BTreeMap<Feed, Option<SessionId>> = self
             .partitions
             .iter()
             .filter(|(_, p)| p.staged.is_some())
             // A table whose commits stopped gets no more readers, nor one
             // whose schema source has no usable schema.
-            .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.stopped.is_none() && t.held.is_none()))
+            .filter(|(f, _)| self.tables.get(&f.table).is_none_or(|t| t.stopped.is_none() && t.held.is_none()))
             // Neither is a partition an operator paused or is skipping, nor
             // one whose table strict validation paused.
-            .filter(|(tp, p)| p.pending_skip.is_none() && self.pauses.of(tp, &p.table).is_none())
-            .filter(|(_, p)| self.invalid_record_of(&p.table).is_none())
-            .filter(|(_, p)| self.tables.get(&p.table).is_none_or(|t| t.rewind.is_none()))
-            .map(|(tp, p)| (tp.clone(), p.lease.as_ref().map(|l| l.session)))
+            .filter(|(f, p)| p.pending_skip.is_none() && self.pauses.of(&f.tp, &f.table).is_none())
+            .filter(|(f, _)| self.invalid_record_of(&f.table).is_none())
+            .filter(|(f, _)| self.tables.get(&f.table).is_none_or(|t| t.rewind.is_none()))
+            .map(|(feed, p)| (feed.clone(), p.lease.as_ref().map(|l| l.session)))
             .collect();
         let plan = assignment::plan(&workers, &holders);
-        for (tp, session) in plan.revokes {
-            let Some(lease) = self.partitions.get_mut(&tp).and_then(|p| p.lease.as_mut()) else { continue };
+        for (feed, session) in plan.revokes {
+            let Some(lease) = self.partitions.get_mut(&feed).and_then(|p| p.lease.as_mut()) else { continue };
             if lease.state == LeaseState::Revoking {
                 continue;
             }
             lease.state = LeaseState::Revoking;
             let epoch = lease.epoch;
-            info!(partition = %tp, %session, "moving partition to balance workers");
-            self.send(session, ToWorker::Revoke(Revoke { tp: Some(proto_tp(&tp)), epoch }));
+            info!(partition = %feed, %session, "moving partition to balance workers");
+            self.send(session, ToWorker::Revoke(Revoke { feed: Some(proto_feed(&feed)), epoch }));
         }
         if plan.grants.is_empty() {
             return;
         }
-        let tps: Vec<Tp> = plan.grants.iter().map(|(tp, _)| tp.clone()).collect();
+        // Epochs are counted per topic-partition: the tables it feeds may
+        // share one, as each lease is checked against its own.
+        let tps: Vec<Tp> =
+            plan.grants.iter().map(|(feed, _)| feed.tp.clone()).collect::<BTreeSet<_>>().into_iter().collect();
         let epochs = match self.store.next_epochs(&tps).await {
-            Ok(epochs) => epochs,
+            Ok(epochs) => tps.into_iter().zip(epochs).collect::<HashMap<Tp, u64>>(),
             Err(e) => {
                 floe_metrics::count_error(Stage::Store);
                 error!("cannot grant leases: {e}");
@@ -834,19 +873,20 @@ impl Control {
                 return;
             }
         };
-        for ((tp, session), epoch) in plan.grants.into_iter().zip(epochs) {
-            self.grant(tp, session, epoch);
+        for (feed, session) in plan.grants {
+            let epoch = epochs[&feed.tp];
+            self.grant(feed, session, epoch);
         }
     }
 
-    fn grant(&mut self, tp: Tp, session: SessionId, epoch: u64) {
-        let Some(partition) = self.partitions.get_mut(&tp) else { return };
+    fn grant(&mut self, feed: Feed, session: SessionId, epoch: u64) {
+        let Some(partition) = self.partitions.get_mut(&feed) else { return };
         let Some(staged) = partition.staged else { return };
         if !self.workers.contains_key(&session) {
             self.rebalance_needed = true;
             return;
         }
-        let table = partition.table.clone();
+        let table = &feed.table;
         partition.lease = Some(Lease {
             session,
             epoch,
@@ -859,9 +899,9 @@ impl Control {
         // A table's dead-letter table is defined first: the table names it.
         let defines: Vec<_> = self
             .tables
-            .get(&table)
+            .get(table)
             .into_iter()
-            .flat_map(|state| state.dead_letters.iter().chain([&table]))
+            .flat_map(|state| state.dead_letters.iter().chain([table]))
             .filter_map(|name| self.tables.get(name))
             .map(|state| state.define.clone())
             .collect();
@@ -873,15 +913,14 @@ impl Control {
             }
         }
         let grant = Grant {
-            tp: Some(proto_tp(&tp)),
+            feed: Some(proto_feed(&feed)),
             epoch,
-            table,
             resume_from: staged.resume_from(),
             consumed_to: staged.next,
             dead_letters_from,
         };
         self.send(session, ToWorker::Grant(grant));
-        self.send_segments(&tp);
+        self.send_segments(&feed);
     }
 
     // ------------------------------------------------------------ commits
@@ -950,9 +989,9 @@ impl Control {
     fn start_cycle(&mut self, name: &str) {
         let holders: HashSet<SessionId> = self
             .partitions
-            .values()
-            .filter(|p| p.table == name)
-            .filter_map(|p| p.lease.as_ref().map(|l| l.session))
+            .iter()
+            .filter(|(feed, _)| feed.table == name)
+            .filter_map(|(_, p)| p.lease.as_ref().map(|l| l.session))
             .collect();
         let interval = self.settings.commit_interval;
         let Some(table) = self.tables.get_mut(name) else { return };
@@ -1003,6 +1042,7 @@ impl Control {
 
     async fn on_committed(&mut self, name: &str, files: usize, result: Result<Box<Committed>, CommitError>) {
         let interval = self.settings.commit_interval;
+        let topic = self.topics_feeding(name);
         let once = self.ending == Ending::WhenCaughtUp;
         let Some(table) = self.tables.get_mut(name) else { return };
         table.cycle = Cycle::Idle;
@@ -1056,7 +1096,6 @@ impl Control {
         if committed.already_committed_files > 0 {
             info!(table = %name, files = committed.already_committed_files, "files were already committed by an earlier attempt");
         }
-        let topic = topics_feeding(&self.topic_table, name);
         let dead_letters: Vec<(String, u64)> =
             committed.dead_letters.iter().flat_map(|d| d.reasons.iter().map(|(r, n)| (r.clone(), *n))).collect();
         CommitMetrics {
@@ -1074,22 +1113,17 @@ impl Control {
         if let (Some(dead), Some(dead_name)) = (committed.dead_letters, dead_letters_name) {
             self.on_dead_letters_committed(&dead_name, *dead);
         }
+        let mut progress = Vec::new();
         for (tp, position) in committed.offsets.iter() {
-            if let Some(partition) = self.partitions.get_mut(tp) {
+            let feed = Feed::new(name, tp.clone());
+            if let Some(partition) = self.partitions.get_mut(&feed) {
                 partition.committed = Some(*position);
                 partition.watermark_ms = committed.offsets.max_timestamp(tp).or(partition.watermark_ms);
                 partition.prune_committed_segments();
+                let discovery_cursor = partition.discovery_cursor.clone();
+                progress.push(Progress { feed, next_offset: position.next, discovery_cursor });
             }
         }
-        let progress: Vec<Progress> = committed
-            .offsets
-            .iter()
-            .map(|(tp, position)| Progress {
-                tp: tp.clone(),
-                next_offset: position.next,
-                discovery_cursor: self.partitions.get(tp).and_then(|p| p.discovery_cursor.clone()),
-            })
-            .collect();
         if let Err(e) = self.store.record_progress(&progress).await {
             warn!(table = %name, "could not record progress in the state store: {e}");
         }
@@ -1111,17 +1145,17 @@ impl Control {
                 "committed records that could not become rows to the dead-letter table"
             );
         }
-        if let Some(state) = self.tables.get_mut(name) {
-            state.table = dead.table;
-            if let Some(snapshot_id) = dead.snapshot_id {
-                state.totals.commits += 1;
-                state.totals.files += dead.appended_files as u64;
-                state.totals.records += dead.appended_records;
-                state.totals.last_snapshot_id = Some(snapshot_id);
-            }
+        let Some(state) = self.tables.get_mut(name) else { return };
+        state.table = dead.table;
+        if let Some(snapshot_id) = dead.snapshot_id {
+            state.totals.commits += 1;
+            state.totals.files += dead.appended_files as u64;
+            state.totals.records += dead.appended_records;
+            state.totals.last_snapshot_id = Some(snapshot_id);
         }
+        let Some(rows_table) = state.dead_letters_of.clone() else { return };
         for (tp, position) in dead.offsets.iter() {
-            if let Some(partition) = self.partitions.get_mut(tp) {
+            if let Some(partition) = self.partitions.get_mut(&Feed::new(&rows_table, tp.clone())) {
                 partition.dead_letters_committed = partition.dead_letters_committed.max(position.next);
             }
         }
@@ -1187,9 +1221,9 @@ impl Control {
             return;
         }
         info!("final flush and commit: {why}");
-        for (tp, p) in &self.partitions {
+        for (feed, p) in &self.partitions {
             let read_to = p.lease.as_ref().map(|l| l.read_to);
-            debug!(partition = %tp, staged = ?p.staged, readable_end = ?p.readable_end(), storage_end = ?p.storage_end,
+            debug!(partition = %feed, staged = ?p.staged, readable_end = ?p.readable_end(), storage_end = ?p.storage_end,
                 ?read_to, segments = p.segments.len(), "where the partition stands at the final flush");
         }
         self.finishing = true;
@@ -1206,8 +1240,8 @@ impl Control {
     fn invalid_record_of(&self, table: &str) -> Option<(&Tp, &Failure)> {
         self.partitions
             .iter()
-            .filter(|(_, p)| p.table == table)
-            .find_map(|(tp, p)| p.failure.as_ref().filter(|f| f.pauses_table).map(|f| (tp, f)))
+            .filter(|(feed, _)| feed.table == table)
+            .find_map(|(feed, p)| p.failure.as_ref().filter(|f| f.pauses_table).map(|f| (&feed.tp, f)))
     }
 
     /// Why the partitions of `table` are not read, when strict validation
@@ -1224,12 +1258,12 @@ impl Control {
     /// stopped.
     fn caught_up(&self) -> bool {
         self.discovery_passes > 0
-            && self.partitions.iter().all(|(tp, p)| {
+            && self.partitions.iter().all(|(Feed { table, tp }, p)| {
                 let Some(end) = p.readable_end() else { return true };
                 p.failure.is_some()
-                    || (p.lease.is_none() && self.pauses.of(tp, &p.table).is_some())
-                    || (p.lease.is_none() && self.stuck_on_schema(&p.table).is_some())
-                    || (p.lease.is_none() && self.invalid_record_of(&p.table).is_some())
+                    || (p.lease.is_none() && self.pauses.of(tp, table).is_some())
+                    || (p.lease.is_none() && self.stuck_on_schema(table).is_some())
+                    || (p.lease.is_none() && self.invalid_record_of(table).is_some())
                     || p.staged.is_some_and(|s| s.next >= end)
                     || p.lease.as_ref().is_some_and(|l| l.read_to >= end)
             })
@@ -1239,10 +1273,10 @@ impl Control {
         self.finishing
             && self.orphan_scan.is_none()
             && self.tables.values().all(|t| t.is_idle() && (t.staged.is_empty() || t.stopped.is_some()))
-            && self.partitions.values().all(|p| {
+            && self.partitions.iter().all(|(Feed { table, .. }, p)| {
                 p.failure.is_some()
-                    || self.tables.get(&p.table).is_some_and(|t| t.stopped.is_some())
-                    || self.stuck_on_schema(&p.table).is_some()
+                    || self.tables.get(table).is_some_and(|t| t.stopped.is_some())
+                    || self.stuck_on_schema(table).is_some()
                     || (p.staged.is_none_or(|s| p.committed.is_some_and(|c| c.next >= s.next))
                         // `--once`: read to the end is not committed to the
                         // end, as a flush under way when the holder read the
@@ -1289,34 +1323,35 @@ impl Control {
             })
             .collect();
         let mut issues = Vec::new();
-        for (tp, p) in &self.partitions {
+        for (feed, p) in &self.partitions {
+            let Feed { table, tp } = feed;
             if let Some(failure) = &p.failure {
                 issues.push(PartitionIssue {
-                    partition: tp.to_string(),
+                    partition: feed.to_string(),
                     object: Some(failure.object.clone()),
                     offset: Some(failure.offset),
                     message: failure.message.clone(),
                     stuck: true,
                 });
-            } else if let Some(paused) = self.table_paused_message(&p.table) {
+            } else if let Some(paused) = self.table_paused_message(table) {
                 issues.push(PartitionIssue {
-                    partition: tp.to_string(),
+                    partition: feed.to_string(),
                     object: None,
                     offset: p.committed.map(|c| c.next),
                     message: paused,
                     stuck: true,
                 });
-            } else if let Some(held) = self.tables.get(&p.table).and_then(|t| t.held.as_ref()) {
+            } else if let Some(held) = self.tables.get(table).and_then(|t| t.held.as_ref()) {
                 issues.push(PartitionIssue {
-                    partition: tp.to_string(),
+                    partition: feed.to_string(),
                     object: None,
                     offset: p.committed.map(|c| c.next),
                     message: held.to_string(),
                     stuck: !held.is_outage(),
                 });
-            } else if let Some(pause) = self.pauses.of(tp, &p.table) {
+            } else if let Some(pause) = self.pauses.of(tp, table) {
                 issues.push(PartitionIssue {
-                    partition: tp.to_string(),
+                    partition: feed.to_string(),
                     object: None,
                     offset: p.committed.map(|c| c.next),
                     message: format!("paused by an operator ({pause}): `floe ctl resume` reads it again"),
@@ -1325,7 +1360,7 @@ impl Control {
             } else if let Some(waiting) = &p.waiting {
                 let gap = p.segments.values().any(|s| p.readable_end().is_some_and(|end| s.base_offset > end));
                 issues.push(PartitionIssue {
-                    partition: tp.to_string(),
+                    partition: feed.to_string(),
                     object: None,
                     offset: p.readable_end(),
                     message: waiting.clone(),
@@ -1356,15 +1391,6 @@ impl Control {
     }
 }
 
-/// The topics feeding a table, sorted and joined by commas (empty for a
-/// dead-letter table).
-fn topics_feeding(topic_table: &HashMap<String, String>, table: &str) -> String {
-    let mut topics: Vec<&str> =
-        topic_table.iter().filter(|(_, t)| *t == table).map(|(topic, _)| topic.as_str()).collect();
-    topics.sort_unstable();
-    topics.join(",")
-}
-
 /// Every data file a report names, its dead letters' included.
 fn staged_paths(staged: &Staged) -> Vec<String> {
     let dead_letters = staged.dead_letters.iter().flat_map(|d| &d.files);
@@ -1385,12 +1411,12 @@ fn read_data_file(table: &Table, path: &str, json: &str) -> Result<DataFile, Str
     Ok(file)
 }
 
-fn tp_of(tp: &TopicPartition) -> Tp {
-    Tp::new(tp.topic.clone(), tp.partition)
+fn feed_of(feed: &ProtoFeed) -> Feed {
+    Feed::new(&feed.table, Tp::new(feed.topic.clone(), feed.partition))
 }
 
-fn proto_tp(tp: &Tp) -> TopicPartition {
-    TopicPartition { topic: tp.topic.clone(), partition: tp.partition }
+fn proto_feed(feed: &Feed) -> ProtoFeed {
+    ProtoFeed { topic: feed.tp.topic.clone(), partition: feed.tp.partition, table: feed.table.clone() }
 }
 
 fn now_ms() -> i64 {

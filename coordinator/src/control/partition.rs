@@ -1,5 +1,5 @@
-//! What the control loop knows of one topic-partition: how far it is
-//! committed and staged, who holds its lease, and which complete segments
+//! What the control loop knows of one topic-partition feeding one table:
+//! how far it is committed and staged, who holds its lease, and which complete segments
 //! still have to be read.
 
 use std::collections::BTreeMap;
@@ -44,7 +44,6 @@ pub struct Failure {
 
 #[derive(Debug)]
 pub struct Partition {
-    pub table: String,
     /// Recorded in the table; `None` before the first commit.
     pub committed: Option<Position>,
     /// End of the ranges accepted from workers (at or past `committed`).
@@ -76,9 +75,8 @@ pub struct Partition {
 }
 
 impl Partition {
-    pub fn new(table: String, committed: Option<Position>) -> Self {
+    pub fn new(committed: Option<Position>) -> Self {
         Self {
-            table,
             committed,
             staged: committed,
             lease: None,
@@ -216,7 +214,7 @@ mod tests {
 
     #[test]
     fn sends_contiguous_segments_from_the_resume_point_and_waits_at_a_gap() {
-        let mut p = Partition::new("t".into(), Some(Position { next: 15, open_txn_start: None }));
+        let mut p = Partition::new(Some(Position { next: 15, open_txn_start: None }));
         for (b, l) in [(0, 9), (10, 19), (20, 29), (40, 49)] {
             p.segments.insert(b, segment(b, l));
         }
@@ -234,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_damaged_next_segment_fails_the_partition() {
-        let mut p = Partition::new("t".into(), None);
+        let mut p = Partition::new(None);
         p.segments.insert(0, segment(0, 29));
         p.damaged.insert(30, ("t/0/segment-00000000000000000030.kfs".into(), "bad header magic".into()));
         p.settle_start();
@@ -247,7 +245,7 @@ mod tests {
 
     #[test]
     fn offsets_read_past_the_staged_position_are_unstaged_until_a_flush_stages_them() {
-        let mut p = Partition::new("t".into(), Some(Position { next: 10, open_txn_start: None }));
+        let mut p = Partition::new(Some(Position { next: 10, open_txn_start: None }));
         assert!(!p.holds_unstaged_reads(), "no holder, nothing read");
         leased(&mut p, 10);
         assert!(!p.holds_unstaged_reads());
@@ -262,7 +260,7 @@ mod tests {
 
     #[test]
     fn start_is_the_earliest_segment_when_never_committed() {
-        let mut p = Partition::new("t".into(), None);
+        let mut p = Partition::new(None);
         p.settle_start();
         assert_eq!(p.staged, None);
         p.segments.insert(100, segment(100, 199));
@@ -272,7 +270,7 @@ mod tests {
 
     #[test]
     fn the_discovery_cursor_is_the_last_wholly_committed_segment() {
-        let mut p = Partition::new("t".into(), None);
+        let mut p = Partition::new(None);
         for (base, last) in [(0, 29), (30, 59), (60, 89)] {
             p.segments.insert(base, segment(base, last));
         }
@@ -281,7 +279,7 @@ mod tests {
         assert_eq!(p.discovery_cursor.as_deref(), Some("t/0/segment-00000000000000000000.kfs"));
         assert_eq!(p.segments.keys().copied().collect::<Vec<_>>(), [30, 60]);
         // A transaction open since offset 20 keeps its segment (and the cursor) back.
-        let mut open = Partition::new("t".into(), None);
+        let mut open = Partition::new(None);
         for (base, last) in [(0, 29), (30, 59)] {
             open.segments.insert(base, segment(base, last));
         }

@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 
 use super::Control;
 use super::partition::LeaseState;
-use super::proto_tp;
+use super::proto_feed;
 use crate::catalog::add_missing_columns;
 use crate::loader::with_optional_columns;
 use crate::schema_source::{FetchError, FetchedSchema};
@@ -114,10 +114,10 @@ impl Control {
 
     pub(super) fn revoke_table(&mut self, name: &str) {
         let mut revokes = Vec::new();
-        for (tp, partition) in self.partitions.iter_mut().filter(|(_, p)| p.table == name) {
+        for (feed, partition) in self.partitions.iter_mut().filter(|(feed, _)| feed.table == name) {
             if let Some(lease) = partition.lease.as_mut().filter(|l| l.state == LeaseState::Active) {
                 lease.state = LeaseState::Revoking;
-                revokes.push((lease.session, Revoke { tp: Some(proto_tp(tp)), epoch: lease.epoch }));
+                revokes.push((lease.session, Revoke { feed: Some(proto_feed(feed)), epoch: lease.epoch }));
             }
         }
         for (session, revoke) in revokes {

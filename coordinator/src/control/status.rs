@@ -8,21 +8,21 @@ use floe_proto::admin::{ClusterStatus, PartitionStatus, TableStatus, WorkerStatu
 use std::collections::HashMap;
 
 use super::partition::{LeaseState, Partition};
-use super::{Control, SessionId, now_ms, topics_feeding};
-use crate::offsets::Tp;
+use super::{Control, SessionId, now_ms};
+use crate::offsets::Feed;
 
 impl Control {
     pub(super) fn status(&self) -> ClusterStatus {
         let now = now_ms();
         let partitions: Vec<PartitionStatus> =
-            self.partitions.iter().map(|(tp, p)| self.partition_status(tp, p, now)).collect();
+            self.partitions.iter().map(|(feed, p)| self.partition_status(feed, p, now)).collect();
         // One pass over the partitions for what tables and workers sum up
         // (at 10,000 partitions, not one pass per table and per worker).
         // A table's watermark is unknown while one of its partitions' is.
         let mut watermarks: HashMap<&str, Option<i64>> = HashMap::new();
         let mut leases: HashMap<SessionId, u32> = HashMap::new();
-        for (p, status) in self.partitions.values().zip(&partitions) {
-            let watermark = watermarks.entry(p.table.as_str()).or_insert(status.watermark_ms);
+        for ((feed, p), status) in self.partitions.iter().zip(&partitions) {
+            let watermark = watermarks.entry(feed.table.as_str()).or_insert(status.watermark_ms);
             *watermark = (*watermark).min(status.watermark_ms);
             if let Some(lease) = &p.lease {
                 *leases.entry(lease.session).or_default() += 1;
@@ -35,7 +35,7 @@ impl Control {
                 let watermark_ms = watermarks.get(t.name.as_str()).copied().flatten();
                 TableStatus {
                     table: t.name.clone(),
-                    topic: topics_feeding(&self.topic_table, &t.name),
+                    topic: self.topics_feeding(&t.name),
                     dead_letters_of: t.dead_letters_of.clone().unwrap_or_default(),
                     paused: self.pauses.contains(&crate::pause::PauseTarget::Table(t.name.clone()))
                         || self.invalid_record_of(&t.name).is_some(),
@@ -83,7 +83,8 @@ impl Control {
         }
     }
 
-    fn partition_status(&self, tp: &Tp, p: &Partition, now: i64) -> PartitionStatus {
+    fn partition_status(&self, feed: &Feed, p: &Partition, now: i64) -> PartitionStatus {
+        let Feed { table, tp } = feed;
         let committed = p.committed.map(|c| c.next);
         // Lag counts from what the table holds, or from the first offset in
         // storage before the first commit.
@@ -99,15 +100,14 @@ impl Control {
             (1.., Some(created)) => (now - created).max(0) as f64 / 1000.0,
             _ => 0.0,
         };
-        let pause = self.pauses.of(tp, &p.table);
+        let pause = self.pauses.of(tp, table);
         let (state, message, object) = if let Some(failure) = &p.failure {
             ("failed", failure.message.clone(), failure.object.clone())
         } else if let Some(skip) = &p.pending_skip {
             ("skipping", format!("skipping to offset {}: {}", skip.to, skip.reason), String::new())
-        } else if let Some(paused) = self.table_paused_message(&p.table).filter(|_| p.lease.is_none()) {
+        } else if let Some(paused) = self.table_paused_message(table).filter(|_| p.lease.is_none()) {
             ("paused", paused, String::new())
-        } else if let Some(held) = self.tables.get(&p.table).and_then(|t| t.held.as_ref()).filter(|_| p.lease.is_none())
-        {
+        } else if let Some(held) = self.tables.get(table).and_then(|t| t.held.as_ref()).filter(|_| p.lease.is_none()) {
             let state = if held.is_outage() { "waiting" } else { "stopped" };
             (state, held.to_string(), String::new())
         } else if let Some(pause) = pause {
@@ -127,7 +127,7 @@ impl Control {
         PartitionStatus {
             topic: tp.topic.clone(),
             partition: tp.partition,
-            table: p.table.clone(),
+            table: table.clone(),
             committed,
             storage_end: p.storage_end,
             lag_records,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{FileIntent, Progress, StateStore, StoreError};
 use crate::etcd::{EtcdLayout, Fence};
-use crate::offsets::Tp;
+use crate::offsets::{Feed, Tp};
 
 /// Operations per etcd transaction; etcd refuses more than 128 by default.
 const TXN_CHUNK: usize = 64;
@@ -155,9 +155,9 @@ impl StateStore for EtcdStore {
         let puts: Vec<TxnOp> = progress
             .iter()
             .flat_map(|p| {
-                let offset = TxnOp::put(self.layout.offset(&p.tp), p.next_offset.to_string(), None);
+                let offset = TxnOp::put(self.layout.offset(&p.feed), p.next_offset.to_string(), None);
                 let cursor =
-                    p.discovery_cursor.as_ref().map(|key| TxnOp::put(self.layout.cursor(&p.tp), key.as_str(), None));
+                    p.discovery_cursor.as_ref().map(|key| TxnOp::put(self.layout.cursor(&p.feed), key.as_str(), None));
                 std::iter::once(offset).chain(cursor)
             })
             .collect();
@@ -182,20 +182,20 @@ impl StateStore for EtcdStore {
         self.fenced("record pause", Vec::new(), vec![op]).await.map(drop)
     }
 
-    async fn forget_discovery_cursors(&self, tps: &[Tp]) -> Result<(), StoreError> {
-        for chunk in tps.chunks(TXN_CHUNK) {
-            let deletes = chunk.iter().map(|tp| TxnOp::delete(self.layout.cursor(tp), None)).collect();
+    async fn forget_discovery_cursors(&self, feeds: &[Feed]) -> Result<(), StoreError> {
+        for chunk in feeds.chunks(TXN_CHUNK) {
+            let deletes = chunk.iter().map(|feed| TxnOp::delete(self.layout.cursor(feed), None)).collect();
             self.fenced("forget discovery cursors", Vec::new(), deletes).await?;
         }
         Ok(())
     }
 
-    async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
+    async fn discovery_cursors(&self) -> Result<HashMap<Feed, String>, StoreError> {
         let mut cursors = HashMap::new();
         for kv in self.under(&self.layout.cursors(), "read discovery cursors").await? {
             let (Ok(key), Ok(value)) = (kv.key_str(), kv.value_str()) else { continue };
-            if let Some(tp) = self.layout.cursor_partition(key) {
-                cursors.insert(tp, value.to_string());
+            if let Some(feed) = self.layout.cursor_feed(key) {
+                cursors.insert(feed, value.to_string());
             }
         }
         Ok(cursors)

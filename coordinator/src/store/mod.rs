@@ -16,7 +16,7 @@ pub use etcd::EtcdStore;
 pub use memory::MemoryStore;
 pub use sql::{SqlStore, numbered_params};
 
-use crate::offsets::Tp;
+use crate::offsets::{Feed, Tp};
 
 #[derive(Debug, thiserror::Error)]
 #[error("state store {store}: {operation}: {message}")]
@@ -39,6 +39,7 @@ pub struct FileIntent {
 pub trait StateStore: std::fmt::Debug + Send + Sync {
     /// Allocates the next epoch of each partition's lease, persisted before
     /// returning, so epochs only grow, across coordinator restarts too.
+    /// Each partition appears once.
     async fn next_epochs(&self, tps: &[Tp]) -> Result<Vec<u64>, StoreError>;
 
     /// Remembers a data file path before a worker writes it.
@@ -66,20 +67,20 @@ pub trait StateStore: std::fmt::Debug + Send + Sync {
 
     /// Forgets the discovery cursors of partitions whose table went back
     /// to an earlier snapshot.
-    async fn forget_discovery_cursors(&self, _tps: &[Tp]) -> Result<(), StoreError> {
+    async fn forget_discovery_cursors(&self, _feeds: &[Feed]) -> Result<(), StoreError> {
         Ok(())
     }
 
     /// The discovery cursors recorded so far.
-    async fn discovery_cursors(&self) -> Result<HashMap<Tp, String>, StoreError> {
+    async fn discovery_cursors(&self) -> Result<HashMap<Feed, String>, StoreError> {
         Ok(HashMap::new())
     }
 }
 
-/// A partition after a commit.
+/// A partition of a table after a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
-    pub tp: Tp,
+    pub feed: Feed,
     pub next_offset: i64,
     /// The `.kfs` key of the last wholly committed segment, if known.
     pub discovery_cursor: Option<String>,
