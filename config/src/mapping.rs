@@ -177,6 +177,17 @@ pub(crate) fn validate_mappings(mappings: &[Mapping]) -> Result<(), Problem> {
     for (index, mapping) in mappings.iter().enumerate() {
         mapping.validate(index)?;
         for (earlier_index, earlier) in mappings[..index].iter().enumerate() {
+            // A topic feeding several tables is listed once for all of them.
+            if earlier.topic == mapping.topic && earlier.start_position() != mapping.start_position() {
+                return Err(Problem::invalid(
+                    format!("mappings[{index}].start_offset"),
+                    format!(
+                        "differs from that of mappings[{earlier_index}], which reads topic `{}` too",
+                        mapping.topic
+                    ),
+                    "give every mapping of one topic the same start_offset (and start_timestamp)",
+                ));
+            }
             if earlier.table != mapping.table {
                 continue;
             }

@@ -238,6 +238,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_partition_shared_by_tables_starts_at_the_lowest_only_when_every_table_has_one() {
+        let tables_of = |topic: &str| match topic {
+            "orders" => vec!["a".to_string(), "b".to_string()],
+            "payments" => vec!["p".to_string()],
+            _ => Vec::new(),
+        };
+        let feed = |table: &str, topic: &str, partition| Feed::new(table, Tp::new(topic, partition));
+        let committed = [
+            (feed("a", "orders", 0), 40),
+            (feed("b", "orders", 0), 25),
+            // Only one of the two tables has committed orders/1.
+            (feed("a", "orders", 1), 9),
+            (feed("p", "payments", 0), 7),
+            // A table no mapping writes any more does not hold anything back.
+            (feed("gone", "payments", 0), 1),
+            (feed("gone", "audit", 0), 3),
+        ];
+        let lowest = lowest_over_tables(committed, tables_of);
+        let expected = HashMap::from([(Tp::new("orders", 0), 25), (Tp::new("payments", 0), 7)]);
+        assert_eq!(lowest, expected);
+    }
+
+    #[test]
     fn summary_round_trip_keeps_open_transactions() {
         let mut map = OffsetMap::default();
         map.set(Tp::new("orders", 0), Position { next: 81, open_txn_start: None });

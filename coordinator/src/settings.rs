@@ -181,35 +181,6 @@ fn unsupported(key: &str, message: impl Into<String>) -> SettingsError {
     SettingsError { key: key.to_string(), message: message.into() }
 }
 
-/// Mappings of one topic (the same name, or the same pattern) each feed
-/// their table, but discovery lists the topic once: they must start at the
-/// same position, and write different tables.
-fn check_same_topic(index: usize, mapping: &Mapping, before: &[Mapping]) -> Result<(), SettingsError> {
-    let earlier = before.iter().enumerate().filter(|(_, m)| m.topic == mapping.topic);
-    for (other_index, other) in earlier {
-        if other.table == mapping.table {
-            return Err(unsupported(
-                &format!("mappings[{index}].table"),
-                format!(
-                    "is `{}`, which mappings[{other_index}] writes from topic `{}` too: give one of them another table",
-                    mapping.table, mapping.topic
-                ),
-            ));
-        }
-        if other.start_position() != mapping.start_position() {
-            return Err(unsupported(
-                &format!("mappings[{index}].start_offset"),
-                format!(
-                    "differs from that of mappings[{other_index}], which reads topic `{}` too: a topic's \
-                     partitions start at one position for all its tables; give both the same start_offset",
-                    mapping.topic
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Refuses column names that would clash with the columns floe fills
 /// itself (config validation checked that a registry is there when needed).
 fn check_typed_columns(index: usize, mapping: &Mapping) -> Result<(), SettingsError> {
@@ -336,7 +307,6 @@ impl Settings {
         let mut mappings: Vec<TableMapping> = Vec::new();
         let mut routes: Vec<TopicRoute> = Vec::new();
         for (i, mapping) in config.mappings.iter().enumerate() {
-            check_same_topic(i, mapping, &config.mappings[..i])?;
             check_typed_columns(i, mapping)?;
             // Config validation compiled the pattern already.
             let selector = TopicSelector::parse(&mapping.topic)
@@ -575,5 +545,26 @@ mappings:
         assert!(settings.route("__consumer_offsets").is_empty(), "internal topics are never matched by a pattern");
         assert_eq!(settings.tables_of("orders.eu"), ["prod.orders_eu"]);
         assert_eq!(settings.tables_of("orders.US-west"), ["raw.orders_us_west"], "the first pattern only");
+    }
+
+    #[test]
+    fn mappings_with_the_same_topic_each_feed_their_table() {
+        let yaml = S3_SOURCE.replace(
+            "  - topic: orders\n    table: prod.orders\n",
+            concat!(
+                "  - topic: orders\n    table: prod.orders\n",
+                "  - topic: orders\n    table: audit.orders\n",
+                "  - topic: 'pay.*'\n    table: raw.{topic}\n",
+                "  - topic: '.*'\n    table: raw.everything\n",
+                "  - topic: 'pay.*'\n    table: audit.{topic}\n",
+            ),
+        );
+        let settings = settings(&yaml);
+        assert_eq!(settings.tables_of("orders"), ["prod.orders", "audit.orders"]);
+        let routed: Vec<(usize, String)> =
+            settings.route("payments").iter().map(|m| (m.index, m.table.to_string())).collect();
+        assert_eq!(routed, [(2, "raw.payments".to_string()), (4, "audit.payments".to_string())]);
+        assert_eq!(settings.tables_of("payments"), ["raw.payments", "audit.payments"]);
+        assert_eq!(settings.tables_of("audit"), ["raw.everything"], "the first matching pattern, alone");
     }
 }

@@ -78,7 +78,7 @@ static WATERMARK_OFFSET: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
         "kafscale_processor_watermark_offset",
         "Next offset to commit: every offset below it is in the table",
-        &["topic", "partition"],
+        &["topic", "partition", "table"],
     )
 });
 
@@ -86,20 +86,22 @@ static WATERMARK_TIMESTAMP: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge(
         "kafscale_processor_watermark_timestamp_ms",
         "Highest record timestamp committed (Unix ms)",
-        &["topic", "partition"],
+        &["topic", "partition", "table"],
     )
 });
 
-static LAG_RECORDS: LazyLock<IntGaugeVec> =
-    LazyLock::new(|| gauge("floe_lag_records", "Offsets in storage not yet committed", &["topic", "partition"]));
+static LAG_RECORDS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge("floe_lag_records", "Offsets in storage not yet committed", &["topic", "partition", "table"])
+});
 
-static LAG_BYTES: LazyLock<IntGaugeVec> =
-    LazyLock::new(|| gauge("floe_lag_bytes", "Bytes of segments not wholly committed", &["topic", "partition"]));
+static LAG_BYTES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge("floe_lag_bytes", "Bytes of segments not wholly committed", &["topic", "partition", "table"])
+});
 
 static LAG_SECONDS: LazyLock<prometheus::GaugeVec> = LazyLock::new(|| {
     prometheus::register_gauge_vec!(
         Opts::new("floe_lag_seconds", "Age of the oldest segment not wholly committed"),
-        &["topic", "partition"]
+        &["topic", "partition", "table"]
     )
     .expect("metric names are unique")
 });
@@ -172,6 +174,8 @@ pub fn observe_status(status: &ClusterStatus) {
         if let Some(end) = p.storage_end {
             LAST_OFFSET.with_label_values(&labels).set(end - 1);
         }
+        // A topic feeding several tables has a series per table.
+        let labels = [p.topic.as_str(), partition.as_str(), p.table.as_str()];
         if let Some(committed) = p.committed {
             WATERMARK_OFFSET.with_label_values(&labels).set(committed);
         }
@@ -205,9 +209,10 @@ mod tests {
 
     #[test]
     fn gauges_follow_the_status_and_forget_what_is_gone() {
-        let partition = |n: i32| PartitionStatus {
+        let partition = |n: i32, table: &str| PartitionStatus {
             topic: "gauges".into(),
             partition: n,
+            table: table.into(),
             committed: Some(40),
             storage_end: Some(100),
             lag_records: 60,
@@ -216,7 +221,7 @@ mod tests {
             ..Default::default()
         };
         let mut status = ClusterStatus {
-            partitions: vec![partition(0), partition(1)],
+            partitions: vec![partition(0, "t.gauges"), partition(1, "t.gauges"), partition(0, "audit.gauges")],
             workers: vec![WorkerStatus { worker_id: "gauge-worker".into(), leases: 2, ..Default::default() }],
             tables: vec![TableStatus { table: "t.gauges".into(), watermark_ms: Some(5), ..Default::default() }],
             ..Default::default()
@@ -224,13 +229,17 @@ mod tests {
         observe_status(&status);
         let all = text();
         assert!(all.contains(r#"kafscale_processor_last_offset{partition="1",topic="gauges"} 99"#), "{all}");
-        assert!(all.contains(r#"kafscale_processor_watermark_offset{partition="0",topic="gauges"} 40"#));
-        assert!(all.contains(r#"floe_lag_records{partition="0",topic="gauges"} 60"#));
+        assert!(
+            all.contains(r#"kafscale_processor_watermark_offset{partition="0",table="t.gauges",topic="gauges"} 40"#)
+        );
+        // One series per table the partition feeds.
+        assert!(all.contains(r#"floe_lag_records{partition="0",table="audit.gauges",topic="gauges"} 60"#));
+        assert!(all.contains(r#"floe_lag_records{partition="0",table="t.gauges",topic="gauges"} 60"#));
         assert!(all.contains(r#"floe_worker_leases{worker="gauge-worker"} 2"#));
         assert!(all.contains(r#"floe_table_watermark_timestamp_ms{table="t.gauges"} 5"#));
-        status.partitions.pop();
+        status.partitions.remove(1);
         observe_status(&status);
-        assert!(!text().contains(r#"floe_lag_records{partition="1",topic="gauges"}"#), "a partition gone is dropped");
+        assert!(!text().contains(r#"floe_lag_records{partition="1""#), "a partition gone is dropped");
     }
 
     #[test]
