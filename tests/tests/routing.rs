@@ -203,7 +203,7 @@ fn wait_for_feeds(floe: &RunningFloe, what: &str, check: impl Fn(&Value) -> bool
     let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
         let status = floe.status();
-        if status.as_ref().is_some_and(|s| check(s)) {
+        if status.as_ref().is_some_and(&check) {
             return;
         }
         assert!(std::time::Instant::now() < deadline, "never {what}; last status: {status:#?}");
