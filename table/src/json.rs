@@ -53,91 +53,141 @@ impl Cell<'_> {
     }
 }
 
-/// The top-level members of a JSON object, borrowed from the record's
-/// bytes; values stay unparsed until a column asks for them.
-pub struct JsonObject<'a> {
-    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+/// Where the mapped columns' values sit in a record's JSON object: a tree
+/// of keys built once per table. A record is read in one pass: each member
+/// is skipped, or handed to the columns whose path leads through it; a
+/// nested object on a path is read when its member is.
+pub struct JsonColumns {
+    root: KeyNode,
+    columns: usize,
 }
 
-impl<'a> JsonObject<'a> {
-    /// Parses a record value; the error says what the value is instead.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, (RejectionCode, String)> {
+/// What a record holds for one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// No member there, or a step on the way is null.
+    Absent,
+    /// The value's JSON text: `start..end` of the record's text.
+    Text(usize, usize),
+    /// A step on the way is neither an object nor null: the record's shape
+    /// differs from the mapping's.
+    Shape(String),
+}
+
+#[derive(Default)]
+struct KeyNode {
+    /// The keys leading here, dotted, as errors name them.
+    path: String,
+    /// Columns whose path ends here.
+    ends: Vec<usize>,
+    /// Columns whose path goes on below here.
+    below: Vec<usize>,
+    children: Vec<(String, KeyNode)>,
+}
+
+impl JsonColumns {
+    /// The reader of columns at `paths` (keys of nested objects, outermost
+    /// first), in the order of their cells. An empty path finds nothing.
+    pub fn new<'p>(paths: impl IntoIterator<Item = &'p [String]>) -> Self {
+        let mut root = KeyNode::default();
+        let mut columns = 0;
+        for (column, path) in paths.into_iter().enumerate() {
+            columns += 1;
+            let mut node = &mut root;
+            for (depth, key) in path.iter().enumerate() {
+                if depth > 0 {
+                    node.below.push(column);
+                }
+                let at = match node.children.iter().position(|(name, _)| name == key) {
+                    Some(at) => at,
+                    None => {
+                        let path = path[..=depth].join(".");
+                        node.children.push((key.clone(), KeyNode { path, ..KeyNode::default() }));
+                        node.children.len() - 1
+                    }
+                };
+                node = &mut node.children[at].1;
+            }
+            if !path.is_empty() {
+                node.ends.push(column);
+            }
+        }
+        Self { root, columns }
+    }
+
+    /// Reads a record value, setting `found` to one entry per column, and
+    /// gives it as text. The error says what the value is instead of a
+    /// JSON object.
+    pub fn read<'a>(&self, bytes: &'a [u8], found: &mut Vec<Found>) -> Result<&'a str, (RejectionCode, String)> {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| (RejectionCode::NotJson, format!("value is not JSON: not UTF-8 text ({e})")))?;
-        Self::parse_str(text).map_err(|e| match serde_json::from_str::<de::IgnoredAny>(text) {
+        found.clear();
+        found.resize(self.columns, Found::Absent);
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let members = Members { node: &self.root, record: text, found };
+        let read = deserializer.deserialize_map(members).and_then(|()| deserializer.end());
+        read.map(|()| text).map_err(|e| match serde_json::from_str::<de::IgnoredAny>(text) {
             // Valid JSON, just not an object.
             Ok(_) => (RejectionCode::NotObject, format!("value is {}, not a JSON object", describe(text))),
             Err(_) => (RejectionCode::NotJson, format!("value is not JSON: {e}")),
         })
     }
+}
 
-    fn parse_str(text: &'a str) -> Result<Self, serde_json::Error> {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let members = deserializer.deserialize_map(MembersVisitor)?;
-        deserializer.end()?;
-        Ok(Self { members })
-    }
-
-    /// The value at `path` (keys of nested objects): `None` when a key is
-    /// absent or a step is null. A step that is neither an object nor null is
-    /// an error: the record's shape differs from the mapping's. Nested
-    /// objects parsed on the way are kept in `nested`, so columns under the
-    /// same object (`customer.id`, `customer.country`) parse it once.
-    pub fn lookup(&self, path: &[String], nested: &mut NestedObjects<'a>) -> Result<Option<&'a RawValue>, String> {
-        let Some((first, rest)) = path.split_first() else { return Ok(None) };
-        let mut value = match self.get(first) {
-            Some(value) => value,
-            None => return Ok(None),
-        };
-        for (depth, key) in rest.iter().enumerate() {
-            let text = value.get();
-            if text == "null" {
-                return Ok(None);
-            }
-            let known = nested.0.iter().position(|(seen, _)| std::ptr::eq(*seen, text));
-            let index = match known {
-                Some(index) => index,
-                None => {
-                    let object = JsonObject::parse_str(text)
-                        .map_err(|_| format!("`{}` is {}, not an object", path[..=depth].join("."), describe(text)))?;
-                    nested.0.push((text, object));
-                    nested.0.len() - 1
-                }
-            };
-            value = match nested.0[index].1.get(key) {
-                Some(value) => value,
-                None => return Ok(None),
-            };
+impl KeyNode {
+    /// Hands a member's value to the columns at or below this key. A later
+    /// member of the same name replaces it, as most JSON readers keep the
+    /// last of repeated keys.
+    fn take(&self, value: &str, record: &str, found: &mut [Found]) {
+        // `value` is a slice of `record`.
+        let start = value.as_ptr() as usize - record.as_ptr() as usize;
+        for &column in &self.ends {
+            found[column] = Found::Text(start, start + value.len());
         }
-        Ok(Some(value))
-    }
-
-    /// The last member named `key`, as most JSON readers keep the last of
-    /// repeated keys.
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.members.iter().rev().find(|(name, _)| name == key).map(|(_, value)| *value)
+        for &column in &self.below {
+            found[column] = Found::Absent;
+        }
+        if self.children.is_empty() || value == "null" {
+            return;
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(value);
+        // The value is JSON already: only one that is not an object fails.
+        if deserializer.deserialize_map(Members { node: self, record, found: &mut *found }).is_err() {
+            let reason = format!("`{}` is {}, not an object", self.path, describe(value));
+            for &column in &self.below {
+                found[column] = Found::Shape(reason.clone());
+            }
+        }
     }
 }
 
-/// Nested objects of one record already parsed, by their text.
-#[derive(Default)]
-pub struct NestedObjects<'a>(Vec<(&'a str, JsonObject<'a>)>);
+/// Reads the members of one object of a record.
+struct Members<'n, 'r, 'f> {
+    node: &'n KeyNode,
+    record: &'r str,
+    found: &'f mut [Found],
+}
 
-struct MembersVisitor;
-
-impl<'de> Visitor<'de> for MembersVisitor {
-    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+impl<'de> Visitor<'de> for Members<'_, '_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
         while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
+            match self.node.children.iter().find(|(name, _)| *name == key) {
+                Some((_, child)) => {
+                    let value: &RawValue = map.next_value()?;
+                    child.take(value.get(), self.record, self.found);
+                }
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
         }
-        Ok(members)
+        Ok(())
     }
 }
 
@@ -175,11 +225,10 @@ fn describe(text: &str) -> &'static str {
     }
 }
 
-/// Converts one JSON value (or its absence) to `target`. The error is the
-/// reason without the column's name.
-pub fn convert<'a>(value: Option<&'a RawValue>, target: ColumnType) -> Result<Cell<'a>, String> {
-    let Some(value) = value else { return Ok(Cell::Null) };
-    let text = value.get();
+/// Converts one JSON value's text (or its absence) to `target`. The error
+/// is the reason without the column's name.
+pub fn convert(text: Option<&str>, target: ColumnType) -> Result<Cell<'_>, String> {
+    let Some(text) = text else { return Ok(Cell::Null) };
     match text.as_bytes().first() {
         Some(b'n') => Ok(Cell::Null),
         Some(b'"') => from_string(unquote(text)?, target),
@@ -468,13 +517,8 @@ fn abbreviate(text: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_string()).unwrap()
-    }
-
     fn cell(text: &str, target: ColumnType) -> Result<Cell<'static>, String> {
-        let value = raw(text);
-        convert(Some(&value), target).map(Cell::into_owned)
+        convert(Some(text), target).map(Cell::into_owned)
     }
 
     #[test]
@@ -528,8 +572,8 @@ mod tests {
 
     #[test]
     fn strings_are_borrowed_unless_escaped() {
-        let raw = raw("\"plain text\"");
-        assert!(matches!(convert(Some(&raw), ColumnType::String), Ok(Cell::String(Cow::Borrowed("plain text")))));
+        let text = "\"plain text\"";
+        assert!(matches!(convert(Some(text), ColumnType::String), Ok(Cell::String(Cow::Borrowed("plain text")))));
         assert_eq!(cell("\"tab\\there \\u00e9\"", ColumnType::String), Ok(Cell::String("tab\there é".into())));
     }
 
@@ -569,24 +613,40 @@ mod tests {
 
     #[test]
     fn objects_nested_paths_and_what_is_not_an_object() {
-        let text = br#"{"a": 1, "customer": {"id": "c-1", "tier": null}, "note": "x", "a": 2, "k\"ey": 3}"#;
-        let object = JsonObject::parse(text).unwrap();
-        let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
-        let mut nested = NestedObjects::default();
-        assert_eq!(object.lookup(&path("a"), &mut nested).unwrap().unwrap().get(), "2");
-        assert_eq!(object.lookup(&path("customer.id"), &mut nested).unwrap().unwrap().get(), "\"c-1\"");
-        assert!(object.lookup(&path("customer.tier.level"), &mut nested).unwrap().is_none());
-        assert!(object.lookup(&path("missing.id"), &mut nested).unwrap().is_none());
-        assert_eq!(object.lookup(&path("k\"ey"), &mut nested).unwrap().unwrap().get(), "3");
-        assert_eq!(object.lookup(&path("note.id"), &mut nested).unwrap_err(), "`note` is a string, not an object");
+        let text = r#"{"a": 1, "customer": {"id": "c-1", "tier": null}, "note": "x", "a": 2, "k\"ey": 3}"#;
+        let paths = ["a", "customer.id", "customer.tier.level", "missing.id", "k\"ey", "note.id", "customer", ""];
+        let paths: Vec<Vec<String>> =
+            paths.iter().map(|p| p.split('.').filter(|k| !k.is_empty()).map(str::to_string).collect()).collect();
+        let columns = JsonColumns::new(paths.iter().map(Vec::as_slice));
+        let mut found = Vec::new();
+        columns.read(text.as_bytes(), &mut found).unwrap();
+        let values: Vec<Option<&str>> = found
+            .iter()
+            .map(|f| match f {
+                Found::Text(start, end) => Some(&text[*start..*end]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [Some("2"), Some("\"c-1\""), None, None, Some("3"), None, Some(r#"{"id": "c-1", "tier": null}"#), None],
+            "the last `a` wins"
+        );
+        assert_eq!(found[5], Found::Shape("`note` is a string, not an object".into()));
 
-        let err = |bytes: &[u8]| JsonObject::parse(bytes).err().unwrap().1;
-        assert_eq!(err(b"\"not an object\""), "value is a string, not a JSON object");
-        assert_eq!(err(b"[1, 2]"), "value is an array, not a JSON object");
-        assert!(err(b"{not json").starts_with("value is not JSON: "), "{}", err(b"{not json"));
-        assert!(err(b"{\"a\": 1} trailing").starts_with("value is not JSON: "));
-        assert!(err(&[0xff, 0xfe]).starts_with("value is not JSON: not UTF-8"));
-        assert_eq!(JsonObject::parse(b"7").err().unwrap().0, RejectionCode::NotObject);
-        assert_eq!(JsonObject::parse(b"{").err().unwrap().0, RejectionCode::NotJson);
+        // A repeated object replaces what the earlier one gave.
+        let again = r#"{"customer": {"id": 1}, "customer": {"name": "x"}}"#;
+        columns.read(again.as_bytes(), &mut found).unwrap();
+        assert_eq!(found[1], Found::Absent);
+
+        let err = |bytes: &[u8]| columns.read(bytes, &mut Vec::new()).err().unwrap();
+        assert_eq!(err(b"\"not an object\"").1, "value is a string, not a JSON object");
+        assert_eq!(err(b"[1, 2]").1, "value is an array, not a JSON object");
+        assert!(err(b"{not json").1.starts_with("value is not JSON: "), "{}", err(b"{not json").1);
+        assert!(err(b"{\"a\": 1} trailing").1.starts_with("value is not JSON: "));
+        assert!(err(b"{\"b\": [1,}").1.starts_with("value is not JSON: "), "a member no column reads is checked too");
+        assert!(err(&[0xff, 0xfe]).1.starts_with("value is not JSON: not UTF-8"));
+        assert_eq!(err(b"7").0, RejectionCode::NotObject);
+        assert_eq!(err(b"{").0, RejectionCode::NotJson);
     }
 }

@@ -14,7 +14,7 @@ use crate::avro::{DatumError, WriterSchema};
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
 use crate::confluent::RegisteredSchema;
 use crate::dead_letters::{Rejection, RejectionCode};
-use crate::json::{Cell, JsonObject, NestedObjects, convert};
+use crate::json::{Cell, Found, JsonColumns, convert};
 use crate::lfs::{Envelope, LfsRecord};
 use crate::protobuf::MessageError;
 use crate::validation::RecordValidator;
@@ -249,6 +249,8 @@ pub struct RowBuilder {
     columns: Vec<ColumnBuilder>,
     /// The mapped columns this table has, in the order of their cells.
     mapped: Vec<(MappedColumn, ColumnType)>,
+    /// Reads the mapped columns' values out of JSON values.
+    json: JsonColumns,
     rows: usize,
     payload_bytes: usize,
     /// `topic:partition:` of the records being appended, reused per call.
@@ -348,6 +350,7 @@ impl RowBuilder {
         Ok(Self {
             schema,
             columns,
+            json: JsonColumns::new(cells.iter().map(|(column, _)| column.path.as_slice())),
             mapped: cells,
             rows: 0,
             payload_bytes: 0,
@@ -449,6 +452,7 @@ impl RowBuilder {
         let prefix_len = self.start_partition(topic, partition);
         let mut rejected = Vec::new();
         let mut cells = Vec::with_capacity(self.mapped.len());
+        let mut found = Vec::with_capacity(self.mapped.len());
         for (index, record) in records.iter().enumerate() {
             cells.clear();
             let envelope = match lfs.get(index).unwrap_or(&LfsRecord::Plain) {
@@ -472,7 +476,7 @@ impl RowBuilder {
                 rejected.push(Rejected { index, rejection });
                 continue;
             }
-            if let Err(rejection) = self.extract(record, &mut cells) {
+            if let Err(rejection) = self.extract(record, &mut cells, &mut found) {
                 rejected.push(Rejected { index, rejection });
                 continue;
             }
@@ -503,7 +507,13 @@ impl RowBuilder {
     }
 
     /// Converts a record's value into one cell per mapped column.
-    fn extract<'r>(&self, record: &'r Record, cells: &mut Vec<Cell<'r>>) -> Result<(), Rejection> {
+    /// `found` is scratch space for JSON values, reused between records.
+    fn extract<'r>(
+        &self,
+        record: &'r Record,
+        cells: &mut Vec<Cell<'r>>,
+        found: &mut Vec<Found>,
+    ) -> Result<(), Rejection> {
         if self.mapped.is_empty() {
             return Ok(());
         }
@@ -511,7 +521,7 @@ impl RowBuilder {
             return Err(Rejection::new(RejectionCode::NoValue, "the record has no value (a tombstone)"));
         };
         match &self.payload {
-            Payload::Json => self.extract_json(value, cells)?,
+            Payload::Json => self.extract_json(value, cells, found)?,
             Payload::Avro(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
                 let schema = writer_schema(schemas, id)?;
@@ -526,7 +536,7 @@ impl RowBuilder {
             Payload::JsonSchema(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
                 writer_schema(schemas, id)?;
-                self.extract_json(payload, cells)?;
+                self.extract_json(payload, cells, found)?;
             }
             Payload::Protobuf(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
@@ -550,15 +560,23 @@ impl RowBuilder {
         Ok(())
     }
 
-    fn extract_json<'r>(&self, value: &'r [u8], cells: &mut Vec<Cell<'r>>) -> Result<(), Rejection> {
-        let object = JsonObject::parse(value).map_err(|(code, message)| Rejection::new(code, message))?;
-        let mut nested = NestedObjects::default();
-        for (column, target) in &self.mapped {
+    fn extract_json<'r>(
+        &self,
+        value: &'r [u8],
+        cells: &mut Vec<Cell<'r>>,
+        found: &mut Vec<Found>,
+    ) -> Result<(), Rejection> {
+        let text = self.json.read(value, found).map_err(|(code, message)| Rejection::new(code, message))?;
+        for ((column, target), found) in self.mapped.iter().zip(found.iter()) {
             let mismatch = |reason: String| {
                 Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", column.name))
             };
-            let raw = object.lookup(&column.path, &mut nested).map_err(mismatch)?;
-            cells.push(convert(raw, *target).map_err(mismatch)?);
+            let value = match found {
+                Found::Absent => None,
+                Found::Text(start, end) => Some(&text[*start..*end]),
+                Found::Shape(reason) => return Err(mismatch(reason.clone())),
+            };
+            cells.push(convert(value, *target).map_err(mismatch)?);
         }
         Ok(())
     }
