@@ -144,23 +144,30 @@ impl Cluster {
         )
     }
 
-    /// Where etcd keeps the discovery cursors of a topic's partitions.
-    fn cursor_prefix(&self, topic: &str) -> String {
-        format!("{}/cursors/{}/{topic}", self.key_prefix(), self.table(topic))
+    /// Where etcd keeps the discovery cursors of a topic's partitions in
+    /// `table`.
+    fn cursor_prefix(&self, table: &str, topic: &str) -> String {
+        format!("{}/cursors/{table}/{topic}", self.key_prefix())
     }
 
-    /// The offset etcd mirrors as committed for a partition.
-    fn mirrored_offset(&self, topic: &str, partition: u32) -> Option<i64> {
+    /// The offset etcd mirrors as committed for a partition of `table`.
+    fn mirrored_offset(&self, table: &str, topic: &str, partition: u32) -> Option<i64> {
         self.services
-            .etcd_get(&format!("{}/offsets/{}/{topic}/{partition}", self.key_prefix(), self.table(topic)))
+            .etcd_get(&format!("{}/offsets/{table}/{topic}/{partition}", self.key_prefix()))
             .and_then(|v| v.parse().ok())
     }
 
     /// Waits until every partition's mirrored offset reaches its end.
     fn wait_committed(&self, topic: &str, ends: &[i64], logs: &[&FloeProcess]) {
+        self.wait_committed_in(&self.table(topic), topic, ends, logs)
+    }
+
+    /// Waits until every partition's mirrored offset in `table` reaches its end.
+    fn wait_committed_in(&self, table: &str, topic: &str, ends: &[i64], logs: &[&FloeProcess]) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let done = ends.iter().enumerate().all(|(p, end)| self.mirrored_offset(topic, p as u32) >= Some(*end));
+            let done =
+                ends.iter().enumerate().all(|(p, end)| self.mirrored_offset(table, topic, p as u32) >= Some(*end));
             if done {
                 return;
             }
@@ -175,7 +182,12 @@ impl Cluster {
     /// Asserts the table holds every committed offset of the generated
     /// partitions exactly once, and nothing else.
     fn assert_exactly_once(&self, topic: &str, generated: &Path, partitions: u32, extra_rows: usize) {
-        let rows = self.access().rows(Engine::PyIceberg, &self.table(topic));
+        self.assert_exactly_once_in(&self.table(topic), topic, generated, partitions, extra_rows)
+    }
+
+    /// [`Cluster::assert_exactly_once`] for `table`.
+    fn assert_exactly_once_in(&self, table: &str, topic: &str, generated: &Path, partitions: u32, extra_rows: usize) {
+        let rows = self.access().rows(Engine::PyIceberg, table);
         let ours: Vec<&Value> = rows.iter().filter(|r| r["topic"] == topic).collect();
         let mut total = 0;
         for partition in 0..partitions {
@@ -251,7 +263,7 @@ fn corpus_case(catalog: CatalogChoice, case: &str, topics: &[&str]) {
         }
     }
     if case == "txn_and_time" {
-        assert_eq!(cluster.mirrored_offset("audit", 0), Some(39), "offsets mirrored in etcd");
+        assert_eq!(cluster.mirrored_offset(&cluster.table("audit"), "audit", 0), Some(39), "offsets mirrored in etcd");
     }
 }
 
@@ -289,6 +301,8 @@ fn a_killed_worker_s_partitions_move_and_finish() {
     cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
 }
 
+/// The topic feeds two tables: the standby lists each partition after the
+/// lower of their discovery cursors, and both get every offset once.
 #[test]
 fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     const PARTITIONS: u32 = 4;
@@ -296,7 +310,13 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     let cluster = Cluster::new(services, "failover", CatalogChoice::Rest);
     let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 15_000);
     let ports = [free_port(), free_port()];
+    let (orders, audit) = (cluster.table("orders"), format!("{}.orders_audit", cluster.namespace()));
     let configs: Vec<PathBuf> = ports.iter().map(|p| cluster.config(&["orders"], *p, "")).collect();
+    for config in &configs {
+        let mut yaml = std::fs::read_to_string(config).unwrap();
+        yaml.push_str(&format!("  - topic: orders\n    table: {audit}\n"));
+        std::fs::write(config, yaml).unwrap();
+    }
     let first = cluster.coordinator(&configs[0], 0);
     first.wait_for_log("coordinator serving workers", TIMEOUT);
     let second = cluster.coordinator(&configs[1], 1);
@@ -305,13 +325,12 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     let feeder = cluster.feed(&topic_dir, Duration::from_millis(80));
 
     // Kill the leader once commits are happening and a segment is wholly
-    // committed (its discovery cursor recorded): the standby must list
-    // after it. A first commit can end inside every partition's first
-    // segment, so "committed" alone is not enough.
-    let cursor_recorded = || {
-        (0..PARTITIONS)
-            .any(|p| cluster.services.etcd_get(&format!("{}/{p}", cluster.cursor_prefix("orders"))).is_some())
-    };
+    // committed in both tables (their discovery cursors recorded): the
+    // standby must list after them. A first commit can end inside every
+    // partition's first segment, so "committed" alone is not enough.
+    let cursor_of =
+        |table: &str, p: u32| cluster.services.etcd_get(&format!("{}/{p}", cluster.cursor_prefix(table, "orders")));
+    let cursor_recorded = || (0..PARTITIONS).any(|p| cursor_of(&orders, p).is_some() && cursor_of(&audit, p).is_some());
     let deadline = Instant::now() + TIMEOUT;
     while !cursor_recorded() {
         assert!(Instant::now() < deadline, "no segment wholly committed in time:\n{}", first.log());
@@ -324,8 +343,10 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     assert!(second.log().contains("listing after production/orders/"), "{}", second.log());
     feeder.join().unwrap();
     let logs: Vec<&FloeProcess> = [&first, &second].into_iter().chain(&workers).collect();
-    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &logs);
-    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
+    for table in [&orders, &audit] {
+        cluster.wait_committed_in(table, "orders", &ends(&topic_dir, PARTITIONS), &logs);
+        cluster.assert_exactly_once_in(table, "orders", &topic_dir, PARTITIONS, 0);
+    }
 }
 
 #[test]
