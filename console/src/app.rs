@@ -133,8 +133,11 @@ impl Mutation {
             Mutation::Resume(target) => format!("Resume {target}?"),
             Mutation::Rewind(request) => match &request.to {
                 Some(To::Partition(p)) => format!(
-                    "Skip {}/{} forward to offset {}? Records below it not yet committed are lost.",
-                    p.topic, p.partition, p.offset
+                    "Skip {}/{}{} forward to offset {}? Records below it not yet committed are lost.",
+                    p.topic,
+                    p.partition,
+                    if p.table.is_empty() { String::new() } else { format!(" of {}", p.table) },
+                    p.offset
                 ),
                 Some(To::Table(TableSnapshot { table, at: Some(At::SnapshotId(id)) })) => {
                     format!("Rewind table {table} to snapshot {id}?")

@@ -285,7 +285,7 @@ fn rewinding_a_partition_prompts_with_where_it_stands() {
     assert!(find(&buffer, "> 122500▏").1.contains("│"));
     key(&mut app, KeyCode::Enter);
     let buffer = render(&app, 80, 24);
-    assert!(find(&buffer, "Skip orders/2 forward to offset 122500? Records below it").1.contains("│"));
+    assert!(find(&buffer, "Skip orders/2 of orders forward to offset 122500? Records").1.contains("│"));
 }
 
 #[test]

@@ -239,7 +239,10 @@ pub fn render_status(status: &ClusterStatus) -> String {
             true => String::new(),
             false => format!(" [{}]", p.object),
         };
-        let _ = writeln!(out, "{}/{} {}: {}{object}", p.topic, p.partition, p.state, p.message);
+        // Named with its table when the topic feeds several.
+        let shared = status.partitions.iter().any(|o| o.topic == p.topic && o.table != p.table);
+        let table = if shared { format!(" ({})", p.table) } else { String::new() };
+        let _ = writeln!(out, "{}/{}{table} {}: {}{object}", p.topic, p.partition, p.state, p.message);
     }
     for t in status.tables.iter().filter(|t| !t.error.is_empty()) {
         let _ = writeln!(out, "table {}: {}", t.table, t.error);
@@ -393,6 +396,15 @@ orders/1   prod.orders  -          -    0 (0 B)       -        -          -     
 orders/1 failed: bad batch CRC at offset 7 [orders/1/segment-00000000000000000000.kfs]
 ";
         assert_eq!(text, expected);
+
+        // A topic feeding a second table: its problems name their table.
+        let mut shared = status.clone();
+        let mut audit = shared.partitions[1].clone();
+        audit.table = "audit.orders".into();
+        shared.partitions.push(audit);
+        let text = render_status(&shared);
+        assert!(text.contains("orders/1 (prod.orders) failed: bad batch CRC"), "{text}");
+        assert!(text.contains("orders/1 (audit.orders) failed: bad batch CRC"), "{text}");
     }
 
     #[test]

@@ -874,7 +874,7 @@ impl Control {
             }
         };
         for (feed, session) in plan.grants {
-            let epoch = epochs[&feed.tp];
+            let Some(&epoch) = epochs.get(&feed.tp) else { continue };
             self.grant(feed, session, epoch);
         }
     }
