@@ -425,10 +425,10 @@ async fn poll_partition(
     }
     match resolve_start(store, rule, &complete).await {
         Ok(None) => {}
-        Ok(Some((offset, why))) => {
-            events.send(DiscoveryEvent::Start { tp: tp.clone(), offset, why }).await?;
-            complete.retain(|s| s.last_offset >= offset);
-        }
+        // The segments before the start are still reported: another table
+        // of the topic may have committed below it. A partition that starts
+        // there reads from its start, and forgets them at its first commit.
+        Ok(Some((offset, why))) => events.send(DiscoveryEvent::Start { tp: tp.clone(), offset, why }).await?,
         Err(e) => {
             // Undecided: nothing is reported, the segments are checked again.
             for segment in &complete {

@@ -77,3 +77,39 @@ fn timestamp_starts_at_the_first_record_at_or_after_it() {
     assert!(rows.iter().all(|r| r["timestamp_ms"].as_i64().expect("a timestamp") >= at));
     assert_eq!(committed(&lake), r#"{"orders":{"0":3000}}"#);
 }
+
+/// A table added with `latest` to a topic another table reads starts at
+/// the end of storage; the other table still gets what lies between its
+/// offsets and that end.
+#[test]
+fn a_table_added_at_latest_leaves_the_other_tables_reading_where_they_were() {
+    let data = tempfile::tempdir().unwrap();
+    let staging = generate(&data.path().join("staging"));
+    let source = data.path().join("source");
+    let partition = source.join("bucket/production/orders/0");
+    copy_segments(&staging, &partition, &[0, 500, 1000]);
+    let lake = Lakehouse::new();
+    let mapping = |table: &str| format!("  - topic: orders\n    table: {table}\n    start_offset: latest\n");
+    let table_offsets = |table: &str| -> Vec<i64> {
+        let rows = lake.rows(Engine::PyIceberg, table);
+        rows.iter().map(|r| r["offset"].as_i64().expect("an offset")).collect()
+    };
+    let config = lake.write_config(&source, "bucket", "production", &[], &mapping("prod.orders"));
+    let first = run_once(&config, TIMEOUT);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(table_offsets("prod.orders").is_empty());
+
+    copy_segments(&staging, &partition, &[1500, 2000]);
+    let both = format!("{}{}", mapping("prod.orders"), mapping("audit.orders"));
+    let config = lake.write_config(&source, "bucket", "production", &[], &both);
+    let second = run_once(&config, TIMEOUT);
+    assert_eq!(second.code, Some(0), "{}{}", second.stdout, second.stderr);
+    assert_eq!(table_offsets("prod.orders"), (1500..2500).collect::<Vec<_>>());
+    assert!(table_offsets("audit.orders").is_empty(), "audit.orders starts at the end");
+
+    copy_segments(&staging, &partition, &[2500]);
+    let third = run_once(&config, TIMEOUT);
+    assert_eq!(third.code, Some(0), "{}{}", third.stdout, third.stderr);
+    assert_eq!(table_offsets("prod.orders"), (1500..3000).collect::<Vec<_>>());
+    assert_eq!(table_offsets("audit.orders"), (2500..3000).collect::<Vec<_>>());
+}

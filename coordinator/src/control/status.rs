@@ -86,9 +86,9 @@ impl Control {
     fn partition_status(&self, feed: &Feed, p: &Partition, now: i64) -> PartitionStatus {
         let Feed { table, tp } = feed;
         let committed = p.committed.map(|c| c.next);
-        // Lag counts from what the table holds, or from the first offset in
-        // storage before the first commit.
-        let from = committed.or_else(|| p.segments.keys().next().copied());
+        // Lag counts from what the table holds, or, before the first commit,
+        // from where reading starts.
+        let from = committed.or_else(|| p.staged.map(|s| s.next)).or_else(|| p.segments.keys().next().copied());
         let lag_records = match (from, p.storage_end) {
             (Some(from), Some(end)) => (end - from).max(0),
             _ => 0,
