@@ -378,7 +378,7 @@ fn decimal_cell<T: fmt::Display>(
     scale: u8,
 ) -> Result<Cell<'static>, String> {
     let unscaled = decimal.rescale(scale).ok_or_else(|| format!("{} has more than {scale} decimal places", text()))?;
-    let limit = 10i128.pow(u32::from(precision)) - 1;
+    let limit = power_of_ten(u32::from(precision)).map_or(i128::MAX, |p| p - 1);
     match (-limit..=limit).contains(&unscaled) {
         true => Ok(Cell::Decimal(unscaled)),
         false => Err(format!("{} is out of range for decimal({precision},{scale})", text())),
@@ -424,6 +424,22 @@ fn looks_numeric(text: &str) -> bool {
 struct ExactDecimal {
     digits: i128,
     exponent: i32,
+}
+
+/// 10^0 to 10^38, every power of ten an i128 holds: looked up for every
+/// numeric cell rather than computed.
+const POWERS_OF_TEN: [i128; 39] = {
+    let mut powers = [1i128; 39];
+    let mut i = 1;
+    while i < powers.len() {
+        powers[i] = powers[i - 1] * 10;
+        i += 1;
+    }
+    powers
+};
+
+fn power_of_ten(exponent: u32) -> Option<i128> {
+    POWERS_OF_TEN.get(usize::try_from(exponent).ok()?).copied()
 }
 
 impl ExactDecimal {
@@ -474,13 +490,13 @@ impl ExactDecimal {
     /// The unscaled value at `scale` decimal places, when exact.
     fn rescale(self, scale: u8) -> Option<i128> {
         let shift = self.exponent.checked_add(i32::from(scale))?;
-        if self.digits == 0 {
-            return Some(0);
+        if self.digits == 0 || shift == 0 {
+            return Some(self.digits);
         }
-        if shift >= 0 {
-            10i128.checked_pow(u32::try_from(shift).ok()?)?.checked_mul(self.digits)
+        if shift > 0 {
+            power_of_ten(shift.unsigned_abs())?.checked_mul(self.digits)
         } else {
-            let divisor = 10i128.checked_pow(shift.unsigned_abs())?;
+            let divisor = power_of_ten(shift.unsigned_abs())?;
             (self.digits % divisor == 0).then(|| self.digits / divisor)
         }
     }
