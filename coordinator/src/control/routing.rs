@@ -1,8 +1,8 @@
 //! Topics a mapping's pattern matches: discovery offers each new one, the
 //! tables of every mapping it matches are loaded (or created) in tasks
-//! while the loop goes on, then discovery is told to follow the topic. A table that cannot be loaded
-//! shows as a problem in status and is tried again at the next listing;
-//! the other topics go on.
+//! while the loop goes on, then discovery is told to follow the topic. A
+//! table that cannot be loaded shows as a problem in status and is tried
+//! again at the next listing; the other topics go on.
 
 use std::collections::BTreeSet;
 
