@@ -12,11 +12,10 @@ use std::fmt;
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use floe_config::ColumnType;
-use serde::Deserializer as _;
-use serde::de::{self, Deserialize, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de;
 
 use crate::dead_letters::RejectionCode;
+use crate::json_scanner::{Invalid, Scanner};
 
 /// A converted value, ready for its column's builder.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,93 +122,52 @@ impl JsonColumns {
             .map_err(|e| (RejectionCode::NotJson, format!("value is not JSON: not UTF-8 text ({e})")))?;
         found.clear();
         found.resize(self.columns, Found::Absent);
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let members = Members { node: &self.root, record: text, found };
-        let read = deserializer.deserialize_map(members).and_then(|()| deserializer.end());
-        read.map(|()| text).map_err(|e| match serde_json::from_str::<de::IgnoredAny>(text) {
+        let mut scanner = Scanner::new(text);
+        let read = match scanner.peek() {
+            Some(b'{') => self.root.read_object(&mut scanner, found).and_then(|()| scanner.end()),
+            _ => Err(Invalid),
+        };
+        read.map(|()| text).map_err(|Invalid| match serde_json::from_str::<de::IgnoredAny>(text) {
             // Valid JSON, just not an object.
             Ok(_) => (RejectionCode::NotObject, format!("value is {}, not a JSON object", describe(text))),
-            Err(_) => (RejectionCode::NotJson, format!("value is not JSON: {e}")),
+            Err(e) => (RejectionCode::NotJson, format!("value is not JSON: {e}")),
         })
     }
 }
 
 impl KeyNode {
-    /// Hands a member's value to the columns at or below this key. A later
-    /// member of the same name replaces it, as most JSON readers keep the
-    /// last of repeated keys.
-    fn take(&self, value: &str, record: &str, found: &mut [Found]) {
-        // `value` is a slice of `record`.
-        let start = value.as_ptr() as usize - record.as_ptr() as usize;
-        for &column in &self.ends {
-            found[column] = Found::Text(start, start + value.len());
-        }
+    /// Reads the object at the scanner: each member is skipped, or handed
+    /// to the columns whose path leads through it.
+    fn read_object(&self, scanner: &mut Scanner<'_>, found: &mut [Found]) -> Result<(), Invalid> {
+        scanner.object(|scanner, key| match self.children.iter().find(|(name, _)| *name == key) {
+            Some((_, child)) => child.take(scanner, found),
+            None => scanner.skip_value(),
+        })
+    }
+
+    /// Hands the value at the scanner to the columns at or below this key.
+    /// A later member of the same name replaces it, as most JSON readers
+    /// keep the last of repeated keys.
+    fn take(&self, scanner: &mut Scanner<'_>, found: &mut [Found]) -> Result<(), Invalid> {
         for &column in &self.below {
             found[column] = Found::Absent;
         }
-        if self.children.is_empty() || value == "null" {
-            return;
+        let first = scanner.peek();
+        let start = scanner.position();
+        match first {
+            Some(b'{') if !self.children.is_empty() => self.read_object(scanner, found)?,
+            _ => scanner.skip_value()?,
         }
-        let mut deserializer = serde_json::Deserializer::from_str(value);
-        // The value is JSON already: only one that is not an object fails.
-        if deserializer.deserialize_map(Members { node: self, record, found: &mut *found }).is_err() {
-            let reason = format!("`{}` is {}, not an object", self.path, describe(value));
+        for &column in &self.ends {
+            found[column] = Found::Text(start, scanner.position());
+        }
+        if !self.children.is_empty() && !matches!(first, Some(b'{' | b'n')) {
+            let reason = format!("`{}` is {}, not an object", self.path, describe(scanner.since(start)));
             for &column in &self.below {
                 found[column] = Found::Shape(reason.clone());
             }
         }
-    }
-}
-
-/// Reads the members of one object of a record.
-struct Members<'n, 'r, 'f> {
-    node: &'n KeyNode,
-    record: &'r str,
-    found: &'f mut [Found],
-}
-
-impl<'de> Visitor<'de> for Members<'_, '_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        while let Some(Key(key)) = map.next_key()? {
-            match self.node.children.iter().find(|(name, _)| *name == key) {
-                Some((_, child)) => {
-                    let value: &RawValue = map.next_value()?;
-                    child.take(value.get(), self.record, self.found);
-                }
-                None => {
-                    map.next_value::<de::IgnoredAny>()?;
-                }
-            }
-        }
         Ok(())
-    }
-}
-
-/// An object key, borrowed unless it has escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }
 

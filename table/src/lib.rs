@@ -26,6 +26,7 @@ pub mod columns;
 pub mod confluent;
 pub mod dead_letters;
 pub mod json;
+mod json_scanner;
 pub mod json_schema;
 pub mod lfs;
 pub mod partitioning;
