@@ -139,10 +139,18 @@ impl KeyNode {
     /// Reads the object at the scanner: each member is skipped, or handed
     /// to the columns whose path leads through it.
     fn read_object(&self, scanner: &mut Scanner<'_>, found: &mut [Found]) -> Result<(), Invalid> {
-        scanner.object(|scanner, key| match self.children.iter().find(|(name, _)| *name == key) {
-            Some((_, child)) => child.take(scanner, found),
+        scanner.object(|scanner, key| match self.child(&key) {
+            Some(child) => child.take(scanner, found),
             None => scanner.skip_value(),
         })
+    }
+
+    /// The child at `key`. Length and first byte rule out most keys before
+    /// a full comparison: this runs for every member of every record.
+    fn child(&self, key: &str) -> Option<&KeyNode> {
+        let (length, first) = (key.len(), key.as_bytes().first());
+        let same = |name: &str| name.len() == length && name.as_bytes().first() == first && name == key;
+        self.children.iter().find(|(name, _)| same(name)).map(|(_, child)| child)
     }
 
     /// Hands the value at the scanner to the columns at or below this key.
