@@ -550,6 +550,14 @@ mod tests {
         }
         assert_eq!(parse(&"9".repeat(39)), None, "more than 38 significant digits");
         assert_eq!(parse(&format!("0000{}", "9".repeat(38))), Some((10i128.pow(38) - 1, 0)));
+        // Every length up to the limit, whole or with a point and exponent.
+        for digits in [18, 19, 20, 21, 37, 38] {
+            let text = "9876543210".repeat(4)[..digits].to_string();
+            let expected: i128 = text.parse().unwrap();
+            assert_eq!(parse(&format!("-{text}")), Some((-expected, 0)), "{digits} digits");
+            let (whole, fraction) = text.split_at(digits / 2);
+            assert_eq!(parse(&format!("{whole}.{fraction}e1")), Some((expected, 1 - fraction.len() as i32)));
+        }
     }
 
     #[test]
