@@ -5,7 +5,7 @@ use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int32Builder,
     Int64Builder, LargeBinaryBuilder, ListBuilder, StringBuilder, StructBuilder, TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch, new_null_array};
+use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef, TimeUnit};
 use floe_config::{ColumnType, PayloadFormat};
 use floe_kfs::record::Record;
@@ -51,8 +51,11 @@ enum ColumnBuilder {
     /// `lfs_bucket`, `lfs_key`, `lfs_sha256`, `lfs_content_type`.
     LfsText(SourceColumn, StringBuilder),
     LfsSize(Int64Builder),
-    /// A typed column: `RowBuilder::typed[index]`.
-    Mapped(usize),
+    /// A typed column: the record's `cells[cell]`.
+    Mapped {
+        cell: usize,
+        builder: TypedBuilder,
+    },
     /// A table column the mapping does not fill (it was dropped from the
     /// mapping, or another writer added it): always null.
     Absent(DataType),
@@ -135,21 +138,6 @@ impl TypedBuilder {
         }
     }
 
-    fn len(&self) -> usize {
-        match self {
-            Self::Boolean(b) => b.len(),
-            Self::Int(b) => b.len(),
-            Self::Date(b) => b.len(),
-            Self::Long(b) => b.len(),
-            Self::Timestamp(b) => b.len(),
-            Self::Float(b) => b.len(),
-            Self::Double(b) => b.len(),
-            Self::String(b) => b.len(),
-            Self::Binary(b) => b.len(),
-            Self::Decimal(b) => b.len(),
-        }
-    }
-
     fn finish(&mut self) -> ArrayRef {
         match self {
             Self::Boolean(b) => Arc::new(b.finish()),
@@ -220,14 +208,14 @@ impl ColumnBuilder {
         Ok(builder)
     }
 
-    fn finish(&mut self, rows: usize, typed: &mut [TypedColumn]) -> ArrayRef {
+    fn finish(&mut self, rows: usize) -> ArrayRef {
         match self {
             ColumnBuilder::RecordId(b)
             | ColumnBuilder::Topic(b)
             | ColumnBuilder::ReasonCode(b)
             | ColumnBuilder::Reason(b)
             | ColumnBuilder::LfsText(_, b) => Arc::new(b.finish()),
-            ColumnBuilder::Mapped(index) => typed[*index].builder.finish(),
+            ColumnBuilder::Mapped { builder, .. } => builder.finish(),
             ColumnBuilder::Absent(data_type) => new_null_array(data_type, rows),
             ColumnBuilder::Partition(b) => Arc::new(b.finish()),
             ColumnBuilder::Offset(b) | ColumnBuilder::TimestampMs(b) | ColumnBuilder::LfsSize(b) => {
@@ -260,16 +248,10 @@ pub struct RowBuilder {
     schema: SchemaRef,
     columns: Vec<ColumnBuilder>,
     /// The mapped columns this table has, in the order of their cells.
-    typed: Vec<TypedColumn>,
+    mapped: Vec<(MappedColumn, ColumnType)>,
     /// Reads the mapped columns' values out of JSON values.
     json: JsonColumns,
-    /// Rows taken since the last finish.
     rows: usize,
-    /// Rows in the builders: those taken, and those whose JSON value failed
-    /// part way through its columns (listed in `dropped`).
-    built: usize,
-    /// Rows of the builders to leave out at finish, in order.
-    dropped: Vec<usize>,
     payload_bytes: usize,
     /// `topic:partition:` of the records being appended, reused per call.
     record_id: String,
@@ -305,24 +287,6 @@ fn writer_schema<T>(schemas: &HashMap<u32, Result<T, String>>, id: u32) -> Resul
     }
 }
 
-/// A mapped column: where its values come from, what they convert to, and
-/// its builder.
-struct TypedColumn {
-    column: MappedColumn,
-    target: ColumnType,
-    builder: TypedBuilder,
-}
-
-impl TypedColumn {
-    fn check_required(&self, cell: &Cell) -> Result<(), Rejection> {
-        if self.column.required && *cell == Cell::Null {
-            let message = format!("required column `{}` is missing or null", self.column.name);
-            return Err(Rejection::new(RejectionCode::MissingRequired, message));
-        }
-        Ok(())
-    }
-}
-
 /// What a row carries besides its record and cells.
 #[derive(Clone, Copy)]
 enum RowExtra<'a> {
@@ -352,7 +316,7 @@ impl RowBuilder {
 
     /// `mapped` is `None` for a dead-letter table.
     fn build(schema: SchemaRef, mapped: Option<&[MappedColumn]>) -> Result<Self, RowError> {
-        let mut typed: Vec<TypedColumn> = Vec::new();
+        let mut cells = Vec::new();
         let mut columns = Vec::with_capacity(schema.fields().len());
         for field in schema.fields() {
             let name = field.name().as_str();
@@ -370,8 +334,8 @@ impl RowBuilder {
                     let (target, builder) = TypedBuilder::for_type(field.data_type()).ok_or_else(|| {
                         RowError::UnsupportedType { column: name.to_string(), found: field.data_type().clone() }
                     })?;
-                    typed.push(TypedColumn { column: column.clone(), target, builder });
-                    ColumnBuilder::Mapped(typed.len() - 1)
+                    cells.push((column.clone(), target));
+                    ColumnBuilder::Mapped { cell: cells.len() - 1, builder }
                 }
                 _ if field.is_nullable() => ColumnBuilder::Absent(field.data_type().clone()),
                 _ => {
@@ -386,11 +350,9 @@ impl RowBuilder {
         Ok(Self {
             schema,
             columns,
-            json: JsonColumns::new(typed.iter().map(|t| t.column.path.as_slice())),
-            typed,
+            json: JsonColumns::new(cells.iter().map(|(column, _)| column.path.as_slice())),
+            mapped: cells,
             rows: 0,
-            built: 0,
-            dropped: Vec::new(),
             payload_bytes: 0,
             record_id: String::new(),
             payload: Payload::Json,
@@ -426,7 +388,7 @@ impl RowBuilder {
             Payload::Protobuf(schemas) => schemas.contains_key(id),
         };
         // Plain JSON has no writer schemas.
-        if self.typed.is_empty() || matches!(self.payload, Payload::Json) {
+        if self.mapped.is_empty() || matches!(self.payload, Payload::Json) {
             return Vec::new();
         }
         let mut ids: Vec<u32> = records
@@ -449,7 +411,7 @@ impl RowBuilder {
         match &mut self.payload {
             Payload::Json => {}
             Payload::Avro(schemas) => {
-                let mapped: Vec<MappedColumn> = self.typed.iter().map(|t| t.column.clone()).collect();
+                let mapped: Vec<MappedColumn> = self.mapped.iter().map(|(column, _)| column.clone()).collect();
                 let schema = schema.and_then(|schema| match schema {
                     RegisteredSchema::Avro(avro) => Ok(WriterSchema::new(avro, &mapped)),
                     other => Err(wrong_type(&other, PayloadFormat::Avro)),
@@ -489,17 +451,18 @@ impl RowBuilder {
         check_header_keys(records)?;
         let prefix_len = self.start_partition(topic, partition);
         let mut rejected = Vec::new();
-        let mut cells = Vec::with_capacity(self.typed.len());
-        let mut found = Vec::with_capacity(self.typed.len());
+        let mut cells = Vec::with_capacity(self.mapped.len());
+        let mut found = Vec::with_capacity(self.mapped.len());
         for (index, record) in records.iter().enumerate() {
+            cells.clear();
             let envelope = match lfs.get(index).unwrap_or(&LfsRecord::Plain) {
                 LfsRecord::Plain => None,
                 LfsRecord::Resolved(envelope) => Some(envelope),
                 LfsRecord::Referenced(envelope) => {
                     // The value is the envelope: the typed columns' fields
                     // are in the blob, not fetched. They stay null.
-                    self.typed.iter_mut().for_each(|typed| typed.builder.append_null());
-                    self.append_one(topic, partition, record, prefix_len, RowExtra::Envelope(envelope), true);
+                    cells.resize(self.mapped.len(), Cell::Null);
+                    self.append_one(topic, partition, record, prefix_len, &cells, RowExtra::Envelope(envelope));
                     continue;
                 }
                 LfsRecord::Skipped => continue,
@@ -513,21 +476,18 @@ impl RowBuilder {
                 rejected.push(Rejected { index, rejection });
                 continue;
             }
-            let extra = envelope.map_or(RowExtra::None, RowExtra::Envelope);
-            match self.fill_typed(record, &mut cells, &mut found) {
-                Ok(()) => self.append_one(topic, partition, record, prefix_len, extra, true),
-                Err(rejection) => {
-                    rejected.push(Rejected { index, rejection });
-                    // Columns converted before the failing one hold part of
-                    // the row: complete it with nulls, to be left out at finish.
-                    if self.typed.iter().any(|typed| typed.builder.len() > self.built) {
-                        for typed in self.typed.iter_mut().filter(|typed| typed.builder.len() == self.built) {
-                            typed.builder.append_null();
-                        }
-                        self.append_one(topic, partition, record, prefix_len, extra, false);
-                    }
-                }
+            if let Err(rejection) = self.extract(record, &mut cells, &mut found) {
+                rejected.push(Rejected { index, rejection });
+                continue;
             }
+            self.append_one(
+                topic,
+                partition,
+                record,
+                prefix_len,
+                &cells,
+                envelope.map_or(RowExtra::None, RowExtra::Envelope),
+            );
         }
         Ok(rejected)
     }
@@ -542,80 +502,81 @@ impl RowBuilder {
     ) -> Result<(), RowError> {
         check_header_keys(std::slice::from_ref(record))?;
         let prefix_len = self.start_partition(topic, partition);
-        self.append_one(topic, partition, record, prefix_len, RowExtra::Rejection(rejection), true);
+        self.append_one(topic, partition, record, prefix_len, &[], RowExtra::Rejection(rejection));
         Ok(())
     }
 
-    /// Appends a record's value to the typed columns. JSON values are
-    /// converted straight into the builders, so a rejection may leave part
-    /// of a row there (see `append`); other formats are read into `cells`
-    /// first. `cells` and `found` are scratch space reused between records.
-    fn fill_typed<'r>(
-        &mut self,
+    /// Converts a record's value into one cell per mapped column.
+    /// `found` is scratch space for JSON values, reused between records.
+    fn extract<'r>(
+        &self,
         record: &'r Record,
         cells: &mut Vec<Cell<'r>>,
         found: &mut Vec<Found>,
     ) -> Result<(), Rejection> {
-        if self.typed.is_empty() {
+        if self.mapped.is_empty() {
             return Ok(());
         }
         let Some(value) = record.value.as_deref() else {
             return Err(Rejection::new(RejectionCode::NoValue, "the record has no value (a tombstone)"));
         };
-        cells.clear();
-        let column_error = |typed: &[TypedColumn], index: usize, reason: String| {
-            Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", typed[index].column.name))
-        };
         match &self.payload {
-            Payload::Json => return self.fill_json(value, found),
-            Payload::JsonSchema(schemas) => {
-                let (id, payload) = crate::confluent::split(value)?;
-                writer_schema(schemas, id)?;
-                return self.fill_json(payload, found);
-            }
+            Payload::Json => self.extract_json(value, cells, found)?,
             Payload::Avro(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
                 let schema = writer_schema(schemas, id)?;
-                schema.cells(payload, |i| self.typed[i].target, cells).map_err(|error| match error {
+                schema.cells(payload, |i| self.mapped[i].1, cells).map_err(|error| match error {
                     DatumError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
-                    DatumError::Column { index, reason } => column_error(&self.typed, index, reason),
+                    DatumError::Column { index, reason } => Rejection::new(
+                        RejectionCode::TypeMismatch,
+                        format!("column `{}`: {reason}", self.mapped[index].0.name),
+                    ),
                 })?;
+            }
+            Payload::JsonSchema(schemas) => {
+                let (id, payload) = crate::confluent::split(value)?;
+                writer_schema(schemas, id)?;
+                self.extract_json(payload, cells, found)?;
             }
             Payload::Protobuf(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
                 let file = writer_schema(schemas, id)?;
-                let columns = self.typed.iter().map(|typed| (typed.column.path.as_slice(), typed.target));
+                let columns = self.mapped.iter().map(|(column, target)| (column.path.as_slice(), *target));
                 crate::protobuf::cells(file, payload, columns, cells).map_err(|error| match error {
                     MessageError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
-                    MessageError::Column { index, reason } => column_error(&self.typed, index, reason),
+                    MessageError::Column { index, reason } => Rejection::new(
+                        RejectionCode::TypeMismatch,
+                        format!("column `{}`: {reason}", self.mapped[index].0.name),
+                    ),
                 })?;
             }
         }
-        for (typed, cell) in self.typed.iter().zip(cells.iter()) {
-            typed.check_required(cell)?;
-        }
-        for (typed, cell) in self.typed.iter_mut().zip(cells.iter()) {
-            typed.builder.append(cell);
+        for ((column, _), cell) in self.mapped.iter().zip(cells.iter()) {
+            if column.required && *cell == Cell::Null {
+                let message = format!("required column `{}` is missing or null", column.name);
+                return Err(Rejection::new(RejectionCode::MissingRequired, message));
+            }
         }
         Ok(())
     }
 
-    /// Converts a JSON value's members into the typed columns, one after
-    /// the other, stopping at the first that does not convert.
-    fn fill_json(&mut self, value: &[u8], found: &mut Vec<Found>) -> Result<(), Rejection> {
+    fn extract_json<'r>(
+        &self,
+        value: &'r [u8],
+        cells: &mut Vec<Cell<'r>>,
+        found: &mut Vec<Found>,
+    ) -> Result<(), Rejection> {
         let text = self.json.read(value, found).map_err(|(code, message)| Rejection::new(code, message))?;
-        for (typed, found) in self.typed.iter_mut().zip(found.iter()) {
+        for ((column, target), found) in self.mapped.iter().zip(found.iter()) {
             let mismatch = |reason: String| {
-                Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", typed.column.name))
+                Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", column.name))
             };
             let value = match found {
                 Found::Absent => None,
                 Found::Text(start, end) => Some(&text[*start..*end]),
                 Found::Shape(reason) => return Err(mismatch(reason.clone())),
             };
-            let cell = convert(value, typed.target).map_err(mismatch)?;
-            typed.check_required(&cell)?;
-            typed.builder.append(&cell);
+            cells.push(convert(value, *target).map_err(mismatch)?);
         }
         Ok(())
     }
@@ -636,8 +597,8 @@ impl RowBuilder {
         partition: i32,
         record: &Record,
         prefix_len: usize,
+        cells: &[Cell],
         extra: RowExtra,
-        kept: bool,
     ) {
         let (envelope, rejection) = match extra {
             RowExtra::None => (None, None),
@@ -679,24 +640,19 @@ impl RowBuilder {
                 ColumnBuilder::LfsSize(b) => {
                     b.append_option(envelope.and_then(|e| e.size).map(|size| i64::try_from(size).unwrap_or(i64::MAX)))
                 }
-                // Filled by `fill_typed`.
-                ColumnBuilder::Mapped(_) | ColumnBuilder::Absent(_) => {}
+                ColumnBuilder::Mapped { cell, builder } => builder.append(&cells[*cell]),
+                ColumnBuilder::Absent(_) => {}
                 ColumnBuilder::ReasonCode(b) => b.append_option(rejection.map(|r| r.code.as_str())),
                 ColumnBuilder::Reason(b) => b.append_option(rejection.map(|r| r.message.as_str())),
             }
         }
-        if kept {
-            self.rows += 1;
-        } else {
-            self.dropped.push(self.built);
-        }
-        self.built += 1;
+        self.rows += 1;
         self.payload_bytes += key.map_or(0, <[u8]>::len)
             + value.map_or(0, <[u8]>::len)
             + record.headers.iter().map(|h| h.key.len() + h.value.as_ref().map_or(0, |v| v.len())).sum::<usize>()
             + topic.len() * 2
             + 32
-            + 16 * self.typed.len();
+            + 16 * cells.len();
     }
 
     /// Rows appended since the last [`RowBuilder::finish`].
@@ -715,24 +671,12 @@ impl RowBuilder {
 
     /// Takes the pending rows as one record batch.
     pub fn finish(&mut self) -> Result<RecordBatch, RowError> {
-        let built = self.built;
-        let typed = &mut self.typed;
-        let columns = self.columns.iter_mut().map(|c| c.finish(built, typed)).collect();
-        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(built));
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
-        let batch = match self.dropped.is_empty() {
-            true => batch,
-            false => {
-                let mut keep = vec![true; built];
-                self.dropped.iter().for_each(|&row| keep[row] = false);
-                arrow_select::filter::filter_record_batch(&batch, &BooleanArray::from(keep))?
-            }
-        };
+        let rows = self.rows;
+        let columns = self.columns.iter_mut().map(|c| c.finish(rows)).collect();
         self.rows = 0;
-        self.built = 0;
-        self.dropped.clear();
         self.payload_bytes = 0;
-        Ok(batch)
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
     }
 }
 
@@ -900,8 +844,8 @@ mod tests {
             1_700_000_000_005_000
         );
 
-        // A row that fails part way is left out even when it is all a call
-        // appended, and the next call's rows line up.
+        // A record that fails after some of its columns converted leaves
+        // nothing behind, even when it is all a call appended.
         let partial = record(6, None, Some(br#"{"order_id": 6, "amount": 1, "day": "never"}"#), vec![]);
         assert_eq!(rows.append("orders", 0, &[partial], &[]).unwrap().len(), 1);
         assert!(rows.is_empty());
