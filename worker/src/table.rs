@@ -154,19 +154,15 @@ pub fn writer_properties(compression: &str, level: i32, row_group_bytes: u64, sc
         if mostly_distinct {
             builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name.as_str()), false);
         }
-        // Offsets, times and ids without a dictionary: deltas packed to
-        // their bit width are a fraction of the plain 8 bytes, so zstd
+        // Integers without a dictionary (offsets, times, ids): deltas packed
+        // to their bit width are a fraction of the plain 8 bytes, so zstd
         // gets far less to do.
-        let integers = match SourceColumn::from_name(&field.name) {
-            Some(source) => matches!(source, SourceColumn::Offset | SourceColumn::TimestampMs),
-            None => {
-                matches!(
-                    *field.field_type,
-                    Type::Primitive(PrimitiveType::Long | PrimitiveType::Timestamp | PrimitiveType::Timestamptz)
-                ) || matches!(*field.field_type, Type::Primitive(PrimitiveType::Decimal { precision, .. }) if precision <= 18)
-            }
+        let integer = match *field.field_type {
+            Type::Primitive(PrimitiveType::Long | PrimitiveType::Timestamp | PrimitiveType::Timestamptz) => true,
+            Type::Primitive(PrimitiveType::Decimal { precision, .. }) => precision <= 18,
+            _ => false,
         };
-        if integers {
+        if mostly_distinct && integer {
             builder = builder.set_column_encoding(ColumnPath::from(field.name.as_str()), Encoding::DELTA_BINARY_PACKED);
         }
     }
@@ -176,7 +172,6 @@ pub fn writer_properties(compression: &str, level: i32, row_group_bytes: u64, sc
 #[cfg(test)]
 mod tests {
     use floe_config::{Column, ColumnType};
-    use parquet::basic::Encoding;
 
     use super::*;
 
