@@ -59,24 +59,34 @@ impl Cell<'_> {
 pub struct JsonColumns {
     root: KeyNode,
     columns: usize,
+    /// The keys leading to each node, dotted, as errors name them.
+    paths: Vec<String>,
 }
 
-/// What a record holds for one column.
-#[derive(Debug, Clone, PartialEq)]
+/// Where a record holds one column's value: positions in the record's
+/// text, so the list is refilled for every record without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
     /// No member there, or a step on the way is null.
     Absent,
     /// The value's JSON text: `start..end` of the record's text.
     Text(usize, usize),
-    /// A step on the way is neither an object nor null: the record's shape
+    /// A string token without escapes, quotes included: its content is
+    /// used as it is, not searched for escapes again.
+    PlainString(usize, usize),
+    /// A step on the way (the node numbered `node`, its value at
+    /// `start..end`) is neither an object nor null: the record's shape
     /// differs from the mapping's.
-    Shape(String),
+    Shape { node: usize, start: usize, end: usize },
 }
 
 #[derive(Default)]
 struct KeyNode {
-    /// The keys leading here, dotted, as errors name them.
-    path: String,
+    /// This node's number in [`JsonColumns::paths`].
+    node: usize,
+    /// The key leading here as a text spells it without escapes, quotes
+    /// included; empty when the key has characters JSON must escape.
+    quoted_key: Vec<u8>,
     /// Columns whose path ends here.
     ends: Vec<usize>,
     /// Columns whose path goes on below here.
@@ -89,6 +99,7 @@ impl JsonColumns {
     /// first), in the order of their cells. An empty path finds nothing.
     pub fn new<'p>(paths: impl IntoIterator<Item = &'p [String]>) -> Self {
         let mut root = KeyNode::default();
+        let mut node_paths = vec![String::new()];
         let mut columns = 0;
         for (column, path) in paths.into_iter().enumerate() {
             columns += 1;
@@ -100,8 +111,11 @@ impl JsonColumns {
                 let at = match node.children.iter().position(|(name, _)| name == key) {
                     Some(at) => at,
                     None => {
-                        let path = path[..=depth].join(".");
-                        node.children.push((key.clone(), KeyNode { path, ..KeyNode::default() }));
+                        node_paths.push(path[..=depth].join("."));
+                        let needs_escape = key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+                        let quoted_key = if needs_escape { Vec::new() } else { format!("\"{key}\"").into_bytes() };
+                        let child = KeyNode { node: node_paths.len() - 1, quoted_key, ..KeyNode::default() };
+                        node.children.push((key.clone(), child));
                         node.children.len() - 1
                     }
                 };
@@ -111,7 +125,7 @@ impl JsonColumns {
                 node.ends.push(column);
             }
         }
-        Self { root, columns }
+        Self { root, columns, paths: node_paths }
     }
 
     /// Reads a record value, setting `found` to one entry per column, and
@@ -133,24 +147,72 @@ impl JsonColumns {
             Err(e) => (RejectionCode::NotJson, format!("value is not JSON: {e}")),
         })
     }
+
+    /// Converts what [`JsonColumns::read`] found in `text` to `target`. The
+    /// error is the reason without the column's name.
+    pub fn cell<'a>(&self, text: &'a str, found: Found, target: ColumnType) -> Result<Cell<'a>, String> {
+        match found {
+            Found::Absent => Ok(Cell::Null),
+            Found::Text(start, end) => convert(&text[start..end], target),
+            Found::PlainString(start, end) => from_string(Cow::Borrowed(&text[start + 1..end - 1]), target),
+            Found::Shape { node, start, end } => {
+                Err(format!("`{}` is {}, not an object", self.paths[node], describe(&text[start..end])))
+            }
+        }
+    }
 }
 
 impl KeyNode {
     /// Reads the object at the scanner: each member is skipped, or handed
     /// to the columns whose path leads through it.
+    ///
+    /// Producers write an object's keys in the same order record after
+    /// record. So the child after the one found last (`next`) is tried
+    /// first, by comparing the text with its key as written; only when
+    /// that fails is the key read and looked up. This runs for every
+    /// member of every record.
     fn read_object(&self, scanner: &mut Scanner<'_>, found: &mut [Found]) -> Result<(), Invalid> {
-        scanner.object(|scanner, key| match self.child(&key) {
-            Some(child) => child.take(scanner, found),
-            None => scanner.skip_value(),
-        })
+        let mut next = 0;
+        let mut more = scanner.open_object()?;
+        while more {
+            let child = match self.children.get(next) {
+                Some((_, expected))
+                    if !expected.quoted_key.is_empty() && scanner.member_key_is(&expected.quoted_key)? =>
+                {
+                    next = self.after(next);
+                    Some(expected)
+                }
+                _ => {
+                    let key = scanner.member_key()?;
+                    self.child(&key, &mut next)
+                }
+            };
+            match child {
+                Some(child) => child.take(scanner, found)?,
+                None => scanner.skip_value()?,
+            }
+            more = scanner.more_members()?;
+        }
+        Ok(())
     }
 
-    /// The child at `key`. Length and first byte rule out most keys before
-    /// a full comparison: this runs for every member of every record.
-    fn child(&self, key: &str) -> Option<&KeyNode> {
-        let (length, first) = (key.len(), key.as_bytes().first());
-        let same = |name: &str| name.len() == length && name.as_bytes().first() == first && name == key;
-        self.children.iter().find(|(name, _)| same(name)).map(|(_, child)| child)
+    /// The child at `key`, searched from `next` on; `next` then follows it.
+    fn child(&self, key: &str, next: &mut usize) -> Option<&KeyNode> {
+        let count = self.children.len();
+        for tried in 0..count {
+            let at = if *next + tried < count { *next + tried } else { *next + tried - count };
+            let (name, child) = &self.children[at];
+            if name.len() == key.len() && name.as_bytes() == key.as_bytes() {
+                *next = self.after(at);
+                return Some(child);
+            }
+        }
+        None
+    }
+
+    /// The index of the child after child `at`, around to the first.
+    fn after(&self, at: usize) -> usize {
+        if at + 1 < self.children.len() { at + 1 } else { 0 }
     }
 
     /// Hands the value at the scanner to the columns at or below this key.
@@ -162,17 +224,25 @@ impl KeyNode {
         }
         let first = scanner.peek();
         let start = scanner.position();
-        match first {
-            Some(b'{') if !self.children.is_empty() => self.read_object(scanner, found)?,
-            _ => scanner.skip_value()?,
-        }
+        let value = match first {
+            Some(b'{') if !self.children.is_empty() => {
+                self.read_object(scanner, found)?;
+                Found::Text(start, scanner.position())
+            }
+            Some(b'"') if !scanner.string()? => Found::PlainString(start, scanner.position()),
+            Some(b'"') => Found::Text(start, scanner.position()),
+            _ => {
+                scanner.skip_value()?;
+                Found::Text(start, scanner.position())
+            }
+        };
         for &column in &self.ends {
-            found[column] = Found::Text(start, scanner.position());
+            found[column] = value;
         }
         if !self.children.is_empty() && !matches!(first, Some(b'{' | b'n')) {
-            let reason = format!("`{}` is {}, not an object", self.path, describe(scanner.since(start)));
+            let shape = Found::Shape { node: self.node, start, end: scanner.position() };
             for &column in &self.below {
-                found[column] = Found::Shape(reason.clone());
+                found[column] = shape;
             }
         }
         Ok(())
@@ -191,10 +261,9 @@ fn describe(text: &str) -> &'static str {
     }
 }
 
-/// Converts one JSON value's text (or its absence) to `target`. The error
-/// is the reason without the column's name.
-pub fn convert(text: Option<&str>, target: ColumnType) -> Result<Cell<'_>, String> {
-    let Some(text) = text else { return Ok(Cell::Null) };
+/// Converts one JSON value's text to `target`. The error is the reason
+/// without the column's name.
+fn convert(text: &str, target: ColumnType) -> Result<Cell<'_>, String> {
     match text.as_bytes().first() {
         Some(b'n') => Ok(Cell::Null),
         Some(b'"') => from_string(unquote(text)?, target),
@@ -288,6 +357,15 @@ fn from_string(string: Cow<'_, str>, target: ColumnType) -> Result<Cell<'_>, Str
 /// Converts number text. `Err(None)`: the text is not a number at all;
 /// `Err(Some(reason))`: a number that does not fit the target exactly.
 fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<String>> {
+    match SmallDecimal::parse(text).and_then(|small| small.cell(target)) {
+        Some(cell) => Ok(cell),
+        None => from_any_number(text, target),
+    }
+}
+
+/// [`from_number`] for every number text: exponents, 38 digits, and the
+/// reasons for refusals.
+fn from_any_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<String>> {
     match target {
         ColumnType::Double => match text.parse::<f64>() {
             Ok(v) if v.is_finite() || !looks_numeric(text) => Ok(Cell::Double(v)),
@@ -383,6 +461,77 @@ pub(crate) fn rescale_decimal(
 /// overflow, not a spelled-out "inf").
 fn looks_numeric(text: &str) -> bool {
     text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+}
+
+/// A number of at most 18 digits, `-?[0-9]*(.[0-9]*)?`: how nearly all
+/// numbers are written. It converts in 64-bit arithmetic, with no search
+/// for an exponent; anything else, and every refusal, takes the general
+/// path of [`ExactDecimal`], which gives the same values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SmallDecimal {
+    digits: i64,
+    /// Digits after the point.
+    fraction: u32,
+}
+
+/// 10^0 to 10^22, every power of ten a double holds exactly.
+const EXACT_DOUBLE_POWERS: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+impl SmallDecimal {
+    fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        let (negative, unsigned) = match bytes.split_first()? {
+            (b'-', rest) => (true, rest),
+            _ => (false, bytes),
+        };
+        if unsigned.len() > 18 {
+            return None;
+        }
+        let (mut digits, mut fraction, mut point, mut any_digit) = (0i64, 0, false, false);
+        for &b in unsigned {
+            match b {
+                b'0'..=b'9' => {
+                    digits = digits * 10 + i64::from(b - b'0');
+                    fraction += u32::from(point);
+                    any_digit = true;
+                }
+                b'.' if !point => point = true,
+                _ => return None,
+            }
+        }
+        // Negative zero is a double of its own: left to the general path.
+        if !any_digit || (negative && digits == 0) {
+            return None;
+        }
+        Some(Self { digits: if negative { -digits } else { digits }, fraction })
+    }
+
+    /// The cell for `target`, when this fast path gives it.
+    fn cell(self, target: ColumnType) -> Option<Cell<'static>> {
+        let whole = (self.fraction == 0).then_some(self.digits);
+        match target {
+            ColumnType::Int | ColumnType::Date => Some(Cell::Int(i32::try_from(whole?).ok()?)),
+            ColumnType::Long => Some(Cell::Long(whole?)),
+            // Epoch milliseconds, as micros.
+            ColumnType::Timestamp | ColumnType::TimestampTz => Some(Cell::Long(whole?.checked_mul(1000)?)),
+            ColumnType::Decimal { precision, scale } => {
+                let shift = u32::from(scale).checked_sub(self.fraction)?;
+                let unscaled = i128::from(self.digits) * power_of_ten(shift)?;
+                let limit = power_of_ten(u32::from(precision))?;
+                (unscaled.abs() < limit).then_some(Cell::Decimal(unscaled))
+            }
+            // Both the digits and the power of ten are exact doubles, so the
+            // one division rounds correctly, as parsing the text does.
+            ColumnType::Double if self.digits.unsigned_abs() < 1 << 53 => {
+                let power = EXACT_DOUBLE_POWERS.get(usize::try_from(self.fraction).ok()?)?;
+                Some(Cell::Double(self.digits as f64 / power))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A decimal number as digits and a power of ten: `digits * 10^exponent`.
@@ -497,10 +646,18 @@ fn abbreviate(text: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
+    /// The cell a column of `target` gets from a record whose member `v`
+    /// is `text`.
     fn cell(text: &str, target: ColumnType) -> Result<Cell<'static>, String> {
-        convert(Some(text), target).map(Cell::into_owned)
+        let record = format!(r#"{{"v": {text}}}"#);
+        let columns = JsonColumns::new([&["v".to_string()][..]]);
+        let mut found = Vec::new();
+        columns.read(record.as_bytes(), &mut found).expect("a JSON object");
+        columns.cell(&record, found[0], target).map(Cell::into_owned)
     }
 
     #[test]
@@ -560,10 +717,98 @@ mod tests {
         }
     }
 
+    /// What serde_json finds at `path` of `value`, as [`Found`] describes it:
+    /// `Ok(None)` absent, `Ok(Some(value))`, or `Err(())` for a step on the
+    /// way that is neither an object nor null.
+    fn serde_at<'v>(value: &'v serde_json::Value, path: &[String]) -> Result<Option<&'v serde_json::Value>, ()> {
+        let mut at = value;
+        for key in path {
+            match at {
+                serde_json::Value::Object(members) => match members.get(key) {
+                    Some(member) => at = member,
+                    None => return Ok(None),
+                },
+                serde_json::Value::Null => return Ok(None),
+                _ => return Err(()),
+            }
+        }
+        Ok(Some(at))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+        /// Reading mapped members takes exactly the objects serde_json
+        /// takes, and finds what serde_json finds there (the last of
+        /// repeated keys).
+        #[test]
+        fn reads_members_as_serde_json_does(text in crate::json_scanner::tests::json_text()) {
+            let paths: Vec<Vec<String>> = [&["a"][..], &["b"], &["a", "b"], &["ab", "a"], &[""], &["", "a"]]
+                .iter()
+                .map(|path| path.iter().map(|key| key.to_string()).collect())
+                .collect();
+            let columns = JsonColumns::new(paths.iter().map(Vec::as_slice));
+            let mut found = Vec::new();
+            let read = columns.read(text.as_bytes(), &mut found);
+            let object = serde_json::from_str::<de::IgnoredAny>(&text).is_ok() && text.trim_start().starts_with('{');
+            prop_assert_eq!(read.is_ok(), object, "{:?}", text);
+            // A value serde_json cannot hold (a number beyond a double) is
+            // checked for grammar only.
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(()) };
+            if read.is_err() {
+                return Ok(());
+            }
+            for (path, found) in paths.iter().zip(&found) {
+                let ours = match *found {
+                    Found::Absent => Ok(None),
+                    Found::Text(start, end) | Found::PlainString(start, end) => {
+                        Ok(Some(serde_json::from_str::<serde_json::Value>(&text[start..end]).unwrap()))
+                    }
+                    Found::Shape { .. } => Err(()),
+                };
+                prop_assert_eq!(ours, serde_at(&value, path).map(Option::<&serde_json::Value>::cloned), "{:?} in {:?}", path, text);
+                if let Found::PlainString(start, end) = *found {
+                    prop_assert!(!text[start..end].contains('\\'), "{:?} in {:?}", path, text);
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// The 64-bit fast path gives exactly what the general path gives.
+        #[test]
+        fn small_numbers_convert_as_any_number(
+            negative: bool,
+            digits in "[0-9]{0,19}",
+            point in proptest::option::of(0usize..20),
+            target in prop_oneof![
+                Just(ColumnType::Int),
+                Just(ColumnType::Long),
+                Just(ColumnType::Date),
+                Just(ColumnType::Timestamp),
+                Just(ColumnType::Double),
+                Just(ColumnType::Float),
+                (1u8..=38, 0u8..=12).prop_map(|(precision, scale)| ColumnType::Decimal { precision, scale: scale.min(precision) }),
+            ],
+        ) {
+            let mut text = format!("{}{digits}", if negative { "-" } else { "" });
+            if let Some(at) = point {
+                text.insert(text.len() - digits.len() + at.min(digits.len()), '.');
+            }
+            if let Some(fast) = SmallDecimal::parse(&text).and_then(|small| small.cell(target)) {
+                prop_assert_eq!(Ok(fast), from_any_number(&text, target), "{}", text);
+            }
+        }
+    }
+
     #[test]
     fn strings_are_borrowed_unless_escaped() {
-        let text = "\"plain text\"";
-        assert!(matches!(convert(Some(text), ColumnType::String), Ok(Cell::String(Cow::Borrowed("plain text")))));
+        let text = r#"{"v": "plain text"}"#;
+        let columns = JsonColumns::new([&["v".to_string()][..]]);
+        let mut found = Vec::new();
+        columns.read(text.as_bytes(), &mut found).unwrap();
+        assert_eq!(found[0], Found::PlainString(6, 18));
+        let plain = columns.cell(text, found[0], ColumnType::String);
+        assert!(matches!(plain, Ok(Cell::String(Cow::Borrowed("plain text")))), "{plain:?}");
         assert_eq!(cell("\"tab\\there \\u00e9\"", ColumnType::String), Ok(Cell::String("tab\there é".into())));
     }
 
@@ -597,7 +842,6 @@ mod tests {
         assert_eq!(cell("\"aGk=\"", ColumnType::Binary), Ok(Cell::Binary(b"hi".to_vec())));
         assert!(cell("\"not base64!\"", ColumnType::Binary).unwrap_err().contains("is not base64"));
         assert_eq!(cell("null", ColumnType::Long), Ok(Cell::Null));
-        assert_eq!(convert(None, ColumnType::Long), Ok(Cell::Null));
         assert_eq!(cell("[1]", ColumnType::Long).unwrap_err(), "[1] (an array) does not convert to long");
     }
 
@@ -613,7 +857,7 @@ mod tests {
         let values: Vec<Option<&str>> = found
             .iter()
             .map(|f| match f {
-                Found::Text(start, end) => Some(&text[*start..*end]),
+                Found::Text(start, end) | Found::PlainString(start, end) => Some(&text[*start..*end]),
                 _ => None,
             })
             .collect();
@@ -622,7 +866,7 @@ mod tests {
             [Some("2"), Some("\"c-1\""), None, None, Some("3"), None, Some(r#"{"id": "c-1", "tier": null}"#), None],
             "the last `a` wins"
         );
-        assert_eq!(found[5], Found::Shape("`note` is a string, not an object".into()));
+        assert_eq!(columns.cell(text, found[5], ColumnType::Long).unwrap_err(), "`note` is a string, not an object");
 
         // A repeated object replaces what the earlier one gave.
         let again = r#"{"customer": {"id": 1}, "customer": {"name": "x"}}"#;

@@ -14,7 +14,7 @@ use crate::avro::{DatumError, WriterSchema};
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
 use crate::confluent::RegisteredSchema;
 use crate::dead_letters::{Rejection, RejectionCode};
-use crate::json::{Cell, Found, JsonColumns, convert};
+use crate::json::{Cell, Found, JsonColumns};
 use crate::lfs::{Envelope, LfsRecord};
 use crate::protobuf::MessageError;
 use crate::validation::RecordValidator;
@@ -568,15 +568,10 @@ impl RowBuilder {
     ) -> Result<(), Rejection> {
         let text = self.json.read(value, found).map_err(|(code, message)| Rejection::new(code, message))?;
         for ((column, target), found) in self.mapped.iter().zip(found.iter()) {
-            let mismatch = |reason: String| {
+            let cell = self.json.cell(text, *found, *target).map_err(|reason| {
                 Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", column.name))
-            };
-            let value = match found {
-                Found::Absent => None,
-                Found::Text(start, end) => Some(&text[*start..*end]),
-                Found::Shape(reason) => return Err(mismatch(reason.clone())),
-            };
-            cells.push(convert(value, *target).map_err(mismatch)?);
+            })?;
+            cells.push(cell);
         }
         Ok(())
     }
