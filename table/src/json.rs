@@ -15,7 +15,7 @@ use floe_config::ColumnType;
 use serde::de;
 
 use crate::dead_letters::RejectionCode;
-use crate::json_scanner::{Invalid, Scanner};
+use crate::json_scanner::{Invalid, Scanner, ShortNumber};
 
 /// A converted value, ready for its column's builder.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ impl Cell<'_> {
 /// of keys built once per table. A record is read in one pass: each member
 /// is skipped, or handed to the columns whose path leads through it; a
 /// nested object on a path is read when its member is.
-pub struct JsonColumns {
+pub(crate) struct JsonColumns {
     root: KeyNode,
     columns: usize,
     /// The keys leading to each node, dotted, as errors name them.
@@ -66,7 +66,7 @@ pub struct JsonColumns {
 /// Where a record holds one column's value: positions in the record's
 /// text, so the list is refilled for every record without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     /// No member there, or a step on the way is null.
     Absent,
     /// The value's JSON text: `start..end` of the record's text.
@@ -74,6 +74,8 @@ pub enum Found {
     /// A string token without escapes, quotes included: its content is
     /// used as it is, not searched for escapes again.
     PlainString(usize, usize),
+    /// A number token and its value, read as it was scanned.
+    Number(usize, usize, ShortNumber),
     /// A step on the way (the node numbered `node`, its value at
     /// `start..end`) is neither an object nor null: the record's shape
     /// differs from the mapping's.
@@ -155,6 +157,10 @@ impl JsonColumns {
             Found::Absent => Ok(Cell::Null),
             Found::Text(start, end) => convert(&text[start..end], target),
             Found::PlainString(start, end) => from_string(Cow::Borrowed(&text[start + 1..end - 1]), target),
+            Found::Number(start, end, number) => match short_cell(number, target) {
+                Some(cell) => Ok(cell),
+                None => convert(&text[start..end], target),
+            },
             Found::Shape { node, start, end } => {
                 Err(format!("`{}` is {}, not an object", self.paths[node], describe(&text[start..end])))
             }
@@ -231,6 +237,10 @@ impl KeyNode {
             }
             Some(b'"') if !scanner.string()? => Found::PlainString(start, scanner.position()),
             Some(b'"') => Found::Text(start, scanner.position()),
+            Some(b'-' | b'0'..=b'9') => match scanner.number()? {
+                Some(number) => Found::Number(start, scanner.position(), number),
+                None => Found::Text(start, scanner.position()),
+            },
             _ => {
                 scanner.skip_value()?;
                 Found::Text(start, scanner.position())
@@ -357,7 +367,7 @@ fn from_string(string: Cow<'_, str>, target: ColumnType) -> Result<Cell<'_>, Str
 /// Converts number text. `Err(None)`: the text is not a number at all;
 /// `Err(Some(reason))`: a number that does not fit the target exactly.
 fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<String>> {
-    match SmallDecimal::parse(text).and_then(|small| small.cell(target)) {
+    match short_number(text).and_then(|number| short_cell(number, target)) {
         Some(cell) => Ok(cell),
         None => from_any_number(text, target),
     }
@@ -463,74 +473,45 @@ fn looks_numeric(text: &str) -> bool {
     text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
 }
 
-/// A number of at most 18 digits, `-?[0-9]*(.[0-9]*)?`: how nearly all
-/// numbers are written. It converts in 64-bit arithmetic, with no search
-/// for an exponent; anything else, and every refusal, takes the general
-/// path of [`ExactDecimal`], which gives the same values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SmallDecimal {
-    digits: i64,
-    /// Digits after the point.
-    fraction: u32,
-}
-
 /// 10^0 to 10^22, every power of ten a double holds exactly.
 const EXACT_DOUBLE_POWERS: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
     1e21, 1e22,
 ];
 
-impl SmallDecimal {
-    fn parse(text: &str) -> Option<Self> {
-        let bytes = text.as_bytes();
-        let (negative, unsigned) = match bytes.split_first()? {
-            (b'-', rest) => (true, rest),
-            _ => (false, bytes),
-        };
-        if unsigned.len() > 18 {
-            return None;
-        }
-        let (mut digits, mut fraction, mut point, mut any_digit) = (0i64, 0, false, false);
-        for &b in unsigned {
-            match b {
-                b'0'..=b'9' => {
-                    digits = digits * 10 + i64::from(b - b'0');
-                    fraction += u32::from(point);
-                    any_digit = true;
-                }
-                b'.' if !point => point = true,
-                _ => return None,
-            }
-        }
-        // Negative zero is a double of its own: left to the general path.
-        if !any_digit || (negative && digits == 0) {
-            return None;
-        }
-        Some(Self { digits: if negative { -digits } else { digits }, fraction })
-    }
+/// `text` as a short number, when it is one JSON number token of that kind.
+fn short_number(text: &str) -> Option<ShortNumber> {
+    let mut scanner = Scanner::new(text);
+    let number = scanner.number().ok()??;
+    (scanner.position() == text.len()).then_some(number)
+}
 
-    /// The cell for `target`, when this fast path gives it.
-    fn cell(self, target: ColumnType) -> Option<Cell<'static>> {
-        let whole = (self.fraction == 0).then_some(self.digits);
-        match target {
-            ColumnType::Int | ColumnType::Date => Some(Cell::Int(i32::try_from(whole?).ok()?)),
-            ColumnType::Long => Some(Cell::Long(whole?)),
-            // Epoch milliseconds, as micros.
-            ColumnType::Timestamp | ColumnType::TimestampTz => Some(Cell::Long(whole?.checked_mul(1000)?)),
-            ColumnType::Decimal { precision, scale } => {
-                let shift = u32::from(scale).checked_sub(self.fraction)?;
-                let unscaled = i128::from(self.digits) * power_of_ten(shift)?;
-                let limit = power_of_ten(u32::from(precision))?;
-                (unscaled.abs() < limit).then_some(Cell::Decimal(unscaled))
-            }
-            // Both the digits and the power of ten are exact doubles, so the
-            // one division rounds correctly, as parsing the text does.
-            ColumnType::Double if self.digits.unsigned_abs() < 1 << 53 => {
-                let power = EXACT_DOUBLE_POWERS.get(usize::try_from(self.fraction).ok()?)?;
-                Some(Cell::Double(self.digits as f64 / power))
-            }
-            _ => None,
+/// The cell of a short number for `target`, in 64-bit arithmetic: how
+/// nearly all numbers convert. `None` leaves the number, and every
+/// refusal, to the general path of [`ExactDecimal`], which gives the same
+/// values.
+fn short_cell(number: ShortNumber, target: ColumnType) -> Option<Cell<'static>> {
+    // At most 18 digits: the magnitude fits with room to spare.
+    let signed = if number.negative { -(number.magnitude as i64) } else { number.magnitude as i64 };
+    let whole = (number.fraction == 0).then_some(signed);
+    match target {
+        ColumnType::Int | ColumnType::Date => Some(Cell::Int(i32::try_from(whole?).ok()?)),
+        ColumnType::Long => Some(Cell::Long(whole?)),
+        // Epoch milliseconds, as micros.
+        ColumnType::Timestamp | ColumnType::TimestampTz => Some(Cell::Long(whole?.checked_mul(1000)?)),
+        ColumnType::Decimal { precision, scale } => {
+            let shift = u32::from(scale).checked_sub(number.fraction)?;
+            let unscaled = i128::from(signed) * power_of_ten(shift)?;
+            (unscaled.abs() < power_of_ten(u32::from(precision))?).then_some(Cell::Decimal(unscaled))
         }
+        // Both the magnitude and the power of ten are exact doubles, so the
+        // one division rounds correctly, as parsing the text does; the
+        // sign is applied after, so -0 stays negative.
+        ColumnType::Double if number.magnitude < 1 << 53 => {
+            let value = number.magnitude as f64 / EXACT_DOUBLE_POWERS.get(usize::try_from(number.fraction).ok()?)?;
+            Some(Cell::Double(if number.negative { -value } else { value }))
+        }
+        _ => None,
     }
 }
 
@@ -760,7 +741,7 @@ mod tests {
             for (path, found) in paths.iter().zip(&found) {
                 let ours = match *found {
                     Found::Absent => Ok(None),
-                    Found::Text(start, end) | Found::PlainString(start, end) => {
+                    Found::Text(start, end) | Found::PlainString(start, end) | Found::Number(start, end, _) => {
                         Ok(Some(serde_json::from_str::<serde_json::Value>(&text[start..end]).unwrap()))
                     }
                     Found::Shape { .. } => Err(()),
@@ -794,7 +775,7 @@ mod tests {
             if let Some(at) = point {
                 text.insert(text.len() - digits.len() + at.min(digits.len()), '.');
             }
-            if let Some(fast) = SmallDecimal::parse(&text).and_then(|small| small.cell(target)) {
+            if let Some(fast) = short_number(&text).and_then(|number| short_cell(number, target)) {
                 prop_assert_eq!(Ok(fast), from_any_number(&text, target), "{}", text);
             }
         }
@@ -857,7 +838,9 @@ mod tests {
         let values: Vec<Option<&str>> = found
             .iter()
             .map(|f| match f {
-                Found::Text(start, end) | Found::PlainString(start, end) => Some(&text[*start..*end]),
+                Found::Text(start, end) | Found::PlainString(start, end) | Found::Number(start, end, _) => {
+                    Some(&text[*start..*end])
+                }
                 _ => None,
             })
             .collect();

@@ -15,6 +15,21 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Invalid;
 
+/// A number of at most [`ShortNumber::MAX_DIGITS`] digits and no exponent:
+/// `magnitude / 10^fraction`, negated when `negative`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShortNumber {
+    pub negative: bool,
+    pub magnitude: u64,
+    /// Digits after the point.
+    pub fraction: u32,
+}
+
+impl ShortNumber {
+    /// Any 18 digits fit a signed 64-bit integer.
+    const MAX_DIGITS: usize = 18;
+}
+
 /// A cursor over a JSON text. The text is UTF-8 already: the scanner only
 /// checks the JSON grammar.
 pub(crate) struct Scanner<'a> {
@@ -186,29 +201,39 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn digits(&mut self) -> usize {
+    /// Digits at the cursor, appended to `value` (which wraps when they
+    /// are too many); returns how many.
+    fn digits(&mut self, value: &mut u64) -> usize {
         let start = self.at;
-        while self.bytes().get(self.at).is_some_and(u8::is_ascii_digit) {
+        while let Some(&byte) = self.bytes().get(self.at)
+            && byte.is_ascii_digit()
+        {
+            *value = value.wrapping_mul(10).wrapping_add(u64::from(byte - b'0'));
             self.at += 1;
         }
         self.at - start
     }
 
     /// A number token at the cursor: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
-    fn number(&mut self) -> Result<(), Invalid> {
-        if self.bytes().get(self.at) == Some(&b'-') {
-            self.at += 1;
-        }
-        match self.bytes().get(self.at) {
-            Some(b'0') => self.at += 1,
-            Some(b'1'..=b'9') => {
-                self.digits();
+    /// Its value comes along when it is short, as nearly all are, so a
+    /// column converts it without reading the text again.
+    pub(crate) fn number(&mut self) -> Result<Option<ShortNumber>, Invalid> {
+        let negative = self.bytes().get(self.at) == Some(&b'-');
+        self.at += usize::from(negative);
+        let mut magnitude = 0;
+        let whole = match self.bytes().get(self.at) {
+            Some(b'0') => {
+                self.at += 1;
+                1
             }
+            Some(b'1'..=b'9') => self.digits(&mut magnitude),
             _ => return Err(Invalid),
-        }
+        };
+        let mut fraction = 0;
         if self.bytes().get(self.at) == Some(&b'.') {
             self.at += 1;
-            if self.digits() == 0 {
+            fraction = self.digits(&mut magnitude);
+            if fraction == 0 {
                 return Err(Invalid);
             }
         }
@@ -217,11 +242,13 @@ impl<'a> Scanner<'a> {
             if matches!(self.bytes().get(self.at), Some(b'+' | b'-')) {
                 self.at += 1;
             }
-            if self.digits() == 0 {
+            if self.digits(&mut 0) == 0 {
                 return Err(Invalid);
             }
+            return Ok(None);
         }
-        Ok(())
+        let short = whole + fraction <= ShortNumber::MAX_DIGITS;
+        Ok(short.then_some(ShortNumber { negative, magnitude, fraction: fraction as u32 }))
     }
 
     fn literal(&mut self, word: &str) -> Result<(), Invalid> {
@@ -243,7 +270,7 @@ impl<'a> Scanner<'a> {
                 self.at += 1;
                 Ok(Some(open))
             }
-            _ => self.number().map(|()| None),
+            _ => self.number().map(|_| None),
         }
     }
 
@@ -253,7 +280,7 @@ impl<'a> Scanner<'a> {
         // Most values are strings and numbers: read them straight away.
         let mut open = match self.peek() {
             Some(b'"') => return self.string().map(|_| ()),
-            Some(b'-' | b'0'..=b'9') => return self.number(),
+            Some(b'-' | b'0'..=b'9') => return self.number().map(|_| ()),
             _ => match self.scalar_or_open()? {
                 Some(open) => open,
                 None => return Ok(()),
