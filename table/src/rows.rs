@@ -567,11 +567,11 @@ impl RowBuilder {
         found: &mut Vec<Found>,
     ) -> Result<(), Rejection> {
         let text = self.json.read(value, found).map_err(|(code, message)| Rejection::new(code, message))?;
-        for ((column, target), found) in self.mapped.iter().zip(found.iter()) {
-            let cell = self.json.cell(text, *found, *target).map_err(|reason| {
+        cells.resize(self.mapped.len(), Cell::Null);
+        for (((column, target), found), cell) in self.mapped.iter().zip(found.iter()).zip(cells.iter_mut()) {
+            self.json.fill(text, *found, *target, cell).map_err(|reason| {
                 Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", column.name))
             })?;
-            cells.push(cell);
         }
         Ok(())
     }
