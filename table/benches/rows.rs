@@ -1,6 +1,7 @@
 //! Rows built per second from order records like the end-to-end bench's
-//! (200-byte JSON values): the raw columns alone, and the raw columns plus
-//! ten typed columns read from the JSON. The difference is what typed
+//! (200-byte JSON values): the raw columns alone, the raw columns plus ten
+//! typed columns read from the JSON, and the same ten read from the same
+//! orders in Avro (Confluent wire format). The differences are what typed
 //! columns cost before Parquet and zstd.
 //!
 //!     cargo bench -p floe-table --bench rows
@@ -8,10 +9,13 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
+use apache_avro::Schema;
+use apache_avro::types::Value as Avro;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use floe_config::Column;
+use floe_config::{Column, PayloadFormat};
 use floe_kfs::record::Record;
+use floe_table::confluent::RegisteredSchema;
 use floe_table::{MappedColumn, RowBuilder, SourceColumn, table_schema};
 
 const RECORDS: usize = 10_000;
@@ -28,6 +32,19 @@ const COLUMNS: &str = r#"[
     {"name": "created_at", "type": "timestamptz"},
     {"name": "note", "type": "string"},
     {"name": "order_ref", "type": "string", "path": "order_id"}]"#;
+
+/// The orders in Avro, with the fields the typed columns read.
+const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "Order", "fields": [
+    {"name": "order_id", "type": "long"},
+    {"name": "status", "type": "string"},
+    {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+    {"name": "amount_double", "type": "double"},
+    {"name": "qty", "type": "int"},
+    {"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
+        {"name": "id", "type": "long"}, {"name": "country", "type": "string"}]}},
+    {"name": "created_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "note", "type": "string"},
+    {"name": "order_ref", "type": "string"}]}"#;
 
 const STATUSES: [&str; 4] = ["created", "paid", "shipped", "delivered"];
 const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "BR", "JP"];
@@ -70,19 +87,62 @@ fn orders() -> Vec<Record> {
         .collect()
 }
 
+/// The same orders as Avro datums under schema id 1.
+fn avro_orders(schema: &Schema, records: &[Record]) -> Vec<Record> {
+    let datum = |json: &[u8]| {
+        let order: serde_json::Value = serde_json::from_slice(json).expect("a generated order");
+        let cents = (order["amount"].as_f64().expect("an amount") * 100.0).round() as i64;
+        let customer = vec![
+            ("id".to_string(), Avro::Long(order["customer"]["id"].as_i64().expect("a customer"))),
+            ("country".to_string(), Avro::String(order["customer"]["country"].as_str().expect("a country").into())),
+        ];
+        let fields = vec![
+            ("order_id", Avro::Long(order["order_id"].as_i64().expect("an order id"))),
+            ("status", Avro::String(order["status"].as_str().expect("a status").into())),
+            ("amount", Avro::Decimal(apache_avro::Decimal::from(cents.to_be_bytes()))),
+            ("amount_double", Avro::Double(order["amount"].as_f64().expect("an amount"))),
+            ("qty", Avro::Int(order["qty"].as_i64().expect("a quantity") as i32)),
+            ("customer", Avro::Record(customer)),
+            ("created_at", Avro::TimestampMillis(order["created_at"].as_i64().expect("a time"))),
+            ("note", Avro::String(order["note"].as_str().expect("a note").into())),
+            ("order_ref", Avro::String(order["order_id"].to_string())),
+        ];
+        let record = Avro::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        floe_table::confluent::frame(1, &apache_avro::to_avro_datum(schema, record).expect("an order datum"))
+    };
+    let value = |record: &Record| Some(Bytes::from(datum(record.value.as_deref().expect("a value"))));
+    records.iter().map(|record| Record { value: value(record), ..record.clone() }).collect()
+}
+
 fn rows(c: &mut Criterion) {
     let records = orders();
+    let schema = Arc::new(Schema::parse_str(AVRO_SCHEMA).expect("the bench's Avro schema"));
+    let avro = avro_orders(&schema, &records);
     let typed: Vec<Column> = serde_json::from_str(COLUMNS).expect("the bench's columns");
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(RECORDS as u64));
-    for (name, columns) in [("raw", &[][..]), ("typed_json", &typed[..])] {
-        let schema = table_schema(columns, &[SourceColumn::RecordTime]);
-        let schema = Arc::new(iceberg::arrow::schema_to_arrow_schema(&schema).expect("an Arrow schema"));
+    // The Avro record has fields of their own for the JSON's second reads
+    // of `amount` and `order_id`.
+    let mut typed_avro = typed.clone();
+    for column in &mut typed_avro {
+        if matches!(column.name.as_str(), "amount_double" | "order_ref") {
+            column.path = None;
+        }
+    }
+    let cases = [
+        ("raw", &[][..], PayloadFormat::Json, &records),
+        ("typed_json", &typed[..], PayloadFormat::Json, &records),
+        ("typed_avro", &typed_avro[..], PayloadFormat::Avro, &avro),
+    ];
+    for (name, columns, format, records) in cases {
+        let table = table_schema(columns, &[SourceColumn::RecordTime]);
+        let table = Arc::new(iceberg::arrow::schema_to_arrow_schema(&table).expect("an Arrow schema"));
         let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
-        let mut builder = RowBuilder::new(schema, &mapped).expect("a row builder");
+        let mut builder = RowBuilder::new(table, &mapped).expect("a row builder").with_format(format);
+        builder.add_writer_schema(1, Ok(RegisteredSchema::Avro(schema.clone())));
         group.bench_function(name, |b| {
             b.iter(|| {
-                let rejected = builder.append("orders", 0, black_box(&records), &[]).expect("rows");
+                let rejected = builder.append("orders", 0, black_box(records), &[]).expect("rows");
                 assert!(rejected.is_empty(), "{:?}", rejected.first());
                 black_box(builder.finish().expect("a batch"))
             })

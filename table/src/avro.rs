@@ -347,21 +347,24 @@ impl<'a, T: Fn(usize) -> ColumnType> Datum<'_, 'a, T> {
         let start = input.rest;
         for index in indexes {
             let mut value = Input::new(start);
-            self.cells[*index] = self.column(read, &mut value, *index)?;
+            self.column(read, &mut value, *index)?;
             input.rest = value.rest;
         }
         Ok(())
     }
 
-    /// Reads the value of mapped column `index`.
-    fn column(&self, read: &ColumnRead, input: &mut Input<'a>, index: usize) -> Result<Cell<'a>, Failure> {
+    /// Reads the value of mapped column `index` into its cell (in place:
+    /// see [`crate::json::JsonColumns::fill`] for why).
+    fn column(&mut self, read: &ColumnRead, input: &mut Input<'a>, index: usize) -> Result<(), Failure> {
         let target = (self.target)(index);
-        let converted = match read {
+        let cell = &mut self.cells[index];
+        match read {
             ColumnRead::Leaf { leaf, nullable } => {
                 if !present(nullable.as_deref(), input)? {
-                    return Ok(Cell::Null);
+                    *cell = Cell::Null;
+                    return Ok(());
                 }
-                read_leaf(leaf, input, target)?
+                read_leaf(leaf, input, (index, target), cell)
             }
             ColumnRead::Whole(schema) => {
                 let start = input.rest;
@@ -369,10 +372,9 @@ impl<'a, T: Fn(usize) -> ColumnType> Datum<'_, 'a, T> {
                 let mut part = &start[..start.len() - input.rest.len()];
                 let value = apache_avro::from_avro_datum_schemata(schema, vec![&self.writer.schema], &mut part, None)
                     .map_err(|e| e.to_string())?;
-                cell(unwrap_union(value), None, target)
+                fill(unwrap_union(value), None, target, cell).map_err(|reason| Failure::Column { index, reason })
             }
-        };
-        converted.map_err(|reason| Failure::Column { index, reason })
+        }
     }
 }
 
@@ -385,17 +387,24 @@ fn present(nullable: Option<&[bool]>, input: &mut Input) -> Result<bool, String>
     variant.copied().ok_or_else(|| format!("union variant {index} of a union of {}", variants.len()))
 }
 
-/// Reads a leaf value: the outer error is an undecodable payload, the
-/// inner one a value that does not convert to `target`. Strings for string
-/// columns are borrowed, decimals for decimal columns read without a big
-/// integer; other values go through the one conversion, `cell`.
-fn read_leaf<'a>(leaf: &Schema, input: &mut Input<'a>, target: ColumnType) -> Result<Result<Cell<'a>, String>, String> {
+/// Reads a leaf value into `cell`, the cell of mapped column `index` of
+/// type `target`. Strings for string columns are borrowed, decimals for
+/// decimal columns read without a big integer; other values go through
+/// the one conversion, `fill`.
+fn read_leaf<'a>(
+    leaf: &Schema,
+    input: &mut Input<'a>,
+    (index, target): (usize, ColumnType),
+    cell: &mut Cell<'a>,
+) -> Result<(), Failure> {
+    let mismatch = |reason| Failure::Column { index, reason };
     let mut scale = None;
     let value = match leaf {
         Schema::String => {
             let text = input.string()?;
             if target == ColumnType::String {
-                return Ok(Ok(Cell::String(Cow::Borrowed(text))));
+                *cell = Cell::String(Cow::Borrowed(text));
+                return Ok(());
             }
             Value::String(text.to_string())
         }
@@ -406,7 +415,8 @@ fn read_leaf<'a>(leaf: &Schema, input: &mut Input<'a>, target: ColumnType) -> Re
             };
             let from = u32::try_from(decimal.scale).ok();
             if let (ColumnType::Decimal { precision, scale: to }, Some(from)) = (target, from) {
-                return Ok(decimal_cell(bytes, from, precision, to));
+                *cell = decimal_cell(bytes, from, precision, to).map_err(mismatch)?;
+                return Ok(());
             }
             scale = from;
             Value::Decimal(Decimal::from(bytes))
@@ -414,7 +424,7 @@ fn read_leaf<'a>(leaf: &Schema, input: &mut Input<'a>, target: ColumnType) -> Re
         Schema::Boolean => match input.byte()? {
             0 => Value::Boolean(false),
             1 => Value::Boolean(true),
-            other => return Err(format!("{other} is not a boolean byte")),
+            other => return Err(format!("{other} is not a boolean byte").into()),
         },
         Schema::Int => Value::Int(input.int()?),
         Schema::Long => Value::Long(input.long()?),
@@ -449,9 +459,9 @@ fn read_leaf<'a>(leaf: &Schema, input: &mut Input<'a>, target: ColumnType) -> Re
         Schema::LocalTimestampNanos => Value::LocalTimestampNanos(input.long()?),
         Schema::Duration => Value::Duration(apache_avro::Duration::from(fixed_bytes::<12>(input)?)),
         // The plan sends everything else whole to apache-avro.
-        other => return Err(format!("{other:?} is not a leaf")),
+        other => return Err(format!("{other:?} is not a leaf").into()),
     };
-    Ok(cell(value, scale, target))
+    fill(value, scale, target, cell).map_err(mismatch)
 }
 
 fn fixed_bytes<const N: usize>(input: &mut Input) -> Result<[u8; N], String> {
@@ -465,14 +475,16 @@ fn unwrap_union(value: Value) -> Value {
     }
 }
 
-/// Converts a field's value to its column's type; the error is the reason
-/// without the column's name.
-fn cell(value: Value, scale: Option<u32>, target: ColumnType) -> Result<Cell<'static>, String> {
+/// Converts a field's value to its column's type, into `cell`; the error is
+/// the reason without the column's name. Inlined, so a leaf's value goes
+/// to its cell without being stored and read back whole (a stall).
+#[inline(always)]
+fn fill(value: Value, scale: Option<u32>, target: ColumnType, cell: &mut Cell<'_>) -> Result<(), String> {
     let mismatch = |value: &Value| format!("{} does not convert to {target}", describe(value));
     let timestamp = |micros: Option<i64>, value: &Value| {
         micros.map(Cell::Long).ok_or_else(|| format!("{} is out of range for {target}", describe(value)))
     };
-    Ok(match (target, value) {
+    *cell = match (target, value) {
         (_, Value::Null) => Cell::Null,
         (ColumnType::Boolean, Value::Boolean(v)) => Cell::Boolean(v),
         (ColumnType::Int, Value::Int(v) | Value::TimeMillis(v)) | (ColumnType::Date, Value::Date(v)) => Cell::Int(v),
@@ -505,7 +517,8 @@ fn cell(value: Value, scale: Option<u32>, target: ColumnType) -> Result<Cell<'st
             decimal_cell(&bytes, from, precision, to)?
         }
         (_, other) => return Err(mismatch(&other)),
-    })
+    };
+    Ok(())
 }
 
 /// A decimal written as big-endian two's-complement `bytes` at scale
@@ -828,7 +841,10 @@ mod tests {
             value
         };
         // The schema's one decimal, `amount`, has scale 2.
-        let cells = columns.iter().map(|c| cell(field(c.path.as_deref().unwrap_or(&c.name)), Some(2), c.column_type));
+        let cells = columns.iter().map(|c| {
+            let mut cell = Cell::Null;
+            fill(field(c.path.as_deref().unwrap_or(&c.name)), Some(2), c.column_type, &mut cell).map(|()| cell)
+        });
         cells.collect::<Result<Vec<_>, _>>().ok()
     }
 
