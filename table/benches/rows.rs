@@ -10,13 +10,16 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use apache_avro::Schema;
-use apache_avro::types::Value as Avro;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use floe_config::{Column, PayloadFormat};
 use floe_kfs::record::Record;
 use floe_table::confluent::RegisteredSchema;
 use floe_table::{MappedColumn, RowBuilder, SourceColumn, table_schema};
+
+#[path = "common/avro_orders.rs"]
+mod avro_orders;
+use avro_orders::{AVRO_SCHEMA, avro_order};
 
 const RECORDS: usize = 10_000;
 
@@ -32,19 +35,6 @@ const COLUMNS: &str = r#"[
     {"name": "created_at", "type": "timestamptz"},
     {"name": "note", "type": "string"},
     {"name": "order_ref", "type": "string", "path": "order_id"}]"#;
-
-/// The orders in Avro, with the fields the typed columns read.
-const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "Order", "fields": [
-    {"name": "order_id", "type": "long"},
-    {"name": "status", "type": "string"},
-    {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
-    {"name": "amount_double", "type": "double"},
-    {"name": "qty", "type": "int"},
-    {"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
-        {"name": "id", "type": "long"}, {"name": "country", "type": "string"}]}},
-    {"name": "created_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-    {"name": "note", "type": "string"},
-    {"name": "order_ref", "type": "string"}]}"#;
 
 const STATUSES: [&str; 4] = ["created", "paid", "shipped", "delivered"];
 const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "BR", "JP"];
@@ -88,36 +78,15 @@ fn orders() -> Vec<Record> {
 }
 
 /// The same orders as Avro datums under schema id 1.
-fn avro_orders(schema: &Schema, records: &[Record]) -> Vec<Record> {
-    let datum = |json: &[u8]| {
-        let order: serde_json::Value = serde_json::from_slice(json).expect("a generated order");
-        let cents = (order["amount"].as_f64().expect("an amount") * 100.0).round() as i64;
-        let customer = vec![
-            ("id".to_string(), Avro::Long(order["customer"]["id"].as_i64().expect("a customer"))),
-            ("country".to_string(), Avro::String(order["customer"]["country"].as_str().expect("a country").into())),
-        ];
-        let fields = vec![
-            ("order_id", Avro::Long(order["order_id"].as_i64().expect("an order id"))),
-            ("status", Avro::String(order["status"].as_str().expect("a status").into())),
-            ("amount", Avro::Decimal(apache_avro::Decimal::from(cents.to_be_bytes()))),
-            ("amount_double", Avro::Double(order["amount"].as_f64().expect("an amount"))),
-            ("qty", Avro::Int(order["qty"].as_i64().expect("a quantity") as i32)),
-            ("customer", Avro::Record(customer)),
-            ("created_at", Avro::TimestampMillis(order["created_at"].as_i64().expect("a time"))),
-            ("note", Avro::String(order["note"].as_str().expect("a note").into())),
-            ("order_ref", Avro::String(order["order_id"].to_string())),
-        ];
-        let record = Avro::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
-        floe_table::confluent::frame(1, &apache_avro::to_avro_datum(schema, record).expect("an order datum"))
-    };
-    let value = |record: &Record| Some(Bytes::from(datum(record.value.as_deref().expect("a value"))));
+fn as_avro(schema: &Schema, records: &[Record]) -> Vec<Record> {
+    let value = |record: &Record| Some(Bytes::from(avro_order(schema, record.value.as_deref().expect("a value"))));
     records.iter().map(|record| Record { value: value(record), ..record.clone() }).collect()
 }
 
 fn rows(c: &mut Criterion) {
     let records = orders();
     let schema = Arc::new(Schema::parse_str(AVRO_SCHEMA).expect("the bench's Avro schema"));
-    let avro = avro_orders(&schema, &records);
+    let avro = as_avro(&schema, &records);
     let typed: Vec<Column> = serde_json::from_str(COLUMNS).expect("the bench's columns");
     let mut group = c.benchmark_group("rows");
     group.throughput(Throughput::Elements(RECORDS as u64));
