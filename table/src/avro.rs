@@ -364,7 +364,7 @@ impl<'a, T: Fn(usize) -> ColumnType> Datum<'_, 'a, T> {
                     *cell = Cell::Null;
                     return Ok(());
                 }
-                read_leaf(leaf, input, (index, target), cell)
+                read_leaf(leaf, input, index, target, cell)
             }
             ColumnRead::Whole(schema) => {
                 let start = input.rest;
@@ -394,7 +394,8 @@ fn present(nullable: Option<&[bool]>, input: &mut Input) -> Result<bool, String>
 fn read_leaf<'a>(
     leaf: &Schema,
     input: &mut Input<'a>,
-    (index, target): (usize, ColumnType),
+    index: usize,
+    target: ColumnType,
     cell: &mut Cell<'a>,
 ) -> Result<(), Failure> {
     let mismatch = |reason| Failure::Column { index, reason };
