@@ -438,12 +438,24 @@ fn decimal_cell<T: fmt::Display>(
     precision: u8,
     scale: u8,
 ) -> Result<Cell<'static>, String> {
-    let unscaled = decimal.rescale(scale).ok_or_else(|| format!("{} has more than {scale} decimal places", text()))?;
-    let limit = power_of_ten(u32::from(precision)).map_or(i128::MAX, |p| p - 1);
-    match (-limit..=limit).contains(&unscaled) {
+    let out_of_range = || format!("{} is out of range for decimal({precision},{scale})", text());
+    let Some(unscaled) = decimal.rescale(scale) else {
+        // Scaling up can only fail by overflowing: the value is too large.
+        return Err(match i64::from(decimal.exponent) + i64::from(scale) > 0 {
+            true => out_of_range(),
+            false => format!("{} has more than {scale} decimal places", text()),
+        });
+    };
+    match within_precision(unscaled, precision) {
         true => Ok(Cell::Decimal(unscaled)),
-        false => Err(format!("{} is out of range for decimal({precision},{scale})", text())),
+        false => Err(out_of_range()),
     }
+}
+
+/// Whether an unscaled decimal has at most `precision` digits.
+fn within_precision(unscaled: i128, precision: u8) -> bool {
+    let limit = power_of_ten(u32::from(precision)).map_or(i128::MAX, |p| p - 1);
+    (-limit..=limit).contains(&unscaled)
 }
 
 /// The decimal `unscaled * 10^-from_scale` at a column's precision and
@@ -513,16 +525,11 @@ fn short_fill(number: ShortNumber, target: ColumnType, cell: &mut Cell<'_>) -> b
             None => return false,
         },
         ColumnType::Decimal { precision, scale } => {
-            let (Some(shift), Some(limit)) =
-                (u32::from(scale).checked_sub(number.fraction), power_of_ten(u32::from(precision)))
-            else {
-                return false;
-            };
-            let Some(unscaled) = power_of_ten(shift).map(|power| i128::from(signed) * power) else { return false };
-            if unscaled.abs() >= limit {
-                return false;
+            let shift = u32::from(scale).checked_sub(number.fraction);
+            match shift.and_then(power_of_ten).and_then(|power| i128::from(signed).checked_mul(power)) {
+                Some(unscaled) if within_precision(unscaled, precision) => *cell = Cell::Decimal(unscaled),
+                _ => return false,
             }
-            *cell = Cell::Decimal(unscaled);
         }
         // Both the magnitude and the power of ten are exact doubles, so the
         // one division rounds correctly, as parsing the text does; the
@@ -695,6 +702,10 @@ mod tests {
         assert_eq!(cell("1.005", money).unwrap_err(), "1.005 has more than 2 decimal places");
         let wide = ColumnType::Decimal { precision: 38, scale: 0 };
         assert_eq!(cell("99999999999999999999999999999999999999", wide), Ok(Cell::Decimal(10i128.pow(38) - 1)));
+        // Scaling a short number can overflow 128 bits: refused, not wrapped.
+        let fraction_only = ColumnType::Decimal { precision: 38, scale: 38 };
+        let refused = cell("123456789012345678", fraction_only).unwrap_err();
+        assert_eq!(refused, "123456789012345678 is out of range for decimal(38,38)");
     }
 
     #[test]
@@ -791,7 +802,7 @@ mod tests {
                 Just(ColumnType::Timestamp),
                 Just(ColumnType::Double),
                 Just(ColumnType::Float),
-                (1u8..=38, 0u8..=12).prop_map(|(precision, scale)| ColumnType::Decimal { precision, scale: scale.min(precision) }),
+                (1u8..=38, 0u8..=38).prop_map(|(precision, scale)| ColumnType::Decimal { precision, scale: scale.min(precision) }),
             ],
         ) {
             let mut text = format!("{}{digits}", if negative { "-" } else { "" });
