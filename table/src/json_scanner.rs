@@ -277,15 +277,7 @@ impl<'a> Scanner<'a> {
     /// Passes over one value, checking it. Loops rather than recurses, so
     /// no nesting depth overflows the stack.
     pub(crate) fn skip_value(&mut self) -> Result<(), Invalid> {
-        // Most values are strings and numbers: read them straight away.
-        let mut open = match self.peek() {
-            Some(b'"') => return self.string().map(|_| ()),
-            Some(b'-' | b'0'..=b'9') => return self.number().map(|_| ()),
-            _ => match self.scalar_or_open()? {
-                Some(open) => open,
-                None => return Ok(()),
-            },
-        };
+        let Some(mut open) = self.scalar_or_open()? else { return Ok(()) };
         self.enclosing.clear();
         // Inside `open`, just after its opening or after a comma.
         let mut first = true;
