@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::control::{AdminCommand, AdminError, Event};
+use crate::models::{AdminCommand, AdminError, Event};
 use crate::offsets::Tp;
 use crate::pause::PauseTarget;
 use crate::rollback::RollbackTarget;

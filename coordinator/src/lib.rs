@@ -4,6 +4,8 @@
 //! - [`assignment`] spreads partition leases over workers;
 //! - the control loop ([`control`]) owns leases, accepts staged files and
 //!   runs one serialized commit cycle per table;
+//! - [`models`] holds what the loop and the code around it say to each
+//!   other (its events, operators' commands, loaded tables);
 //! - [`commit`] makes each commit exactly-once, with the source offsets
 //!   recorded in the snapshot ([`offsets`]);
 //! - [`gc`] deletes staged files that never got committed;
@@ -29,6 +31,7 @@ pub mod gc;
 pub mod leader;
 pub mod loader;
 pub mod metadata;
+pub mod models;
 pub mod offsets;
 pub mod pause;
 pub mod rollback;
@@ -60,11 +63,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{AdminService, TokenCheck};
 use crate::catalog::connect_catalog;
-use crate::control::{Control, ControlOptions, Event};
+use crate::control::{Control, ControlOptions};
 use crate::discovery::{Discovery, PartitionLister, TopicChoice};
 use crate::leader::{LeaderState, Resignation, campaign};
 use crate::loader::TableLoader;
 use crate::metadata::KafscaleMetadata;
+use crate::models::Event;
 use crate::offsets::{Feed, lowest_over_tables};
 use crate::pause::Pauses;
 use crate::settings::{PartitionSource, StoreSettings};
@@ -110,8 +114,8 @@ pub enum StartError {
     Etcd(#[from] etcd::EtcdError),
     #[error("Iceberg catalog `{name}`: {source}")]
     Catalog { name: String, source: Box<iceberg::Error> },
-    #[error("table {table}: {message}")]
-    Table { table: String, message: String },
+    #[error(transparent)]
+    Table(#[from] loader::LoadError),
     #[error("schema.confluent_registry: {0}")]
     ConfluentRegistry(floe_registry::RegistryError),
     #[error("segment source: {0}")]

@@ -16,13 +16,21 @@ use iceberg::{Catalog, TableIdent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::StartError;
 use crate::catalog::{add_missing_columns, load_or_create_table};
-use crate::control::{Event, LoadedDeadLetters, LoadedTable, Sourced};
+use crate::models::{Event, LoadedDeadLetters, LoadedTable, Sourced};
 use crate::offsets::OffsetMap;
 use crate::schema_source::{self, Refresh, SchemaSource};
 use crate::settings::TableMapping;
 use crate::tail::TailTable;
+
+/// Why a mapped table could not be loaded: a start error, or a topic a
+/// pattern matched left unfollowed.
+#[derive(Debug, thiserror::Error)]
+#[error("table {table}: {message}")]
+pub struct LoadError {
+    pub table: String,
+    pub message: String,
+}
 
 /// What loading a table needs, shared by the start and the control loop.
 #[derive(Clone)]
@@ -42,7 +50,7 @@ pub struct TableLoader {
 impl TableLoader {
     /// Loads (or creates) the mapping's tables; a table whose columns come
     /// from a registry has them fetched again every `cache_seconds` from now on.
-    pub async fn load(&self, mapping: &TableMapping) -> Result<LoadedTable, StartError> {
+    pub async fn load(&self, mapping: &TableMapping) -> Result<LoadedTable, LoadError> {
         let topic = mapping.topic.clone();
         let source = match (&self.registry, &self.confluent_registry) {
             (_, Some(registry)) if mapping.format.is_confluent() => {
@@ -75,7 +83,7 @@ async fn load_table(
     catalog: &dyn Catalog,
     mapping: &TableMapping,
     source: Option<&SchemaSource>,
-) -> Result<LoadedTable, StartError> {
+) -> Result<LoadedTable, LoadError> {
     let name = mapping.table.to_string();
     let fetched = match source {
         Some(source) => Some(source.fetch().await),
@@ -96,7 +104,7 @@ async fn load_table(
     let source_columns = from_source.map(|s| s.columns).unwrap_or_default();
     let columns: Vec<Column> = source_columns.into_iter().chain(mapping.columns.iter().cloned()).collect();
     let schema = table_schema(&columns, &mapping.optional_columns());
-    let spec = partition_spec(&schema, &mapping.partition_by).map_err(|message| StartError::Table {
+    let spec = partition_spec(&schema, &mapping.partition_by).map_err(|message| LoadError {
         table: name.clone(),
         message: match &held {
             Some(e) => format!("{message}; the columns come from the schema registry, which gave none: {e}"),
@@ -121,13 +129,13 @@ async fn load_table(
             let (table, offsets) = load_one(catalog, mapping, dead_name, dead_letter_schema(), None).await?;
             let arrow = arrow_schema_of(&table)
                 .and_then(|arrow| RowBuilder::for_dead_letters(arrow.clone()).map(|_| arrow).map_err(|e| e.to_string()))
-                .map_err(|message| StartError::Table { table: dead_name.to_string(), message })?;
+                .map_err(|message| LoadError { table: dead_name.to_string(), message })?;
             dead_letters_schema = Some(arrow);
             Some(LoadedDeadLetters { name: dead_name.to_string(), table, offsets })
         }
     };
     let tail = TailTable {
-        schema: arrow_schema_of(&table).map_err(|message| StartError::Table { table: name.clone(), message })?,
+        schema: arrow_schema_of(&table).map_err(|message| LoadError { table: name.clone(), message })?,
         columns: columns.iter().map(MappedColumn::from).collect(),
         format: mapping.format,
         dead_letters: dead_letters_schema,
@@ -199,8 +207,8 @@ async fn load_one(
     name: &TableName,
     schema: Schema,
     spec: Option<PartitionSpec>,
-) -> Result<(Table, OffsetMap), StartError> {
-    let table_error = |message: String| StartError::Table { table: name.to_string(), message };
+) -> Result<(Table, OffsetMap), LoadError> {
+    let table_error = |message: String| LoadError { table: name.to_string(), message };
     let ident =
         TableIdent::from_strs(name.namespace.iter().chain([&name.name])).map_err(|e| table_error(e.to_string()))?;
     let table = load_or_create_table(catalog, &ident, &schema, spec, mapping.create_if_missing).await.map_err(|e| {

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_config::{Column, PayloadFormat};
+use floe_config::PayloadFormat;
 use floe_registry::confluent::ConfluentRegistry;
 use floe_registry::{Caching, RegistryClient, RegistryError};
 use floe_table::confluent::RegisteredSchema;
@@ -19,7 +19,7 @@ use floe_table::{RecordValidator, columns_from_json_schema};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::Event;
+use crate::models::{Event, FetchError, FetchedSchema};
 
 /// First retry after an outage, doubled up to the refresh period.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -37,32 +37,6 @@ pub enum SchemaSource {
     /// JSON or Protobuf schema as `format` says. Records are decoded with
     /// their own writer schemas; this gives the columns.
     Confluent { registry: Arc<ConfluentRegistry>, topic: String, format: PayloadFormat },
-}
-
-/// What a source says now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FetchedSchema {
-    /// The columns the schema describes (none when the table lists its own).
-    pub columns: Vec<Column>,
-    /// The JSON Schema document values are checked against, when they are.
-    pub validation: Option<String>,
-}
-
-/// Why a source gave no schema.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    /// The source did not answer; it may later.
-    #[error("waiting for schema registry: {0}")]
-    Outage(String),
-    /// The source answered with something floe cannot use.
-    #[error("{0}")]
-    Unusable(String),
-}
-
-impl FetchError {
-    pub fn is_outage(&self) -> bool {
-        matches!(self, FetchError::Outage(_))
-    }
 }
 
 impl SchemaSource {

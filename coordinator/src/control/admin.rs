@@ -15,79 +15,17 @@
 
 use floe_proto::worker::Revoke;
 use floe_proto::worker::coordinator_message::Body as ToWorker;
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::partition::LeaseState;
 use super::table::Cycle;
-use super::{Control, Event, proto_feed};
+use super::{Control, proto_feed};
 use crate::commit::{StagedFile, StagedRange};
 use crate::discovery::Rescan;
+use crate::models::{AdminCommand, AdminError, AdminReply, Event, PendingRewind, PendingSkip, RolledBack};
 use crate::offsets::{Feed, OffsetMap, Position, Tp};
 use crate::pause::PauseTarget;
 use crate::rollback::{RollbackTarget, resolve, roll_back};
-
-/// Why a command was refused; maps to a gRPC status code.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-pub type AdminReply = oneshot::Sender<Result<String, AdminError>>;
-
-#[derive(Debug)]
-pub enum AdminCommand {
-    Pause(PauseTarget),
-    Resume(PauseTarget),
-    /// Move a partition forward to `offset`: in `table`, or in the one
-    /// table it feeds.
-    SkipTo {
-        tp: Tp,
-        table: Option<String>,
-        offset: i64,
-        reason: String,
-    },
-    /// Go on after a damaged segment object.
-    SkipSegment {
-        object: String,
-        reason: String,
-    },
-    /// Take a table back to an earlier snapshot.
-    RewindTable {
-        table: String,
-        target: RollbackTarget,
-        reason: String,
-    },
-}
-
-/// A table's rewind, waiting for its leases and commit cycle.
-#[derive(Debug)]
-pub struct PendingRewind {
-    target: RollbackTarget,
-    reason: String,
-    reply: Option<AdminReply>,
-    started: bool,
-}
-
-/// The table after a rollback, and the offsets its snapshot records.
-#[derive(Debug)]
-pub struct RolledBack {
-    snapshot_id: i64,
-    table: iceberg::table::Table,
-    offsets: OffsetMap,
-}
-
-/// A skip waiting for the partition's lease to come back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingSkip {
-    pub to: i64,
-    pub reason: String,
-}
 
 impl Control {
     pub(super) async fn on_admin(&mut self, command: AdminCommand, reply: AdminReply) {

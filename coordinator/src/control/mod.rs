@@ -11,14 +11,10 @@ mod schema;
 mod status;
 mod table;
 
-pub use self::admin::{AdminCommand, AdminError, AdminReply, RolledBack};
-pub use self::table::Sourced;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floe_config::Column;
 use floe_kfs::naming::parse_object_name;
 use floe_metrics::{CommitMetrics, Stage};
 use floe_proto::admin::{ClusterStatus, Commit};
@@ -44,10 +40,10 @@ use crate::discovery::{DiscoveryEvent, Rescan};
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::loader::TableLoader;
-use crate::offsets::{Feed, OffsetMap, Tp};
+use crate::models::{Event, LoadedTable, Outbox, SessionId};
+use crate::offsets::{Feed, Tp};
 use crate::pause::Pauses;
-use crate::schema_source::{FetchError, FetchedSchema};
-use crate::settings::{Settings, TableMapping};
+use crate::settings::Settings;
 use crate::store::{FileIntent, Progress, StateStore};
 use crate::summary::{PartitionIssue, RunSummary, TableSummary};
 use crate::tail::{TailTable, TailTables};
@@ -55,109 +51,12 @@ use crate::tail::{TailTable, TailTables};
 /// How long after the first worker connects leases start being granted.
 const ASSIGNMENT_SETTLE: Duration = Duration::from_millis(250);
 
-/// A worker's connection, numbered by the coordinator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(pub u64);
-
-impl std::fmt::Display for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "session-{}", self.0)
-    }
-}
-
-/// Messages to one worker. Bounded: a worker that stops reading is dropped
-/// rather than letting the queue grow.
-pub type Outbox = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
-
-#[derive(Debug)]
-pub enum Event {
-    Connected {
-        session: SessionId,
-        worker_id: String,
-        outbox: Outbox,
-    },
-    FromWorker {
-        session: SessionId,
-        body: FromWorker,
-    },
-    Disconnected {
-        session: SessionId,
-    },
-    Discovery(DiscoveryEvent),
-    Committed {
-        table: String,
-        files: usize,
-        result: Result<Box<Committed>, CommitError>,
-    },
-    OrphansScanned(BTreeMap<String, OrphanScan>),
-    /// An operator's command from the admin API.
-    Admin {
-        command: AdminCommand,
-        reply: AdminReply,
-    },
-    /// A table's rollback (an operator's rewind) ended.
-    RolledBack {
-        table: String,
-        result: Result<Box<RolledBack>, String>,
-    },
-    /// The table of a topic a mapping's pattern matched was loaded (or
-    /// could not be).
-    TableLoaded {
-        mapping: Box<TableMapping>,
-        result: Result<Box<LoadedTable>, String>,
-    },
-    /// A table's schema source answered (or did not).
-    SchemaFetched {
-        table: String,
-        result: Result<FetchedSchema, FetchError>,
-    },
-    /// Stop: close every open file, commit, then end the loop.
-    Drain,
-}
-
 struct WorkerSession {
     worker_id: String,
     outbox: Outbox,
     last_seen: Instant,
     /// Tables this worker has a definition of.
     defined: HashSet<String>,
-}
-
-/// A table as loaded at start, with the offsets recorded in it.
-#[derive(Debug)]
-pub struct LoadedTable {
-    pub name: String,
-    /// The position of its mapping in the config's `mappings`.
-    pub mapping: usize,
-    pub topic: String,
-    /// How record values are encoded.
-    pub format: floe_config::PayloadFormat,
-    pub table: Table,
-    pub offsets: OffsetMap,
-    /// Typed columns workers read from the record's value.
-    pub columns: Vec<Column>,
-    pub dead_letters: Option<LoadedDeadLetters>,
-    /// Why the table cannot be written as the mapping asks; its
-    /// partitions wait, the other tables go on.
-    pub paused: Option<String>,
-    /// Set when the columns come from a schema source.
-    pub sourced: Option<Sourced>,
-    /// Why the schema source gave nothing usable at start.
-    pub held: Option<FetchError>,
-    /// What workers do with LFS envelopes; `None` when the mode is off.
-    pub lfs: Option<floe_proto::worker::LfsPolicy>,
-    /// What workers check values against; `None` when they do not.
-    pub validation: Option<floe_proto::worker::Validation>,
-    /// The table as `floe tail` shows the topic's records.
-    pub tail: TailTable,
-}
-
-/// A typed table's dead-letter table, with the offsets its snapshots record.
-#[derive(Debug)]
-pub struct LoadedDeadLetters {
-    pub name: String,
-    pub table: Table,
-    pub offsets: OffsetMap,
 }
 
 /// What the control loop starts from besides its tables.

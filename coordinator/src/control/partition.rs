@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use floe_proto::worker::SegmentRef;
 
-use super::SessionId;
-use super::admin::PendingSkip;
+use crate::models::{PendingSkip, SessionId};
 use crate::offsets::Position;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use super::{Control, Event, LoadedTable};
+use super::Control;
 use crate::discovery::FollowTopic;
+use crate::models::{Event, LoadedTable};
 use crate::offsets::lowest_over_tables;
 use crate::settings::TableMapping;
 

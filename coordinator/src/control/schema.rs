@@ -13,7 +13,7 @@ use super::partition::LeaseState;
 use super::proto_feed;
 use crate::catalog::add_missing_columns;
 use crate::loader::with_optional_columns;
-use crate::schema_source::{FetchError, FetchedSchema};
+use crate::models::{FetchError, FetchedSchema};
 
 impl Control {
     pub(super) fn on_schema_fetched(&mut self, name: &str, result: Result<FetchedSchema, FetchError>) {

@@ -11,10 +11,8 @@ use floe_table::MappedColumn as Mapped;
 use iceberg::TableIdent;
 use iceberg::table::Table;
 
-use super::SessionId;
 use crate::commit::StagedFile;
-use crate::schema_source::{FetchError, FetchedSchema};
-use crate::settings::TableMapping;
+use crate::models::{FetchError, PendingRewind, SessionId, Sourced};
 
 /// A table's commit cycle: ask the workers writing it to close their files,
 /// then commit everything staged in one snapshot.
@@ -63,7 +61,7 @@ pub struct TableState {
     /// When the running commit started.
     pub commit_started: Option<Instant>,
     /// An operator's rewind, waiting for the table's leases to come back.
-    pub rewind: Option<super::admin::PendingRewind>,
+    pub rewind: Option<PendingRewind>,
     /// The typed columns workers fill.
     pub columns: Vec<Column>,
     /// How record values are encoded.
@@ -77,16 +75,6 @@ pub struct TableState {
     pub lfs: Option<LfsPolicy>,
     /// What workers check values against; `None` when they do not.
     pub validation: Option<Validation>,
-}
-
-/// What a table takes from its schema source.
-#[derive(Debug, Clone)]
-pub struct Sourced {
-    /// The table's mapping: its `columns` (`event_time`) come after the
-    /// source's.
-    pub mapping: TableMapping,
-    /// A newer schema, applied when no commit of the table is running.
-    pub pending: Option<FetchedSchema>,
 }
 
 impl TableState {

@@ -1,0 +1,74 @@
+//! The control loop's inbox: everything that changes coordinator state
+//! arrives as one of these and is handled in order.
+
+use std::collections::BTreeMap;
+
+use floe_proto::worker::CoordinatorMessage;
+use floe_proto::worker::worker_message::Body as FromWorker;
+use tokio::sync::mpsc;
+
+use super::{AdminCommand, AdminReply, FetchError, FetchedSchema, LoadedTable, RolledBack};
+use crate::commit::{CommitError, Committed};
+use crate::discovery::DiscoveryEvent;
+use crate::gc::OrphanScan;
+use crate::settings::TableMapping;
+
+/// A worker's connection, numbered by the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "session-{}", self.0)
+    }
+}
+
+/// Messages to one worker. Bounded: a worker that stops reading is dropped
+/// rather than letting the queue grow.
+pub type Outbox = mpsc::Sender<Result<CoordinatorMessage, tonic::Status>>;
+
+#[derive(Debug)]
+pub enum Event {
+    Connected {
+        session: SessionId,
+        worker_id: String,
+        outbox: Outbox,
+    },
+    FromWorker {
+        session: SessionId,
+        body: FromWorker,
+    },
+    Disconnected {
+        session: SessionId,
+    },
+    Discovery(DiscoveryEvent),
+    Committed {
+        table: String,
+        files: usize,
+        result: Result<Box<Committed>, CommitError>,
+    },
+    OrphansScanned(BTreeMap<String, OrphanScan>),
+    /// An operator's command from the admin API.
+    Admin {
+        command: AdminCommand,
+        reply: AdminReply,
+    },
+    /// A table's rollback (an operator's rewind) ended.
+    RolledBack {
+        table: String,
+        result: Result<Box<RolledBack>, String>,
+    },
+    /// The table of a topic a mapping's pattern matched was loaded (or
+    /// could not be).
+    TableLoaded {
+        mapping: Box<TableMapping>,
+        result: Result<Box<LoadedTable>, String>,
+    },
+    /// A table's schema source answered (or did not).
+    SchemaFetched {
+        table: String,
+        result: Result<FetchedSchema, FetchError>,
+    },
+    /// Stop: close every open file, commit, then end the loop.
+    Drain,
+}
