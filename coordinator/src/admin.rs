@@ -16,10 +16,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::commit::RollbackTarget;
+use crate::feed::Tp;
 use crate::models::{AdminCommand, AdminError, Event};
-use crate::offsets::Tp;
 use crate::pause::PauseTarget;
-use crate::rollback::RollbackTarget;
 
 /// Shortest time between two updates of one stream.
 const MIN_INTERVAL: Duration = Duration::from_millis(200);

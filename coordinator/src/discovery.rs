@@ -20,8 +20,8 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::feed::Tp;
 use crate::metadata::{KafscaleMetadata, SNAPSHOT_KEY};
-use crate::offsets::Tp;
 
 /// Partitions listed at once; the store bounds its own requests too.
 const LIST_CONCURRENCY: usize = 16;

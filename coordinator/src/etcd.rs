@@ -18,7 +18,7 @@ use std::time::Duration;
 use etcd_client::{Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions};
 use floe_config::TlsFiles;
 
-use crate::offsets::{Feed, Tp};
+use crate::feed::{Feed, Tp};
 
 /// How to reach etcd, from the `etcd` and `offsets` sections.
 #[derive(Debug, Clone)]

@@ -6,8 +6,9 @@
 //!   runs one serialized commit cycle per table;
 //! - [`models`] holds what the loop and the code around it say to each
 //!   other (its events, operators' commands, loaded tables);
-//! - [`commit`] makes each commit exactly-once, with the source offsets
-//!   recorded in the snapshot ([`offsets`]);
+//! - [`commit`] is the exactly-once protocol: report admission, the
+//!   classify rule, the catalog guard, the offsets recorded in snapshot
+//!   summaries, and one file per commit kind (append, rollback);
 //! - [`gc`] deletes staged files that never got committed;
 //! - [`service`] is the gRPC endpoint workers connect to, [`admin`] the
 //!   operators' one (status, [`pause`], skips);
@@ -27,14 +28,13 @@ pub mod commit;
 pub mod control;
 pub mod discovery;
 pub mod etcd;
+pub mod feed;
 pub mod gc;
 pub mod leader;
 pub mod loader;
 pub mod metadata;
 pub mod models;
-pub mod offsets;
 pub mod pause;
-pub mod rollback;
 pub mod schema_source;
 pub mod service;
 pub mod settings;
@@ -65,11 +65,11 @@ use crate::admin::{AdminService, TokenCheck};
 use crate::catalog::connect_catalog;
 use crate::control::{Control, ControlOptions};
 use crate::discovery::{Discovery, PartitionLister, TopicChoice};
+use crate::feed::{Feed, lowest_over_tables};
 use crate::leader::{LeaderState, Resignation, campaign};
 use crate::loader::TableLoader;
 use crate::metadata::KafscaleMetadata;
 use crate::models::Event;
-use crate::offsets::{Feed, lowest_over_tables};
 use crate::pause::Pauses;
 use crate::settings::{PartitionSource, StoreSettings};
 pub use crate::settings::{Settings, SettingsError};

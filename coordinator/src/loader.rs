@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{add_missing_columns, load_or_create_table};
+use crate::commit::OffsetMap;
 use crate::models::{Event, LoadedDeadLetters, LoadedTable, Sourced};
-use crate::offsets::OffsetMap;
 use crate::schema_source::{self, Refresh, SchemaSource};
 use crate::settings::TableMapping;
 use crate::tail::TailTable;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::offsets::Tp;
+use crate::feed::Tp;
 
 /// What an operator paused.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,7 +8,7 @@
 //!
 //! A table's rewind takes every lease of the table back and waits for its
 //! commit cycle to be idle; then what is staged is dropped, `main` is moved
-//! to the snapshot ([`crate::rollback`]), the partitions take the offsets
+//! to the snapshot ([`crate::commit::rollback`]), the partitions take the offsets
 //! that snapshot records, and discovery lists them again from there. Rows
 //! are read again from those offsets: exactly once still holds, because
 //! the table and its offsets went back together.
@@ -20,12 +20,11 @@ use tracing::{info, warn};
 use super::partition::LeaseState;
 use super::table::Cycle;
 use super::{Control, proto_feed};
-use crate::commit::{StagedFile, StagedRange};
+use crate::commit::{OffsetMap, Position, RollbackTarget, StagedFile, StagedRange, resolve, roll_back};
 use crate::discovery::Rescan;
+use crate::feed::{Feed, Tp};
 use crate::models::{AdminCommand, AdminError, AdminReply, Event, PendingRewind, PendingSkip, RolledBack};
-use crate::offsets::{Feed, OffsetMap, Position, Tp};
 use crate::pause::PauseTarget;
-use crate::rollback::{RollbackTarget, resolve, roll_back};
 
 impl Control {
     pub(super) async fn on_admin(&mut self, command: AdminCommand, reply: AdminReply) {

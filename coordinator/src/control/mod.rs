@@ -34,14 +34,14 @@ use self::partition::{Failure, Lease, LeaseState, Partition};
 use self::table::{Cycle, TableState};
 use crate::assignment;
 use crate::commit::{
-    CommitError, Committed, DeadLettersCommitted, StagedDeadLetters, StagedFile, StagedRange, commit_staged,
+    CommitError, Committed, DeadLettersCommitted, Position, StagedDeadLetters, StagedFile, StagedRange, commit_staged,
 };
 use crate::discovery::{DiscoveryEvent, Rescan};
+use crate::feed::{Feed, Tp};
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::loader::TableLoader;
 use crate::models::{Event, LoadedTable, Outbox, SessionId};
-use crate::offsets::{Feed, Tp};
 use crate::pause::Pauses;
 use crate::settings::Settings;
 use crate::store::{FileIntent, Progress, StateStore};
@@ -105,7 +105,7 @@ pub struct Control {
     tables: BTreeMap<String, TableState>,
     /// The tables each followed topic feeds.
     topic_tables: HashMap<String, BTreeSet<String>>,
-    committed_at_start: HashMap<Feed, crate::offsets::Position>,
+    committed_at_start: HashMap<Feed, Position>,
     dead_letters_at_start: HashMap<Feed, i64>,
     discovery_passes: u64,
     /// Locations the last complete discovery pass could not list, and why.
@@ -457,8 +457,7 @@ impl Control {
             Ok(file) => {
                 for range in &file.ranges {
                     if let Some(partition) = self.partitions.get_mut(&Feed::new(&staged.table, range.tp.clone())) {
-                        partition.staged =
-                            Some(crate::offsets::Position { next: range.to, open_txn_start: range.open_txn_start });
+                        partition.staged = Some(Position { next: range.to, open_txn_start: range.open_txn_start });
                         partition.refusals = 0;
                     }
                 }
@@ -611,7 +610,7 @@ impl Control {
                         continue;
                     }
                     info!(partition = %feed, offset, "starts at offset {offset}: {why}");
-                    partition.staged = Some(crate::offsets::Position { next: offset, open_txn_start: None });
+                    partition.staged = Some(Position { next: offset, open_txn_start: None });
                     self.rebalance_needed = true;
                     // Committed at once (a snapshot without files), so a
                     // restart resumes there instead of deciding again.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use floe_proto::worker::SegmentRef;
 
+use crate::commit::Position;
 use crate::models::{PendingSkip, SessionId};
-use crate::offsets::Position;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {

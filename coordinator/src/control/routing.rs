@@ -11,8 +11,8 @@ use tracing::{info, warn};
 
 use super::Control;
 use crate::discovery::FollowTopic;
+use crate::feed::lowest_over_tables;
 use crate::models::{Event, LoadedTable};
-use crate::offsets::lowest_over_tables;
 use crate::settings::TableMapping;
 
 type Reply = oneshot::Sender<Option<FollowTopic>>;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::partition::{LeaseState, Partition};
 use super::{Control, SessionId, now_ms};
-use crate::offsets::Feed;
+use crate::feed::Feed;
 
 impl Control {
     pub(super) fn status(&self) -> ClusterStatus {

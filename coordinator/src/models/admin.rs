@@ -4,9 +4,9 @@
 
 use tokio::sync::oneshot;
 
-use crate::offsets::{OffsetMap, Tp};
+use crate::commit::{OffsetMap, RollbackTarget};
+use crate::feed::Tp;
 use crate::pause::PauseTarget;
-use crate::rollback::RollbackTarget;
 
 /// Why a command was refused; maps to a gRPC status code.
 #[derive(Debug, thiserror::Error)]

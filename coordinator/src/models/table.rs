@@ -6,7 +6,7 @@ use floe_proto::worker::{LfsPolicy, Validation};
 use iceberg::table::Table;
 
 use super::{FetchError, FetchedSchema};
-use crate::offsets::OffsetMap;
+use crate::commit::OffsetMap;
 use crate::settings::TableMapping;
 use crate::tail::TailTable;
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{FileIntent, Progress, StateStore, StoreError};
 use crate::etcd::{EtcdLayout, Fence};
-use crate::offsets::{Feed, Tp};
+use crate::feed::{Feed, Tp};
 
 /// Operations per etcd transaction; etcd refuses more than 128 by default.
 const TXN_CHUNK: usize = 64;

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{FileIntent, StateStore, StoreError};
-use crate::offsets::Tp;
+use crate::feed::Tp;
 
 /// State in this process only: for a single coordinator without a database.
 #[derive(Debug, Default)]

@@ -16,7 +16,7 @@ pub use etcd::EtcdStore;
 pub use memory::MemoryStore;
 pub use sql::{SqlStore, numbered_params};
 
-use crate::offsets::{Feed, Tp};
+use crate::feed::{Feed, Tp};
 
 #[derive(Debug, thiserror::Error)]
 #[error("state store {store}: {operation}: {message}")]

@@ -4,7 +4,7 @@ use sqlx::{AnyPool, Row};
 
 use super::{FileIntent, StateStore, StoreError};
 use crate::catalog::prepare_sqlite_file;
-use crate::offsets::Tp;
+use crate::feed::Tp;
 
 /// State in the SQL catalog's database (SQLite or PostgreSQL), in tables of
 /// its own beside the catalog's.

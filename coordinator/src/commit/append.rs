@@ -1,15 +1,10 @@
-//! One exactly-once commit of staged files into a table.
+//! The append kind: staged files into a table, one snapshot per attempt,
+//! with the offsets they reach recorded in its summary.
 //!
-//! Before every attempt the table is loaded fresh and the offsets recorded in
-//! its snapshots are compared with the ranges of the staged files:
-//! - a file whose ranges end at or before the recorded offsets is already in
-//!   the table (an earlier attempt landed but its reply was lost): skipped;
-//! - a file whose ranges start exactly at the recorded offsets is appended;
-//! - anything else is a conflict and nothing is committed.
-//!
-//! The append goes through [`CheckedCommitCatalog`], so the catalog accepts
-//! it only on top of the snapshot that was checked, and the library never
-//! retries it on its own.
+//! Each attempt loads the table fresh and classifies the staged files
+//! ([`super::classify`]): those already in the table are skipped, the
+//! others appended in one fast append through the guard
+//! ([`super::guard`]), with operators' skips named in `floe.skipped`.
 //!
 //! A typed table's dead letters are committed to its dead-letter table just
 //! before, with the same ranges recorded there. If the table's commit then
@@ -24,56 +19,10 @@ use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, TableIdent};
 
-use crate::catalog::CheckedCommitCatalog;
-use crate::offsets::{OffsetMap, OffsetsError, Position, SKIPPED_KEY, Tp, WATERMARK_KEY};
-
-/// Source offsets consumed into one staged file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagedRange {
-    pub tp: Tp,
-    pub from: i64,
-    pub to: i64,
-    pub open_txn_start: Option<i64>,
-    pub record_count: u64,
-    pub max_timestamp_ms: Option<i64>,
-    /// Set when an operator skipped these offsets: why. Recorded in the
-    /// snapshot summary, so skipped data is never invisible.
-    pub skipped: Option<String>,
-}
-
-/// Data files a worker staged (one per partition value), or only progress
-/// when no row came out of its ranges.
-#[derive(Debug, Clone)]
-pub struct StagedFile {
-    pub data_files: Vec<DataFile>,
-    /// The ranges' records that could not become rows.
-    pub dead_letters: Option<StagedDeadLetters>,
-    pub ranges: Vec<StagedRange>,
-    pub record_count: u64,
-    pub file_size_bytes: u64,
-}
-
-/// Data files of the dead-letter table, covering the same ranges.
-#[derive(Debug, Clone)]
-pub struct StagedDeadLetters {
-    pub data_files: Vec<DataFile>,
-    pub record_count: u64,
-    /// How many for each reason code.
-    pub reasons: BTreeMap<String, u64>,
-}
-
-impl StagedFile {
-    /// Progress without rows: where a partition starts, or a skip.
-    pub fn marker(range: StagedRange) -> Self {
-        Self { data_files: Vec::new(), dead_letters: None, ranges: vec![range], record_count: 0, file_size_bytes: 0 }
-    }
-
-    /// The data files' paths and the dead letters' ones.
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        let dead_letters = self.dead_letters.iter().flat_map(|d| &d.data_files);
-        self.data_files.iter().chain(dead_letters).map(DataFile::file_path)
-    }
-}
+use super::classify::{FileState, classify};
+use super::guard::CheckedCommitCatalog;
+use super::offsets::{SKIPPED_KEY, WATERMARK_KEY};
+use super::{CommitError, OffsetMap, Position, StagedFile, load};
 
 /// What a commit attempt did.
 #[derive(Debug)]
@@ -101,34 +50,6 @@ pub struct DeadLettersCommitted {
     pub appended_records: u64,
     /// How many of the appended records for each reason code.
     pub reasons: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    #[error("loading table {table}: {source}")]
-    Load { table: TableIdent, source: Box<iceberg::Error> },
-    #[error("table {table}: {source}")]
-    Offsets { table: TableIdent, source: OffsetsError },
-    #[error(
-        "table {table}: staged range {tp} [{from}, {to}) does not continue the committed offset {committed}; \
-         another writer is committing floe offsets to this table, or its snapshots were rolled back"
-    )]
-    Conflict { table: TableIdent, tp: Tp, from: i64, to: i64, committed: i64 },
-    #[error("committing to table {table}: {source}")]
-    Commit { table: TableIdent, source: Box<iceberg::Error> },
-}
-
-impl CommitError {
-    /// Worth another attempt later (the catalog or storage may recover).
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, CommitError::Load { .. } | CommitError::Commit { .. })
-    }
-}
-
-/// How one staged file relates to the offsets already in the table.
-enum FileState {
-    Committed,
-    Pending,
 }
 
 /// Makes one checked attempt to append `files` (in the order they were
@@ -238,17 +159,6 @@ async fn commit_dead_letters(
     })
 }
 
-/// The table, fresh from the catalog, and the offsets its snapshots record.
-async fn load(catalog: &dyn Catalog, ident: &TableIdent) -> Result<(Table, OffsetMap), CommitError> {
-    let table = catalog
-        .load_table(ident)
-        .await
-        .map_err(|source| CommitError::Load { table: ident.clone(), source: Box::new(source) })?;
-    let recorded = OffsetMap::committed(table.metadata())
-        .map_err(|source| CommitError::Offsets { table: ident.clone(), source })?;
-    Ok((table, recorded))
-}
-
 /// The skipped ranges of `pending` files as the `floe.skipped` summary entry:
 /// `[{"topic","partition","from","to","reason"}]`.
 fn skipped_ranges(pending: &[&StagedFile]) -> Option<String> {
@@ -296,40 +206,6 @@ async fn append(
     tx.commit(&CheckedCommitCatalog::new(catalog, table)).await.map_err(commit_err)
 }
 
-/// Decides whether a file is in the table already or continues it, and
-/// advances `offsets` past a pending file.
-fn classify(ident: &TableIdent, file: &StagedFile, offsets: &mut OffsetMap) -> Result<FileState, CommitError> {
-    let conflict = |range: &StagedRange, committed: i64| CommitError::Conflict {
-        table: ident.clone(),
-        tp: range.tp.clone(),
-        from: range.from,
-        to: range.to,
-        committed,
-    };
-    let mut committed = Vec::new();
-    for range in &file.ranges {
-        match offsets.get(&range.tp) {
-            Some(recorded) if recorded.next >= range.to => committed.push((range, recorded.next)),
-            Some(recorded) if recorded.next != range.from => return Err(conflict(range, recorded.next)),
-            _ => {}
-        }
-    }
-    match committed.first() {
-        Some(_) if committed.len() == file.ranges.len() => Ok(FileState::Committed),
-        // Part of one file can never be in the table without the rest of it.
-        Some((range, recorded)) => Err(conflict(range, *recorded)),
-        None => {
-            for range in &file.ranges {
-                offsets.set(range.tp.clone(), Position { next: range.to, open_txn_start: range.open_txn_start });
-                if let Some(ms) = range.max_timestamp_ms {
-                    offsets.raise_max_timestamp(&range.tp, ms);
-                }
-            }
-            Ok(FileState::Pending)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -339,6 +215,8 @@ mod tests {
 
     use super::*;
     use crate::catalog::{CatalogKind, CatalogSettings, connect_catalog, load_or_create_table};
+    use crate::commit::{StagedDeadLetters, StagedRange};
+    use crate::feed::Tp;
 
     async fn catalog(dir: &std::path::Path) -> Arc<dyn Catalog> {
         let settings = CatalogSettings {
