@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use floe_proto::worker::Feed as ProtoFeed;
+
 /// A topic and partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tp {
@@ -36,6 +38,16 @@ pub struct Feed {
 impl Feed {
     pub fn new(table: impl Into<String>, tp: Tp) -> Self {
         Self { table: table.into(), tp }
+    }
+
+    /// The feed a worker message names.
+    pub fn from_proto(feed: &ProtoFeed) -> Self {
+        Feed::new(&feed.table, Tp::new(feed.topic.clone(), feed.partition))
+    }
+
+    /// The feed as the worker protocol names it.
+    pub fn to_proto(&self) -> ProtoFeed {
+        ProtoFeed { topic: self.tp.topic.clone(), partition: self.tp.partition, table: self.table.clone() }
     }
 }
 

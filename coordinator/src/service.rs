@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::models::{Event, SessionId};
+use crate::commit::SessionId;
+use crate::models::Event;
 
 /// Messages queued for a worker before it is considered stuck.
 const OUTBOX_CAPACITY: usize = 16 * 1024;

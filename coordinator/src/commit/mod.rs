@@ -15,8 +15,8 @@
 //! 2. A worker's report is admitted only under its partition's current
 //!    lease (the same worker session, the same epoch; epochs only grow)
 //!    and only when each range starts exactly where the partition's
-//!    accepted ranges end, so a partition's staged ranges follow each
-//!    other without a gap or an overlap.
+//!    accepted ranges end ([`admission`]), so a partition's staged ranges
+//!    follow each other without a gap or an overlap.
 //! 3. Before every commit attempt, retries included, the table is loaded
 //!    fresh and each staged file is classified against the offsets it
 //!    records ([`classify`]): already committed (a lost reply), continuing
@@ -50,6 +50,7 @@
 //! through the guard and carries `floe.offsets` forward, so exactly-once
 //! holds whatever kind of snapshot is newest.
 
+pub mod admission;
 pub mod append;
 pub mod classify;
 pub mod guard;
@@ -60,6 +61,7 @@ pub mod staged;
 use iceberg::table::Table;
 use iceberg::{Catalog, TableIdent};
 
+pub use self::admission::{Admitting, Holder, Refusal, SessionId, admit_ranges, read_data_file};
 pub use self::append::{Committed, DeadLettersCommitted, commit_staged};
 pub use self::offsets::{OffsetMap, OffsetsError, Position};
 pub use self::rollback::{RollbackTarget, resolve, roll_back};

@@ -17,9 +17,9 @@ use floe_proto::worker::Revoke;
 use floe_proto::worker::coordinator_message::Body as ToWorker;
 use tracing::{info, warn};
 
+use super::Control;
 use super::partition::LeaseState;
 use super::table::Cycle;
-use super::{Control, proto_feed};
 use crate::commit::{OffsetMap, Position, RollbackTarget, StagedFile, StagedRange, resolve, roll_back};
 use crate::discovery::Rescan;
 use crate::feed::{Feed, Tp};
@@ -164,7 +164,7 @@ impl Control {
         }
         lease.state = LeaseState::Revoking;
         let (session, epoch) = (lease.session, lease.epoch);
-        self.send(session, ToWorker::Revoke(Revoke { feed: Some(proto_feed(feed)), epoch }));
+        self.send(session, ToWorker::Revoke(Revoke { feed: Some(feed.to_proto()), epoch }));
         true
     }
 

@@ -21,12 +21,9 @@ use floe_proto::admin::{ClusterStatus, Commit};
 use floe_proto::worker::coordinator_message::Body as ToWorker;
 use floe_proto::worker::worker_message::Body as FromWorker;
 use floe_proto::worker::{
-    CoordinatorMessage, Feed as ProtoFeed, FileOpened, Flush, Grant, OffsetRange, Revoke, Segments, Staged, StagedAck,
-    Welcome,
+    CoordinatorMessage, Feed as ProtoFeed, FileOpened, Flush, Grant, Revoke, Segments, Staged, StagedAck, Welcome,
 };
 use iceberg::Catalog;
-use iceberg::spec::{DataFile, deserialize_data_file_from_json};
-use iceberg::table::Table;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
@@ -34,14 +31,15 @@ use self::partition::{Failure, Lease, LeaseState, Partition};
 use self::table::{Cycle, TableState};
 use crate::assignment;
 use crate::commit::{
-    CommitError, Committed, DeadLettersCommitted, Position, StagedDeadLetters, StagedFile, StagedRange, commit_staged,
+    CommitError, Committed, DeadLettersCommitted, Position, Refusal, SessionId, StagedDeadLetters, StagedFile,
+    StagedRange, admit_ranges, commit_staged, read_data_file,
 };
 use crate::discovery::{DiscoveryEvent, Rescan};
 use crate::feed::{Feed, Tp};
 use crate::gc::{OrphanScan, scan_orphans};
 use crate::leader::LeaderState;
 use crate::loader::TableLoader;
-use crate::models::{Event, LoadedTable, Outbox, SessionId};
+use crate::models::{Event, LoadedTable, Outbox};
 use crate::pause::Pauses;
 use crate::settings::Settings;
 use crate::store::{FileIntent, Progress, StateStore};
@@ -370,7 +368,7 @@ impl Control {
             }
             FromWorker::Staged(staged) => self.on_staged(session, staged),
             FromWorker::PartitionFailed(failed) => {
-                let Some(feed) = failed.feed.as_ref().map(feed_of) else { return };
+                let Some(feed) = failed.feed.as_ref().map(Feed::from_proto) else { return };
                 if self.lease_of(session, failed.feed.as_ref(), failed.epoch).is_none() {
                     return; // a report from a lease that has moved on
                 }
@@ -391,7 +389,7 @@ impl Control {
                 }
             }
             FromWorker::Released(released) => {
-                let Some(feed) = released.feed.as_ref().map(feed_of) else { return };
+                let Some(feed) = released.feed.as_ref().map(Feed::from_proto) else { return };
                 if let Some(partition) = self.partitions.get_mut(&feed) {
                     let ours =
                         partition.lease.as_ref().is_some_and(|l| l.session == session && l.epoch == released.epoch);
@@ -422,7 +420,7 @@ impl Control {
 
     /// The lease a report refers to, if it is still the current one.
     fn lease_of(&mut self, session: SessionId, feed: Option<&ProtoFeed>, epoch: u64) -> Option<&mut Lease> {
-        let feed = feed_of(feed?);
+        let feed = Feed::from_proto(feed?);
         self.partitions.get_mut(&feed)?.lease.as_mut().filter(|lease| lease.session == session && lease.epoch == epoch)
     }
 
@@ -472,7 +470,7 @@ impl Control {
                 let path = staged_paths(&staged).join(", ");
                 warn!(%session, table = %staged.table, %path, "refused staged files: {reason}");
                 floe_metrics::count_error(Stage::Report);
-                let ack = StagedAck { table: staged.table.clone(), path, accepted: false, reason: reason.clone() };
+                let ack = StagedAck { table: staged.table.clone(), path, accepted: false, reason: reason.to_string() };
                 self.send(session, ToWorker::StagedAck(ack));
                 self.delete_refused(&staged);
                 self.count_refusal(&staged, &reason);
@@ -483,10 +481,10 @@ impl Control {
 
     /// A partition whose reports keep being refused stops with the reason:
     /// a worker that starts over would only make the same report again.
-    fn count_refusal(&mut self, staged: &Staged, reason: &str) {
+    fn count_refusal(&mut self, staged: &Staged, reason: &Refusal) {
         const MAX_REFUSALS: u32 = 3;
         for range in &staged.ranges {
-            let Some(feed) = range.feed.as_ref().map(feed_of) else { continue };
+            let Some(feed) = range.feed.as_ref().map(Feed::from_proto) else { continue };
             let Some(partition) = self.partitions.get_mut(&feed) else { continue };
             partition.refusals += 1;
             if partition.refusals >= MAX_REFUSALS && partition.failure.is_none() {
@@ -501,45 +499,13 @@ impl Control {
         }
     }
 
-    fn check_staged(&self, session: SessionId, staged: &Staged) -> Result<StagedFile, String> {
-        let table = self.tables.get(&staged.table).ok_or_else(|| format!("unknown table {}", staged.table))?;
+    fn check_staged(&self, session: SessionId, staged: &Staged) -> Result<StagedFile, Refusal> {
+        let table = self.tables.get(&staged.table).ok_or_else(|| Refusal::UnknownTable(staged.table.clone()))?;
         if staged_paths(staged).iter().any(|p| self.condemned.contains(p)) {
-            return Err("the file outlived the orphan grace period and was deleted".into());
+            return Err(Refusal::Deleted);
         }
-        if staged.ranges.is_empty() {
-            return Err("no offset range".into());
-        }
-        let mut ranges = Vec::with_capacity(staged.ranges.len());
-        let mut seen = HashSet::new();
-        for range in &staged.ranges {
-            let OffsetRange { feed, epoch, from, to, open_txn_start, record_count, max_timestamp_ms } = range;
-            let feed = feed_of(feed.as_ref().ok_or("a range without a partition")?);
-            if feed.table != staged.table {
-                return Err(format!("{feed} is not a partition of table {}", staged.table));
-            }
-            let tp = feed.tp.clone();
-            if !seen.insert(tp.clone()) {
-                return Err(format!("{tp} appears twice"));
-            }
-            let partition = self.partitions.get(&feed).ok_or_else(|| format!("unknown partition {feed}"))?;
-            match &partition.lease {
-                Some(lease) if lease.session == session && lease.epoch == *epoch => {}
-                _ => return Err(format!("{tp} epoch {epoch} is not the current lease")),
-            }
-            let expected = partition.staged.map_or(*from, |p| p.next);
-            if *from != expected || to <= from {
-                return Err(format!("{tp} range [{from}, {to}) does not continue at {expected}"));
-            }
-            ranges.push(StagedRange {
-                tp,
-                from: *from,
-                to: *to,
-                open_txn_start: *open_txn_start,
-                record_count: *record_count,
-                max_timestamp_ms: *max_timestamp_ms,
-                skipped: None,
-            });
-        }
+        let ranges =
+            admit_ranges(&staged.table, session, &staged.ranges, |feed| Some(self.partitions.get(feed)?.admitting()))?;
         let data_files = staged
             .files
             .iter()
@@ -552,7 +518,10 @@ impl Control {
                     .as_ref()
                     .filter(|name| **name == dead.table)
                     .and_then(|name| self.tables.get(name))
-                    .ok_or_else(|| format!("{} is not the dead-letter table of {}", dead.table, staged.table))?;
+                    .ok_or_else(|| Refusal::NotDeadLetterTable {
+                        dead_letters: dead.table.clone(),
+                        table: staged.table.clone(),
+                    })?;
                 let data_files = dead
                     .files
                     .iter()
@@ -713,7 +682,7 @@ impl Control {
             return;
         }
         let (session, epoch) = (lease.session, lease.epoch);
-        self.send(session, ToWorker::Segments(Segments { feed: Some(proto_feed(feed)), epoch, segments }));
+        self.send(session, ToWorker::Segments(Segments { feed: Some(feed.to_proto()), epoch, segments }));
     }
 
     // ------------------------------------------------------------ leases
@@ -753,7 +722,7 @@ impl Control {
             lease.state = LeaseState::Revoking;
             let epoch = lease.epoch;
             info!(partition = %feed, %session, "moving partition to balance workers");
-            self.send(session, ToWorker::Revoke(Revoke { feed: Some(proto_feed(&feed)), epoch }));
+            self.send(session, ToWorker::Revoke(Revoke { feed: Some(feed.to_proto()), epoch }));
         }
         if plan.grants.is_empty() {
             return;
@@ -811,7 +780,7 @@ impl Control {
             }
         }
         let grant = Grant {
-            feed: Some(proto_feed(&feed)),
+            feed: Some(feed.to_proto()),
             epoch,
             resume_from: staged.resume_from(),
             consumed_to: staged.next,
@@ -1293,28 +1262,6 @@ impl Control {
 fn staged_paths(staged: &Staged) -> Vec<String> {
     let dead_letters = staged.dead_letters.iter().flat_map(|d| &d.files);
     staged.files.iter().chain(dead_letters).map(|f| f.path.clone()).collect()
-}
-
-/// A staged data file's description, read against the table it is for.
-fn read_data_file(table: &Table, path: &str, json: &str) -> Result<DataFile, String> {
-    let metadata = table.metadata();
-    let spec = metadata.default_partition_spec();
-    let schema = metadata.current_schema();
-    let partition_type = spec.partition_type(schema).map_err(|e| e.to_string())?;
-    let file = deserialize_data_file_from_json(json, spec.spec_id(), &partition_type, schema)
-        .map_err(|e| format!("unreadable data file description: {e}"))?;
-    if file.file_path() != path {
-        return Err(format!("data file path {} differs from {path}", file.file_path()));
-    }
-    Ok(file)
-}
-
-fn feed_of(feed: &ProtoFeed) -> Feed {
-    Feed::new(&feed.table, Tp::new(feed.topic.clone(), feed.partition))
-}
-
-fn proto_feed(feed: &Feed) -> ProtoFeed {
-    ProtoFeed { topic: feed.tp.topic.clone(), partition: feed.tp.partition, table: feed.table.clone() }
 }
 
 fn now_ms() -> i64 {

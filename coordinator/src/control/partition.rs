@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use floe_proto::worker::SegmentRef;
 
-use crate::commit::Position;
-use crate::models::{PendingSkip, SessionId};
+use crate::commit::{Admitting, Holder, Position, SessionId};
+use crate::models::PendingSkip;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {
@@ -90,6 +90,12 @@ impl Partition {
             watermark_ms: None,
             pending_skip: None,
         }
+    }
+
+    /// What admitting its holder's reports depends on.
+    pub fn admitting(&self) -> Admitting {
+        let holder = self.lease.as_ref().map(|lease| Holder { session: lease.session, epoch: lease.epoch });
+        Admitting { holder, accepted: self.staged }
     }
 
     /// Learns where reading starts when nothing was ever committed: the

@@ -10,7 +10,6 @@ use tracing::{error, info, warn};
 
 use super::Control;
 use super::partition::LeaseState;
-use super::proto_feed;
 use crate::catalog::add_missing_columns;
 use crate::loader::with_optional_columns;
 use crate::models::{FetchError, FetchedSchema};
@@ -117,7 +116,7 @@ impl Control {
         for (feed, partition) in self.partitions.iter_mut().filter(|(feed, _)| feed.table == name) {
             if let Some(lease) = partition.lease.as_mut().filter(|l| l.state == LeaseState::Active) {
                 lease.state = LeaseState::Revoking;
-                revokes.push((lease.session, Revoke { feed: Some(proto_feed(feed)), epoch: lease.epoch }));
+                revokes.push((lease.session, Revoke { feed: Some(feed.to_proto()), epoch: lease.epoch }));
             }
         }
         for (session, revoke) in revokes {

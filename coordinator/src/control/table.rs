@@ -11,8 +11,8 @@ use floe_table::MappedColumn as Mapped;
 use iceberg::TableIdent;
 use iceberg::table::Table;
 
-use crate::commit::StagedFile;
-use crate::models::{FetchError, PendingRewind, SessionId, Sourced};
+use crate::commit::{SessionId, StagedFile};
+use crate::models::{FetchError, PendingRewind, Sourced};
 
 /// A table's commit cycle: ask the workers writing it to close their files,
 /// then commit everything staged in one snapshot.

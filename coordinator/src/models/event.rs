@@ -8,20 +8,10 @@ use floe_proto::worker::worker_message::Body as FromWorker;
 use tokio::sync::mpsc;
 
 use super::{AdminCommand, AdminReply, FetchError, FetchedSchema, LoadedTable, RolledBack};
-use crate::commit::{CommitError, Committed};
+use crate::commit::{CommitError, Committed, SessionId};
 use crate::discovery::DiscoveryEvent;
 use crate::gc::OrphanScan;
 use crate::settings::TableMapping;
-
-/// A worker's connection, numbered by the coordinator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(pub u64);
-
-impl std::fmt::Display for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "session-{}", self.0)
-    }
-}
 
 /// Messages to one worker. Bounded: a worker that stops reading is dropped
 /// rather than letting the queue grow.

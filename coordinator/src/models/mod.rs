@@ -15,6 +15,6 @@ mod schema;
 mod table;
 
 pub use self::admin::{AdminCommand, AdminError, AdminReply, PendingRewind, PendingSkip, RolledBack};
-pub use self::event::{Event, Outbox, SessionId};
+pub use self::event::{Event, Outbox};
 pub use self::schema::{FetchError, FetchedSchema};
 pub use self::table::{LoadedDeadLetters, LoadedTable, Sourced};
