@@ -13,13 +13,9 @@
 //! are read again from those offsets: exactly once still holds, because
 //! the table and its offsets went back together.
 
-use floe_proto::worker::Revoke;
-use floe_proto::worker::coordinator_message::Body as ToWorker;
 use tracing::{info, warn};
 
 use super::Control;
-use super::partition::LeaseState;
-use super::table::Cycle;
 use crate::commit::{OffsetMap, Position, RollbackTarget, StagedFile, StagedRange, resolve, roll_back};
 use crate::discovery::Rescan;
 use crate::feed::{Feed, Tp};
@@ -156,18 +152,6 @@ impl Control {
         })
     }
 
-    /// Asks the holder of a partition to release it; true if a revoke was sent.
-    fn take_back(&mut self, feed: &Feed) -> bool {
-        let Some(lease) = self.partitions.get_mut(feed).and_then(|p| p.lease.as_mut()) else { return false };
-        if lease.state == LeaseState::Revoking {
-            return true;
-        }
-        lease.state = LeaseState::Revoking;
-        let (session, epoch) = (lease.session, lease.epoch);
-        self.send(session, ToWorker::Revoke(Revoke { feed: Some(feed.to_proto()), epoch }));
-        true
-    }
-
     fn skip_to(&mut self, feed: &Feed, offset: i64, reason: String) -> Result<String, AdminError> {
         let partition = self.partitions.get(feed).ok_or_else(|| {
             AdminError::NotFound(format!("partition {feed} is not known (not mapped, or not found in storage yet)"))
@@ -300,8 +284,7 @@ impl Control {
         let target = rewind.target;
         // Rows staged since the last commit are read again from the
         // snapshot's offsets; their files become orphans, collected later.
-        state.staged.clear();
-        state.cycle = Cycle::Committing;
+        state.cycle.begin_rollback();
         let (catalog, settings, events, ident) =
             (self.catalog.clone(), self.settings.clone(), self.events.clone(), state.ident.clone());
         let name = name.to_string();
@@ -323,7 +306,7 @@ impl Control {
     /// back to, and answers the operator.
     pub(super) async fn on_rolled_back(&mut self, name: &str, result: Result<Box<RolledBack>, String>) {
         let Some(state) = self.tables.get_mut(name) else { return };
-        state.cycle = Cycle::Idle;
+        state.cycle.end_rollback();
         let Some(mut rewind) = state.rewind.take() else { return };
         self.rebalance_needed = true;
         let reply = rewind.reply.take();
@@ -402,7 +385,7 @@ impl Control {
             partition.damaged.retain(|base, _| *base >= skip.to);
             warn!(partition = %feed, from = range.from, to = skip.to, reason = %skip.reason, "offsets skipped");
             if let Some(state) = self.tables.get_mut(&feed.table) {
-                state.staged.push(StagedFile::marker(range));
+                state.cycle.stage(StagedFile::marker(range));
             }
             self.rebalance_needed = true;
         }

@@ -3,13 +3,10 @@
 //! reaches workers as a new definition; a source that cannot answer, or
 //! answers with a schema floe cannot use, holds that table alone.
 
-use floe_proto::worker::Revoke;
-use floe_proto::worker::coordinator_message::Body as ToWorker;
 use floe_table::{MappedColumn, RowBuilder};
 use tracing::{error, info, warn};
 
 use super::Control;
-use super::partition::LeaseState;
 use crate::catalog::add_missing_columns;
 use crate::loader::with_optional_columns;
 use crate::models::{FetchError, FetchedSchema};
@@ -80,9 +77,7 @@ impl Control {
         state.columns = columns;
         state.validation = validation;
         state.redefine(props);
-        for worker in self.workers.values_mut() {
-            worker.defined.remove(name);
-        }
+        self.workers.forget_definition(name);
         self.revoke_table(name);
         self.release(name);
     }
@@ -109,20 +104,6 @@ impl Control {
             info!(table = %name, "schema registry answered: reading the table again");
             self.rebalance_needed = true;
         }
-    }
-
-    pub(super) fn revoke_table(&mut self, name: &str) {
-        let mut revokes = Vec::new();
-        for (feed, partition) in self.partitions.iter_mut().filter(|(feed, _)| feed.table == name) {
-            if let Some(lease) = partition.lease.as_mut().filter(|l| l.state == LeaseState::Active) {
-                lease.state = LeaseState::Revoking;
-                revokes.push((lease.session, Revoke { feed: Some(feed.to_proto()), epoch: lease.epoch }));
-            }
-        }
-        for (session, revoke) in revokes {
-            self.send(session, ToWorker::Revoke(revoke));
-        }
-        self.rebalance_needed = true;
     }
 
     /// Why the table waits on its schema source for good (not an outage,

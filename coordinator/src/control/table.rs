@@ -1,8 +1,7 @@
 //! What the control loop knows of one table: its definition for workers,
-//! the files staged for it, and where its commit cycle stands.
+//! its commit cycle with the files staged for it, and what it committed.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, VecDeque};
 
 use floe_config::{Column, PayloadFormat};
 use floe_proto::admin::Commit;
@@ -11,22 +10,8 @@ use floe_table::MappedColumn as Mapped;
 use iceberg::TableIdent;
 use iceberg::table::Table;
 
-use crate::commit::{SessionId, StagedFile};
+use super::cycle::CommitCycle;
 use crate::models::{FetchError, PendingRewind, Sourced};
-
-/// A table's commit cycle: ask the workers writing it to close their files,
-/// then commit everything staged in one snapshot.
-#[derive(Debug)]
-pub enum Cycle {
-    Idle,
-    Flushing {
-        flush_id: u64,
-        waiting: HashSet<SessionId>,
-        deadline: Instant,
-    },
-    /// The files staged when the commit started are being committed.
-    Committing,
-}
 
 /// What this coordinator committed to the table since it started.
 #[derive(Debug, Default, Clone)]
@@ -35,6 +20,16 @@ pub struct TableTotals {
     pub files: u64,
     pub records: u64,
     pub last_snapshot_id: Option<i64>,
+}
+
+impl TableTotals {
+    /// Counts a snapshot this coordinator committed.
+    pub fn count(&mut self, snapshot_id: i64, files: usize, records: u64) {
+        self.commits += 1;
+        self.files += files as u64;
+        self.records += records;
+        self.last_snapshot_id = Some(snapshot_id);
+    }
 }
 
 #[derive(Debug)]
@@ -48,18 +43,14 @@ pub struct TableState {
     pub dead_letters: Option<String>,
     /// Set on a dead-letter table: the table whose dead letters it holds.
     pub dead_letters_of: Option<String>,
-    pub staged: Vec<StagedFile>,
-    pub cycle: Cycle,
-    pub next_cycle_at: Instant,
-    pub failures: u32,
+    pub cycle: CommitCycle,
+    /// Why the last commit failed, until one lands.
     pub last_error: Option<String>,
     /// Commits stopped for a reason retrying cannot fix.
     pub stopped: Option<String>,
     pub totals: TableTotals,
     /// The last commits, newest last (for status).
     pub recent_commits: VecDeque<Commit>,
-    /// When the running commit started.
-    pub commit_started: Option<Instant>,
     /// An operator's rewind, waiting for the table's leases to come back.
     pub rewind: Option<PendingRewind>,
     /// The typed columns workers fill.
@@ -87,15 +78,11 @@ impl TableState {
             define,
             dead_letters: None,
             dead_letters_of: None,
-            staged: Vec::new(),
-            cycle: Cycle::Idle,
-            next_cycle_at: Instant::now(),
-            failures: 0,
+            cycle: CommitCycle::default(),
             last_error: None,
             stopped: None,
             totals: TableTotals::default(),
             recent_commits: VecDeque::new(),
-            commit_started: None,
             rewind: None,
             columns: Vec::new(),
             format: PayloadFormat::Json,
@@ -123,10 +110,6 @@ impl TableState {
         self.define = define;
     }
 
-    pub fn staged_bytes(&self) -> u64 {
-        self.staged.iter().map(|f| f.file_size_bytes).sum()
-    }
-
     /// Remembers a commit for status, keeping the last few.
     pub fn remember_commit(&mut self, commit: Commit) {
         const KEPT: usize = 20;
@@ -134,16 +117,6 @@ impl TableState {
             self.recent_commits.pop_front();
         }
         self.recent_commits.push_back(commit);
-    }
-
-    pub fn is_idle(&self) -> bool {
-        matches!(self.cycle, Cycle::Idle)
-    }
-
-    /// Delay before the next attempt after `failures` failed commits.
-    pub fn backoff(&self) -> Duration {
-        let exp = self.failures.min(6);
-        Duration::from_millis(500 << exp).min(Duration::from_secs(30))
     }
 }
 
