@@ -64,7 +64,7 @@ use iceberg::{Catalog, TableIdent};
 pub use self::admission::{Admitting, Holder, Refusal, SessionId, admit_ranges, read_data_file};
 pub use self::append::{Committed, DeadLettersCommitted, commit_staged};
 pub use self::offsets::{OffsetMap, OffsetsError, Position};
-pub use self::rollback::{RollbackTarget, resolve, roll_back};
+pub use self::rollback::{RollbackError, RollbackTarget, resolve, roll_back};
 pub use self::staged::{StagedDeadLetters, StagedFile, StagedRange};
 use crate::feed::Tp;
 

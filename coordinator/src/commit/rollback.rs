@@ -27,9 +27,42 @@ pub enum RollbackTarget {
     AsOf(i64),
 }
 
+/// Why a table was not rewound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackError {
+    /// The snapshot is not an ancestor of the current one: the operator
+    /// names another.
+    #[error(
+        "snapshot {0} is not in the table's current history (`floe ctl status --json` or the engine's snapshots \
+         table lists them)"
+    )]
+    NotInHistory(i64),
+    /// Nothing was committed that early: the operator names a later time.
+    #[error("the table has no snapshot at or before {0} ms")]
+    NothingAsOf(i64),
+    /// Another commit landed after the table was read: the same rewind can
+    /// be asked again. With the catalog's answer, when it gave one.
+    #[error("the table changed meanwhile (another commit landed): try again{}", in_parentheses(.0))]
+    Changed(Option<String>),
+    /// The catalog, the warehouse or the table's metadata kept the change
+    /// from being made.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn in_parentheses(answer: &Option<String>) -> String {
+    answer.as_ref().map(|answer| format!(" ({answer})")).unwrap_or_default()
+}
+
+impl From<String> for RollbackError {
+    fn from(message: String) -> Self {
+        RollbackError::Failed(message)
+    }
+}
+
 /// Resolves `target` among the ancestors of the table's current snapshot
 /// (a snapshot of another branch, or one already rolled back, is refused).
-pub fn resolve(metadata: &TableMetadata, target: RollbackTarget) -> Result<i64, String> {
+pub fn resolve(metadata: &TableMetadata, target: RollbackTarget) -> Result<i64, RollbackError> {
     let mut ancestors = Vec::new();
     let mut next = metadata.current_snapshot();
     while let Some(snapshot) = next {
@@ -42,16 +75,13 @@ pub fn resolve(metadata: &TableMetadata, target: RollbackTarget) -> Result<i64, 
     };
     match (found, target) {
         (Some(snapshot), _) => Ok(snapshot.snapshot_id()),
-        (None, RollbackTarget::SnapshotId(id)) => Err(format!(
-            "snapshot {id} is not in the table's current history (`floe ctl status --json` or the engine's \
-             snapshots table lists them)"
-        )),
-        (None, RollbackTarget::AsOf(ms)) => Err(format!("the table has no snapshot at or before {ms} ms")),
+        (None, RollbackTarget::SnapshotId(id)) => Err(RollbackError::NotInHistory(id)),
+        (None, RollbackTarget::AsOf(ms)) => Err(RollbackError::NothingAsOf(ms)),
     }
 }
 
 /// Moves `main` of `table` to `snapshot_id`.
-pub async fn roll_back(settings: &CatalogSettings, table: &Table, snapshot_id: i64) -> Result<(), String> {
+pub async fn roll_back(settings: &CatalogSettings, table: &Table, snapshot_id: i64) -> Result<(), RollbackError> {
     let current = table.metadata().current_snapshot_id();
     if current == Some(snapshot_id) {
         return Ok(());
@@ -66,8 +96,14 @@ pub async fn roll_back(settings: &CatalogSettings, table: &Table, snapshot_id: i
     }
 }
 
-async fn roll_back_sql(uri: &str, catalog: &str, table: &Table, reference: SnapshotReference) -> Result<(), String> {
-    let current_location = table.metadata_location().ok_or("the table has no metadata file")?;
+async fn roll_back_sql(
+    uri: &str,
+    catalog: &str,
+    table: &Table,
+    reference: SnapshotReference,
+) -> Result<(), RollbackError> {
+    let current_location =
+        table.metadata_location().ok_or_else(|| RollbackError::Failed("the table has no metadata file".into()))?;
     let metadata = table
         .metadata()
         .clone()
@@ -105,7 +141,7 @@ async fn roll_back_sql(uri: &str, catalog: &str, table: &Table, reference: Snaps
     pool.close().await;
     match updated.rows_affected() {
         1 => Ok(()),
-        _ => Err("the table changed meanwhile (another commit landed): try again".into()),
+        _ => Err(RollbackError::Changed(None)),
     }
 }
 
@@ -116,7 +152,12 @@ struct RestAccess<'a> {
 }
 
 impl RestAccess<'_> {
-    async fn roll_back(&self, table: &Table, current: Option<i64>, reference: SnapshotReference) -> Result<(), String> {
+    async fn roll_back(
+        &self,
+        table: &Table,
+        current: Option<i64>,
+        reference: SnapshotReference,
+    ) -> Result<(), RollbackError> {
         let http = reqwest::Client::new();
         let bearer = self.bearer(&http).await?;
         let with_auth = |request: reqwest::RequestBuilder| match &bearer {
@@ -145,8 +186,8 @@ impl RestAccess<'_> {
         }
         let text = response.text().await.unwrap_or_default();
         Err(match status.as_u16() {
-            409 => format!("the table changed meanwhile (another commit landed): try again ({text})"),
-            _ => format!("POST {url}: {status}: {text}"),
+            409 => RollbackError::Changed(Some(text)),
+            _ => RollbackError::Failed(format!("POST {url}: {status}: {text}")),
         })
     }
 

@@ -16,7 +16,7 @@
 use tracing::{info, warn};
 
 use super::Control;
-use crate::commit::{OffsetMap, Position, RollbackTarget, StagedFile, StagedRange, resolve, roll_back};
+use crate::commit::{OffsetMap, Position, RollbackError, RollbackTarget, StagedFile, StagedRange, resolve, roll_back};
 use crate::discovery::Rescan;
 use crate::feed::{Feed, Tp};
 use crate::models::{AdminCommand, AdminError, AdminReply, Event, PendingRewind, PendingSkip, RolledBack};
@@ -26,9 +26,13 @@ impl Control {
     pub(super) async fn on_admin(&mut self, command: AdminCommand, reply: AdminReply) {
         let result = match command {
             AdminCommand::RewindTable { table, target, reason } => {
-                // Answered once the rollback is done.
-                if let Err(e) = self.rewind_table(&table, target, reason, reply) {
-                    warn!(%table, "rewind refused: {e}");
+                match self.rewind_refusal(&table) {
+                    Some(refusal) => {
+                        warn!(%table, "rewind refused: {refusal}");
+                        let _ = reply.send(Err(refusal));
+                    }
+                    // Answered once the rollback is done.
+                    None => self.rewind_table(&table, target, reason, reply),
                 }
                 return;
             }
@@ -238,18 +242,9 @@ impl Control {
         }
     }
 
-    /// Starts a rewind: the table's leases are taken back; the rollback
-    /// itself waits for them ([`Control::start_rollback`]). `reply` is
-    /// answered when it is done, or now if refused (the error is returned
-    /// for the log).
-    fn rewind_table(
-        &mut self,
-        table: &str,
-        target: RollbackTarget,
-        reason: String,
-        reply: AdminReply,
-    ) -> Result<(), String> {
-        let refusal = match self.tables.get(table) {
+    /// Why `table` cannot be rewound now, if it cannot.
+    fn rewind_refusal(&self, table: &str) -> Option<AdminError> {
+        match self.tables.get(table) {
             None => Some(AdminError::NotFound(format!("no mapping writes table {table}"))),
             Some(state) if state.dead_letters_of.is_some() => Some(AdminError::Invalid(format!(
                 "{table} holds the dead letters of {}: rewind that table",
@@ -259,19 +254,19 @@ impl Control {
                 Some(AdminError::Invalid(format!("{table} is being rewound already: wait for it")))
             }
             Some(_) => None,
-        };
-        if let Some(refusal) = refusal {
-            let message = refusal.to_string();
-            let _ = reply.send(Err(refusal));
-            return Err(message);
         }
+    }
+
+    /// Starts a rewind: the table's leases are taken back; the rollback
+    /// itself waits for them ([`Control::start_rollback`]). `reply` is
+    /// answered when it is done.
+    fn rewind_table(&mut self, table: &str, target: RollbackTarget, reason: String, reply: AdminReply) {
         let feeds = self.partitions_of(&PauseTarget::Table(table.to_string()));
         let releasing = feeds.iter().filter(|feed| self.take_back(feed)).count();
         warn!(%table, ?target, %reason, releasing, "an operator rewinds the table");
         if let Some(state) = self.tables.get_mut(table) {
             state.rewind = Some(PendingRewind { target, reason, reply: Some(reply), started: false });
         }
-        Ok(())
     }
 
     /// Rolls a rewinding table back once no worker holds its partitions
@@ -290,11 +285,18 @@ impl Control {
         let name = name.to_string();
         tokio::spawn(async move {
             let result = async {
-                let table = catalog.load_table(&ident).await.map_err(|e| format!("loading the table: {e}"))?;
+                let load = || async {
+                    catalog
+                        .load_table(&ident)
+                        .await
+                        .map_err(|e| RollbackError::Failed(format!("loading the table: {e}")))
+                };
+                let table = load().await?;
                 let snapshot_id = resolve(table.metadata(), target)?;
                 roll_back(&settings.catalog, &table, snapshot_id).await?;
-                let table = catalog.load_table(&ident).await.map_err(|e| format!("loading the table: {e}"))?;
-                let offsets = OffsetMap::committed(table.metadata()).map_err(|e| e.to_string())?;
+                let table = load().await?;
+                let offsets =
+                    OffsetMap::committed(table.metadata()).map_err(|e| RollbackError::Failed(e.to_string()))?;
                 Ok(Box::new(RolledBack { snapshot_id, table, offsets }))
             }
             .await;
@@ -304,7 +306,7 @@ impl Control {
 
     /// Sets the table's partitions to the offsets of the snapshot it went
     /// back to, and answers the operator.
-    pub(super) async fn on_rolled_back(&mut self, name: &str, result: Result<Box<RolledBack>, String>) {
+    pub(super) async fn on_rolled_back(&mut self, name: &str, result: Result<Box<RolledBack>, RollbackError>) {
         let Some(state) = self.tables.get_mut(name) else { return };
         state.cycle.end_rollback();
         let Some(mut rewind) = state.rewind.take() else { return };

@@ -8,7 +8,7 @@ use floe_proto::worker::worker_message::Body as FromWorker;
 use tokio::sync::mpsc;
 
 use super::{AdminCommand, AdminReply, FetchError, FetchedSchema, LoadedTable, RolledBack};
-use crate::commit::{CommitError, Committed, SessionId};
+use crate::commit::{CommitError, Committed, RollbackError, SessionId};
 use crate::discovery::DiscoveryEvent;
 use crate::gc::OrphanScan;
 use crate::settings::TableMapping;
@@ -46,7 +46,7 @@ pub enum Event {
     /// A table's rollback (an operator's rewind) ended.
     RolledBack {
         table: String,
-        result: Result<Box<RolledBack>, String>,
+        result: Result<Box<RolledBack>, RollbackError>,
     },
     /// The table of a topic a mapping's pattern matched was loaded (or
     /// could not be).
