@@ -61,13 +61,8 @@ impl Control {
                         partition.damaged.remove(&segment.base_offset);
                         partition.segments.insert(segment.base_offset, segment.clone());
                     }
-                    let had_start = partition.staged.is_some();
-                    partition.settle_start();
                     partition.prune_committed_segments();
-                    if !had_start {
-                        self.rebalance_needed = true;
-                    }
-                    self.send_segments(&feed);
+                    self.after_segment_news(&feed);
                 }
             }
             DiscoveryEvent::Damaged { tp, object, message } => {
@@ -76,12 +71,7 @@ impl Control {
                 for feed in self.feeds_of(&tp) {
                     let Some(partition) = self.partitions.get_mut(&feed) else { continue };
                     partition.damaged.insert(base, (object.clone(), message.clone()));
-                    let had_start = partition.staged.is_some();
-                    partition.settle_start();
-                    if !had_start {
-                        self.rebalance_needed = true;
-                    }
-                    self.send_segments(&feed);
+                    self.after_segment_news(&feed);
                 }
             }
             DiscoveryEvent::Incomplete { tp, object, reason } => {
@@ -121,6 +111,17 @@ impl Control {
         }
         self.partitions.insert(feed, partition);
         self.rebalance_needed = true;
+    }
+
+    /// A partition's segments changed: one never committed learns where it
+    /// starts (and may be granted), its holder gets what it can read next.
+    fn after_segment_news(&mut self, feed: &Feed) {
+        let Some(partition) = self.partitions.get_mut(feed) else { return };
+        if partition.staged.is_none() {
+            partition.settle_start();
+            self.rebalance_needed = true;
+        }
+        self.send_segments(feed);
     }
 
     /// The partitions, one per table, that read this topic-partition.
