@@ -12,7 +12,6 @@ use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, Result, TableCreation, TableIdent};
 use iceberg_catalog_rest::{REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE, RestCatalogBuilder};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
-use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 /// How to reach the catalog.
 #[derive(Debug, Clone)]
@@ -51,7 +50,7 @@ pub async fn connect_catalog(settings: &CatalogSettings) -> Result<Arc<dyn Catal
                 .warehouse_location(&settings.warehouse)
                 .sql_bind_style(bind_style)
                 .props(settings.file_io_props.clone())
-                .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
+                .with_storage_factory(Arc::new(floe_storage::WarehouseStorageFactory))
                 .load(&settings.name, HashMap::new())
                 .await?;
             Ok(Arc::new(catalog))
@@ -67,7 +66,7 @@ pub async fn connect_catalog(settings: &CatalogSettings) -> Result<Arc<dyn Catal
                 props.insert("credential".to_string(), credential.clone());
             }
             let catalog = RestCatalogBuilder::default()
-                .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
+                .with_storage_factory(Arc::new(floe_storage::WarehouseStorageFactory))
                 .load(&settings.name, props)
                 .await?;
             // The builder connects lazily: ask for something now so a wrong

@@ -31,7 +31,7 @@ pub struct BlobStore {
 
 impl BlobStore {
     pub async fn connect(service: &ServiceLocation) -> Self {
-        Self { client: s3_client(service).await, service: service.describe() }
+        Self { client: s3_client(service, None).await, service: service.describe() }
     }
 
     /// The object `bucket/key`, unless it is over `limit` bytes.

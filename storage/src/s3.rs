@@ -8,8 +8,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls;
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
@@ -52,12 +53,27 @@ impl ServiceLocation {
     }
 }
 
-/// A client of `service` with floe's retries and timeouts. Credentials come
-/// from the default AWS chain (environment, profile, web identity, container
-/// and instance roles) and are resolved on the first request.
-pub(crate) async fn s3_client(service: &ServiceLocation) -> Client {
-    let shared =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(service.region.clone())).load().await;
+/// The HTTP client of every AWS SDK client floe makes: rustls on ring, the
+/// one TLS stack in floe (gRPC uses it too), rather than the SDK's default
+/// of a second crypto library built from C.
+pub fn aws_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
+/// A client of `service` with floe's retries and timeouts. Credentials are
+/// `credentials` when given, else from the default AWS chain (environment,
+/// profile, web identity, container and instance roles), resolved on the
+/// first request.
+pub(crate) async fn s3_client(service: &ServiceLocation, credentials: Option<Credentials>) -> Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_http_client())
+        .region(Region::new(service.region.clone()));
+    if let Some(credentials) = credentials {
+        loader = loader.credentials_provider(credentials);
+    }
+    let shared = loader.load().await;
     let mut config = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(service.path_style)
         .retry_config(
@@ -93,7 +109,7 @@ impl Bucket {
             endpoint: location.endpoint.clone(),
             path_style: location.path_style,
         };
-        Self { client: s3_client(&service).await, name: location.bucket.clone(), endpoint: service.describe() }
+        Self { client: s3_client(&service, None).await, name: location.bucket.clone(), endpoint: service.describe() }
     }
 
     /// `s3://bucket/key at endpoint`: errors say which service was asked.
@@ -191,7 +207,7 @@ impl S3Store {
 }
 
 /// `bytes=a-b` (inclusive end) for `range`; `bytes=a-` to the end.
-fn range_header(range: &Range<u64>) -> String {
+pub(crate) fn range_header(range: &Range<u64>) -> String {
     if range.end == u64::MAX {
         format!("bytes={}-", range.start)
     } else {

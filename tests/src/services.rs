@@ -77,6 +77,7 @@ impl Services {
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .endpoint_url(&self.s3)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .force_path_style(true)
             .credentials_provider(aws_sdk_s3::config::Credentials::new(
                 std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
