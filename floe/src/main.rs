@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use floe_config::TlsFiles;
+use floe_coordinator::RunSummary;
 
 use crate::ctl::{AdminArgs, CtlCommand};
 use crate::generate::{DataSpec, TopicSpec, parse_codec, write_data_set};
@@ -167,13 +168,11 @@ async fn execute(command: Command, metrics_addr: Option<&str>) -> anyhow::Result
     match command {
         Command::Run { config, once, workers } => {
             let summary = run::run_pipeline(&config, once, workers, metrics_addr).await?;
-            print!("{summary}");
-            Ok(exit_code(summary.is_complete()))
+            Ok(report(summary, once))
         }
         Command::Coordinator { config } => {
             let summary = run::run_coordinator(&config, metrics_addr).await?;
-            print!("{summary}");
-            Ok(exit_code(summary.is_complete()))
+            Ok(report(summary, false))
         }
         Command::Worker { coordinator, tls_ca, tls_cert, tls_key } => {
             let tls = TlsFiles { ca_file: tls_ca, cert_file: tls_cert, key_file: tls_key };
@@ -247,6 +246,17 @@ fn limit_malloc_arenas() {
             libc::mallopt(libc::M_ARENA_MAX, 4);
         }
     }
+}
+
+/// Prints what a coordinator did; `None` when it never got to lead.
+fn report(summary: Option<RunSummary>, once: bool) -> ExitCode {
+    let Some(summary) = summary else {
+        println!("stopped before leading: nothing was read or committed");
+        // `--once` succeeds only once everything present is committed.
+        return exit_code(!once);
+    };
+    print!("{summary}");
+    exit_code(summary.is_complete())
 }
 
 fn exit_code(complete: bool) -> ExitCode {
