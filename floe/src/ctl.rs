@@ -19,20 +19,22 @@ use floe_proto::admin::{
 /// How to reach the coordinators' admin API.
 #[derive(Args, Clone)]
 pub struct AdminArgs {
+    // Global: `floe ctl` takes them after its subcommand too (`floe ctl
+    // status --coordinator A,B`), where the docs show them.
     /// Admin URLs of every coordinator, comma-separated (the leading one is used).
-    #[arg(long, env = "FLOE_ADMIN", value_delimiter = ',', default_value = "http://127.0.0.1:7601")]
+    #[arg(long, global = true, env = "FLOE_ADMIN", value_delimiter = ',', default_value = "http://127.0.0.1:7601")]
     coordinator: Vec<String>,
     /// The admin token (admin.token), when the coordinator requires one.
-    #[arg(long, env = "FLOE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// PEM file of the CA that signed the coordinators' certificates (https URLs).
-    #[arg(long, env = "FLOE_ADMIN_TLS_CA")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_CA")]
     tls_ca: Option<PathBuf>,
     /// This client's certificate (PEM), when the admin endpoint requires one.
-    #[arg(long, env = "FLOE_ADMIN_TLS_CERT", requires = "tls_key")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
-    #[arg(long, env = "FLOE_ADMIN_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 }
 
@@ -86,6 +88,7 @@ pub enum CtlCommand {
         /// several tables).
         #[arg(long)]
         table: Option<String>,
+        /// The snapshot to roll the table back to, by id (one of its history).
         #[arg(long, requires = "table", conflicts_with = "partition")]
         snapshot: Option<i64>,
         /// The newest snapshot at or before this time (RFC 3339).
@@ -94,6 +97,7 @@ pub enum CtlCommand {
         /// Why; recorded with the skip.
         #[arg(long, default_value = "")]
         reason: String,
+        /// The answer as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -102,8 +106,10 @@ pub enum CtlCommand {
         /// The `.kfs` object key, as status shows it.
         #[arg(long)]
         segment: String,
+        /// Why; recorded with the skip.
         #[arg(long, default_value = "")]
         reason: String,
+        /// The answer as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -112,12 +118,16 @@ pub enum CtlCommand {
 /// A table, a topic, or a topic's partition.
 #[derive(Args)]
 pub struct TargetArgs {
+    /// A table: every partition it reads.
     #[arg(long, conflicts_with = "topic")]
     table: Option<String>,
+    /// A topic: its partitions, in every table it feeds.
     #[arg(long)]
     topic: Option<String>,
+    /// Only this partition of the topic.
     #[arg(long, requires = "topic")]
     partition: Option<i32>,
+    /// The answer as JSON.
     #[arg(long)]
     json: bool,
 }
