@@ -34,7 +34,7 @@ pub async fn run_pipeline(
     health.set_ready(Ok("standing by: waiting to lead".into()));
     let Some(state) = open_state(&settings, &id).await? else { return Ok(None) };
     let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the loopback worker endpoint")?;
-    let Some(coordinator) = start(settings, state, listener, once).await? else { return Ok(None) };
+    let Some(coordinator) = start(settings, state, listener, once, &health).await? else { return Ok(None) };
     coordinator.report_health(health.clone());
     let endpoint = format!("http://{}", coordinator.address());
     let stop_workers = CancellationToken::new();
@@ -62,20 +62,23 @@ pub async fn run_coordinator(config_path: &Path, metrics_addr: Option<&str>) -> 
     drop(bind_worker_endpoint(address, config_path).await?);
     let Some(state) = open_state(&settings, &id).await? else { return Ok(None) };
     let listener = bind_worker_endpoint(address, config_path).await?;
-    let Some(coordinator) = start(settings, state, listener, false).await? else { return Ok(None) };
+    let Some(coordinator) = start(settings, state, listener, false, &health).await? else { return Ok(None) };
     coordinator.report_health(health.clone());
     info!(%address, "coordinator serving workers");
     serve_until_stopped(coordinator).await.map(Some)
 }
 
 /// Starts leading; `None` when stopped first (start-up waits out a segment
-/// storage outage, however long it lasts).
+/// storage outage, however long it lasts). Not ready meanwhile: it serves
+/// nothing yet.
 async fn start(
     settings: Settings,
     state: State,
     listener: TcpListener,
     once: bool,
+    health: &Health,
 ) -> anyhow::Result<Option<Coordinator>> {
+    health.set_ready(Err("starting to lead: checking segment storage, loading the tables".into()));
     tokio::select! {
         started = Coordinator::start(settings, state, listener, once) => Ok(Some(started?)),
         _ = shutdown_signal() => {
