@@ -18,6 +18,7 @@ use floe_proto::admin::{
 
 /// How to reach the coordinators' admin API.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Admin API")]
 pub struct AdminArgs {
     // Global: `floe ctl` takes them after its subcommand too (`floe ctl
     // status --coordinator A,B`), where the docs show them.
@@ -31,10 +32,10 @@ pub struct AdminArgs {
     #[arg(long, global = true, env = "FLOE_ADMIN_TLS_CA")]
     tls_ca: Option<PathBuf>,
     /// This client's certificate (PEM), when the admin endpoint requires one.
-    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_CERT", requires = "tls_key")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_CERT")]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
-    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_KEY")]
     tls_key: Option<PathBuf>,
 }
 
@@ -43,13 +44,20 @@ impl AdminArgs {
         self.token.as_deref()
     }
 
-    pub fn options(&self) -> ClientOptions {
-        ClientOptions {
+    pub fn options(&self) -> anyhow::Result<ClientOptions> {
+        // Paired here rather than by clap, which cannot see one given before
+        // the subcommand and the other after it.
+        let tls_identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+        };
+        Ok(ClientOptions {
             endpoints: self.coordinator.clone(),
             token: self.token.clone(),
             tls_ca: self.tls_ca.clone(),
-            tls_identity: self.tls_cert.clone().zip(self.tls_key.clone()),
-        }
+            tls_identity,
+        })
     }
 }
 
@@ -146,7 +154,7 @@ impl TargetArgs {
 }
 
 pub async fn run(args: &AdminArgs, command: CtlCommand) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(args.options()).await?;
+    let mut admin = Admin::connect(args.options()?).await?;
     let (message, json) = match command {
         CtlCommand::Status { table, topic, json, watch } => {
             let request = StatusRequest {

@@ -134,7 +134,7 @@ enum Command {
         admin: AdminArgs,
         /// The topic to read.
         topic: String,
-        /// Its partition's number.
+        /// The partition's number.
         #[arg(long, default_value_t = 0)]
         partition: i32,
         /// From this offset (the first in storage when absent).
@@ -261,7 +261,7 @@ async fn execute(command: Command, metrics_addr: Option<&str>) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
         Command::Console { admin } => {
-            floe_console::run(admin.options()).await?;
+            floe_console::run(admin.options()?).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { dir, records, .. } => {

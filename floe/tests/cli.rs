@@ -36,32 +36,37 @@ struct Entry {
     text: String,
 }
 
-/// The entries under `title` ("Commands:", "Arguments:", "Options:"), in
-/// either layout clap uses: help beside the name, or on the lines below it.
-fn section(help: &str, title: &str) -> Vec<Entry> {
-    let mut entries: Vec<Entry> = Vec::new();
-    for line in help.lines().skip_while(|l| *l != title).skip(1) {
-        if line.is_empty() {
-            continue;
-        }
+/// The sections of a help ("Commands:", "Arguments:", "Options:", a
+/// heading of its own) with their entries, in either layout clap uses:
+/// help beside the name, or on the lines below it.
+fn sections(help: &str) -> Vec<(String, Vec<Entry>)> {
+    let mut sections: Vec<(String, Vec<Entry>)> = Vec::new();
+    for line in help.lines().filter(|l| !l.is_empty()) {
         let indent = line.len() - line.trim_start().len();
-        match indent {
-            0 => break, // the next section
-            1..=6 => {
+        match (indent, sections.last_mut()) {
+            (0, _) => {
+                if let Some(title) = line.strip_suffix(':') {
+                    sections.push((title.to_string(), Vec::new()));
+                }
+            }
+            (1..=6, Some((_, entries))) => {
                 let line = line.trim_start();
                 let (name, text) = line.split_once("  ").unwrap_or((line, ""));
                 entries.push(Entry { name: name.to_string(), text: text.trim().to_string() });
             }
-            _ => {
+            (_, Some((_, entries))) => {
                 let entry = entries.last_mut().expect("a continuation follows an entry");
                 entry.text = format!("{} {}", entry.text, line.trim());
             }
+            (_, None) => {} // the description before the first section
         }
     }
-    for entry in &mut entries {
-        entry.text = without_notes(&entry.text);
+    for (_, entries) in &mut sections {
+        for entry in entries {
+            entry.text = without_notes(&entry.text);
+        }
     }
-    entries
+    sections
 }
 
 fn without_notes(text: &str) -> String {
@@ -75,10 +80,16 @@ fn without_notes(text: &str) -> String {
     text.trim().to_string()
 }
 
-/// The options a command's help lists, by their long name.
-fn options(help: &str) -> Vec<String> {
-    section(help, "Options:")
+fn entries<'a>(sections: &'a [(String, Vec<Entry>)], title: &str) -> impl Iterator<Item = &'a Entry> {
+    sections.iter().filter(move |(t, _)| t == title).flat_map(|(_, entries)| entries)
+}
+
+/// The options a command's help lists, under any heading, by long name.
+fn options(sections: &[(String, Vec<Entry>)]) -> Vec<String> {
+    sections
         .iter()
+        .filter(|(title, _)| title != "Commands" && title != "Arguments")
+        .flat_map(|(_, entries)| entries)
         .filter_map(|o| o.name.split(", ").find(|n| n.starts_with("--")))
         .map(|n| n.split(' ').next().unwrap_or(n).to_string())
         .collect()
@@ -88,12 +99,12 @@ fn options(help: &str) -> Vec<String> {
 fn commands(path: &[String]) -> Vec<Vec<String>> {
     let path_args: Vec<&str> = path.iter().map(String::as_str).collect();
     let mut found = Vec::new();
-    for command in section(&help(&path_args), "Commands:") {
+    for command in entries(&sections(&help(&path_args)), "Commands") {
         if command.name == "help" {
             continue;
         }
         let mut sub = path.to_vec();
-        sub.push(command.name);
+        sub.push(command.name.clone());
         found.extend(commands(&sub));
         found.push(sub);
     }
@@ -110,12 +121,12 @@ fn every_command_lists_its_own_options_each_with_a_help_line() {
     for path in std::iter::once(Vec::new()).chain(all) {
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         let text = help(&path);
-        for title in ["Commands:", "Arguments:", "Options:"] {
-            for entry in section(&text, title) {
-                assert!(!entry.text.is_empty(), "floe {path:?} --help: {} has no help line:\n{text}", entry.name);
-            }
+        let sections = sections(&text);
+        assert!(sections.iter().any(|(title, _)| title == "Options"), "floe {path:?} --help:\n{text}");
+        for entry in sections.iter().flat_map(|(_, entries)| entries) {
+            assert!(!entry.text.is_empty(), "floe {path:?} --help: {} has no help line:\n{text}", entry.name);
         }
-        let listed = options(&text);
+        let listed = options(&sections);
         let has = |option: &str| listed.iter().any(|o| o == option);
         match path.first().copied() {
             Some("run" | "coordinator" | "worker") => {
@@ -155,7 +166,7 @@ fn ctl_takes_the_admin_options_before_and_after_its_subcommand() {
     // A certificate needs its key, wherever each is given.
     let output = floe().args(["ctl", "--tls-cert", "/nonexistent/c.pem", "status", "--coordinator", &admin]).output();
     let said = stderr(&output.unwrap());
-    assert!(said.contains("--tls-key"), "{said}");
+    assert!(said.contains("--tls-cert and --tls-key go together"), "{said}");
     let args = ["ctl", "--tls-cert", "/nonexistent/c.pem", "status", "--tls-key", "/nonexistent/k.pem"];
     let said = stderr(&floe().args(args).args(["--coordinator", &admin]).output().unwrap());
     assert!(said.contains("cannot read the TLS file /nonexistent/c.pem"), "{said}");
