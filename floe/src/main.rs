@@ -229,7 +229,7 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command, metrics_addr.as_deref())) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
@@ -304,6 +304,18 @@ async fn execute(command: Command, metrics_addr: Option<&str>) -> anyhow::Result
     }
 }
 
+/// The error and its causes, each said once: a start-up error names what
+/// failed and repeats its cause's text, which `{:#}` would print again.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1).map(ToString::to_string) {
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
 /// glibc gives every thread that allocates heavily an arena of its own (up
 /// to 8 per core) and each keeps its high-water mark: with decoding and
 /// Parquet encoding spread over threads, resident memory grew to several row
@@ -332,4 +344,21 @@ fn report(summary: Option<RunSummary>, once: bool) -> ExitCode {
 
 fn exit_code(complete: bool) -> ExitCode {
     if complete { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let denied = std::io::Error::other("list s3://bucket/: AccessDenied");
+        // What `#[error("segment source: {0}")] Source(#[from] StorageError)` gives.
+        let error = anyhow::Error::new(denied).context("segment source: list s3://bucket/: AccessDenied");
+        assert_eq!(error_text(&error), "segment source: list s3://bucket/: AccessDenied");
+        let error = error.context("starting");
+        assert_eq!(error_text(&error), "starting: segment source: list s3://bucket/: AccessDenied");
+        let missing = anyhow::Error::new(std::io::Error::other("no such file")).context("reading floe.yaml");
+        assert_eq!(error_text(&missing), "reading floe.yaml: no such file");
+    }
 }
