@@ -49,6 +49,9 @@ pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: Strin
             Err(e @ SessionError::Connect { .. }) => {
                 unreachable += 1;
                 match unreachable % endpoints.len() {
+                    0 if endpoints.len() > 1 => {
+                        warn!(worker = %worker_id, "none of the {} coordinators answers; the last: {e}", endpoints.len())
+                    }
                     0 => warn!(worker = %worker_id, "{e}"),
                     _ => debug!(worker = %worker_id, "{e}; trying the next coordinator"),
                 }
