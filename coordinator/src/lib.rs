@@ -38,6 +38,7 @@ pub mod pause;
 pub mod schema_source;
 pub mod service;
 pub mod settings;
+mod startup;
 pub mod store;
 pub mod summary;
 pub mod tail;
@@ -244,7 +245,7 @@ impl Coordinator {
         // The source first: its endpoint is usually the warehouse's too, and
         // a listing says plainly what is wrong where a table write would not.
         let segments = open_segment_store(&settings.source).await;
-        segments.probe().await?;
+        startup::probe_segments(segments.as_ref(), once).await?;
         let catalog = connect_catalog(&settings.catalog)
             .await
             .map_err(|source| StartError::Catalog { name: settings.catalog.name.clone(), source: Box::new(source) })?;

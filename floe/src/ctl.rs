@@ -18,21 +18,24 @@ use floe_proto::admin::{
 
 /// How to reach the coordinators' admin API.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Admin API")]
 pub struct AdminArgs {
+    // Global: `floe ctl` takes them after its subcommand too (`floe ctl
+    // status --coordinator A,B`), where the docs show them.
     /// Admin URLs of every coordinator, comma-separated (the leading one is used).
-    #[arg(long, env = "FLOE_ADMIN", value_delimiter = ',', default_value = "http://127.0.0.1:7601")]
+    #[arg(long, global = true, env = "FLOE_ADMIN", value_delimiter = ',', default_value = "http://127.0.0.1:7601")]
     coordinator: Vec<String>,
     /// The admin token (admin.token), when the coordinator requires one.
-    #[arg(long, env = "FLOE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// PEM file of the CA that signed the coordinators' certificates (https URLs).
-    #[arg(long, env = "FLOE_ADMIN_TLS_CA")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_CA")]
     tls_ca: Option<PathBuf>,
     /// This client's certificate (PEM), when the admin endpoint requires one.
-    #[arg(long, env = "FLOE_ADMIN_TLS_CERT", requires = "tls_key")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_CERT")]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
-    #[arg(long, env = "FLOE_ADMIN_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, global = true, env = "FLOE_ADMIN_TLS_KEY")]
     tls_key: Option<PathBuf>,
 }
 
@@ -41,13 +44,20 @@ impl AdminArgs {
         self.token.as_deref()
     }
 
-    pub fn options(&self) -> ClientOptions {
-        ClientOptions {
+    pub fn options(&self) -> anyhow::Result<ClientOptions> {
+        // Paired here rather than by clap, which cannot see one given before
+        // the subcommand and the other after it.
+        let tls_identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+        };
+        Ok(ClientOptions {
             endpoints: self.coordinator.clone(),
             token: self.token.clone(),
             tls_ca: self.tls_ca.clone(),
-            tls_identity: self.tls_cert.clone().zip(self.tls_key.clone()),
-        }
+            tls_identity,
+        })
     }
 }
 
@@ -86,6 +96,7 @@ pub enum CtlCommand {
         /// several tables).
         #[arg(long)]
         table: Option<String>,
+        /// The snapshot to roll the table back to, by id (one of its history).
         #[arg(long, requires = "table", conflicts_with = "partition")]
         snapshot: Option<i64>,
         /// The newest snapshot at or before this time (RFC 3339).
@@ -94,6 +105,7 @@ pub enum CtlCommand {
         /// Why; recorded with the skip.
         #[arg(long, default_value = "")]
         reason: String,
+        /// The answer as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -102,8 +114,10 @@ pub enum CtlCommand {
         /// The `.kfs` object key, as status shows it.
         #[arg(long)]
         segment: String,
+        /// Why; recorded with the skip.
         #[arg(long, default_value = "")]
         reason: String,
+        /// The answer as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -112,12 +126,16 @@ pub enum CtlCommand {
 /// A table, a topic, or a topic's partition.
 #[derive(Args)]
 pub struct TargetArgs {
+    /// A table: every partition it reads.
     #[arg(long, conflicts_with = "topic")]
     table: Option<String>,
+    /// A topic: its partitions, in every table it feeds.
     #[arg(long)]
     topic: Option<String>,
+    /// Only this partition of the topic.
     #[arg(long, requires = "topic")]
     partition: Option<i32>,
+    /// The answer as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -136,7 +154,7 @@ impl TargetArgs {
 }
 
 pub async fn run(args: &AdminArgs, command: CtlCommand) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(args.options()).await?;
+    let mut admin = Admin::connect(args.options()?).await?;
     let (message, json) = match command {
         CtlCommand::Status { table, topic, json, watch } => {
             let request = StatusRequest {

@@ -53,7 +53,9 @@ pub async fn run_demo(dir: &Path, records: u64) -> anyhow::Result<RunSummary> {
     let config = dir.join("floe.yaml");
     std::fs::write(&config, demo_config(&dir)).with_context(|| format!("writing {}", config.display()))?;
     println!("\nrunning: floe run --once --config {}\n", config.display());
-    let summary = run_pipeline(&config, true, 2, Some("off")).await?;
+    let Some(summary) = run_pipeline(&config, true, 2, Some("off")).await? else {
+        anyhow::bail!("stopped before the pipeline ran");
+    };
     print!("{summary}");
     print_queries(&dir, &summary);
     Ok(summary)

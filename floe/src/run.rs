@@ -21,19 +21,20 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the pipeline of `config_path` with `workers` in-process workers.
 /// With `once`, returns after everything storage holds now is committed;
-/// otherwise runs until Ctrl-C or SIGTERM, then drains.
+/// otherwise runs until Ctrl-C or SIGTERM, then drains. `None` when stopped
+/// before it led.
 pub async fn run_pipeline(
     config_path: &Path,
     once: bool,
     workers: usize,
     metrics_addr: Option<&str>,
-) -> anyhow::Result<RunSummary> {
+) -> anyhow::Result<Option<RunSummary>> {
     let (settings, health) = load(config_path, metrics_addr).await?;
     let id = process_id("run");
     health.set_ready(Ok("standing by: waiting to lead".into()));
-    let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
+    let Some(state) = open_state(&settings, &id).await? else { return Ok(None) };
     let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the loopback worker endpoint")?;
-    let coordinator = Coordinator::start(settings, state, listener, once).await?;
+    let Some(coordinator) = start(settings, state, listener, once, &health).await? else { return Ok(None) };
     coordinator.report_health(health.clone());
     let endpoint = format!("http://{}", coordinator.address());
     let stop_workers = CancellationToken::new();
@@ -44,12 +45,13 @@ pub async fn run_pipeline(
     info!(workers, %endpoint, "floe is running");
     let summary = if once { Ok(coordinator.finished().await) } else { serve_until_stopped(coordinator).await };
     stop_workers.cancel();
-    summary
+    summary.map(Some)
 }
 
 /// `floe coordinator`: leads (or stands by until it can), serving workers on
-/// `coordinator.listen`, until stopped or no longer the leader.
-pub async fn run_coordinator(config_path: &Path, metrics_addr: Option<&str>) -> anyhow::Result<RunSummary> {
+/// `coordinator.listen`, until stopped or no longer the leader. `None` when
+/// stopped before it led.
+pub async fn run_coordinator(config_path: &Path, metrics_addr: Option<&str>) -> anyhow::Result<Option<RunSummary>> {
     let (settings, health) = load(config_path, metrics_addr).await?;
     let id = process_id("coordinator");
     // A standby is healthy: it takes over when the leader goes.
@@ -58,12 +60,32 @@ pub async fn run_coordinator(config_path: &Path, metrics_addr: Option<&str>) -> 
     // A standby binds only when it comes to lead: try the port now, so that
     // a taken one is an error at start rather than at a takeover.
     drop(bind_worker_endpoint(address, config_path).await?);
-    let Some(state) = open_state(&settings, &id).await? else { return Ok(RunSummary::default()) };
+    let Some(state) = open_state(&settings, &id).await? else { return Ok(None) };
     let listener = bind_worker_endpoint(address, config_path).await?;
-    let coordinator = Coordinator::start(settings, state, listener, false).await?;
+    let Some(coordinator) = start(settings, state, listener, false, &health).await? else { return Ok(None) };
     coordinator.report_health(health.clone());
     info!(%address, "coordinator serving workers");
-    serve_until_stopped(coordinator).await
+    serve_until_stopped(coordinator).await.map(Some)
+}
+
+/// Starts leading; `None` when stopped first (start-up waits out a segment
+/// storage outage, however long it lasts). Not ready meanwhile: it serves
+/// nothing yet.
+async fn start(
+    settings: Settings,
+    state: State,
+    listener: TcpListener,
+    once: bool,
+    health: &Health,
+) -> anyhow::Result<Option<Coordinator>> {
+    health.set_ready(Err("starting to lead: checking segment storage, loading the tables".into()));
+    tokio::select! {
+        started = Coordinator::start(settings, state, listener, once) => Ok(Some(started?)),
+        _ = shutdown_signal() => {
+            info!("stopped while starting to lead");
+            Ok(None)
+        }
+    }
 }
 
 async fn bind_worker_endpoint(address: std::net::SocketAddr, config_path: &Path) -> anyhow::Result<TcpListener> {

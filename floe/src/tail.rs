@@ -26,7 +26,7 @@ pub struct TailRequest {
 }
 
 pub async fn run(args: &AdminArgs, request: TailRequest) -> anyhow::Result<()> {
-    let admin = Admin::connect(args.options()).await?;
+    let admin = Admin::connect(args.options()?).await?;
     let mut client = FlightClient::new(admin.channel());
     if let Some(token) = args.token() {
         client.add_header("authorization", &format!("Bearer {token}"))?;

@@ -49,6 +49,12 @@ fn operators_skip_a_damaged_segment_and_pause_and_resume_a_partition() {
     floe.wait_for("orders", 1, "committed 3000", |p| p["committed"] == 3000);
     let text = floe.ctl_ok(&["status"]);
     assert!(text.contains("orders/0 failed: ") && text.contains(damaged_key), "{text}");
+    // The admin options after the subcommand too, as the README gives them.
+    let args = ["ctl", "status", "--json", "--coordinator", floe.admin.as_str()];
+    let after = floe_tests::floe_command().args(args).output().unwrap();
+    assert!(after.status.success(), "{}", String::from_utf8_lossy(&after.stderr));
+    let status: Value = serde_json::from_slice(&after.stdout).expect("status as JSON");
+    assert_eq!(partition_of(&status, "orders", 1)["committed"], 3000, "{status:#}");
     let (code, metrics) = floe.http("/metrics");
     assert_eq!(code, 200);
     assert_eq!(metric(&metrics, "floe_partitions", &["state=\"failed\""]), Some(1.0), "{metrics}");

@@ -349,6 +349,48 @@ fn the_standby_coordinator_takes_over_when_the_leader_is_killed() {
     }
 }
 
+/// SIGTERM to a coordinator that never led: one line saying so, not an
+/// empty summary table.
+#[test]
+fn a_standby_stopped_says_it_never_led() {
+    let Some(services) = services("a standby stopped") else { return };
+    let cluster = Cluster::new(services, "standby-stopped", CatalogChoice::Postgres);
+    let leader = cluster.coordinator(&cluster.config(&["orders"], free_port(), ""), 0);
+    leader.wait_for_log("coordinator serving workers", TIMEOUT);
+    let mut standby = cluster.coordinator(&cluster.config(&["orders"], free_port(), ""), 1);
+    standby.wait_for_log("campaigning to lead", TIMEOUT);
+    // Past the moment it starts listening for signals.
+    std::thread::sleep(Duration::from_millis(500));
+    let term = Command::new("kill").args(["-TERM", &standby.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = standby.child.wait().unwrap();
+    let log = standby.log();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("stopped before leading: nothing was read or committed"), "{log}");
+    assert!(!log.contains("rows added"), "no summary table:\n{log}");
+}
+
+/// A coordinator that comes to lead while S3 does not answer waits for it,
+/// then goes on, instead of exiting.
+#[test]
+fn a_coordinator_starting_during_an_s3_outage_waits_for_it() {
+    const PARTITIONS: u32 = 2;
+    let Some(services) = services("S3 outage at start") else { return };
+    let cluster = Cluster::exclusive(services, "s3-outage-at-start", CatalogChoice::Postgres);
+    let topic_dir = generate(&cluster.dir.path().join("data"), PARTITIONS, 2_000);
+    cluster.services.upload_dir(&cluster.name, &topic_dir, "production/orders/");
+    cluster.services.ctl("stop", "s3");
+    let port = free_port();
+    let coordinator = cluster.coordinator(&cluster.config(&["orders"], port, ""), 0);
+    coordinator.wait_for_log("segment storage does not answer, trying again", TIMEOUT);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.services.ctl("start", "s3");
+    coordinator.wait_for_log("coordinator serving workers", TIMEOUT);
+    let worker = cluster.worker(&[port], 0);
+    cluster.wait_committed("orders", &ends(&topic_dir, PARTITIONS), &[&coordinator, &worker]);
+    cluster.assert_exactly_once("orders", &topic_dir, PARTITIONS, 0);
+}
+
 #[test]
 fn an_etcd_outage_pauses_processing_which_then_resumes() {
     const PARTITIONS: u32 = 3;
@@ -649,6 +691,18 @@ fn a_rewind_through_the_rest_catalog_and_a_pause_survive_failover() {
     coordinators[leader].kill();
     coordinators[1 - leader].wait_for_log("coordinator serving workers", TIMEOUT);
     wait("the standby shows orders/1 paused", &|| committed(1).1 == "paused");
+    // orders/0 was committed to its end: the new leader lists it after its
+    // last segment and finds nothing newer, yet shows where storage ends.
+    // The admin options after the subcommand, as the chart's notes give them.
+    assert!(coordinators[1 - leader].log().contains("listing after production/orders/0/"));
+    let storage_end = || -> Option<i64> {
+        let args = ["ctl", "status", "--json", "--topic", "orders", "--coordinator", admin.as_str()];
+        let output = floe_tests::floe_command().args(args).output().unwrap();
+        let status: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let found = status["partitions"].as_array().into_iter().flatten().find(|p| p["partition"] == 0);
+        found.and_then(|p| p["storage_end"].as_i64())
+    };
+    wait("the new leader shows orders/0's storage end", &|| storage_end() == Some(ends[0]));
     assert!(committed(1).0 < Some(ends[1]), "a paused partition reads nothing");
     let (ok, said, error) = ctl(&["resume", "--topic", "orders", "--partition", "1"]);
     assert!(ok && said.contains("resumed partition orders/1"), "{said}{error}");

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use floe_config::TlsFiles;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use crate::session::{SessionEnd, SessionError};
 
@@ -33,6 +33,7 @@ pub use crate::session::{SessionEnd, SessionError};
 /// listen, so the worker settles on the leader.
 pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: String, stop: CancellationToken) {
     let mut backoff = Duration::from_millis(100);
+    let mut unreachable = 0;
     for endpoint in endpoints.iter().cycle() {
         let ended = session::run_session(endpoint, tls.as_ref(), &worker_id, &stop).await;
         floe_metrics::set_connected(false);
@@ -41,8 +42,24 @@ pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: Strin
             Ok(SessionEnd::Closed) => {
                 info!(worker = %worker_id, "the coordinator closed the session");
                 backoff = Duration::from_millis(100);
+                unreachable = 0;
             }
-            Err(e) => warn!(worker = %worker_id, "session ended: {e}"),
+            // A standby listens only once it leads: one not answering is
+            // normal, every coordinator in a row is not.
+            Err(e @ SessionError::Connect { .. }) => {
+                unreachable += 1;
+                match unreachable % endpoints.len() {
+                    0 if endpoints.len() > 1 => {
+                        warn!(worker = %worker_id, "none of the {} coordinators answers; the last: {e}", endpoints.len())
+                    }
+                    0 => warn!(worker = %worker_id, "{e}"),
+                    _ => debug!(worker = %worker_id, "{e}; trying the next coordinator"),
+                }
+            }
+            Err(e) => {
+                unreachable = 0;
+                warn!(worker = %worker_id, "session ended: {e}");
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -86,10 +86,14 @@ impl Control {
     fn partition_status(&self, feed: &Feed, p: &Partition, now: i64) -> PartitionStatus {
         let Feed { table, tp } = feed;
         let committed = p.committed.map(|c| c.next);
+        // Discovery resumes after the last wholly committed segment, so a
+        // partition committed to its end finds nothing newer to report:
+        // storage then ends where the table does.
+        let storage_end = p.storage_end.or(committed);
         // Lag counts from what the table holds, or, before the first commit,
         // from where reading starts.
         let from = committed.or_else(|| p.staged.map(|s| s.next)).or_else(|| p.segments.keys().next().copied());
-        let lag_records = match (from, p.storage_end) {
+        let lag_records = match (from, storage_end) {
             (Some(from), Some(end)) => (end - from).max(0),
             _ => 0,
         };
@@ -118,7 +122,7 @@ impl Control {
             let state = match &p.lease {
                 None => "unassigned",
                 Some(lease) if lease.state == LeaseState::Revoking => "releasing",
-                Some(lease) if p.storage_end.is_none_or(|end| lease.read_to >= end) => "idle",
+                Some(lease) if storage_end.is_none_or(|end| lease.read_to >= end) => "idle",
                 Some(_) => "reading",
             };
             (state, String::new(), String::new())
@@ -129,7 +133,7 @@ impl Control {
             partition: tp.partition,
             table: table.clone(),
             committed,
-            storage_end: p.storage_end,
+            storage_end,
             lag_records,
             lag_bytes,
             lag_seconds,
