@@ -119,7 +119,9 @@ pub async fn run_session(
         .tcp_nodelay(true);
     if let Some(tls) = tls {
         // Read at every connection: rotated certificates are used from the next one.
-        channel = channel.tls_config(client_config(tls)?).map_err(|e| connect_error(error_chain(&e)))?;
+        channel = channel
+            .tls_config(client_config(tls).map_err(SessionError::Tls)?)
+            .map_err(|e| connect_error(error_chain(&e)))?;
     }
     let channel = channel.connect().await.map_err(|e| connect_error(error_chain(&e)))?;
     let mut client =
