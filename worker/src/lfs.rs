@@ -14,6 +14,11 @@
 //! the fetch is retried (the SDK's own retries, then here with backoff,
 //! without end) and the partition waits, saying so in its status; a failure that needs a config
 //! change (credentials, endpoint) stops the partition with the reason.
+//!
+//! The two halves run on different threads: [`prepare`] decides on the
+//! blocking decode thread and hands the blobs it wants to a fetch function,
+//! which asks the async side, through the decode thread's lookups, to run
+//! [`fetch`]. The decode thread only ever receives the blobs as values.
 
 use bytes::Bytes;
 use floe_config::{LfsConfig, LfsMode};
@@ -24,9 +29,9 @@ use floe_table::lfs::{decide, looks_like_envelope};
 use floe_table::{Envelope, LfsAction, LfsRecord, Rejection};
 use tokio::sync::Semaphore;
 
+use crate::halt::Halt;
 use crate::memory::{MemoryBudget, Reservation};
 use crate::outage::Waiter;
-use crate::reader::Halt;
 
 /// The worker's blob reader, shared by its partitions.
 #[derive(Debug)]
@@ -74,17 +79,34 @@ impl LfsFetcher {
     }
 }
 
+/// A blob an envelope asks to resolve: the record it belongs to, its
+/// envelope, and the most bytes to read of it.
+#[derive(Debug)]
+pub struct Wanted {
+    index: usize,
+    envelope: Envelope,
+    limit: u64,
+}
+
+/// A batch's wanted blobs, fetched: each with its bytes, or the reason it
+/// is a dead letter. The reservation holds the blobs' share of the memory
+/// budget: keep it until the rows are built.
+#[derive(Debug)]
+pub struct Fetched {
+    pub blobs: Vec<(Wanted, Result<Bytes, Rejection>)>,
+    pub reservation: Option<Reservation>,
+}
+
 /// What the table's LFS mode makes of each of `records`, in order; blobs
 /// resolved replace their record's value. Empty when the mode is off. The
-/// reservation holds the blobs' share of `memory`: keep it until the rows
-/// are built.
-pub async fn prepare(
+/// blobs to resolve, if any, go to `fetch` in one call. The reservation
+/// holds the blobs' share of the memory budget: keep it until the rows are
+/// built.
+pub fn prepare(
     config: &LfsConfig,
-    fetcher: Option<&LfsFetcher>,
-    memory: &MemoryBudget,
     table: &str,
     records: &mut [Record],
-    waiter: &Waiter<'_>,
+    fetch: impl FnOnce(Vec<Wanted>) -> Result<Fetched, Halt>,
 ) -> Result<(Vec<LfsRecord>, Option<Reservation>), Halt> {
     if config.mode == LfsMode::Off {
         return Ok((Vec::new(), None));
@@ -101,7 +123,7 @@ pub async fn prepare(
                 LfsAction::TooLarge { size } => LfsRecord::Rejected(envelope.too_large(size, config.max_blob_bytes)),
                 LfsAction::Resolve { limit } => {
                     // Decided once fetched.
-                    wanted.push((index, envelope, limit));
+                    wanted.push(Wanted { index, envelope, limit });
                     LfsRecord::Plain
                 }
             },
@@ -110,18 +132,9 @@ pub async fn prepare(
     }
     let mut reservation = None;
     if !wanted.is_empty() {
-        let Some(fetcher) = fetcher else {
-            return Err(Halt::Failed(format!(
-                "table {table} resolves LFS blobs but the coordinator sent no LFS service (set lfs.endpoint, \
-                 and run workers of the coordinator's version)"
-            )));
-        };
-        let declared: u64 = wanted.iter().map(|(_, envelope, limit)| envelope.size.unwrap_or(*limit).min(*limit)).sum();
-        reservation = memory.reserve(usize::try_from(declared).unwrap_or(usize::MAX)).await;
-        let fetches = wanted.iter().map(|(_, envelope, limit)| fetcher.fetch(envelope, *limit, waiter));
-        let fetched = futures::future::join_all(fetches).await;
-        for ((index, envelope, _), result) in wanted.into_iter().zip(fetched) {
-            outcomes[index] = match result? {
+        let fetched = fetch(wanted)?;
+        for (Wanted { index, envelope, .. }, blob) in fetched.blobs {
+            outcomes[index] = match blob {
                 Ok(blob) => {
                     records[index].value = Some(blob);
                     LfsRecord::Resolved(envelope)
@@ -129,9 +142,35 @@ pub async fn prepare(
                 Err(rejection) => LfsRecord::Rejected(rejection),
             };
         }
+        reservation = fetched.reservation;
     }
     count(table, &outcomes);
     Ok((outcomes, reservation))
+}
+
+/// Fetches a batch's wanted blobs (at least one) concurrently, counted in
+/// `memory` from before the first is fetched: by their envelopes' sizes, or
+/// their limits when an envelope gives none.
+pub async fn fetch(
+    fetcher: Option<&LfsFetcher>,
+    memory: &MemoryBudget,
+    table: &str,
+    wanted: Vec<Wanted>,
+    waiter: &Waiter<'_>,
+) -> Result<Fetched, Halt> {
+    let Some(fetcher) = fetcher else {
+        return Err(Halt::Failed(format!(
+            "table {table} resolves LFS blobs but the coordinator sent no LFS service (set lfs.endpoint, \
+             and run workers of the coordinator's version)"
+        )));
+    };
+    let declared: u64 = wanted.iter().map(|w| w.envelope.size.unwrap_or(w.limit).min(w.limit)).sum();
+    let reservation = memory.reserve(usize::try_from(declared).unwrap_or(usize::MAX)).await;
+    let fetches = wanted.iter().map(|w| fetcher.fetch(&w.envelope, w.limit, waiter));
+    let fetched = futures::future::join_all(fetches).await;
+    let blobs = wanted.into_iter().zip(fetched).map(|(wanted, blob)| blob.map(|blob| (wanted, blob)));
+    let blobs = blobs.collect::<Result<Vec<_>, Halt>>()?;
+    Ok(Fetched { blobs, reservation })
 }
 
 fn count(table: &str, outcomes: &[LfsRecord]) {

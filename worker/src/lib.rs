@@ -9,8 +9,10 @@
 //! holds. The coordinator commits them.
 
 mod dictionary;
+mod halt;
 mod lfs;
 mod link;
+mod lookup;
 mod memory;
 mod outage;
 mod reader;

@@ -26,8 +26,10 @@ use floe_table::{Rejected, RowBuilder};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::lfs::LfsFetcher;
-use crate::memory::{MemoryBudget, Reservation};
+use crate::halt::Halt;
+use crate::lfs::{self, LfsFetcher};
+use crate::lookup::{self, Lookups, Resolver};
+use crate::memory::MemoryBudget;
 use crate::outage::Waiter;
 use crate::table::TableDef;
 use crate::writer::{Chunk, WriterCommand};
@@ -85,18 +87,6 @@ struct Cursor {
     /// restarts earlier to pick up an open transaction.
     reported_to: i64,
     txn: ReadCommitted,
-}
-
-/// Why a batch's rows could not be built: what they need from elsewhere
-/// (a writer schema, an LFS blob) did not come.
-#[derive(Debug)]
-pub enum Halt {
-    /// The lease stopped while waiting for it.
-    Stopped,
-    /// Retrying will not help: the message says what to change.
-    Failed(String),
-    /// Strict validation refused a record: the message names it.
-    Invalid(String),
 }
 
 /// How a segment pass ended.
@@ -181,7 +171,7 @@ impl PartitionReader {
 
     /// Fetches one segment, from the batch holding the cursor when an index
     /// allows a ranged read, then verifies and decodes it on a blocking
-    /// thread.
+    /// thread, answering its lookups here meanwhile.
     async fn read_segment(self: Arc<Self>, segment: SegmentRef, cursor: Cursor) -> Outcome {
         let failed = |message| Outcome::Failed {
             object: segment.kfs_key.clone(),
@@ -210,15 +200,17 @@ impl PartitionReader {
             Some(Err(e)) => return failed(e.to_string()),
             None => return Outcome::Stopped,
         };
+        let (lookups, requests) = lookup::channel();
         let reader = self.clone();
-        tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, cursor)).await.unwrap_or_else(
-            |e| Outcome::Failed {
-                object: String::new(),
-                offset: 0,
-                message: format!("reader task: {e}"),
-                pauses_table: false,
-            },
-        )
+        let decode = tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, cursor, &lookups));
+        // Ends when the decode thread is done with its lookups.
+        self.resolver().serve(requests).await;
+        decode.await.unwrap_or_else(|e| Outcome::Failed {
+            object: String::new(),
+            offset: 0,
+            message: format!("reader task: {e}"),
+            pauses_table: false,
+        })
     }
 
     /// Runs a storage read until it succeeds or fails for good: transient
@@ -243,7 +235,26 @@ impl PartitionReader {
         Waiter { feed: &self.feed, stop: &self.stop, waiting: &self.waiting }
     }
 
-    fn verify_and_decode(&self, segment: &SegmentRef, local: &LocalObject, mut cursor: Cursor) -> Outcome {
+    /// What answers the decode thread's lookups.
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            table: &self.table.name,
+            registry: self.registry.as_deref(),
+            lfs: self.lfs.as_deref(),
+            memory: &self.memory,
+            waiter: self.waiter(),
+        }
+    }
+
+    /// Runs on a blocking thread: what it needs from the runtime, it asks
+    /// through `lookups`.
+    fn verify_and_decode(
+        &self,
+        segment: &SegmentRef,
+        local: &LocalObject,
+        mut cursor: Cursor,
+        lookups: &Lookups,
+    ) -> Outcome {
         let key = segment.kfs_key.as_str();
         let failed = |offset: i64, message: String| Outcome::Failed {
             object: key.to_string(),
@@ -296,7 +307,7 @@ impl PartitionReader {
         loop {
             if self.stop.is_cancelled() {
                 // Hand over what was read: the writer reports it on release.
-                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
+                return match self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
                     Ok(()) => Outcome::Stopped,
                     Err(message) => failed(cursor.position, message),
                 };
@@ -320,9 +331,9 @@ impl PartitionReader {
             // is fetched first. A lease that ends meanwhile hands nothing of
             // the chunk over: the next holder reads it again from the last
             // chunk's end, with the transactions open there.
-            let prepared = pushed
-                .and_then(|()| self.add_writer_schemas(&mut rows, &decided))
-                .and_then(|()| self.prepare_lfs(&mut decided));
+            let prepared = pushed.and_then(|()| add_writer_schemas(lookups, &mut rows, &decided)).and_then(|()| {
+                lfs::prepare(&self.table.lfs, &self.table.name, &mut decided, |wanted| lookups.blobs(wanted))
+            });
             let appended = prepared
                 .and_then(|(lfs, _blobs_reserved)| {
                     self.check_strict(&decided)?;
@@ -340,7 +351,7 @@ impl PartitionReader {
                 };
                 // Rows before this batch are good: hand them over first.
                 decided.clear();
-                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
+                return match self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
                     Ok(()) => {
                         Outcome::Failed { object: key.to_string(), offset: cursor.position, message, pauses_table }
                     }
@@ -351,59 +362,15 @@ impl PartitionReader {
             decided.clear();
             cursor.position = next;
             if (rows.len() >= CHUNK_ROWS || rows.pending_bytes() >= CHUNK_BYTES)
-                && let Err(message) = self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor)
+                && let Err(message) = self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor)
             {
                 return failed(cursor.position, message);
             }
         }
-        match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
+        match self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
             Ok(()) => Outcome::Done(cursor),
             Err(message) => failed(cursor.position, message),
         }
-    }
-
-    /// Gives the row builder the writer schemas of `records` it has not
-    /// seen. A registry outage is waited out (the partition says so), never
-    /// turned into dead letters; an id the registry does not have is
-    /// recorded as such, and its records become dead letters.
-    fn add_writer_schemas(&self, rows: &mut RowBuilder, records: &[Record]) -> Result<(), Halt> {
-        let ids = rows.unknown_schema_ids(records);
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let Some(registry) = &self.registry else {
-            return Err(Halt::Failed(format!(
-                "table {} reads the Confluent wire format but the coordinator named no schema registry",
-                self.table.name
-            )));
-        };
-        let runtime = tokio::runtime::Handle::current();
-        for id in ids {
-            let attempt = || async {
-                match registry.writer_schema(id).await {
-                    Err(e) if e.is_outage() => Err(e.to_string()),
-                    answer => Ok(answer),
-                }
-            };
-            let what = format!("the schema registry (schema id {id})");
-            let schema = match runtime.block_on(self.waiter().wait_out(&what, attempt)) {
-                None => return Err(Halt::Stopped),
-                Some(Ok(schema)) => schema,
-                Some(Err(e)) => return Err(Halt::Failed(format!("writer schema id {id}: {e}"))),
-            };
-            rows.add_writer_schema(id, schema);
-        }
-        Ok(())
-    }
-
-    /// Decides the batch's LFS envelopes, fetching blobs on the runtime
-    /// (this runs on a blocking thread) before the rows are built; the
-    /// reservation counts the blobs until then.
-    fn prepare_lfs(&self, records: &mut [Record]) -> Result<(Vec<floe_table::LfsRecord>, Option<Reservation>), Halt> {
-        let table = &self.table;
-        let waiter = self.waiter();
-        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &self.memory, &table.name, records, &waiter);
-        tokio::runtime::Handle::current().block_on(prepare)
     }
 
     /// With `schema.mode` strict, the first value that does not match the
@@ -461,6 +428,7 @@ impl PartitionReader {
     /// read position.
     fn emit(
         &self,
+        lookups: &Lookups,
         max_timestamp_ms: &mut Option<i64>,
         rows: &mut RowBuilder,
         dead: &mut Option<RowBuilder>,
@@ -472,8 +440,7 @@ impl PartitionReader {
             return Ok(());
         }
         let dead = dead.as_mut().filter(|d| !d.is_empty());
-        let reserved =
-            self.memory.reserve_blocking(rows.pending_bytes() + dead.as_ref().map_or(0, |d| d.pending_bytes()));
+        let reserved = lookups.memory(rows.pending_bytes() + dead.as_ref().map_or(0, |d| d.pending_bytes()));
         let batch = if rows.is_empty() { None } else { Some(rows.finish().map_err(|e| e.to_string())?) };
         let dead_letters = dead.map(RowBuilder::finish).transpose().map_err(|e| e.to_string())?;
         let command = WriterCommand::Chunk(Chunk {
@@ -492,4 +459,14 @@ impl PartitionReader {
         self.read_to.store(cursor.position, Ordering::Release);
         Ok(())
     }
+}
+
+/// Gives the row builder the writer schemas of `records` it has not seen.
+/// An id the registry does not have is recorded as such, and its records
+/// become dead letters.
+fn add_writer_schemas(lookups: &Lookups, rows: &mut RowBuilder, records: &[Record]) -> Result<(), Halt> {
+    for id in rows.unknown_schema_ids(records) {
+        rows.add_writer_schema(id, lookups.writer_schema(id)?);
+    }
+    Ok(())
 }
