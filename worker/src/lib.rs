@@ -8,6 +8,7 @@
 //! rolls Parquet files and reports each one with the exact offset ranges it
 //! holds. The coordinator commits them.
 
+mod backoff;
 mod dictionary;
 mod halt;
 mod lfs;
@@ -27,6 +28,7 @@ use floe_config::TlsFiles;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::backoff::Backoff;
 pub use crate::session::{SessionEnd, SessionError};
 
 /// Runs a worker until `stop` is cancelled, reconnecting (with backoff) when
@@ -34,7 +36,7 @@ pub use crate::session::{SessionEnd, SessionError};
 /// endpoints, each failure moves on to the next: standbys refuse or do not
 /// listen, so the worker settles on the leader.
 pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: String, stop: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     for endpoint in endpoints.iter().cycle() {
         let ended = session::run_session(endpoint, tls.as_ref(), &worker_id, &stop).await;
         floe_metrics::set_connected(false);
@@ -42,14 +44,13 @@ pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: Strin
             Ok(SessionEnd::Stopped) => return,
             Ok(SessionEnd::Closed) => {
                 info!(worker = %worker_id, "the coordinator closed the session");
-                backoff = Duration::from_millis(100);
+                backoff.reset();
             }
             Err(e) => warn!(worker = %worker_id, "session ended: {e}"),
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.next_pause()) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

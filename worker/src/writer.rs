@@ -23,6 +23,7 @@ use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter,
 use parquet::file::properties::WriterProperties;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backoff::Backoff;
 use crate::dictionary::DictionaryChoice;
 use crate::link::{CoordinatorLink, SessionClosed};
 use crate::memory::Reservation;
@@ -341,14 +342,14 @@ async fn open_file(
     // The coordinator cannot hand out paths while its state store is
     // unreachable: wait (rows queue up to the memory budget, then readers
     // pause) rather than end the session and read everything again.
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     let path = loop {
         match link.open_file(&table.name, partition_path).await? {
             Ok(path) => break path,
             Err(message) => {
-                tracing::warn!(table = %table.name, "no data file path yet, asking again in {backoff:?}: {message}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                let pause = backoff.next_pause();
+                tracing::warn!(table = %table.name, "no data file path yet, asking again in {pause:?}: {message}");
+                tokio::time::sleep(pause).await;
             }
         }
     };
