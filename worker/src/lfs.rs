@@ -189,3 +189,79 @@ fn count(table: &str, outcomes: &[LfsRecord]) {
     floe_metrics::count_lfs(table, "skipped", skipped);
     floe_metrics::count_lfs(table, "dead_letter", rejected);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::testing::orders_feed;
+
+    const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    fn record(offset: i64, value: &str) -> Record {
+        Record { offset, timestamp_ms: 0, key: None, value: Some(Bytes::from(value.to_string())), headers: Vec::new() }
+    }
+
+    fn envelope(key: &str) -> String {
+        format!(r#"{{"kfs_lfs":1,"bucket":"b","key":"{key}","size":5,"sha256":"{HELLO_SHA256}"}}"#)
+    }
+
+    fn mode(mode: LfsMode) -> LfsConfig {
+        LfsConfig { mode, ..LfsConfig::default() }
+    }
+
+    #[test]
+    fn only_the_wanted_blobs_are_fetched_and_they_become_the_values() {
+        let mut records = [record(0, r#"{"id":1}"#), record(1, &envelope("a")), record(2, r#"{"kfs_lfs":"x"}"#)];
+        let mut asked = Vec::new();
+        let (outcomes, _) = prepare(&mode(LfsMode::Resolve), "orders", &mut records, |wanted| {
+            asked.extend(wanted.iter().map(|w| (w.index, w.envelope.key.clone())));
+            let blobs = wanted.into_iter().map(|w| (w, Ok(Bytes::from_static(b"hello")))).collect();
+            Ok(Fetched { blobs, reservation: None })
+        })
+        .unwrap();
+        assert_eq!(asked, [(1, "a".to_string())], "one fetch, of the one envelope to resolve");
+        assert_eq!(records[1].value.as_deref(), Some(&b"hello"[..]));
+        assert!(
+            matches!(&outcomes[..], [LfsRecord::Plain, LfsRecord::Resolved(e), LfsRecord::Rejected(_)] if e.key == "a"),
+            "{outcomes:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_is_fetched_when_nothing_is_to_be_resolved() {
+        let no_fetch = |_: Vec<Wanted>| -> Result<Fetched, Halt> { panic!("nothing to fetch") };
+        let mut records = [record(0, &envelope("a"))];
+        let (outcomes, _) = prepare(&mode(LfsMode::Off), "orders", &mut records, no_fetch).unwrap();
+        assert!(outcomes.is_empty(), "mode off looks at no record");
+        let (outcomes, _) = prepare(&mode(LfsMode::Reference), "orders", &mut records, no_fetch).unwrap();
+        assert!(matches!(&outcomes[..], [LfsRecord::Referenced(_)]));
+        assert_eq!(records[0].value.as_deref(), Some(envelope("a").as_bytes()));
+    }
+
+    #[test]
+    fn a_halt_while_fetching_stops_the_batch() {
+        let mut records = [record(0, &envelope("a"))];
+        let prepared = prepare(&mode(LfsMode::Resolve), "orders", &mut records, |_| Err(Halt::Stopped));
+        assert!(matches!(prepared, Err(Halt::Stopped)));
+    }
+
+    #[tokio::test]
+    async fn without_an_lfs_service_the_partition_stops_with_the_reason() {
+        let feed = orders_feed();
+        let (stop, waiting) = (CancellationToken::new(), Mutex::new(String::new()));
+        let waiter = Waiter { feed: &feed, stop: &stop, waiting: &waiting };
+        let envelope = Envelope::parse(envelope("a").as_bytes()).unwrap().unwrap();
+        let wanted = vec![Wanted { index: 0, envelope, limit: 5 }];
+        let fetched = fetch(None, &MemoryBudget::new(1 << 20), "orders", wanted, &waiter).await;
+        let Err(Halt::Failed(message)) = fetched else { panic!("{fetched:?}") };
+        assert_eq!(
+            message,
+            "table orders resolves LFS blobs but the coordinator sent no LFS service (set lfs.endpoint, and run \
+             workers of the coordinator's version)"
+        );
+    }
+}

@@ -19,6 +19,8 @@ mod outage;
 mod reader;
 mod session;
 mod table;
+#[cfg(test)]
+mod testing;
 mod tls;
 mod writer;
 

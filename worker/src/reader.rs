@@ -470,3 +470,163 @@ fn add_writer_schemas(lookups: &Lookups, rows: &mut RowBuilder, records: &[Recor
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use floe_kfs::Compression;
+    use floe_kfs::naming::{index_object_name, segment_object_name};
+    use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
+    use floe_storage::LocalDirStore;
+    use floe_table::{Rejection, RejectionCode};
+
+    use super::*;
+    use crate::testing::{Scratch, orders_feed, orders_table, records};
+
+    /// A reader of partition `orders/0` over a scratch folder, and what
+    /// comes out of it.
+    struct Harness {
+        segments: mpsc::UnboundedSender<Vec<SegmentRef>>,
+        chunks: mpsc::Receiver<WriterCommand>,
+        signals: mpsc::Receiver<ReaderSignal>,
+        folder: Scratch,
+    }
+
+    /// A reader over `folder` whose output goes to the returned receivers.
+    fn reader(folder: &Path) -> (PartitionReader, mpsc::Receiver<WriterCommand>, mpsc::Receiver<ReaderSignal>) {
+        let (writer, chunks) = mpsc::channel(4);
+        let (signals, signaled) = mpsc::channel(16);
+        let reader = PartitionReader {
+            feed: orders_feed(),
+            epoch: 1,
+            table: orders_table(),
+            store: Arc::new(LocalDirStore::new(folder.to_path_buf(), String::new())),
+            writer,
+            signals,
+            permits: Arc::new(Semaphore::new(1)),
+            memory: MemoryBudget::new(1 << 20),
+            lfs: None,
+            max_pending_txn_bytes: 1 << 20,
+            dead_letters_from: -1,
+            read_to: Arc::new(AtomicI64::new(0)),
+            registry: None,
+            waiting: Arc::default(),
+            stop: CancellationToken::new(),
+        };
+        (reader, chunks, signaled)
+    }
+
+    impl Harness {
+        fn start(resume_from: i64, consumed_to: i64) -> Self {
+            let folder = Scratch::new();
+            let (reader, chunks, signals) = reader(folder.path());
+            let (segments, received) = mpsc::unbounded_channel();
+            tokio::spawn(reader.run(received, resume_from, consumed_to));
+            Self { segments, chunks, signals, folder }
+        }
+
+        /// Writes a segment of `batches` batches of three records each from
+        /// offset 0, with an index entry per batch, and hands it over.
+        fn segment(&self, batches: usize) {
+            let mut segment = SegmentWriter::new(0, 0, 1);
+            for _ in 0..batches {
+                let mut batch = BatchBuilder::new(Compression::None);
+                for _ in 0..3 {
+                    batch.push(NewRecord { value: Some(b"{}".to_vec()), ..NewRecord::default() });
+                }
+                segment.push_batch(&batch.encode(segment.next_offset()).unwrap()).unwrap();
+            }
+            let last_offset = segment.next_offset() - 1;
+            let (kfs, index) = segment.finish();
+            let partition = self.folder.path().join("orders/0");
+            std::fs::create_dir_all(&partition).unwrap();
+            std::fs::write(partition.join(segment_object_name(0)), &kfs).unwrap();
+            std::fs::write(partition.join(index_object_name(0)), index).unwrap();
+            self.hand_over(SegmentRef {
+                kfs_key: format!("orders/0/{}", segment_object_name(0)),
+                index_key: format!("orders/0/{}", index_object_name(0)),
+                base_offset: 0,
+                last_offset,
+                kfs_size: kfs.len() as u64,
+                created_ms: 0,
+            });
+        }
+
+        fn hand_over(&self, segment: SegmentRef) {
+            self.segments.send(vec![segment]).unwrap();
+        }
+
+        async fn chunk(&mut self) -> Chunk {
+            match self.chunks.recv().await {
+                Some(WriterCommand::Chunk(chunk)) => chunk,
+                _ => panic!("no chunk came"),
+            }
+        }
+
+        async fn signal(&mut self) -> ReaderSignal {
+            self.signals.recv().await.expect("the reader signals")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_segment_becomes_a_chunk_of_exactly_its_offsets() {
+        let mut harness = Harness::start(0, 0);
+        harness.segment(2);
+        let chunk = harness.chunk().await;
+        assert_eq!((chunk.from, chunk.to, chunk.rows.map(|r| r.num_rows())), (0, 6, Some(6)));
+        assert!(chunk.reserved.is_some(), "the rows are counted in the memory budget");
+    }
+
+    #[tokio::test]
+    async fn a_resumed_read_hands_over_only_the_offsets_from_there() {
+        let mut harness = Harness::start(3, 3);
+        harness.segment(2);
+        let chunk = harness.chunk().await;
+        assert_eq!((chunk.from, chunk.to, chunk.rows.map(|r| r.num_rows())), (3, 6, Some(3)));
+    }
+
+    #[tokio::test]
+    async fn a_segment_wholly_read_before_is_passed_over_unread() {
+        let mut harness = Harness::start(10, 10);
+        // Not on disk: reading it would fail the partition.
+        harness.hand_over(SegmentRef { kfs_key: "orders/0/gone.kfs".into(), last_offset: 9, ..SegmentRef::default() });
+        let signals = (harness.signal().await, harness.signal().await);
+        assert!(matches!(signals, (ReaderSignal::CaughtUp, ReaderSignal::CaughtUp)), "{signals:?}");
+    }
+
+    #[tokio::test]
+    async fn offsets_missing_before_the_next_segment_stop_the_partition() {
+        let mut harness = Harness::start(0, 0);
+        harness.hand_over(SegmentRef {
+            kfs_key: "orders/0/segment-00000000000000000005.kfs".into(),
+            base_offset: 5,
+            last_offset: 9,
+            ..SegmentRef::default()
+        });
+        assert!(matches!(harness.signal().await, ReaderSignal::CaughtUp));
+        let ReaderSignal::Failed { offset, message, pauses_table, .. } = harness.signal().await else {
+            panic!("the partition goes on")
+        };
+        let missing = "offsets 0..4 are missing: the next segment starts at 5";
+        assert_eq!((offset, message.as_str(), pauses_table), (0, missing, false));
+    }
+
+    #[test]
+    fn dead_letters_committed_before_are_not_written_again_and_without_a_table_they_stop_the_partition() {
+        let folder = Scratch::new();
+        let (reader, _, _) = reader(folder.path());
+        let reader = PartitionReader { dead_letters_from: 5, ..reader };
+        let records = records(0..2);
+        let rejected = || vec![Rejected { index: 1, rejection: Rejection::new(RejectionCode::NotObject, "a list") }];
+        let schema = iceberg::arrow::schema_to_arrow_schema(&floe_table::dead_letter_schema()).unwrap();
+        let mut dead = RowBuilder::for_dead_letters(Arc::new(schema)).unwrap();
+
+        reader.keep_dead_letters(&records, rejected(), 5, Some(&mut dead)).unwrap();
+        assert!(dead.is_empty(), "decided by a batch ending at or below 5: in the dead-letter table already");
+        reader.keep_dead_letters(&records, rejected(), 6, Some(&mut dead)).unwrap();
+        assert_eq!(dead.len(), 1);
+        let stopped = reader.keep_dead_letters(&records, rejected(), 6, None).unwrap_err();
+        assert_eq!(stopped, "record at offset 1 cannot become a row: not_object: a list");
+    }
+}
