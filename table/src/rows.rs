@@ -554,7 +554,7 @@ impl RowBuilder {
         cells: &mut Vec<Cell<'r>>,
         found: &mut Vec<Found>,
     ) -> Result<(), Rejection> {
-        let text = self.json.read(value, found).map_err(|(code, message)| Rejection::new(code, message))?;
+        let text = self.json.read(value, found)?;
         cells.resize(self.mapped.len(), Cell::Null);
         for (((column, target), found), cell) in self.mapped.iter().zip(found.iter()).zip(cells.iter_mut()) {
             self.json.fill(text, *found, *target, cell).map_err(|reason| {
