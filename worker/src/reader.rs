@@ -570,20 +570,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_segment_becomes_a_chunk_of_exactly_its_offsets() {
-        let mut harness = Harness::start(0, 0);
-        harness.segment(2);
-        let chunk = harness.chunk().await;
-        assert_eq!((chunk.from, chunk.to, chunk.rows.map(|r| r.num_rows())), (0, 6, Some(6)));
-        assert!(chunk.reserved.is_some(), "the rows are counted in the memory budget");
-    }
-
-    #[tokio::test]
-    async fn a_resumed_read_hands_over_only_the_offsets_from_there() {
-        let mut harness = Harness::start(3, 3);
-        harness.segment(2);
-        let chunk = harness.chunk().await;
-        assert_eq!((chunk.from, chunk.to, chunk.rows.map(|r| r.num_rows())), (3, 6, Some(3)));
+    async fn a_segment_becomes_one_chunk_of_exactly_the_offsets_not_read_before() {
+        for resume_from in [0, 3] {
+            let mut harness = Harness::start(resume_from, resume_from);
+            harness.segment(2);
+            let chunk = harness.chunk().await;
+            let rows = chunk.rows.map(|r| r.num_rows() as i64);
+            assert_eq!((chunk.from, chunk.to, rows), (resume_from, 6, Some(6 - resume_from)), "from {resume_from}");
+            assert!(chunk.reserved.is_some(), "the rows are counted in the memory budget");
+        }
     }
 
     #[tokio::test]
