@@ -19,11 +19,11 @@ use crate::outage::Waiter;
 
 /// A writer schema, or (inside) why records naming its id cannot be
 /// decoded, which makes them dead letters.
-pub type WriterSchema = Result<RegisteredSchema, String>;
+pub type RegistryAnswer = Result<RegisteredSchema, String>;
 
 /// One request of the decode thread, with where its answer goes.
 pub enum Lookup {
-    WriterSchema { id: u32, answer: oneshot::Sender<Result<WriterSchema, Halt>> },
+    WriterSchema { id: u32, answer: oneshot::Sender<Result<RegistryAnswer, Halt>> },
     Blobs { wanted: Vec<Wanted>, answer: oneshot::Sender<Result<Fetched, Halt>> },
     Memory { bytes: usize, answer: oneshot::Sender<Option<Reservation>> },
 }
@@ -44,7 +44,7 @@ pub fn channel() -> (Lookups, mpsc::Receiver<Lookup>) {
 
 impl Lookups {
     /// The writer schema of `id`, once the registry answers for good.
-    pub fn writer_schema(&self, id: u32) -> Result<WriterSchema, Halt> {
+    pub fn writer_schema(&self, id: u32) -> Result<RegistryAnswer, Halt> {
         self.ask(|answer| Lookup::WriterSchema { id, answer }).unwrap_or(Err(Halt::Stopped))
     }
 
@@ -99,7 +99,7 @@ impl Resolver<'_> {
     /// A registry outage is waited out (the partition says so), never turned
     /// into dead letters; an id the registry does not have is answered as
     /// such, and its records become dead letters.
-    async fn writer_schema(&self, id: u32) -> Result<WriterSchema, Halt> {
+    async fn writer_schema(&self, id: u32) -> Result<RegistryAnswer, Halt> {
         let Some(registry) = self.registry else {
             return Err(Halt::Failed(format!(
                 "table {} reads the Confluent wire format but the coordinator named no schema registry",
