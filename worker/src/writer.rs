@@ -502,7 +502,10 @@ mod tests {
         let harness = Harness::start(1 << 30);
         harness.chunk(0, 2, None).await;
         harness.chunk(3, 4, None).await;
-        let ended = harness.writer.await.unwrap().unwrap_err();
+        // Without the refusal, the writer would end cleanly once its commands do.
+        let Harness { commands, writer, .. } = harness;
+        drop(commands);
+        let ended = writer.await.unwrap().unwrap_err();
         assert_eq!(
             ended.to_string(),
             "table orders: rows of orders/0 do not continue: open range ends at 2, chunk starts at 3"
