@@ -100,3 +100,18 @@ impl PayloadError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_error_is_the_dead_letter_reason_of_its_kind() {
+        let name = |index: usize| ["id", "amount"][index];
+        let undecodable = PayloadError::Undecodable("3 bytes are left".into()).rejection(name);
+        assert_eq!(undecodable, Rejection::new(RejectionCode::Undecodable, "3 bytes are left"));
+        let column = PayloadError::Column { index: 1, reason: "\"x\" does not convert to long".into() }.rejection(name);
+        let expected = "column `amount`: \"x\" does not convert to long";
+        assert_eq!(column, Rejection::new(RejectionCode::TypeMismatch, expected));
+    }
+}
