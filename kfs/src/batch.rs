@@ -1,9 +1,8 @@
 //! The 61-byte header of a Kafka v2 record batch and its attribute bits.
 
-use std::fmt;
-
 use bytes::{Buf, BufMut};
 
+pub use crate::compression::Compression;
 use crate::error::ErrorKind;
 
 pub const BATCH_HEADER_LEN: usize = 61;
@@ -18,41 +17,6 @@ const CODEC_MASK: i16 = 0b111;
 pub(crate) const LOG_APPEND_TIME: i16 = 1 << 3;
 pub(crate) const TRANSACTIONAL: i16 = 1 << 4;
 pub(crate) const CONTROL: i16 = 1 << 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    None,
-    Gzip,
-    Snappy,
-    Lz4,
-    Zstd,
-}
-
-impl Compression {
-    pub const ALL: [Compression; 5] =
-        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
-
-    /// The codec for the attribute bits 0-2; `None` for ids 5-7.
-    pub fn from_id(id: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(id)).copied()
-    }
-
-    pub fn id(self) -> u8 {
-        self as u8
-    }
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Snappy => "snappy",
-            Compression::Lz4 => "lz4",
-            Compression::Zstd => "zstd",
-        })
-    }
-}
 
 /// Every field of the batch header, in wire order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::batch::Compression;
+use crate::compression::Compression;
 use crate::error::ErrorKind;
 
 /// Java and kafka-python producers frame snappy with xerial's stream header;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::batch::Compression;
+use crate::compression::Compression;
 
 pub type Result<T> = std::result::Result<T, Error>;
 

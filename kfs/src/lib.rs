@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod codec;
+mod compression;
 pub mod error;
 pub mod index;
 pub mod naming;

@@ -6,8 +6,9 @@ use std::io::{self, Read};
 
 use bytes::Bytes;
 
-use crate::batch::{self, BATCH_HEADER_LEN, BATCH_LENGTH_END, BatchHeader, CRC_START, Compression};
+use crate::batch::{self, BATCH_HEADER_LEN, BATCH_LENGTH_END, BatchHeader, CRC_START};
 use crate::codec;
+use crate::compression::Compression;
 use crate::error::{Error, ErrorKind, RecordProblem, Result};
 use crate::record::{Record, RecordContext, RecordError, parse_records};
 use crate::segment::{FOOTER_LEN, HEADER_LEN, SegmentFooter, SegmentHeader};

@@ -4,10 +4,11 @@
 use std::io;
 
 use crate::batch::{
-    self, BATCH_HEADER_LEN, BATCH_LENGTH_END, BATCH_MAGIC, BatchHeader, CONTROL, CRC_START, Compression,
-    LOG_APPEND_TIME, TRANSACTIONAL,
+    self, BATCH_HEADER_LEN, BATCH_LENGTH_END, BATCH_MAGIC, BatchHeader, CONTROL, CRC_START, LOG_APPEND_TIME,
+    TRANSACTIONAL,
 };
 use crate::codec::{self, SnappyFraming};
+use crate::compression::Compression;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{IndexEntry, SegmentIndex};
 use crate::naming::segment_object_name;

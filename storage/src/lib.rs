@@ -10,6 +10,7 @@
 mod blobs;
 mod error;
 mod local;
+mod open;
 mod s3;
 mod store;
 mod warehouse;
@@ -17,6 +18,7 @@ mod warehouse;
 pub use blobs::{Blob, BlobStore};
 pub use error::{Result, StorageError, StorageErrorKind};
 pub use local::LocalDirStore;
+pub use open::open_segment_store;
 pub use s3::{BucketLocation, S3Store, ServiceLocation, aws_http_client};
-pub use store::{LocalObject, ObjectMeta, SegmentStore, open_segment_store, partition_prefix};
+pub use store::{LocalObject, ObjectMeta, SegmentStore, partition_prefix};
 pub use warehouse::{WarehouseStorageFactory, warehouse_file_io};

@@ -1,15 +1,14 @@
+//! What every segment store offers, whatever holds the objects: listings by
+//! partition, ranged reads, and local copies for the synchronous decoder.
+
 use std::fmt::Debug;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use floe_proto::worker::SourceSpec;
 
 use crate::error::Result;
-use crate::local::LocalDirStore;
-use crate::s3::{BucketLocation, S3Store};
 
 /// An object found by a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,28 +102,4 @@ pub trait SegmentStore: Debug + Send + Sync {
 /// `{prefix}{topic}/{partition}/`: the folder of one partition's segments.
 pub fn partition_prefix(prefix: &str, topic: &str, partition: i32) -> String {
     format!("{prefix}{topic}/{partition}/")
-}
-
-/// Opens the segment store a source spec describes: the bucket's local
-/// directory for `file://` endpoints, S3 otherwise. The spec's replica fields are resolved
-/// (a non-empty `read_bucket` means there is a replica). Remote segments are
-/// spooled to the temporary directory (`TMPDIR`).
-pub async fn open_segment_store(spec: &SourceSpec) -> Arc<dyn SegmentStore> {
-    if let Some(root) = spec.endpoint.strip_prefix("file://") {
-        return Arc::new(LocalDirStore::new(PathBuf::from(root), spec.prefix.clone()));
-    }
-    let endpoint = |url: &str| (!url.is_empty()).then(|| url.to_string());
-    let primary = BucketLocation {
-        bucket: spec.bucket.clone(),
-        region: spec.region.clone(),
-        endpoint: endpoint(&spec.endpoint),
-        path_style: spec.path_style,
-    };
-    let replica = (!spec.read_bucket.is_empty()).then(|| BucketLocation {
-        bucket: spec.read_bucket.clone(),
-        region: spec.read_region.clone(),
-        endpoint: endpoint(&spec.read_endpoint),
-        path_style: spec.path_style,
-    });
-    Arc::new(S3Store::connect(&primary, replica.as_ref(), spec.prefix.clone(), std::env::temp_dir()).await)
 }

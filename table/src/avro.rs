@@ -28,6 +28,7 @@ use floe_config::{Column, ColumnType, MAX_DECIMAL_PRECISION};
 
 use crate::avro_binary::{Input, Names};
 use crate::columns::{ColumnClash, MappedColumn, check_unique, flattened_column};
+use crate::dead_letters::PayloadError;
 use crate::json::{Cell, rescale_decimal};
 
 /// A writer schema that cannot give columns.
@@ -215,9 +216,9 @@ impl WriterSchema {
         payload: &'a [u8],
         target: impl Fn(usize) -> ColumnType,
         cells: &mut Vec<Cell<'a>>,
-    ) -> Result<(), DatumError> {
+    ) -> Result<(), PayloadError> {
         let undecodable =
-            |e: String| DatumError::Undecodable(format!("the payload does not decode with its writer schema: {e}"));
+            |e: String| PayloadError::Undecodable(format!("the payload does not decode with its writer schema: {e}"));
         let names = self.names.as_ref().map_err(|e| undecodable(e.clone()))?;
         let first = cells.len();
         cells.resize(first + self.columns, Cell::Null);
@@ -225,25 +226,16 @@ impl WriterSchema {
         let mut input = Input::new(payload);
         datum.fields(&self.steps, &mut input).map_err(|failure| match failure {
             Failure::Undecodable(e) => undecodable(e),
-            Failure::Column { index, reason } => DatumError::Column { index, reason },
+            Failure::Column { index, reason } => PayloadError::Column { index, reason },
         })?;
         if !input.rest.is_empty() {
-            return Err(DatumError::Undecodable(format!(
+            return Err(PayloadError::Undecodable(format!(
                 "{} bytes of the payload are left after the datum its writer schema describes",
                 input.rest.len()
             )));
         }
         Ok(())
     }
-}
-
-/// Why a datum gave no cells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatumError {
-    /// The payload is not a datum of its writer schema.
-    Undecodable(String),
-    /// Mapped column `index`'s field does not convert to the column's type.
-    Column { index: usize, reason: String },
 }
 
 /// The steps reading a record's fields, for the columns `wanted` (mapped
@@ -706,7 +698,7 @@ mod tests {
         apache_avro::to_avro_datum(schema, record).unwrap()
     }
 
-    fn decode(schema: Schema, columns: &[Column], payload: &[u8]) -> Result<Vec<Cell<'static>>, DatumError> {
+    fn decode(schema: Schema, columns: &[Column], payload: &[u8]) -> Result<Vec<Cell<'static>>, PayloadError> {
         let mapped: Vec<MappedColumn> = columns.iter().map(MappedColumn::from).collect();
         let writer = WriterSchema::new(Arc::new(schema), &mapped);
         let mut cells = Vec::new();
@@ -773,10 +765,10 @@ mod tests {
         let error = decode(schema.clone(), &narrow, &datum).unwrap_err();
         assert_eq!(
             error,
-            DatumError::Column { index: 0, reason: "9007199254740993 (a long) is out of range for int".into() }
+            PayloadError::Column { index: 0, reason: "9007199254740993 (a long) is out of range for int".into() }
         );
         let error = decode(schema.clone(), &narrow[1..], &datum).unwrap_err();
-        assert_eq!(error, DatumError::Column { index: 0, reason: "-10.50 has more than 0 decimal places".into() });
+        assert_eq!(error, PayloadError::Column { index: 0, reason: "-10.50 has more than 0 decimal places".into() });
     }
 
     #[test]
@@ -809,7 +801,7 @@ mod tests {
         let schema = order_schema();
         let columns = columns(&schema).unwrap();
         let datum = order_datum(&schema);
-        let DatumError::Undecodable(reason) = decode(schema.clone(), &columns, &datum[..3]).unwrap_err() else {
+        let PayloadError::Undecodable(reason) = decode(schema.clone(), &columns, &datum[..3]).unwrap_err() else {
             panic!("expected undecodable")
         };
         assert!(reason.starts_with("the payload does not decode with its writer schema: "), "{reason}");
@@ -817,7 +809,7 @@ mod tests {
         longer.push(0);
         assert_eq!(
             decode(schema, &columns, &longer).unwrap_err(),
-            DatumError::Undecodable(
+            PayloadError::Undecodable(
                 "1 bytes of the payload are left after the datum its writer schema describes".into()
             )
         );

@@ -75,3 +75,43 @@ impl fmt::Display for Rejection {
         write!(f, "{}: {}", self.code.as_str(), self.message)
     }
 }
+
+/// Why a wire-format payload gave no cells. The two kinds are two
+/// dead-letter reasons: bytes their writer schema does not describe, or a
+/// field that does not fit its column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// The payload is not a datum (or message) of its writer schema.
+    #[error("{0}")]
+    Undecodable(String),
+    /// Mapped column `index`'s field does not convert to the column's type.
+    #[error("mapped column {index}: {reason}")]
+    Column { index: usize, reason: String },
+}
+
+impl PayloadError {
+    /// The dead-letter reason; `name` gives a mapped column's name by index.
+    pub fn rejection<'n>(self, name: impl FnOnce(usize) -> &'n str) -> Rejection {
+        match self {
+            PayloadError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
+            PayloadError::Column { index, reason } => {
+                Rejection::new(RejectionCode::TypeMismatch, format!("column `{}`: {reason}", name(index)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_error_is_the_dead_letter_reason_of_its_kind() {
+        let name = |index: usize| ["id", "amount"][index];
+        let undecodable = PayloadError::Undecodable("3 bytes are left".into()).rejection(name);
+        assert_eq!(undecodable, Rejection::new(RejectionCode::Undecodable, "3 bytes are left"));
+        let column = PayloadError::Column { index: 1, reason: "\"x\" does not convert to long".into() }.rejection(name);
+        let expected = "column `amount`: \"x\" does not convert to long";
+        assert_eq!(column, Rejection::new(RejectionCode::TypeMismatch, expected));
+    }
+}

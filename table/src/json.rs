@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use floe_config::ColumnType;
 use serde::de;
 
-use crate::dead_letters::RejectionCode;
+use crate::dead_letters::{Rejection, RejectionCode};
 use crate::json_scanner::{Invalid, Scanner, ShortNumber};
 
 /// A converted value, ready for its column's builder.
@@ -131,11 +131,11 @@ impl JsonColumns {
     }
 
     /// Reads a record value, setting `found` to one entry per column, and
-    /// gives it as text. The error says what the value is instead of a
+    /// gives it as text. The rejection says what the value is instead of a
     /// JSON object.
-    pub fn read<'a>(&self, bytes: &'a [u8], found: &mut Vec<Found>) -> Result<&'a str, (RejectionCode, String)> {
+    pub fn read<'a>(&self, bytes: &'a [u8], found: &mut Vec<Found>) -> Result<&'a str, Rejection> {
         let text = std::str::from_utf8(bytes)
-            .map_err(|e| (RejectionCode::NotJson, format!("value is not JSON: not UTF-8 text ({e})")))?;
+            .map_err(|e| Rejection::new(RejectionCode::NotJson, format!("value is not JSON: not UTF-8 text ({e})")))?;
         found.clear();
         found.resize(self.columns, Found::Absent);
         let mut scanner = Scanner::new(text);
@@ -145,8 +145,10 @@ impl JsonColumns {
         };
         read.map(|()| text).map_err(|Invalid| match serde_json::from_str::<de::IgnoredAny>(text) {
             // Valid JSON, just not an object.
-            Ok(_) => (RejectionCode::NotObject, format!("value is {}, not a JSON object", describe(text))),
-            Err(e) => (RejectionCode::NotJson, format!("value is not JSON: {e}")),
+            Ok(_) => {
+                Rejection::new(RejectionCode::NotObject, format!("value is {}, not a JSON object", describe(text)))
+            }
+            Err(e) => Rejection::new(RejectionCode::NotJson, format!("value is not JSON: {e}")),
         })
     }
 
@@ -295,7 +297,7 @@ fn convert(text: &str, target: ColumnType) -> Result<Cell<'_>, String> {
             _ => Err(format!("{} ({}) does not convert to {target}", abbreviate(text), describe(text))),
         },
         _ if target == ColumnType::String => Ok(Cell::String(Cow::Borrowed(text))),
-        _ => from_number(text, target).map_err(|e| e.unwrap_or_else(|| format!("{text} does not convert to {target}"))),
+        _ => from_number(text, target).map_err(|e| e.reason_or(|| format!("{text} does not convert to {target}"))),
     }
 }
 
@@ -351,28 +353,46 @@ fn from_string(string: Cow<'_, str>, target: ColumnType) -> Result<Cell<'_>, Str
             .map_err(|e| format!("{} is not base64 ({e})", quoted())),
         ColumnType::Timestamp | ColumnType::TimestampTz => match from_number(string.trim(), target) {
             Ok(cell) => Ok(cell),
-            Err(Some(reason)) => Err(reason),
-            Err(None) => parse_timestamp(string.trim())
+            Err(NumberError::Unfit(reason)) => Err(reason),
+            Err(NumberError::NotANumber) => parse_timestamp(string.trim())
                 .map(Cell::Long)
                 .ok_or_else(|| format!("{} is not an RFC 3339 timestamp or epoch milliseconds", quoted())),
         },
         ColumnType::Date => match from_number(string.trim(), target) {
             Ok(cell) => Ok(cell),
-            Err(Some(reason)) => Err(reason),
-            Err(None) => parse_date(string.trim())
+            Err(NumberError::Unfit(reason)) => Err(reason),
+            Err(NumberError::NotANumber) => parse_date(string.trim())
                 .map(Cell::Int)
                 .ok_or_else(|| format!("{} is not a date (YYYY-MM-DD or days since the epoch)", quoted())),
         },
         ColumnType::Float | ColumnType::Double | ColumnType::Int | ColumnType::Long | ColumnType::Decimal { .. } => {
             from_number(string.trim(), target)
-                .map_err(|e| e.unwrap_or_else(|| format!("{} does not convert to {target}", quoted())))
+                .map_err(|e| e.reason_or(|| format!("{} does not convert to {target}", quoted())))
         }
     }
 }
 
-/// Converts number text. `Err(None)`: the text is not a number at all;
-/// `Err(Some(reason))`: a number that does not fit the target exactly.
-fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<String>> {
+/// Why number text gave no cell. A text that is no number at all may still
+/// be read another way (a timestamp, a date); one that does not fit says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NumberError {
+    NotANumber,
+    /// A number that does not fit the target exactly: the reason.
+    Unfit(String),
+}
+
+impl NumberError {
+    /// The reason, or `otherwise` for a text that is no number.
+    fn reason_or(self, otherwise: impl FnOnce() -> String) -> String {
+        match self {
+            NumberError::NotANumber => otherwise(),
+            NumberError::Unfit(reason) => reason,
+        }
+    }
+}
+
+/// Converts number text.
+fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, NumberError> {
     let mut cell = Cell::Null;
     match short_number(text) {
         Some(number) if short_fill(number, target, &mut cell) => Ok(cell),
@@ -382,33 +402,34 @@ fn from_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<S
 
 /// [`from_number`] for every number text: exponents, 38 digits, and the
 /// reasons for refusals.
-fn from_any_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Option<String>> {
+fn from_any_number(text: &str, target: ColumnType) -> Result<Cell<'static>, NumberError> {
     match target {
         ColumnType::Double => match text.parse::<f64>() {
             Ok(v) if v.is_finite() || !looks_numeric(text) => Ok(Cell::Double(v)),
-            Ok(_) => Err(Some(format!("{text} is out of range for double"))),
-            Err(_) => Err(None),
+            Ok(_) => Err(NumberError::Unfit(format!("{text} is out of range for double"))),
+            Err(_) => Err(NumberError::NotANumber),
         },
         ColumnType::Float => match text.parse::<f32>() {
             Ok(v) if v.is_finite() || !looks_numeric(text) => Ok(Cell::Float(v)),
-            Ok(_) => Err(Some(format!("{text} is out of range for float"))),
-            Err(_) => Err(None),
+            Ok(_) => Err(NumberError::Unfit(format!("{text} is out of range for float"))),
+            Err(_) => Err(NumberError::NotANumber),
         },
-        ColumnType::Boolean | ColumnType::String | ColumnType::Binary => Err(None),
+        ColumnType::Boolean | ColumnType::String | ColumnType::Binary => Err(NumberError::NotANumber),
         ColumnType::Int
         | ColumnType::Long
         | ColumnType::Date
         | ColumnType::Timestamp
         | ColumnType::TimestampTz
         | ColumnType::Decimal { .. } => {
-            let decimal = ExactDecimal::parse(text).ok_or(None)?;
-            let whole =
-                |what: &str| decimal.rescale(0).ok_or_else(|| Some(format!("{text} is not a whole number of {what}")));
+            let decimal = ExactDecimal::parse(text).ok_or(NumberError::NotANumber)?;
+            let whole = |what: &str| {
+                decimal.rescale(0).ok_or_else(|| NumberError::Unfit(format!("{text} is not a whole number of {what}")))
+            };
             let fits = |value: i128, min: i128, max: i128| {
                 (min..=max)
                     .contains(&value)
                     .then_some(value)
-                    .ok_or_else(|| Some(format!("{text} is out of range for {target}")))
+                    .ok_or_else(|| NumberError::Unfit(format!("{text} is out of range for {target}")))
             };
             match target {
                 ColumnType::Int => Ok(Cell::Int(fits(whole("units")?, i32::MIN.into(), i32::MAX.into())? as i32)),
@@ -417,12 +438,14 @@ fn from_any_number(text: &str, target: ColumnType) -> Result<Cell<'static>, Opti
                 // Epoch milliseconds, with up to three decimals of micros.
                 ColumnType::Timestamp | ColumnType::TimestampTz => {
                     let micros = decimal.rescale(3).ok_or_else(|| {
-                        Some(format!("{text} has more precision than microseconds (epoch milliseconds expected)"))
+                        NumberError::Unfit(format!(
+                            "{text} has more precision than microseconds (epoch milliseconds expected)"
+                        ))
                     })?;
                     Ok(Cell::Long(fits(micros, i64::MIN.into(), i64::MAX.into())? as i64))
                 }
                 ColumnType::Decimal { precision, scale } => {
-                    decimal_cell(decimal, || text, precision, scale).map_err(Some)
+                    decimal_cell(decimal, || text, precision, scale).map_err(NumberError::Unfit)
                 }
                 _ => unreachable!("handled above"),
             }
@@ -894,13 +917,16 @@ mod tests {
         assert_eq!(found[1], Found::Absent);
 
         let err = |bytes: &[u8]| columns.read(bytes, &mut Vec::new()).err().unwrap();
-        assert_eq!(err(b"\"not an object\"").1, "value is a string, not a JSON object");
-        assert_eq!(err(b"[1, 2]").1, "value is an array, not a JSON object");
-        assert!(err(b"{not json").1.starts_with("value is not JSON: "), "{}", err(b"{not json").1);
-        assert!(err(b"{\"a\": 1} trailing").1.starts_with("value is not JSON: "));
-        assert!(err(b"{\"b\": [1,}").1.starts_with("value is not JSON: "), "a member no column reads is checked too");
-        assert!(err(&[0xff, 0xfe]).1.starts_with("value is not JSON: not UTF-8"));
-        assert_eq!(err(b"7").0, RejectionCode::NotObject);
-        assert_eq!(err(b"{").0, RejectionCode::NotJson);
+        assert_eq!(err(b"\"not an object\"").message, "value is a string, not a JSON object");
+        assert_eq!(err(b"[1, 2]").message, "value is an array, not a JSON object");
+        assert!(err(b"{not json").message.starts_with("value is not JSON: "), "{}", err(b"{not json").message);
+        assert!(err(b"{\"a\": 1} trailing").message.starts_with("value is not JSON: "));
+        assert!(
+            err(b"{\"b\": [1,}").message.starts_with("value is not JSON: "),
+            "a member no column reads is checked too"
+        );
+        assert!(err(&[0xff, 0xfe]).message.starts_with("value is not JSON: not UTF-8"));
+        assert_eq!(err(b"7").code, RejectionCode::NotObject);
+        assert_eq!(err(b"{").code, RejectionCode::NotJson);
     }
 }

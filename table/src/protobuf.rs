@@ -33,6 +33,7 @@ use prost_reflect::{
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
 use crate::columns::{ColumnClash, check_unique, flattened_column};
+use crate::dead_letters::PayloadError;
 use crate::json::{Cell, rescale_decimal};
 
 /// The name the registry's schema text is compiled under.
@@ -188,15 +189,6 @@ fn message_type(file: &FileDescriptor, indexes: &[usize]) -> Option<MessageDescr
     Some(message)
 }
 
-/// Why a value gave no cells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageError {
-    /// The payload is not a message of its writer schema.
-    Undecodable(String),
-    /// Mapped column `index`'s field does not convert to the column's type.
-    Column { index: usize, reason: String },
-}
-
 /// Decodes one wire-format payload with its writer schema and converts
 /// each column's field (its dotted path) to the column's type, in order.
 pub fn cells<'p>(
@@ -204,15 +196,15 @@ pub fn cells<'p>(
     payload: &[u8],
     columns: impl Iterator<Item = (&'p [String], ColumnType)>,
     cells: &mut Vec<Cell<'_>>,
-) -> Result<(), MessageError> {
-    let (indexes, bytes) = split_message_indexes(payload).map_err(MessageError::Undecodable)?;
+) -> Result<(), PayloadError> {
+    let (indexes, bytes) = split_message_indexes(payload).map_err(PayloadError::Undecodable)?;
     let message_type = message_type(file, &indexes).ok_or_else(|| {
-        MessageError::Undecodable(format!("message indexes {indexes:?} name no message type of the writer schema"))
+        PayloadError::Undecodable(format!("message indexes {indexes:?} name no message type of the writer schema"))
     })?;
     let message = DynamicMessage::decode(message_type, bytes)
-        .map_err(|e| MessageError::Undecodable(format!("the payload does not decode with its writer schema: {e}")))?;
+        .map_err(|e| PayloadError::Undecodable(format!("the payload does not decode with its writer schema: {e}")))?;
     for (index, (path, target)) in columns.enumerate() {
-        cells.push(cell_at(&message, path, target).map_err(|reason| MessageError::Column { index, reason })?);
+        cells.push(cell_at(&message, path, target).map_err(|reason| PayloadError::Column { index, reason })?);
     }
     Ok(())
 }
@@ -423,7 +415,7 @@ mod tests {
         assert_eq!(columns(&empty).unwrap_err(), ProtobufColumnsError::NoMessage);
     }
 
-    fn cells_of(file: &FileDescriptor, payload: &[u8]) -> Result<Vec<Cell<'static>>, MessageError> {
+    fn cells_of(file: &FileDescriptor, payload: &[u8]) -> Result<Vec<Cell<'static>>, PayloadError> {
         let columns = columns(&order_file()).unwrap();
         let paths: Vec<Vec<String>> =
             columns.iter().map(|c| c.path.as_deref().unwrap().split('.').map(str::to_string).collect()).collect();
@@ -513,9 +505,9 @@ mod tests {
 
         assert_eq!(
             cells_of(&file, &[2, 8]).unwrap_err(),
-            MessageError::Undecodable("message indexes [4] name no message type of the writer schema".to_string())
+            PayloadError::Undecodable("message indexes [4] name no message type of the writer schema".to_string())
         );
-        let MessageError::Undecodable(reason) = cells_of(&file, &[0, 0x0a, 0x05]).unwrap_err() else { panic!() };
+        let PayloadError::Undecodable(reason) = cells_of(&file, &[0, 0x0a, 0x05]).unwrap_err() else { panic!() };
         assert!(reason.starts_with("the payload does not decode with its writer schema: "), "{reason}");
     }
 

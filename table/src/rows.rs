@@ -10,13 +10,12 @@ use arrow_schema::{ArrowError, DataType, FieldRef, Fields, SchemaRef, TimeUnit};
 use floe_config::{ColumnType, PayloadFormat};
 use floe_kfs::record::Record;
 
-use crate::avro::{DatumError, WriterSchema};
+use crate::avro::WriterSchema;
 use crate::columns::{DEAD_LETTER_REASON, DEAD_LETTER_REASON_CODE, MappedColumn, SourceColumn};
 use crate::confluent::RegisteredSchema;
 use crate::dead_letters::{Rejection, RejectionCode};
 use crate::json::{Cell, Found, JsonColumns};
 use crate::lfs::{Envelope, LfsRecord};
-use crate::protobuf::MessageError;
 use crate::validation::RecordValidator;
 
 /// Why records could not become rows of a table.
@@ -520,18 +519,13 @@ impl RowBuilder {
         let Some(value) = record.value.as_deref() else {
             return Err(Rejection::new(RejectionCode::NoValue, "the record has no value (a tombstone)"));
         };
+        let column_name = |index: usize| self.mapped[index].0.name.as_str();
         match &self.payload {
             Payload::Json => self.extract_json(value, cells, found)?,
             Payload::Avro(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
                 let schema = writer_schema(schemas, id)?;
-                schema.cells(payload, |i| self.mapped[i].1, cells).map_err(|error| match error {
-                    DatumError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
-                    DatumError::Column { index, reason } => Rejection::new(
-                        RejectionCode::TypeMismatch,
-                        format!("column `{}`: {reason}", self.mapped[index].0.name),
-                    ),
-                })?;
+                schema.cells(payload, |i| self.mapped[i].1, cells).map_err(|error| error.rejection(column_name))?;
             }
             Payload::JsonSchema(schemas) => {
                 let (id, payload) = crate::confluent::split(value)?;
@@ -542,13 +536,7 @@ impl RowBuilder {
                 let (id, payload) = crate::confluent::split(value)?;
                 let file = writer_schema(schemas, id)?;
                 let columns = self.mapped.iter().map(|(column, target)| (column.path.as_slice(), *target));
-                crate::protobuf::cells(file, payload, columns, cells).map_err(|error| match error {
-                    MessageError::Undecodable(reason) => Rejection::new(RejectionCode::Undecodable, reason),
-                    MessageError::Column { index, reason } => Rejection::new(
-                        RejectionCode::TypeMismatch,
-                        format!("column `{}`: {reason}", self.mapped[index].0.name),
-                    ),
-                })?;
+                crate::protobuf::cells(file, payload, columns, cells).map_err(|error| error.rejection(column_name))?;
             }
         }
         for ((column, _), cell) in self.mapped.iter().zip(cells.iter()) {
@@ -566,7 +554,7 @@ impl RowBuilder {
         cells: &mut Vec<Cell<'r>>,
         found: &mut Vec<Found>,
     ) -> Result<(), Rejection> {
-        let text = self.json.read(value, found).map_err(|(code, message)| Rejection::new(code, message))?;
+        let text = self.json.read(value, found)?;
         cells.resize(self.mapped.len(), Cell::Null);
         for (((column, target), found), cell) in self.mapped.iter().zip(found.iter()).zip(cells.iter_mut()) {
             self.json.fill(text, *found, *target, cell).map_err(|reason| {

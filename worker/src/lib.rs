@@ -8,14 +8,19 @@
 //! rolls Parquet files and reports each one with the exact offset ranges it
 //! holds. The coordinator commits them.
 
+mod backoff;
 mod dictionary;
+mod halt;
 mod lfs;
 mod link;
+mod lookup;
 mod memory;
 mod outage;
 mod reader;
 mod session;
 mod table;
+#[cfg(test)]
+mod testing;
 mod tls;
 mod writer;
 
@@ -25,6 +30,7 @@ use floe_config::TlsFiles;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::backoff::Backoff;
 pub use crate::session::{SessionEnd, SessionError};
 
 /// Runs a worker until `stop` is cancelled, reconnecting (with backoff) when
@@ -32,7 +38,7 @@ pub use crate::session::{SessionEnd, SessionError};
 /// endpoints, each failure moves on to the next: standbys refuse or do not
 /// listen, so the worker settles on the leader.
 pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: String, stop: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut unreachable = 0;
     for endpoint in endpoints.iter().cycle() {
         let ended = session::run_session(endpoint, tls.as_ref(), &worker_id, &stop).await;
@@ -41,7 +47,7 @@ pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: Strin
             Ok(SessionEnd::Stopped) => return,
             Ok(SessionEnd::Closed) => {
                 info!(worker = %worker_id, "the coordinator closed the session");
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 unreachable = 0;
             }
             // A standby listens only once it leads: one not answering is
@@ -63,8 +69,7 @@ pub async fn run(endpoints: Vec<String>, tls: Option<TlsFiles>, worker_id: Strin
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.next_pause()) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

@@ -32,12 +32,6 @@ impl MemoryBudget {
         let units = bytes.div_ceil(UNIT).clamp(1, self.units) as u32;
         self.permits.clone().acquire_many_owned(units).await.ok()
     }
-
-    /// [`MemoryBudget::reserve`], blocking the calling thread (which must
-    /// not be an async task).
-    pub fn reserve_blocking(&self, bytes: usize) -> Option<Reservation> {
-        tokio::runtime::Handle::current().block_on(self.reserve(bytes))
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use std::time::Duration;
 use floe_proto::worker::Feed;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
+
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -34,7 +36,7 @@ impl Waiter<'_> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, String>>,
     {
-        let mut backoff = BACKOFF_START;
+        let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
         let mut waited = false;
         let answer = loop {
             let outcome = tokio::select! {
@@ -44,18 +46,18 @@ impl Waiter<'_> {
             match outcome {
                 Ok(answer) => break Some(answer),
                 Err(reason) => {
+                    let pause = backoff.next_pause();
                     tracing::warn!(
                         topic = %self.feed.topic,
                         partition = self.feed.partition,
-                        "{what} unavailable, retrying in {backoff:?}: {reason}"
+                        "{what} unavailable, retrying in {pause:?}: {reason}"
                     );
                     *self.waiting.lock().unwrap() = format!("waiting for {what}: {reason}");
                     waited = true;
                     tokio::select! {
                         _ = self.stop.cancelled() => break None,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(pause) => {}
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
         };

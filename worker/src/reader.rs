@@ -26,8 +26,10 @@ use floe_table::{Rejected, RowBuilder};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::lfs::LfsFetcher;
-use crate::memory::{MemoryBudget, Reservation};
+use crate::halt::Halt;
+use crate::lfs::{self, LfsFetcher};
+use crate::lookup::{self, Lookups, Resolver};
+use crate::memory::MemoryBudget;
 use crate::outage::Waiter;
 use crate::table::TableDef;
 use crate::writer::{Chunk, WriterCommand};
@@ -85,18 +87,6 @@ struct Cursor {
     /// restarts earlier to pick up an open transaction.
     reported_to: i64,
     txn: ReadCommitted,
-}
-
-/// Why a batch's rows could not be built: what they need from elsewhere
-/// (a writer schema, an LFS blob) did not come.
-#[derive(Debug)]
-pub enum Halt {
-    /// The lease stopped while waiting for it.
-    Stopped,
-    /// Retrying will not help: the message says what to change.
-    Failed(String),
-    /// Strict validation refused a record: the message names it.
-    Invalid(String),
 }
 
 /// How a segment pass ended.
@@ -181,7 +171,7 @@ impl PartitionReader {
 
     /// Fetches one segment, from the batch holding the cursor when an index
     /// allows a ranged read, then verifies and decodes it on a blocking
-    /// thread.
+    /// thread, answering its lookups here meanwhile.
     async fn read_segment(self: Arc<Self>, segment: SegmentRef, cursor: Cursor) -> Outcome {
         let failed = |message| Outcome::Failed {
             object: segment.kfs_key.clone(),
@@ -210,15 +200,17 @@ impl PartitionReader {
             Some(Err(e)) => return failed(e.to_string()),
             None => return Outcome::Stopped,
         };
+        let (lookups, requests) = lookup::channel();
         let reader = self.clone();
-        tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, cursor)).await.unwrap_or_else(
-            |e| Outcome::Failed {
-                object: String::new(),
-                offset: 0,
-                message: format!("reader task: {e}"),
-                pauses_table: false,
-            },
-        )
+        let decode = tokio::task::spawn_blocking(move || reader.verify_and_decode(&segment, &local, cursor, &lookups));
+        // Ends when the decode thread is done with its lookups.
+        self.resolver().serve(requests).await;
+        decode.await.unwrap_or_else(|e| Outcome::Failed {
+            object: String::new(),
+            offset: 0,
+            message: format!("reader task: {e}"),
+            pauses_table: false,
+        })
     }
 
     /// Runs a storage read until it succeeds or fails for good: transient
@@ -243,7 +235,26 @@ impl PartitionReader {
         Waiter { feed: &self.feed, stop: &self.stop, waiting: &self.waiting }
     }
 
-    fn verify_and_decode(&self, segment: &SegmentRef, local: &LocalObject, mut cursor: Cursor) -> Outcome {
+    /// What answers the decode thread's lookups.
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            table: &self.table.name,
+            registry: self.registry.as_deref(),
+            lfs: self.lfs.as_deref(),
+            memory: &self.memory,
+            waiter: self.waiter(),
+        }
+    }
+
+    /// Runs on a blocking thread: what it needs from the runtime, it asks
+    /// through `lookups`.
+    fn verify_and_decode(
+        &self,
+        segment: &SegmentRef,
+        local: &LocalObject,
+        mut cursor: Cursor,
+        lookups: &Lookups,
+    ) -> Outcome {
         let key = segment.kfs_key.as_str();
         let failed = |offset: i64, message: String| Outcome::Failed {
             object: key.to_string(),
@@ -296,7 +307,7 @@ impl PartitionReader {
         loop {
             if self.stop.is_cancelled() {
                 // Hand over what was read: the writer reports it on release.
-                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
+                return match self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
                     Ok(()) => Outcome::Stopped,
                     Err(message) => failed(cursor.position, message),
                 };
@@ -320,9 +331,9 @@ impl PartitionReader {
             // is fetched first. A lease that ends meanwhile hands nothing of
             // the chunk over: the next holder reads it again from the last
             // chunk's end, with the transactions open there.
-            let prepared = pushed
-                .and_then(|()| self.add_writer_schemas(&mut rows, &decided))
-                .and_then(|()| self.prepare_lfs(&mut decided));
+            let prepared = pushed.and_then(|()| add_writer_schemas(lookups, &mut rows, &decided)).and_then(|()| {
+                lfs::prepare(&self.table.lfs, &self.table.name, &mut decided, |wanted| lookups.blobs(wanted))
+            });
             let appended = prepared
                 .and_then(|(lfs, _blobs_reserved)| {
                     self.check_strict(&decided)?;
@@ -340,7 +351,7 @@ impl PartitionReader {
                 };
                 // Rows before this batch are good: hand them over first.
                 decided.clear();
-                return match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
+                return match self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
                     Ok(()) => {
                         Outcome::Failed { object: key.to_string(), offset: cursor.position, message, pauses_table }
                     }
@@ -351,59 +362,15 @@ impl PartitionReader {
             decided.clear();
             cursor.position = next;
             if (rows.len() >= CHUNK_ROWS || rows.pending_bytes() >= CHUNK_BYTES)
-                && let Err(message) = self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor)
+                && let Err(message) = self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor)
             {
                 return failed(cursor.position, message);
             }
         }
-        match self.emit(&mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
+        match self.emit(lookups, &mut max_timestamp_ms, &mut rows, &mut dead, &mut cursor) {
             Ok(()) => Outcome::Done(cursor),
             Err(message) => failed(cursor.position, message),
         }
-    }
-
-    /// Gives the row builder the writer schemas of `records` it has not
-    /// seen. A registry outage is waited out (the partition says so), never
-    /// turned into dead letters; an id the registry does not have is
-    /// recorded as such, and its records become dead letters.
-    fn add_writer_schemas(&self, rows: &mut RowBuilder, records: &[Record]) -> Result<(), Halt> {
-        let ids = rows.unknown_schema_ids(records);
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let Some(registry) = &self.registry else {
-            return Err(Halt::Failed(format!(
-                "table {} reads the Confluent wire format but the coordinator named no schema registry",
-                self.table.name
-            )));
-        };
-        let runtime = tokio::runtime::Handle::current();
-        for id in ids {
-            let attempt = || async {
-                match registry.writer_schema(id).await {
-                    Err(e) if e.is_outage() => Err(e.to_string()),
-                    answer => Ok(answer),
-                }
-            };
-            let what = format!("the schema registry (schema id {id})");
-            let schema = match runtime.block_on(self.waiter().wait_out(&what, attempt)) {
-                None => return Err(Halt::Stopped),
-                Some(Ok(schema)) => schema,
-                Some(Err(e)) => return Err(Halt::Failed(format!("writer schema id {id}: {e}"))),
-            };
-            rows.add_writer_schema(id, schema);
-        }
-        Ok(())
-    }
-
-    /// Decides the batch's LFS envelopes, fetching blobs on the runtime
-    /// (this runs on a blocking thread) before the rows are built; the
-    /// reservation counts the blobs until then.
-    fn prepare_lfs(&self, records: &mut [Record]) -> Result<(Vec<floe_table::LfsRecord>, Option<Reservation>), Halt> {
-        let table = &self.table;
-        let waiter = self.waiter();
-        let prepare = crate::lfs::prepare(&table.lfs, self.lfs.as_deref(), &self.memory, &table.name, records, &waiter);
-        tokio::runtime::Handle::current().block_on(prepare)
     }
 
     /// With `schema.mode` strict, the first value that does not match the
@@ -461,6 +428,7 @@ impl PartitionReader {
     /// read position.
     fn emit(
         &self,
+        lookups: &Lookups,
         max_timestamp_ms: &mut Option<i64>,
         rows: &mut RowBuilder,
         dead: &mut Option<RowBuilder>,
@@ -472,8 +440,7 @@ impl PartitionReader {
             return Ok(());
         }
         let dead = dead.as_mut().filter(|d| !d.is_empty());
-        let reserved =
-            self.memory.reserve_blocking(rows.pending_bytes() + dead.as_ref().map_or(0, |d| d.pending_bytes()));
+        let reserved = lookups.memory(rows.pending_bytes() + dead.as_ref().map_or(0, |d| d.pending_bytes()));
         let batch = if rows.is_empty() { None } else { Some(rows.finish().map_err(|e| e.to_string())?) };
         let dead_letters = dead.map(RowBuilder::finish).transpose().map_err(|e| e.to_string())?;
         let command = WriterCommand::Chunk(Chunk {
@@ -491,5 +458,170 @@ impl PartitionReader {
         cursor.reported_to = cursor.position;
         self.read_to.store(cursor.position, Ordering::Release);
         Ok(())
+    }
+}
+
+/// Gives the row builder the writer schemas of `records` it has not seen.
+/// An id the registry does not have is recorded as such, and its records
+/// become dead letters.
+fn add_writer_schemas(lookups: &Lookups, rows: &mut RowBuilder, records: &[Record]) -> Result<(), Halt> {
+    for id in rows.unknown_schema_ids(records) {
+        rows.add_writer_schema(id, lookups.writer_schema(id)?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use floe_kfs::Compression;
+    use floe_kfs::naming::{index_object_name, segment_object_name};
+    use floe_kfs::writer::{BatchBuilder, NewRecord, SegmentWriter};
+    use floe_storage::LocalDirStore;
+    use floe_table::{Rejection, RejectionCode};
+
+    use super::*;
+    use crate::testing::{Scratch, orders_feed, orders_table, records};
+
+    /// A reader of partition `orders/0` over a scratch folder, and what
+    /// comes out of it.
+    struct Harness {
+        segments: mpsc::UnboundedSender<Vec<SegmentRef>>,
+        chunks: mpsc::Receiver<WriterCommand>,
+        signals: mpsc::Receiver<ReaderSignal>,
+        folder: Scratch,
+    }
+
+    /// A reader over `folder` whose output goes to the returned receivers.
+    fn reader(folder: &Path) -> (PartitionReader, mpsc::Receiver<WriterCommand>, mpsc::Receiver<ReaderSignal>) {
+        let (writer, chunks) = mpsc::channel(4);
+        let (signals, signaled) = mpsc::channel(16);
+        let reader = PartitionReader {
+            feed: orders_feed(),
+            epoch: 1,
+            table: orders_table(),
+            store: Arc::new(LocalDirStore::new(folder.to_path_buf(), String::new())),
+            writer,
+            signals,
+            permits: Arc::new(Semaphore::new(1)),
+            memory: MemoryBudget::new(1 << 20),
+            lfs: None,
+            max_pending_txn_bytes: 1 << 20,
+            dead_letters_from: -1,
+            read_to: Arc::new(AtomicI64::new(0)),
+            registry: None,
+            waiting: Arc::default(),
+            stop: CancellationToken::new(),
+        };
+        (reader, chunks, signaled)
+    }
+
+    impl Harness {
+        fn start(resume_from: i64, consumed_to: i64) -> Self {
+            let folder = Scratch::new();
+            let (reader, chunks, signals) = reader(folder.path());
+            let (segments, received) = mpsc::unbounded_channel();
+            tokio::spawn(reader.run(received, resume_from, consumed_to));
+            Self { segments, chunks, signals, folder }
+        }
+
+        /// Writes a segment of `batches` batches of three records each from
+        /// offset 0, with an index entry per batch, and hands it over.
+        fn segment(&self, batches: usize) {
+            let mut segment = SegmentWriter::new(0, 0, 1);
+            for _ in 0..batches {
+                let mut batch = BatchBuilder::new(Compression::None);
+                for _ in 0..3 {
+                    batch.push(NewRecord { value: Some(b"{}".to_vec()), ..NewRecord::default() });
+                }
+                segment.push_batch(&batch.encode(segment.next_offset()).unwrap()).unwrap();
+            }
+            let last_offset = segment.next_offset() - 1;
+            let (kfs, index) = segment.finish();
+            let partition = self.folder.path().join("orders/0");
+            std::fs::create_dir_all(&partition).unwrap();
+            std::fs::write(partition.join(segment_object_name(0)), &kfs).unwrap();
+            std::fs::write(partition.join(index_object_name(0)), index).unwrap();
+            self.hand_over(SegmentRef {
+                kfs_key: format!("orders/0/{}", segment_object_name(0)),
+                index_key: format!("orders/0/{}", index_object_name(0)),
+                base_offset: 0,
+                last_offset,
+                kfs_size: kfs.len() as u64,
+                created_ms: 0,
+            });
+        }
+
+        fn hand_over(&self, segment: SegmentRef) {
+            self.segments.send(vec![segment]).unwrap();
+        }
+
+        async fn chunk(&mut self) -> Chunk {
+            match self.chunks.recv().await {
+                Some(WriterCommand::Chunk(chunk)) => chunk,
+                _ => panic!("no chunk came"),
+            }
+        }
+
+        async fn signal(&mut self) -> ReaderSignal {
+            self.signals.recv().await.expect("the reader signals")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_segment_becomes_one_chunk_of_exactly_the_offsets_not_read_before() {
+        for resume_from in [0, 3] {
+            let mut harness = Harness::start(resume_from, resume_from);
+            harness.segment(2);
+            let chunk = harness.chunk().await;
+            let rows = chunk.rows.map(|r| r.num_rows() as i64);
+            assert_eq!((chunk.from, chunk.to, rows), (resume_from, 6, Some(6 - resume_from)), "from {resume_from}");
+            assert!(chunk.reserved.is_some(), "the rows are counted in the memory budget");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_segment_wholly_read_before_is_passed_over_unread() {
+        let mut harness = Harness::start(10, 10);
+        // Not on disk: reading it would fail the partition.
+        harness.hand_over(SegmentRef { kfs_key: "orders/0/gone.kfs".into(), last_offset: 9, ..SegmentRef::default() });
+        let signals = (harness.signal().await, harness.signal().await);
+        assert!(matches!(signals, (ReaderSignal::CaughtUp, ReaderSignal::CaughtUp)), "{signals:?}");
+    }
+
+    #[tokio::test]
+    async fn offsets_missing_before_the_next_segment_stop_the_partition() {
+        let mut harness = Harness::start(0, 0);
+        harness.hand_over(SegmentRef {
+            kfs_key: "orders/0/segment-00000000000000000005.kfs".into(),
+            base_offset: 5,
+            last_offset: 9,
+            ..SegmentRef::default()
+        });
+        assert!(matches!(harness.signal().await, ReaderSignal::CaughtUp));
+        let ReaderSignal::Failed { offset, message, pauses_table, .. } = harness.signal().await else {
+            panic!("the partition goes on")
+        };
+        let missing = "offsets 0..4 are missing: the next segment starts at 5";
+        assert_eq!((offset, message.as_str(), pauses_table), (0, missing, false));
+    }
+
+    #[test]
+    fn dead_letters_committed_before_are_not_written_again_and_without_a_table_they_stop_the_partition() {
+        let folder = Scratch::new();
+        let (reader, _, _) = reader(folder.path());
+        let reader = PartitionReader { dead_letters_from: 5, ..reader };
+        let records = records(0..2);
+        let rejected = || vec![Rejected { index: 1, rejection: Rejection::new(RejectionCode::NotObject, "a list") }];
+        let schema = iceberg::arrow::schema_to_arrow_schema(&floe_table::dead_letter_schema()).unwrap();
+        let mut dead = RowBuilder::for_dead_letters(Arc::new(schema)).unwrap();
+
+        reader.keep_dead_letters(&records, rejected(), 5, Some(&mut dead)).unwrap();
+        assert!(dead.is_empty(), "decided by a batch ending at or below 5: in the dead-letter table already");
+        reader.keep_dead_letters(&records, rejected(), 6, Some(&mut dead)).unwrap();
+        assert_eq!(dead.len(), 1);
+        let stopped = reader.keep_dead_letters(&records, rejected(), 6, None).unwrap_err();
+        assert_eq!(stopped, "record at offset 1 cannot become a row: not_object: a list");
     }
 }

@@ -119,7 +119,9 @@ pub async fn run_session(
         .tcp_nodelay(true);
     if let Some(tls) = tls {
         // Read at every connection: rotated certificates are used from the next one.
-        channel = channel.tls_config(client_config(tls)?).map_err(|e| connect_error(error_chain(&e)))?;
+        channel = channel
+            .tls_config(client_config(tls).map_err(SessionError::Tls)?)
+            .map_err(|e| connect_error(error_chain(&e)))?;
     }
     let channel = channel.connect().await.map_err(|e| connect_error(error_chain(&e)))?;
     let mut client =
@@ -420,4 +422,114 @@ type LeaseKey = (String, String, i32);
 
 fn key_of(feed: Option<&Feed>) -> LeaseKey {
     feed.map_or_else(|| (String::new(), String::new(), -1), |f| (f.table.clone(), f.topic.clone(), f.partition))
+}
+
+#[cfg(test)]
+mod tests {
+    use floe_proto::worker::{Segments, StagedAck};
+    use floe_storage::LocalDirStore;
+
+    use super::*;
+    use crate::testing::orders_feed;
+
+    /// A session with nothing defined or leased yet, and what it sends the
+    /// coordinator.
+    fn session() -> (Session, mpsc::Receiver<WorkerMessage>) {
+        let (outbound, sent) = mpsc::channel(16);
+        let session = Session {
+            link: Arc::new(CoordinatorLink::new(outbound)),
+            store: Arc::new(LocalDirStore::new(std::env::temp_dir(), String::new())),
+            spec: WriterSpec::default(),
+            tables: HashMap::new(),
+            writers: HashMap::new(),
+            leases: HashMap::new(),
+            reported: HashMap::new(),
+            decode_permits: Arc::new(Semaphore::new(1)),
+            memory: MemoryBudget::new(1 << 20),
+            lfs: None,
+            signals: mpsc::channel(1).0,
+            write_errors: mpsc::channel(1).0,
+            registry: None,
+        };
+        (session, sent)
+    }
+
+    /// A lease of epoch 1 read up to `read_to`, with no reader behind it.
+    fn lease(read_to: i64) -> Lease {
+        Lease {
+            epoch: 1,
+            table: "orders".into(),
+            segments: mpsc::unbounded_channel().0,
+            stop: CancellationToken::new(),
+            task: tokio::spawn(async {}),
+            read_to: Arc::new(AtomicI64::new(read_to)),
+            waiting: Arc::default(),
+        }
+    }
+
+    fn partition(partition: i32) -> LeaseKey {
+        key_of(Some(&Feed { partition, ..orders_feed() }))
+    }
+
+    /// The partitions and read positions of a heartbeat.
+    fn reported(message: Option<WorkerMessage>) -> Vec<(i32, i64)> {
+        let Some(ToCoordinator::Heartbeat(heartbeat)) = message.and_then(|m| m.body) else { panic!("no heartbeat") };
+        let mut positions: Vec<_> =
+            heartbeat.progress.iter().map(|p| (p.feed.as_ref().map_or(-1, |f| f.partition), p.read_to)).collect();
+        positions.sort();
+        positions
+    }
+
+    #[tokio::test]
+    async fn catching_up_reports_the_positions_that_moved_and_the_tick_reports_them_all() {
+        let (mut session, mut sent) = session();
+        session.leases.insert(partition(0), lease(10));
+        session.leases.insert(partition(1), lease(10));
+        session.send_heartbeat(Report::Changed).await;
+        assert_eq!(reported(sent.recv().await), [(0, 10), (1, 10)], "never reported before");
+        session.leases[&partition(1)].read_to.store(20, Ordering::Release);
+        session.send_heartbeat(Report::Changed).await;
+        assert_eq!(reported(sent.recv().await), [(1, 20)]);
+        session.send_heartbeat(Report::Changed).await;
+        assert!(sent.try_recv().is_err(), "nothing moved, nothing sent");
+        session.send_heartbeat(Report::All).await;
+        assert_eq!(reported(sent.recv().await), [(0, 10), (1, 20)]);
+    }
+
+    #[tokio::test]
+    async fn a_grant_of_a_table_never_defined_fails_its_partition() {
+        let (mut session, mut sent) = session();
+        let grant = Grant { feed: Some(orders_feed()), epoch: 3, resume_from: 42, ..Grant::default() };
+        session.handle(FromCoordinator::Grant(grant)).await.unwrap();
+        let Some(ToCoordinator::PartitionFailed(failed)) = sent.try_recv().ok().and_then(|m| m.body) else {
+            panic!("the partition was not failed")
+        };
+        assert_eq!(
+            (failed.epoch, failed.offset, failed.message.as_str()),
+            (3, 42, "no usable definition of table orders")
+        );
+        assert!(session.leases.is_empty());
+    }
+
+    #[tokio::test]
+    async fn segments_go_only_to_the_lease_of_their_epoch() {
+        let (mut session, _sent) = session();
+        let (segments, mut received) = mpsc::unbounded_channel();
+        session.leases.insert(partition(0), Lease { segments, ..lease(0) });
+        for (epoch, kfs_key) in [(2, "of epoch 2"), (1, "of epoch 1")] {
+            let segments = vec![SegmentRef { kfs_key: kfs_key.into(), ..SegmentRef::default() }];
+            let message = Segments { feed: Some(orders_feed()), epoch, segments };
+            session.handle(FromCoordinator::Segments(message)).await.unwrap();
+        }
+        assert_eq!(received.try_recv().unwrap()[0].kfs_key, "of epoch 1");
+        assert!(received.try_recv().is_err(), "the old epoch's segments are dropped");
+    }
+
+    #[tokio::test]
+    async fn a_refused_staged_file_ends_the_session() {
+        let (mut session, _sent) = session();
+        let ack = StagedAck { table: "orders".into(), path: "a.parquet".into(), accepted: false, reason: "gap".into() };
+        let ended = session.handle(FromCoordinator::StagedAck(ack)).await.unwrap_err();
+        assert_eq!(ended.to_string(), "the coordinator refused a staged file: gap (a.parquet)");
+    }
 }

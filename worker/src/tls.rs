@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use floe_config::TlsFiles;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
-use crate::session::SessionError;
-
 /// What to check when the coordinator drops a TLS session at once.
 pub(crate) fn refusal_hint(files: &TlsFiles) -> &'static str {
     if files.cert_file.is_none() {
@@ -20,10 +18,9 @@ pub(crate) fn refusal_hint(files: &TlsFiles) -> &'static str {
 }
 
 /// The client side of `files`, read now (`--tls-ca`, `--tls-cert`, `--tls-key`).
-pub(crate) fn client_config(files: &TlsFiles) -> Result<ClientTlsConfig, SessionError> {
-    let read = |flag: &str, path: &PathBuf| {
-        std::fs::read(path).map_err(|e| SessionError::Tls(format!("{flag} {}: {e}", path.display())))
-    };
+/// The error says which file or flag is wrong.
+pub(crate) fn client_config(files: &TlsFiles) -> Result<ClientTlsConfig, String> {
+    let read = |flag: &str, path: &PathBuf| std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()));
     let mut config = ClientTlsConfig::new();
     if let Some(ca) = &files.ca_file {
         config = config.ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
@@ -33,7 +30,7 @@ pub(crate) fn client_config(files: &TlsFiles) -> Result<ClientTlsConfig, Session
             config = config.identity(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?));
         }
         (None, None) => {}
-        _ => return Err(SessionError::Tls("--tls-cert and --tls-key go together: give both or neither".into())),
+        _ => return Err("--tls-cert and --tls-key go together: give both or neither".into()),
     }
     Ok(config)
 }

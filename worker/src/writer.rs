@@ -23,6 +23,7 @@ use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder, ParquetWriter,
 use parquet::file::properties::WriterProperties;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backoff::Backoff;
 use crate::dictionary::DictionaryChoice;
 use crate::link::{CoordinatorLink, SessionClosed};
 use crate::memory::Reservation;
@@ -341,14 +342,14 @@ async fn open_file(
     // The coordinator cannot hand out paths while its state store is
     // unreachable: wait (rows queue up to the memory budget, then readers
     // pause) rather than end the session and read everything again.
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     let path = loop {
         match link.open_file(&table.name, partition_path).await? {
             Ok(path) => break path,
             Err(message) => {
-                tracing::warn!(table = %table.name, "no data file path yet, asking again in {backoff:?}: {message}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                let pause = backoff.next_pause();
+                tracing::warn!(table = %table.name, "no data file path yet, asking again in {pause:?}: {message}");
+                tokio::time::sleep(pause).await;
             }
         }
     };
@@ -359,4 +360,165 @@ async fn open_file(
 
 fn write_error(table: &TableDef, path: &str, message: impl std::fmt::Display) -> WriteError {
     WriteError::Write { table: table.name.clone(), path: path.to_string(), message: message.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use floe_proto::worker::{FileOpened, Heartbeat, WorkerMessage};
+    use floe_table::RowBuilder;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+    use crate::memory::MemoryBudget;
+    use crate::table::writer_properties;
+    use crate::testing::{Scratch, orders_feed, orders_table, records};
+
+    /// A writer of table `orders`, with a stand-in coordinator that hands
+    /// out data file paths in a scratch folder and passes on everything
+    /// else the writer sends.
+    struct Harness {
+        table: Arc<TableDef>,
+        link: Arc<CoordinatorLink>,
+        commands: mpsc::Sender<WriterCommand>,
+        sent: mpsc::UnboundedReceiver<Body>,
+        writer: JoinHandle<Result<(), WriteError>>,
+        _files: Scratch,
+    }
+
+    impl Harness {
+        fn start(target_file_size: u64) -> Self {
+            let files = Scratch::new();
+            let table = orders_table();
+            let (outbound, mut outgoing) = mpsc::channel::<WorkerMessage>(16);
+            let link = Arc::new(CoordinatorLink::new(outbound));
+            let (pass_on, sent) = mpsc::unbounded_channel();
+            let (coordinator, dir) = (link.clone(), files.path().to_path_buf());
+            tokio::spawn(async move {
+                while let Some(WorkerMessage { body: Some(body) }) = outgoing.recv().await {
+                    match body {
+                        Body::OpenFile(open) => coordinator.file_opened(FileOpened {
+                            request_id: open.request_id,
+                            path: format!("file://{}/{}.parquet", dir.display(), open.request_id),
+                            error: String::new(),
+                        }),
+                        other => {
+                            let _ = pass_on.send(other);
+                        }
+                    }
+                }
+            });
+            let props = writer_properties("zstd", 1, 8 << 20, &table.schema);
+            let writer = TableWriter::new(table.clone(), link.clone(), props, target_file_size).unwrap();
+            let (commands, received) = mpsc::channel(4);
+            let writer = tokio::spawn(writer.run(received));
+            Self { table, link, commands, sent, writer, _files: files }
+        }
+
+        /// Hands the writer the rows of offsets `[from, to)` of lease epoch 1.
+        async fn chunk(&self, from: i64, to: i64, reserved: Option<Reservation>) {
+            let mut rows = RowBuilder::new(self.table.arrow_schema.clone(), &self.table.columns).unwrap();
+            rows.append("orders", 0, &records(from..to), &[]).unwrap();
+            let chunk = Chunk {
+                feed: orders_feed(),
+                epoch: 1,
+                from,
+                to,
+                open_txn_start: None,
+                rows: Some(rows.finish().unwrap()),
+                dead_letters: None,
+                max_timestamp_ms: Some(to - 1),
+                reserved,
+            };
+            self.commands.send(WriterCommand::Chunk(chunk)).await.unwrap();
+        }
+
+        async fn flush(&self) -> Result<(), WriteError> {
+            let (done, flushed) = oneshot::channel();
+            self.commands.send(WriterCommand::Flush(done)).await.unwrap();
+            flushed.await.unwrap()
+        }
+
+        /// What the writer staged so far: a marker sent after it comes back
+        /// once everything before it has.
+        async fn staged(&mut self) -> Vec<Staged> {
+            self.link.send(Body::Heartbeat(Heartbeat::default())).await.unwrap();
+            let mut staged = Vec::new();
+            while let Some(body) = self.sent.recv().await {
+                match body {
+                    Body::Staged(one) => staged.push(one),
+                    _ => return staged,
+                }
+            }
+            staged
+        }
+    }
+
+    fn range(from: i64, to: i64) -> OffsetRange {
+        OffsetRange {
+            feed: Some(orders_feed()),
+            epoch: 1,
+            from,
+            to,
+            open_txn_start: None,
+            record_count: (to - from) as u64,
+            max_timestamp_ms: Some(to - 1),
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_stay_in_one_open_file_until_a_flush() {
+        let mut harness = Harness::start(1 << 30);
+        harness.chunk(0, 2, None).await;
+        harness.chunk(2, 5, None).await;
+        harness.flush().await.unwrap();
+        let staged = harness.staged().await;
+        assert_eq!(staged.len(), 1, "{staged:?}");
+        assert_eq!(staged[0].ranges, [range(0, 5)], "one range across both chunks");
+        assert_eq!(staged[0].files.iter().map(|f| f.record_count).collect::<Vec<_>>(), [5]);
+        let path = staged[0].files[0].path.strip_prefix("file://").unwrap();
+        assert!(std::path::Path::new(path).exists(), "{path}");
+    }
+
+    #[tokio::test]
+    async fn a_file_at_the_target_size_is_reported_without_waiting_for_a_flush() {
+        let mut harness = Harness::start(1);
+        harness.chunk(0, 2, None).await;
+        harness.chunk(2, 4, None).await;
+        harness.flush().await.unwrap();
+        let staged = harness.staged().await;
+        let ranges: Vec<_> = staged.iter().map(|s| (s.ranges.clone(), s.files.len())).collect();
+        assert_eq!(ranges, [(vec![range(0, 2)], 1), (vec![range(2, 4)], 1)], "a file per chunk, none at the flush");
+    }
+
+    #[tokio::test]
+    async fn a_flush_with_nothing_read_reports_nothing() {
+        let mut harness = Harness::start(1 << 30);
+        harness.flush().await.unwrap();
+        assert!(harness.staged().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_chunk_that_does_not_continue_its_partition_ends_the_writer() {
+        let harness = Harness::start(1 << 30);
+        harness.chunk(0, 2, None).await;
+        harness.chunk(3, 4, None).await;
+        // Without the refusal, the writer would end cleanly once its commands do.
+        let Harness { commands, writer, .. } = harness;
+        drop(commands);
+        let ended = writer.await.unwrap().unwrap_err();
+        assert_eq!(
+            ended.to_string(),
+            "table orders: rows of orders/0 do not continue: open range ends at 2, chunk starts at 3"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chunks_share_of_the_memory_budget_returns_once_it_is_written() {
+        let harness = Harness::start(1 << 30);
+        let budget = MemoryBudget::new(10 * 1024);
+        let whole = budget.reserve(10 * 1024).await;
+        harness.chunk(0, 2, whole).await;
+        let again = tokio::time::timeout(Duration::from_secs(10), budget.reserve(10 * 1024)).await;
+        assert!(matches!(again, Ok(Some(_))), "the budget is free again once the rows are written");
+    }
 }
