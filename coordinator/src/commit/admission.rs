@@ -26,7 +26,8 @@ use floe_proto::worker::OffsetRange;
 use iceberg::spec::{DataFile, deserialize_data_file_from_json};
 use iceberg::table::Table;
 
-use super::{Position, StagedRange};
+use super::offsets::Position;
+use super::staged::StagedRange;
 use crate::feed::{Feed, Tp};
 
 /// A worker's connection, numbered by the coordinator. A lease is held by

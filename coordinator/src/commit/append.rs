@@ -20,9 +20,11 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, TableIdent};
 
 use super::classify::{FileState, classify};
+use super::error::{CommitError, load};
 use super::guard::CheckedCommitCatalog;
+use super::offsets::{OffsetMap, Position};
 use super::offsets::{SKIPPED_KEY, WATERMARK_KEY};
-use super::{CommitError, OffsetMap, Position, StagedFile, load};
+use super::staged::StagedFile;
 
 /// What a commit attempt did.
 #[derive(Debug)]

@@ -15,7 +15,9 @@
 
 use iceberg::TableIdent;
 
-use super::{CommitError, OffsetMap, Position, StagedFile, StagedRange};
+use super::error::CommitError;
+use super::offsets::{OffsetMap, Position};
+use super::staged::{StagedFile, StagedRange};
 
 /// How one staged file relates to the offsets already in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,8 @@
 //! - [`segments`]: what discovery finds, per partition ([`partition`]);
 //! - [`leases`]: granting, balancing and taking back partition leases;
 //! - [`commits`]: each table's commit cycle ([`cycle`], in [`table`]);
-//! - [`orphans`]: deleting files that were never committed;
+//! - [`orphans`], [`orphan_scans`]: deleting files that were never
+//!   committed (the rules, and the loop's part);
 //! - [`admin`], [`routing`], [`schema`]: operators' commands, topics a
 //!   pattern matches, schema sources;
 //! - [`ending`]: when the loop may end; [`status`] and [`summary`] what it
@@ -25,6 +26,7 @@ mod commits;
 mod cycle;
 mod ending;
 mod leases;
+mod orphan_scans;
 mod orphans;
 mod partition;
 mod reports;

@@ -7,7 +7,9 @@ use floe_proto::worker::CoordinatorMessage;
 use floe_proto::worker::worker_message::Body as FromWorker;
 use tokio::sync::mpsc;
 
-use super::{AdminCommand, AdminReply, FetchError, FetchedSchema, LoadedTable, RolledBack};
+use super::admin::{AdminCommand, AdminReply, RolledBack};
+use super::schema::{FetchError, FetchedSchema};
+use super::table::LoadedTable;
 use crate::commit::{CommitError, Committed, RollbackError, SessionId};
 use crate::discovery::DiscoveryEvent;
 use crate::gc::OrphanScan;

@@ -5,7 +5,7 @@ use floe_config::{Column, PayloadFormat};
 use floe_proto::worker::{LfsPolicy, Validation};
 use iceberg::table::Table;
 
-use super::{FetchError, FetchedSchema};
+use super::schema::{FetchError, FetchedSchema};
 use crate::commit::OffsetMap;
 use crate::settings::TableMapping;
 use crate::tail::TailTable;
