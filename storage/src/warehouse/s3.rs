@@ -171,16 +171,16 @@ impl S3Warehouse {
     }
 
     /// The client, bucket and key for `path`, and the URL errors name.
-    async fn object<'a>(&self, path: &'a str) -> Result<Object<'a>> {
+    async fn object(&self, path: &str) -> Result<Object> {
         let (bucket, key) = bucket_and_key(path)?;
         let connected = self.connected().await?.clone();
         let url = format!("s3://{bucket}/{key} at {}", connected.service);
-        Ok(Object { connected, bucket, key, url })
+        Ok(Object { connected, bucket: bucket.to_string(), key: key.to_string(), url })
     }
 
     async fn head(&self, path: &str) -> Result<Option<u64>> {
         let object = self.object(path).await?;
-        let head = object.client().head_object().bucket(object.bucket).key(object.key).send().await;
+        let head = object.client().head_object().bucket(&object.bucket).key(&object.key).send().await;
         match head.map_err(|e| sdk_error("head", &object.url, e)) {
             Ok(head) => Ok(Some(head.content_length().and_then(|l| u64::try_from(l).ok()).unwrap_or(0))),
             Err(e) if e.is_not_found() => Ok(None),
@@ -190,20 +190,20 @@ impl S3Warehouse {
 }
 
 /// One object of a request, with the settings of its FileIO.
-struct Object<'a> {
+struct Object {
     connected: Connected,
-    bucket: &'a str,
-    key: &'a str,
+    bucket: String,
+    key: String,
     url: String,
 }
 
-impl Object<'_> {
+impl Object {
     fn client(&self) -> &Client {
         &self.connected.client
     }
 
     async fn get(&self, range: Option<&Range<u64>>) -> Result<Bytes> {
-        let request = self.client().get_object().bucket(self.bucket).key(self.key);
+        let request = self.client().get_object().bucket(&self.bucket).key(&self.key);
         let request = match range {
             Some(range) => request.range(range_header(range)),
             None => request,
@@ -215,7 +215,7 @@ impl Object<'_> {
 
     async fn put(&self, bytes: Bytes) -> Result<()> {
         let (sse, kms_key) = self.connected.encryption.headers();
-        let request = self.client().put_object().bucket(self.bucket).key(self.key).body(ByteStream::from(bytes));
+        let request = self.client().put_object().bucket(&self.bucket).key(&self.key).body(ByteStream::from(bytes));
         request
             .set_server_side_encryption(sse)
             .set_ssekms_key_id(kms_key)
@@ -226,7 +226,7 @@ impl Object<'_> {
     }
 
     async fn delete(&self) -> Result<()> {
-        let deleted = self.client().delete_object().bucket(self.bucket).key(self.key).send().await;
+        let deleted = self.client().delete_object().bucket(&self.bucket).key(&self.key).send().await;
         match deleted.map_err(|e| sdk_error("delete", &self.url, e)) {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
@@ -254,13 +254,7 @@ impl Storage for S3Warehouse {
     }
 
     async fn reader(&self, path: &str) -> Result<Box<dyn FileRead>> {
-        let object = self.object(path).await?;
-        Ok(Box::new(S3Reader {
-            connected: object.connected,
-            bucket: object.bucket.to_string(),
-            key: object.key.to_string(),
-            url: object.url,
-        }))
+        Ok(Box::new(S3Reader { object: self.object(path).await? }))
     }
 
     async fn write(&self, path: &str, bs: Bytes) -> Result<()> {
@@ -269,15 +263,7 @@ impl Storage for S3Warehouse {
 
     async fn writer(&self, path: &str) -> Result<Box<dyn FileWrite>> {
         let object = self.object(path).await?;
-        Ok(Box::new(S3Writer {
-            connected: object.connected,
-            bucket: object.bucket.to_string(),
-            key: object.key.to_string(),
-            url: object.url,
-            buffer: BytesMut::new(),
-            upload: None,
-            closed: false,
-        }))
+        Ok(Box::new(S3Writer { object, buffer: BytesMut::new(), upload: None, closed: false }))
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
@@ -287,13 +273,14 @@ impl Storage for S3Warehouse {
     async fn delete_prefix(&self, path: &str) -> Result<()> {
         let object = self.object(path).await?;
         let prefix = if object.key.ends_with('/') { object.key.to_string() } else { format!("{}/", object.key) };
-        let mut pages = object.client().list_objects_v2().bucket(object.bucket).prefix(&prefix).into_paginator().send();
+        let mut pages =
+            object.client().list_objects_v2().bucket(&object.bucket).prefix(&prefix).into_paginator().send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| iceberg_error(sdk_error("list", &object.url, e)))?;
             keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
         }
-        let bucket = object.bucket.to_string();
+        let bucket = object.bucket;
         let paths = keys.into_iter().map(move |key| format!("s3://{bucket}/{key}"));
         self.delete_stream(futures::stream::iter(paths).boxed()).await
     }
@@ -319,10 +306,7 @@ impl Storage for S3Warehouse {
 
 /// Ranged reads of one object (Parquet footers and column chunks).
 struct S3Reader {
-    connected: Connected,
-    bucket: String,
-    key: String,
-    url: String,
+    object: Object,
 }
 
 #[async_trait]
@@ -331,9 +315,7 @@ impl FileRead for S3Reader {
         if range.is_empty() {
             return Ok(Bytes::new());
         }
-        let object =
-            Object { connected: self.connected.clone(), bucket: &self.bucket, key: &self.key, url: self.url.clone() };
-        object.get(Some(&range)).await
+        self.object.get(Some(&range)).await
     }
 }
 
@@ -345,28 +327,21 @@ struct Upload {
 
 /// Writes one object: whole when it stays under a part, else in parts.
 struct S3Writer {
-    connected: Connected,
-    bucket: String,
-    key: String,
-    url: String,
+    object: Object,
     buffer: BytesMut,
     upload: Option<Upload>,
     closed: bool,
 }
 
 impl S3Writer {
-    fn object(&self) -> Object<'_> {
-        Object { connected: self.connected.clone(), bucket: &self.bucket, key: &self.key, url: self.url.clone() }
-    }
-
     /// Sends the buffer as the next part, starting the upload with the first.
     async fn send_part(&mut self) -> Result<()> {
-        let (client, url) = (self.connected.client.clone(), self.url.clone());
+        let (client, url) = (self.object.connected.client.clone(), self.object.url.clone());
         let upload = match &mut self.upload {
             Some(upload) => upload,
             None => {
-                let (sse, kms_key) = self.connected.encryption.headers();
-                let request = client.create_multipart_upload().bucket(&self.bucket).key(&self.key);
+                let (sse, kms_key) = self.object.connected.encryption.headers();
+                let request = client.create_multipart_upload().bucket(&self.object.bucket).key(&self.object.key);
                 let request = request.set_server_side_encryption(sse).set_ssekms_key_id(kms_key);
                 let created = request.send().await.map_err(|e| iceberg_error(sdk_error("start upload", &url, e)))?;
                 let id = created.upload_id().unwrap_or_default().to_string();
@@ -375,7 +350,7 @@ impl S3Writer {
         };
         let number = i32::try_from(upload.parts.len() + 1).expect("S3 allows 10,000 parts");
         let body = ByteStream::from(self.buffer.split().freeze());
-        let request = client.upload_part().bucket(&self.bucket).key(&self.key).upload_id(&upload.id);
+        let request = client.upload_part().bucket(&self.object.bucket).key(&self.object.key).upload_id(&upload.id);
         let sent = request.part_number(number).body(body).send().await;
         let sent = sent.map_err(|e| iceberg_error(sdk_error("upload part", &url, e)))?;
         upload
@@ -387,26 +362,28 @@ impl S3Writer {
     async fn finish(&mut self) -> Result<()> {
         if self.upload.is_none() {
             let whole = self.buffer.split().freeze();
-            return self.object().put(whole).await;
+            return self.object.put(whole).await;
         }
         if !self.buffer.is_empty() {
             self.send_part().await?;
         }
         let upload = self.upload.as_ref().expect("a multipart upload was started above");
         let parts = CompletedMultipartUpload::builder().set_parts(Some(upload.parts.clone())).build();
-        let request = self.connected.client.complete_multipart_upload().bucket(&self.bucket).key(&self.key);
+        let request =
+            self.object.connected.client.complete_multipart_upload().bucket(&self.object.bucket).key(&self.object.key);
         let completed = request.upload_id(&upload.id).multipart_upload(parts).send().await;
-        completed.map(drop).map_err(|e| iceberg_error(sdk_error("complete upload", &self.url, e)))
+        completed.map(drop).map_err(|e| iceberg_error(sdk_error("complete upload", &self.object.url, e)))
     }
 
     /// Best effort: a failed upload's parts would otherwise be billed until
     /// the bucket's lifecycle rule removes them.
     async fn abort(&mut self) {
         if let Some(upload) = self.upload.take() {
-            let request = self.connected.client.abort_multipart_upload().bucket(&self.bucket).key(&self.key);
+            let request =
+                self.object.connected.client.abort_multipart_upload().bucket(&self.object.bucket).key(&self.object.key);
             if let Err(e) = request.upload_id(upload.id).send().await {
-                let e = sdk_error("abort upload", &self.url, e);
-                tracing::warn!(object = %self.url, "a failed multipart upload was left behind: {e}");
+                let e = sdk_error("abort upload", &self.object.url, e);
+                tracing::warn!(object = %self.object.url, "a failed multipart upload was left behind: {e}");
             }
         }
     }
@@ -416,7 +393,7 @@ impl S3Writer {
 impl FileWrite for S3Writer {
     async fn write(&mut self, bs: Bytes) -> Result<()> {
         if self.closed {
-            return Err(Error::new(ErrorKind::Unexpected, format!("write {}: the file is closed", self.url)));
+            return Err(Error::new(ErrorKind::Unexpected, format!("write {}: the file is closed", self.object.url)));
         }
         self.buffer.extend_from_slice(&bs);
         if self.buffer.len() >= PART_SIZE
@@ -430,7 +407,10 @@ impl FileWrite for S3Writer {
 
     async fn close(&mut self) -> Result<()> {
         if self.closed {
-            return Err(Error::new(ErrorKind::Unexpected, format!("close {}: the file is closed already", self.url)));
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                format!("close {}: the file is closed already", self.object.url),
+            ));
         }
         self.closed = true;
         let finished = self.finish().await;
