@@ -130,8 +130,6 @@ enum Command {
     /// Print what a table would receive from a partition (JSON lines),
     /// decoded from storage by the leading coordinator; nothing is committed.
     Tail {
-        #[command(flatten)]
-        admin: AdminArgs,
         /// The topic to read.
         topic: String,
         /// The partition's number.
@@ -146,6 +144,9 @@ enum Command {
         /// The records that would be dead letters, with why, instead of the rows.
         #[arg(long)]
         dead_letters: bool,
+        // Last: the admin options' heading applies to every argument after it.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Write sample segments, run the pipeline on them, show how to query the tables.
     Demo {

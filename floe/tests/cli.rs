@@ -140,6 +140,15 @@ fn every_command_lists_its_own_options_each_with_a_help_line() {
         if path.first() == Some(&"ctl") {
             assert!(has("--coordinator") && has("--token"), "floe {path:?}: {listed:?}");
         }
+        // The admin heading holds the admin options and nothing of the
+        // command's own.
+        let admin: Vec<&str> = entries(&sections, "Admin API").map(|e| e.name.as_str()).collect();
+        for name in &admin {
+            let admin_option = ["--coordinator", "--token", "--tls-ca", "--tls-cert", "--tls-key"]
+                .iter()
+                .any(|option| name.starts_with(option));
+            assert!(admin_option, "floe {path:?} --help lists {name} under Admin API:\n{text}");
+        }
     }
 }
 
